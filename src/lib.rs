@@ -1,22 +1,37 @@
 //! hvmlite: a Xen PVH loader and stubdomain runtime.
 //!
 //! The boot flow, one module a stage:
-//! 1. `entry.s` (in the image) — the 32-bit PVH entry: stack, early page
-//!    tables, long mode;
+//! 1. `entry.s` (pulled into the image by `main.rs`) — the 32-bit PVH
+//!    entry: stack, early page tables, long mode;
 //! 2. [`pvh`] — start_info ([`start_info`]) → zero page ([`zero_page`]),
 //!    with the hypervisor type ([`hvinfo`]) and a sanitised map ([`e820`]);
 //! 3. [`startup`] — `startup_64(boot_params)`: the common 64-bit entry that
 //!    knows only the zero page: heap, page tables ([`paging`]), console,
 //!    boot report;
 //! 4. [`xen`] — Xen-specific set-up (hypercall page, console, memory map,
-//!    shutdown), [`platform`] for everything else.
+//!    shutdown); [`platform`] — poweroff and crash everywhere.
 //!
-//! Pure logic builds for the host and is unit-tested there.
+//! Pure logic builds for the host and is unit-tested there; modules that
+//! touch hardware build only for `x86_64-unknown-none`.
 #![cfg_attr(not(test), no_std)]
 
 pub mod e820;
 pub mod hvinfo;
 pub mod memory;
+pub mod paging;
 pub mod start_info;
 pub mod xen_abi;
 pub mod zero_page;
+
+#[cfg(target_os = "none")]
+pub mod console;
+#[cfg(target_os = "none")]
+pub mod cpu;
+#[cfg(target_os = "none")]
+pub mod platform;
+#[cfg(target_os = "none")]
+pub mod pvh;
+#[cfg(target_os = "none")]
+pub mod startup;
+#[cfg(target_os = "none")]
+pub mod xen;

@@ -234,8 +234,20 @@ impl StartInfo {
             handed(Handover::Memmap, 0, check(Handover::Memmap, 0, self.raw.memmap_paddr, len)?);
         }
 
+        // A string's length is known only once read: check that it starts
+        // inside the map before reading, and all of it after.
+        let starts_in_map = |what: Handover, index: u32, addr: u64| -> Result<(), StartInfoError> {
+            let first = Range::new(addr, addr.saturating_add(1));
+            if covered_by_map(map, &first) {
+                Ok(())
+            } else {
+                Err(StartInfoError::OutsideMemoryMap { what, index, range: first })
+            }
+        };
+
         let mut cmdline_len = 0;
         if self.raw.cmdline_paddr != 0 {
+            starts_in_map(Handover::Cmdline, 0, self.raw.cmdline_paddr)?;
             cmdline_len = read_cstr(mem, self.raw.cmdline_paddr, Handover::Cmdline, 0, cmdline)?;
             handed(Handover::Cmdline, 0, check(Handover::Cmdline, 0, self.raw.cmdline_paddr, cmdline_len as u64 + 1)?);
         }
@@ -252,6 +264,7 @@ impl StartInfo {
                     initrd = Some(r);
                 }
                 if m.cmdline_paddr != 0 {
+                    starts_in_map(Handover::ModuleCmdline, i, m.cmdline_paddr)?;
                     let mut scratch = [0u8; MAX_CMDLINE];
                     let n = read_cstr(mem, m.cmdline_paddr, Handover::ModuleCmdline, i, &mut scratch)?;
                     handed(Handover::ModuleCmdline, i, check(Handover::ModuleCmdline, i, m.cmdline_paddr, n as u64 + 1)?);

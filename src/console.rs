@@ -1,0 +1,148 @@
+//! The console, chosen by hypervisor type, behind the `log` facade.
+//!
+//! - Xen: the `console_io` hypercall when Xen accepts it (dom0, debug
+//!   builds), and port 0xe9, which Xen prints as `(dN) …` with
+//!   `guest_loglvl=all`.
+//! - Elsewhere: port 0xe9 (QEMU `-debugcon`) and the 16550 UART at COM1.
+//!
+//! Every line is written whole (one hypercall per line on Xen) and starts
+//! with `hvmlite: `, so a reader can pick hvmlite's lines out of a shared
+//! console. The README documents the boot report built from these lines.
+
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::cpu;
+use crate::hvinfo::Hypervisor;
+use crate::xen;
+
+const SINK_E9: u32 = 1 << 0;
+const SINK_COM1: u32 = 1 << 1;
+const SINK_XEN: u32 = 1 << 2;
+
+static SINKS: AtomicU32 = AtomicU32::new(SINK_E9);
+static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+const COM1: u16 = 0x3f8;
+const DEBUGCON: u16 = 0xe9;
+
+/// Pick the console for `hv` and install the logger (idempotent).
+pub fn init(hv: Hypervisor) {
+    let mut sinks = SINK_E9;
+    match hv {
+        Hypervisor::Xen => {
+            // A zero-length write tells whether Xen lets us use its console.
+            if xen::console_write(b"") >= 0 {
+                sinks |= SINK_XEN;
+            }
+        }
+        _ => {
+            init_com1();
+            sinks |= SINK_COM1;
+        }
+    }
+    SINKS.store(sinks, Ordering::Release);
+    static LOGGER: Logger = Logger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}
+
+fn init_com1() {
+    // SAFETY: programming the standard 16550 at COM1: 115200 8N1, FIFOs on,
+    // interrupts off. With no UART there, the writes go nowhere.
+    unsafe {
+        cpu::outb(COM1 + 1, 0x00);
+        cpu::outb(COM1 + 3, 0x80);
+        cpu::outb(COM1, 0x01);
+        cpu::outb(COM1 + 1, 0x00);
+        cpu::outb(COM1 + 3, 0x03);
+        cpu::outb(COM1 + 2, 0xc7);
+        cpu::outb(COM1 + 4, 0x03);
+    }
+}
+
+fn emit(bytes: &[u8]) {
+    let sinks = SINKS.load(Ordering::Acquire);
+    if sinks & SINK_XEN != 0 {
+        xen::console_write(bytes);
+        // Xen shows port 0xe9 output too; one copy of each line is enough.
+        return;
+    }
+    for &b in bytes {
+        if sinks & SINK_E9 != 0 {
+            // SAFETY: port 0xe9 is a write-only debug port (QEMU debugcon,
+            // Xen's HVM debug port); absent, the write is ignored.
+            unsafe { cpu::outb(DEBUGCON, b) };
+        }
+        if sinks & SINK_COM1 != 0 {
+            // SAFETY: COM1's line status and data registers. The wait is
+            // bounded: a missing UART reads 0xff, i.e. "ready".
+            unsafe {
+                for _ in 0..100_000 {
+                    if cpu::inb(COM1 + 5) & 0x20 != 0 {
+                        break;
+                    }
+                }
+                cpu::outb(COM1, b);
+            }
+        }
+    }
+}
+
+/// Collects one line so each reaches the sinks in one piece.
+struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Line {
+    fn flush(&mut self) {
+        emit(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+            if b == b'\n' {
+                self.flush();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Print one `hvmlite: `-prefixed line. Safe to call before `init` (port
+/// 0xe9 only) and from the fatal path (it does not wait forever for a lock
+/// a crashed holder may keep).
+pub fn line(args: fmt::Arguments) {
+    let _guard = (0..1_000_000).find_map(|_| LOCK.try_lock());
+    let mut l = Line { buf: [0; 256], len: 0 };
+    let _ = write!(l, "hvmlite: {args}\n");
+    if l.len > 0 {
+        l.flush();
+    }
+}
+
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        match r.level() {
+            log::Level::Error => line(format_args!("error: {}", r.args())),
+            log::Level::Warn => line(format_args!("warning: {}", r.args())),
+            _ => line(*r.args()),
+        }
+    }
+    fn flush(&self) {}
+}
