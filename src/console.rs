@@ -27,25 +27,51 @@ const COM1: u16 = 0x3f8;
 const DEBUGCON: u16 = 0xe9;
 
 /// Pick the console for `hv` and install the logger (idempotent).
+///
+/// On Xen, hvmlite prefers the `console_io` hypercall whenever Xen accepts
+/// it (a zero-length write tells): its output is always shown, while port
+/// 0xe9 output is shown only with `guest_loglvl=all`. The two are not used
+/// together, as Xen would print every line twice.
 pub fn init(hv: Hypervisor) {
-    let mut sinks = SINK_E9;
-    match hv {
-        Hypervisor::Xen => {
-            // A zero-length write tells whether Xen lets us use its console.
-            if xen::console_write(b"") >= 0 {
-                sinks |= SINK_XEN;
-            }
-        }
+    let sinks = match hv {
+        Hypervisor::Xen if xen::console_write(b"") >= 0 => SINK_XEN,
+        Hypervisor::Xen => SINK_E9,
         _ => {
             init_com1();
-            sinks |= SINK_COM1;
+            SINK_E9 | SINK_COM1
         }
-    }
+    };
     SINKS.store(sinks, Ordering::Release);
     static LOGGER: Logger = Logger;
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
+}
+
+/// Apply `hvmlite.console=LIST` from the command line: a comma-separated
+/// choice of `xen` (console_io), `e9` and `com1`. Unknown names are
+/// reported and the console stays as it was.
+pub fn select(list: &str) {
+    let mut sinks = 0;
+    for name in list.split(',') {
+        sinks |= match name {
+            "xen" => SINK_XEN,
+            "e9" => SINK_E9,
+            "com1" => {
+                init_com1();
+                SINK_COM1
+            }
+            _ => {
+                log::warn!("hvmlite.console: unknown console {name:?} (use xen, e9, com1)");
+                return;
+            }
+        };
+    }
+    if sinks & SINK_XEN != 0 && !(xen::hypercalls_ready() && xen::console_write(b"") >= 0) {
+        log::warn!("hvmlite.console: Xen refuses console_io here; using e9");
+        sinks = (sinks & !SINK_XEN) | SINK_E9;
+    }
+    SINKS.store(sinks, Ordering::Release);
 }
 
 fn init_com1() {
@@ -66,8 +92,6 @@ fn emit(bytes: &[u8]) {
     let sinks = SINKS.load(Ordering::Acquire);
     if sinks & SINK_XEN != 0 {
         xen::console_write(bytes);
-        // Xen shows port 0xe9 output too; one copy of each line is enough.
-        return;
     }
     for &b in bytes {
         if sinks & SINK_E9 != 0 {

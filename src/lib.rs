@@ -34,4 +34,6 @@ pub mod pvh;
 #[cfg(target_os = "none")]
 pub mod startup;
 #[cfg(target_os = "none")]
+pub mod traps;
+#[cfg(target_os = "none")]
 pub mod xen;

@@ -21,7 +21,11 @@ mod image {
 
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo) -> ! {
-        hvmlite::platform::fatal(format_args!("panic: {info}"))
+        // One line: the message, then where.
+        match info.location() {
+            Some(l) => hvmlite::platform::fatal(format_args!("panic: {} at {}:{}", info.message(), l.file(), l.line())),
+            None => hvmlite::platform::fatal(format_args!("panic: {}", info.message())),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::hvinfo::{self, Detected, HvInfo, Hypervisor, HVINFO_F_MEMMAP_FROM_HYP
 use crate::memory::{PhysMem, Range};
 use crate::start_info::{StartInfo, StartInfoError, MAX_CMDLINE, MAX_MEMMAP_ENTRIES, MAX_MODULES};
 use crate::zero_page::{self, BootMemEntry, BootParams, ZeroPageError, ZeroPageSpec};
-use crate::{console, cpu, platform, startup, xen};
+use crate::{console, cpu, platform, startup, traps, xen};
 
 /// A static only the single boot CPU touches, once, in order.
 pub struct BootCell<T>(UnsafeCell<T>);
@@ -127,6 +127,7 @@ impl From<ZeroPageError> for BootError {
 /// Called by `entry.s` with `%ebx` of the PVH entry.
 #[no_mangle]
 pub extern "C" fn pvh_start64(start_info_paddr: u64) -> ! {
+    traps::init();
     let hv = hvinfo::detect(cpu::cpuid);
     platform::set_hypervisor(hv.kind);
     if hv.kind == Hypervisor::Xen {

@@ -21,7 +21,7 @@ use crate::platform::{self, Shutdown};
 use crate::pvh::{image_range, BootCell, EarlyMem, EARLY_MAP_LIMIT};
 use crate::start_info::Handover;
 use crate::zero_page::{self, BootParams, X86_SUBARCH_XEN};
-use crate::{console, cpu, xen};
+use crate::{console, cpu, traps, xen};
 
 extern crate alloc;
 
@@ -65,6 +65,7 @@ impl Reserved<'_> {
 
 /// The common 64-bit entry: takes the zero page's physical address only.
 pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
+    traps::init();
     let zp_paddr = boot_params as u64;
     let mem = EarlyMem;
     let mut page = [0u8; 4096];
@@ -102,6 +103,10 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     res.add(image_range());
     res.add(Range::new(zp_paddr, zp_paddr + 4096));
     let cmdline = read_cmdline(&mem, &zp);
+    let args = || cmdline.map(|(_, s)| s).unwrap_or("").split_ascii_whitespace();
+    if let Some(list) = args().find_map(|a| a.strip_prefix("hvmlite.console=")) {
+        console::select(list);
+    }
     if let Some((addr, s)) = cmdline {
         res.add(Range::new(addr, addr + s.len() as u64 + 1));
     }
@@ -308,16 +313,35 @@ fn boot_report(
     report!("ready");
 }
 
-/// What the command line asks for. `poweroff`: power off after the report.
-/// `hvmlite.crash=panic`: crash on purpose, to test the crash path.
+/// What the command line asks for (the README lists the options):
+/// `poweroff`: power off after the report; `hvmlite.crash=KIND`: fail on
+/// purpose (`panic`, `null`, `stack`), to see the crash path work.
 fn run(cmdline: &str) -> ! {
     for arg in cmdline.split_ascii_whitespace() {
         match arg {
             "poweroff" => platform::shutdown(Shutdown::Poweroff),
             "hvmlite.crash=panic" => panic!("crash requested on the command line"),
+            "hvmlite.crash=null" => {
+                // SAFETY: deliberately not: reading address 0 must fault,
+                // and the fault handler must report it.
+                let v = unsafe { core::ptr::read_volatile(core::hint::black_box(0usize) as *const u64) };
+                panic!("reading NULL returned {v:#x}: the NULL page is mapped");
+            }
+            "hvmlite.crash=stack" => {
+                let depth = recurse(0);
+                panic!("recursion ended at depth {depth}: no stack guard");
+            }
             _ => {}
         }
     }
     // No payload and no service to run yet: the run is over.
     platform::shutdown(Shutdown::Poweroff)
+}
+
+/// Unbounded recursion with a real frame per call, for `hvmlite.crash=stack`.
+#[allow(unconditional_recursion)]
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    let frame = core::hint::black_box([n; 32]);
+    recurse(n + 1) + frame[7]
 }

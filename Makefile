@@ -1,0 +1,56 @@
+# hvmlite — build, run and test. `make run` and `make test` install or fetch
+# everything they need (rustup target, qemu-system-x86, Xen from Debian).
+
+TARGET   := x86_64-unknown-none
+ELF      := target/$(TARGET)/release/hvmlite
+IMAGE    := hvmlite.elf
+QEMU     := qemu-system-x86_64
+# What `make run` boots with: the embedded default is a report, then poweroff.
+CMDLINE  ?= poweroff
+MEM      ?= 512
+
+.PHONY: all image run test test-unit test-e2e test-xen deps deps-rust deps-qemu clean FORCE
+
+all: image
+
+image: $(IMAGE)
+
+$(IMAGE): FORCE | deps-rust
+	cargo build --release --target $(TARGET)
+	cp $(ELF) $(IMAGE)
+	@size=$$(stat -c %s $(IMAGE)); echo "$(IMAGE): $$size bytes"
+
+deps: deps-rust deps-qemu
+
+deps-rust:
+	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+# Debian's QEMU; apt-get needs root (CI and these machines run as root).
+deps-qemu:
+	@command -v $(QEMU) >/dev/null || { \
+	    echo "installing qemu-system-x86"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; }
+
+# Boot hvmlite through QEMU's PVH path; its console is this terminal.
+# QEMU exits 1 on hvmlite's clean poweroff (isa-debug-exit), 3 on a crash.
+run: $(IMAGE) deps-qemu
+	@$(QEMU) -accel tcg -M q35 -m $(MEM) -nographic -nodefaults -no-reboot \
+	    -debugcon stdio -device isa-debug-exit,iobase=0x501,iosize=1 \
+	    -kernel $(IMAGE) -append "$(CMDLINE)"; rc=$$?; \
+	    if [ $$rc -eq 1 ]; then echo "[hvmlite powered off]"; else echo "[QEMU exit $$rc: hvmlite crashed]"; exit $$rc; fi
+
+# Host unit tests, then the end-to-end tests on QEMU and on real Xen.
+test: $(IMAGE) deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test
+
+test-unit:
+	cargo test --lib
+
+test-xen: $(IMAGE) deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0
+
+clean:
+	cargo clean
+	rm -f $(IMAGE)
+
+FORCE:

@@ -1,0 +1,242 @@
+//! What the end-to-end tests share: the image, QEMU runs with a deadline,
+//! the test-only PVH shim, and Debian's Xen hypervisor fetched and cached
+//! under `target/`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The PVH image under test: `$HVMLITE_ELF`, else `hvmlite.elf` as `make` builds it.
+pub fn image() -> PathBuf {
+    let p = std::env::var_os("HVMLITE_ELF").map(PathBuf::from).unwrap_or_else(|| root().join("hvmlite.elf"));
+    assert!(p.exists(), "{} is missing: run `make test`, which builds it", p.display());
+    p
+}
+
+pub fn require(cmd: &str) {
+    let ok = Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).stdout(Stdio::null()).status();
+    assert!(ok.map(|s| s.success()).unwrap_or(false), "`{cmd}` is not installed: `make test` installs it");
+}
+
+/// One QEMU run: every line it printed, and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub lines: Vec<String>,
+    /// QEMU's exit status, when it exited by itself.
+    pub status: Option<i32>,
+    /// The stop pattern that ended the run, when one did.
+    pub stopped_on: Option<String>,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// hvmlite's own lines, with Xen's `(dN) ` or nothing in front, the
+    /// `hvmlite: ` prefix removed.
+    pub fn hvmlite(&self) -> Vec<&str> {
+        self.lines.iter().filter_map(|l| l.split_once("hvmlite: ").map(|(_, r)| r)).collect()
+    }
+    /// The value of report line `key: value`.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        let k = format!("{key}: ");
+        self.hvmlite().into_iter().find_map(|l| l.strip_prefix(k.as_str()))
+    }
+    pub fn has(&self, needle: &str) -> bool {
+        self.lines.iter().any(|l| l.contains(needle))
+    }
+    pub fn dump(&self) -> String {
+        format!(
+            "status {:?}, stopped on {:?}, timed out {}, {:?}\n{}",
+            self.status,
+            self.stopped_on,
+            self.timed_out,
+            self.elapsed,
+            self.lines.join("\n")
+        )
+    }
+}
+
+/// Run `qemu-system-x86_64 ARGS` and collect what it prints on stdout.
+/// Stops (kills QEMU) at the first line containing one of `stop_on`, or
+/// at `timeout`; otherwise waits for QEMU to exit.
+pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
+    require("qemu-system-x86_64");
+    let start = Instant::now();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu-system-x86_64");
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(out).split(b'\n') {
+            let Ok(l) = l else { break };
+            let s = String::from_utf8_lossy(&l).trim_end_matches('\r').to_string();
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    });
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut run = Run { lines: vec![], status: None, stopped_on: None, timed_out: false, elapsed: Duration::ZERO };
+    loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let hit = stop_on.iter().find(|p| l.contains(*p)).map(|p| p.to_string());
+                run.lines.push(l);
+                if hit.is_some() {
+                    run.stopped_on = hit;
+                    let _ = child.kill();
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                run.timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status = child.wait().expect("wait for qemu");
+    if run.stopped_on.is_none() && !run.timed_out {
+        run.status = status.code();
+    }
+    let _ = reader.join();
+    let stderr = err_reader.join().unwrap_or_default();
+    run.lines.extend(stderr.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("[qemu stderr] {l}")));
+    run.elapsed = start.elapsed();
+    run
+}
+
+/// QEMU arguments for booting `kernel` through QEMU's own PVH path, with
+/// port 0xe9 on stdout and isa-debug-exit for the exit status.
+pub fn pvh_args(kernel: &Path, mem: &str, cmdline: &str, initrd: Option<&Path>) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-accel", "tcg", "-M", "q35", "-m", mem, "-nographic", "-nodefaults", "-no-reboot",
+        "-debugcon", "stdio", "-device", "isa-debug-exit,iobase=0x501,iosize=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push("-kernel".into());
+    a.push(kernel.display().to_string());
+    a.push("-append".into());
+    a.push(cmdline.into());
+    if let Some(i) = initrd {
+        a.push("-initrd".into());
+        a.push(i.display().to_string());
+    }
+    a
+}
+
+/// QEMU's exit status for hvmlite's poweroff and crash (isa-debug-exit).
+pub const QEMU_POWEROFF: i32 = 1;
+pub const QEMU_CRASH: i32 = 3;
+
+/// A scratch directory under `target/` for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = root().join("target/test-scratch").join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Deterministic bytes (no RNG crate needed): a garbage module.
+pub fn garbage(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// hvmlite's entry address, from its ELF header.
+pub fn elf_entry(path: &Path) -> u64 {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..4], b"\x7fELF");
+    u64::from_le_bytes(b[24..32].try_into().unwrap())
+}
+
+/// Build the test-only shim (tests/shim/shim.S) for one breakage `mode`.
+pub fn shim(mode: u32) -> PathBuf {
+    require("cc");
+    let out = scratch("shim").join(format!("shim-{mode}.elf"));
+    let status = Command::new("cc")
+        .args(["-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-e,shim_entry"])
+        .arg("-Wl,-Ttext-segment=0x2000000")
+        .arg(format!("-Wl,--defsym=HVMLITE_ENTRY={:#x}", elf_entry(&image())))
+        .arg(format!("-DMODE={mode}"))
+        .arg(root().join("tests/shim/shim.S"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building the shim failed");
+    out
+}
+
+/// Debian's Xen 4.17 hypervisor as a multiboot ELF QEMU can boot, fetched
+/// with `apt-get download` once and cached in `target/xen/`.
+pub fn xen_bin() -> PathBuf {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    let _g = LOCK.get_or_init(|| Mutex::new(())).lock().unwrap_or_else(|e| e.into_inner());
+    let dir = root().join("target/xen");
+    let bin = dir.join("xen.bin");
+    if bin.exists() {
+        return bin;
+    }
+    let st = Command::new("sh").arg(root().join("xen/fetch-xen.sh")).arg(&dir).status().expect("run xen/fetch-xen.sh");
+    assert!(st.success() && bin.exists(), "could not fetch Xen (xen/fetch-xen.sh)");
+    bin
+}
+
+/// QEMU arguments for real Xen with `image` as PVH dom0 (see shared
+/// platform notes: `+npt` is what lets Xen build PVH guests under TCG).
+pub fn xen_dom0_args(xen: &Path, image: &Path, cmdline: &str, xen_extra: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-accel", "tcg", "-M", "q35", "-cpu", "qemu64,+npt", "-m", "512", "-nographic", "-nodefaults",
+        "-no-reboot", "-serial", "stdio",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push("-kernel".into());
+    a.push(xen.display().to_string());
+    a.push("-append".into());
+    a.push(format!(
+        "console=com1 loglvl=all guest_loglvl=all noreboot dom0=pvh dom0-iommu=none dom0_mem=64M {xen_extra}"
+    ));
+    // QEMU's multiboot loader passes "path args" as the module string; Xen
+    // drops the path and gives dom0 the rest as its command line. Commas
+    // separate modules, so the command line must not contain any.
+    assert!(!cmdline.contains(','), "multiboot module strings cannot contain commas");
+    a.push("-initrd".into());
+    a.push(format!("{} {}", image.display(), cmdline));
+    a
+}
+
+/// Lines that end a Xen run: what Xen prints when dom0 stops.
+pub const XEN_DOM0_HALTED: &str = "Hardware Dom0 halted";
+pub const XEN_DOM0_CRASHED: &str = "Hardware Dom0 crashed";
+pub const XEN_PANIC: &str = "Panic on CPU";
