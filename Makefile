@@ -9,7 +9,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image run test test-unit test-e2e test-xen deps deps-rust deps-qemu clean FORCE
+.PHONY: all image run test test-unit test-xen deps deps-rust deps-qemu deps-cc clean FORCE
 
 all: image
 
@@ -20,7 +20,7 @@ $(IMAGE): FORCE | deps-rust
 	cp $(ELF) $(IMAGE)
 	@size=$$(stat -c %s $(IMAGE)); echo "$(IMAGE): $$size bytes"
 
-deps: deps-rust deps-qemu
+deps: deps-rust deps-qemu deps-cc
 
 deps-rust:
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
@@ -31,6 +31,12 @@ deps-qemu:
 	    echo "installing qemu-system-x86"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; }
 
+# A C toolchain builds the test-only PVH shim (tests/shim/shim.S).
+deps-cc:
+	@command -v cc >/dev/null || { \
+	    echo "installing gcc"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null; }
+
 # Boot hvmlite through QEMU's PVH path; its console is this terminal.
 # QEMU exits 1 on hvmlite's clean poweroff (isa-debug-exit), 3 on a crash.
 run: $(IMAGE) deps-qemu
@@ -40,7 +46,7 @@ run: $(IMAGE) deps-qemu
 	    if [ $$rc -eq 1 ]; then echo "[hvmlite powered off]"; else echo "[QEMU exit $$rc: hvmlite crashed]"; exit $$rc; fi
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
-test: $(IMAGE) deps-qemu
+test: $(IMAGE) deps-qemu deps-cc
 	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test
 
 test-unit:
