@@ -4,15 +4,9 @@
 # Needs only apt-get (run as root on Debian); nothing is installed.
 set -eu
 dir=${1:?usage: $0 DIR}
-mkdir -p "$dir"
-cd "$dir"
+here=$(cd "$(dirname "$0")/.." && pwd)
 pkg=xen-hypervisor-4.17-amd64
-if ! ls ${pkg}_*.deb >/dev/null 2>&1; then
-    # apt-get download needs package lists; refresh them once if it fails.
-    apt-get download "$pkg" 2>/dev/null || { apt-get update -qq && apt-get download "$pkg"; }
-fi
-rm -rf unpacked && mkdir unpacked
-dpkg -x ${pkg}_*.deb unpacked
-zcat unpacked/boot/xen-4.17-amd64.gz > xen.bin.tmp
-mv xen.bin.tmp xen.bin
+"$here/tests/support/fetch-debs.sh" "$dir/unpacked" "$pkg"
+zcat "$dir/unpacked/$pkg/boot/xen-4.17-amd64.gz" > "$dir/xen.bin.tmp"
+mv "$dir/xen.bin.tmp" "$dir/xen.bin"
 echo "$dir/xen.bin"
