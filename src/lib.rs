@@ -15,12 +15,16 @@
 //! touch hardware build only for `x86_64-unknown-none`.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod e820;
 pub mod hvinfo;
 pub mod memory;
 pub mod paging;
+pub mod ring;
 pub mod start_info;
 pub mod xen_abi;
+pub mod xenstore;
 pub mod zero_page;
 
 #[cfg(target_os = "none")]

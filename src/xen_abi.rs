@@ -117,3 +117,157 @@ mod tests {
         assert_eq!(offset_of!(XenMemoryMap, buffer), 8);
     }
 }
+
+// ---- HVM parameters — public/hvm/params.h, public/hvm/hvm_op.h ----------
+
+/// `HVMOP_set_param` / `HVMOP_get_param` — public/hvm/hvm_op.h
+pub const HVMOP_SET_PARAM: u32 = 0;
+pub const HVMOP_GET_PARAM: u32 = 1;
+
+/// `struct xen_hvm_param` — public/hvm/hvm_op.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenHvmParam {
+    pub domid: u16,
+    pub _pad: u16,
+    pub index: u32,
+    pub value: u64,
+}
+
+/// `HVM_PARAM_*` — public/hvm/params.h
+pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+pub const HVM_PARAM_STORE_PFN: u32 = 1;
+pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
+pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
+pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
+/// `HVM_PARAM_CALLBACK_TYPE_VECTOR << 56 | vector` — public/hvm/params.h
+pub const HVM_PARAM_CALLBACK_TYPE_VECTOR: u64 = 2 << 56;
+
+/// `DOMID_SELF` — public/xen.h
+pub const DOMID_SELF: u16 = 0x7ff0;
+
+// ---- Memory — public/memory.h ---------------------------------------------
+
+/// `struct xen_add_to_physmap` — public/memory.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenAddToPhysmap {
+    pub domid: u16,
+    pub size: u16,
+    pub space: u32,
+    pub idx: u64,
+    pub gpfn: u64,
+}
+/// `XENMAPSPACE_*` — public/memory.h
+pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
+pub const XENMAPSPACE_GRANT_TABLE: u32 = 1;
+
+// ---- shared_info — public/xen.h -------------------------------------------
+
+/// Offsets into `struct shared_info` on x86_64 (32 legacy `vcpu_info`s of
+/// 64 bytes, then the 2-level event channel bitmaps).
+pub const SHARED_INFO_EVTCHN_PENDING: usize = 32 * 64;
+pub const SHARED_INFO_EVTCHN_MASK: usize = SHARED_INFO_EVTCHN_PENDING + 64 * 8;
+/// `struct vcpu_time_info` inside `vcpu_info[0]` — public/xen.h
+pub const VCPU0_TIME: usize = 32;
+
+// ---- Event channels — public/event_channel.h ------------------------------
+
+pub const EVTCHNOP_CLOSE: u32 = 3;
+pub const EVTCHNOP_SEND: u32 = 4;
+pub const EVTCHNOP_ALLOC_UNBOUND: u32 = 6;
+pub const EVTCHNOP_UNMASK: u32 = 9;
+
+/// `struct sched_poll` — public/sched.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SchedPoll {
+    pub ports: u64,
+    pub nr_ports: u32,
+    pub _pad: u32,
+    pub timeout: u64,
+}
+pub const SCHEDOP_POLL: u32 = 3;
+
+// ---- Grant tables — public/grant_table.h ----------------------------------
+
+/// `struct grant_entry_v1` — public/grant_table.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GrantEntryV1 {
+    pub flags: u16,
+    pub domid: u16,
+    pub frame: u32,
+}
+pub const GTF_PERMIT_ACCESS: u16 = 1;
+pub const GTF_READONLY: u16 = 1 << 2;
+pub const GTF_READING: u16 = 1 << 3;
+pub const GTF_WRITING: u16 = 1 << 4;
+/// `GNTTAB_NR_RESERVED_ENTRIES` — public/grant_table.h (console, xenstore).
+pub const GNTTAB_NR_RESERVED_ENTRIES: u32 = 8;
+
+// ---- xenstore wire — public/io/xs_wire.h ----------------------------------
+
+/// `struct xsd_sockmsg` header: type, req_id, tx_id, len (then `len` bytes).
+pub const XS_HEADER: usize = 16;
+/// `XENSTORE_PAYLOAD_MAX`
+pub const XS_PAYLOAD_MAX: usize = 4096;
+/// `enum xsd_sockmsg_type`
+pub mod xs_type {
+    pub const DIRECTORY: u32 = 1;
+    pub const READ: u32 = 2;
+    pub const GET_PERMS: u32 = 3;
+    pub const WATCH: u32 = 4;
+    pub const UNWATCH: u32 = 5;
+    pub const TRANSACTION_START: u32 = 6;
+    pub const TRANSACTION_END: u32 = 7;
+    pub const INTRODUCE: u32 = 8;
+    pub const RELEASE: u32 = 9;
+    pub const GET_DOMAIN_PATH: u32 = 10;
+    pub const WRITE: u32 = 11;
+    pub const MKDIR: u32 = 12;
+    pub const RM: u32 = 13;
+    pub const SET_PERMS: u32 = 14;
+    pub const WATCH_EVENT: u32 = 15;
+    pub const ERROR: u32 = 16;
+}
+/// `struct xenstore_domain_interface`: req[1024], rsp[1024], then indexes.
+pub const XS_RING_SIZE: u32 = 1024;
+pub const XS_REQ: usize = 0;
+pub const XS_RSP: usize = 1024;
+pub const XS_REQ_CONS: usize = 2048;
+pub const XS_REQ_PROD: usize = 2052;
+pub const XS_RSP_CONS: usize = 2056;
+pub const XS_RSP_PROD: usize = 2060;
+
+// ---- PV console — public/io/console.h -------------------------------------
+
+/// `struct xencons_interface`: in[1024], out[2048], then indexes.
+pub const CONS_IN: usize = 0;
+pub const CONS_IN_SIZE: u32 = 1024;
+pub const CONS_OUT: usize = 1024;
+pub const CONS_OUT_SIZE: u32 = 2048;
+pub const CONS_IN_CONS: usize = 3072;
+pub const CONS_IN_PROD: usize = 3076;
+pub const CONS_OUT_CONS: usize = 3080;
+pub const CONS_OUT_PROD: usize = 3084;
+
+#[cfg(test)]
+mod more_layout_tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn hvm_memory_grant_layouts() {
+        assert_eq!(size_of::<XenHvmParam>(), 16);
+        assert_eq!(offset_of!(XenHvmParam, index), 4);
+        assert_eq!(offset_of!(XenHvmParam, value), 8);
+        assert_eq!(size_of::<XenAddToPhysmap>(), 24);
+        assert_eq!(offset_of!(XenAddToPhysmap, idx), 8);
+        assert_eq!(size_of::<GrantEntryV1>(), 8);
+        assert_eq!(size_of::<SchedPoll>(), 24);
+        assert_eq!(offset_of!(SchedPoll, timeout), 16);
+        assert_eq!(SHARED_INFO_EVTCHN_PENDING, 2048);
+        assert_eq!(SHARED_INFO_EVTCHN_MASK, 2560);
+    }
+}
