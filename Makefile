@@ -53,7 +53,7 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0
+	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0 --test xen_host
 
 clean:
 	cargo clean
