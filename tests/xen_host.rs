@@ -25,6 +25,8 @@ fn domu_boot_report_and_poweroff() {
 echo "=== xl create"
 xl create /etc/xen/hvmlite-pvh.cfg 'ramdisk="/scenario/module.bin"' || exit 10
 wait_gone hvmlite 60 || exit 11
+echo "=== xl dmesg"
+xl dmesg | grep '(d1) hvmlite: '
 echo "=== xl list"
 xl list
 echo "=== xl log"
@@ -55,6 +57,15 @@ cat /var/log/xen/xl-hvmlite.log
     assert!(g.contains(&"hvmlite: ready"), "{d}");
     assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
     assert!(!g.iter().any(|l| l.contains("FATAL")), "{d}");
+    // The same lines are in Xen's console ring, for `xl dmesg`.
+    let dmesg: Vec<&str> = r
+        .scenario()
+        .into_iter()
+        .skip_while(|l| !l.contains("=== xl dmesg"))
+        .take_while(|l| !l.contains("=== xl list"))
+        .collect();
+    assert!(dmesg.contains(&"(d1) hvmlite: ready"), "{d}");
+    assert!(dmesg.contains(&"(d1) hvmlite: shutdown: poweroff"), "{d}");
     // xl saw a clean poweroff and destroyed the domain (on_poweroff).
     let list: Vec<&str> = r.scenario().into_iter().skip_while(|l| !l.contains("=== xl list")).collect();
     assert!(list.iter().any(|l| l.starts_with("Domain-0 ")), "{d}");

@@ -48,7 +48,7 @@ pub const STOP: &[&str] = &[
 pub const XEN_ARGS: &str =
     "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=384M,max:384M dom0_max_vcpus=1";
 /// dom0 Linux's command line.
-pub const LINUX_ARGS: &str = "console=hvc0 earlyprintk=xen rdinit=/init";
+pub const LINUX_ARGS: &str = "console=hvc0 earlyprintk=xen rdinit=/init quiet";
 
 /// The built host: Xen, dom0's kernel and its base initramfs.
 #[derive(Debug, Clone)]
@@ -342,6 +342,8 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
         at.push(run.elapsed);
     }
     let rc = run.lines.iter().find_map(|l| l.split_once(DONE).and_then(|(_, r)| r.trim().parse().ok()));
-    std::fs::write(dir.join("console.log"), run.lines.join("\n")).unwrap();
+    // The console with each line's arrival time, for looking at later.
+    let log: String = run.lines.iter().zip(&at).map(|(l, t)| format!("[{:8.3}] {l}\n", t.as_secs_f64())).collect();
+    std::fs::write(dir.join("console.log"), log).unwrap();
     HostRun { run, at, rc }
 }

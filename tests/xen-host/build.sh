@@ -13,8 +13,8 @@
 #                   modules and tests/xen-host/init as /init; padded with
 #                   zeros to 512 bytes so more cpio archives can be appended
 #   stamp           hash of the inputs; with it equal, nothing is rebuilt
-# Needs: apt-get, dpkg, gzip, sha256sum, od; xz or python3 (else the fetched
-# busybox's unxz). cpio is the fetched busybox-static's.
+# Needs: apt-get, dpkg, gzip, sha256sum, od; xz or python3's lzma (else
+# xz-utils is installed). cpio is the fetched busybox-static's.
 set -eu
 out=${1:?usage: $0 OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -81,12 +81,15 @@ start=$(( (setup_sects + 1) * 512 + poff ))
 magic=$(od -An -t x1 -j "$start" -N 6 "$bz" | tr -d ' ')
 [ "$magic" = fd377a585a00 ] || { echo "build.sh: $bz: payload is not xz ($magic)" >&2; exit 1; }
 tail -c +$((start + 1)) "$bz" | head -c $((plen - 4)) > "$work/vmlinux.xz"
+# (busybox's unxz lacks the x86 BCJ filter Debian's kernel uses.)
+if ! command -v xz >/dev/null && ! python3 -c 'import lzma' 2>/dev/null; then
+    echo "installing xz-utils"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xz-utils >/dev/null
+fi
 if command -v xz >/dev/null; then
     xz -dc "$work/vmlinux.xz" > "$work/vmlinux"
-elif command -v python3 >/dev/null; then
-    python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.decompress(open(sys.argv[1],"rb").read()))' "$work/vmlinux.xz" > "$work/vmlinux"
 else
-    "$u/busybox-static/bin/busybox" unxz -c "$work/vmlinux.xz" > "$work/vmlinux"
+    python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.decompress(open(sys.argv[1],"rb").read()))' "$work/vmlinux.xz" > "$work/vmlinux"
 fi
 [ "$(od -An -c -N 4 "$work/vmlinux" | tr -d ' ')" = '177ELF' ] || { echo "build.sh: vmlinux is not an ELF" >&2; exit 1; }
 mv "$work/vmlinux" "$out/vmlinux"
