@@ -117,3 +117,45 @@ xl list
         r.between("=== xl create", "(d1) hvmlite: FATAL").unwrap_or_default()
     );
 }
+
+/// Several domains one after another in one boot (domids 1, 2, ...): the
+/// RAM Xen's map gives each is its `memory =`, and the CPU-exception crash
+/// paths end the domain as a crash too.
+#[test]
+fn domu_memory_sizes_and_exceptions() {
+    let s = with_hvmlite(
+        r#". /usr/share/xen-host/lib.sh
+for m in 4 64 256; do
+    xl create /etc/xen/hvmlite-pvh.cfg "memory=$m" "name=\"hvmlite-$m\"" || exit 10
+    wait_gone hvmlite-$m 60 || exit 11
+done
+for c in null stack; do
+    xl create /etc/xen/hvmlite-pvh.cfg "cmdline=\"hvmlite.crash=$c\"" "name=\"hvmlite-$c\"" || exit 12
+    wait_state hvmlite-$c c 60 || exit 13
+    echo "=== hvmlite-$c state $(xl_state hvmlite-$c)"
+    xl destroy hvmlite-$c || exit 14
+done
+echo "=== xl list"
+xl list
+"#,
+    );
+    let r = xen_host::run("domu-many", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    for (domid, mib) in [(1u32, 4u64), (2, 64), (3, 256)] {
+        let g = r.guest(domid);
+        let e0 = format!("hvmlite: e820[0]: 0x0000000000000000-{:#018x} ram", mib << 20);
+        assert!(g.contains(&e0.as_str()), "d{domid}: {mib} MiB: {d}");
+        assert!(g.contains(&"hvmlite: shutdown: poweroff"), "d{domid}: {d}");
+    }
+    let g4 = r.guest(4);
+    assert!(g4.iter().any(|l| l.starts_with("hvmlite: FATAL: NULL pointer dereference: read at 0x0, rip ")), "{d}");
+    assert!(g4.contains(&"hvmlite: shutdown: crash"), "{d}");
+    let g5 = r.guest(5);
+    assert!(g5.iter().any(|l| l.starts_with("hvmlite: FATAL: stack overflow: ")), "{d}");
+    assert!(g5.contains(&"hvmlite: shutdown: crash"), "{d}");
+    assert!(r.has("=== hvmlite-null state ---sc-") && r.has("=== hvmlite-stack state ---sc-"), "{d}");
+    let list: Vec<&str> = r.scenario().into_iter().skip_while(|l| !l.contains("=== xl list")).collect();
+    assert!(!list.iter().any(|l| l.starts_with("hvmlite")), "{d}");
+    eprintln!("domu-many: run {:.1?}", r.elapsed);
+}
