@@ -12,6 +12,7 @@
 #                   xen-init-dom0, xenstore-*, their libraries, the Xen
 #                   modules and tests/xen-host/init as /init; padded with
 #                   zeros to 512 bytes so more cpio archives can be appended
+#   busybox         the static busybox (tests/xen-host/shell.sh uses its cpio)
 #   stamp           hash of the inputs; with it equal, nothing is rebuilt
 # Needs: apt-get, dpkg, gzip, sha256sum, od; xz or python3's lzma (else
 # xz-utils is installed). cpio is the fetched busybox-static's.
@@ -52,7 +53,7 @@ inputs() {
 }
 hash=$(inputs | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$hash" ] &&
-   [ -f "$out/xen.bin" ] && [ -f "$out/vmlinux" ] && [ -f "$out/initramfs.gz" ]; then
+   [ -f "$out/xen.bin" ] && [ -f "$out/vmlinux" ] && [ -f "$out/initramfs.gz" ] && [ -f "$out/busybox" ]; then
     echo "xen-host: cached in $out"
     exit 0
 fi
@@ -152,6 +153,9 @@ size=$(stat -c %s "$work/initramfs.gz")
 pad=$(( (512 - size % 512) % 512 ))
 [ "$pad" -eq 0 ] || head -c "$pad" /dev/zero >> "$work/initramfs.gz"
 mv "$work/initramfs.gz" "$out/initramfs.gz"
+
+# The static busybox, for shell.sh's cpio on hosts without one.
+cp "$bb" "$out/busybox"
 
 rm -rf "$work"
 echo "$hash" > "$out/stamp"
