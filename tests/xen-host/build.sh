@@ -23,6 +23,11 @@ root=$(cd "$here/../.." && pwd)
 debs="$root/target/debs"
 mkdir -p "$out" "$debs"
 out=$(cd "$out" && pwd)
+# One build at a time per OUTDIR (parallel test binaries, two checkouts' tests).
+if command -v flock >/dev/null; then
+    exec 9>"$out/.lock"
+    flock 9
+fi
 
 # The kernel: the package cached last time if any (stable, offline), else
 # whatever Debian's linux-image-amd64 depends on now.
