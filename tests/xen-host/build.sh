@@ -54,7 +54,7 @@ inputs() {
         f=$(ls "$debs/${p}"_*.deb 2>/dev/null | head -n1)
         echo "${f##*/}:$p"
     done
-    cat "$here/build.sh" "$here/init" "$here/lib.sh"
+    cat "$here/build.sh" "$here/init" "$here/lib.sh" "$root/xen/fetch-xen.sh"
 }
 hash=$(inputs | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$hash" ] &&
