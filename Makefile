@@ -9,7 +9,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image run test test-unit test-xen deps deps-rust deps-qemu deps-cc clean FORCE
+.PHONY: all image run test test-unit test-xen xen-host-shell deps deps-rust deps-qemu deps-cc clean FORCE
 
 all: image
 
@@ -53,7 +53,12 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0
+	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0 --test xen_host
+
+# Xen + Linux dom0 + xl in QEMU with a dom0 shell on this terminal, hvmlite.elf
+# and xen/hvmlite-pvh.cfg in place: `xl create /etc/xen/hvmlite-pvh.cfg`.
+xen-host-shell: $(IMAGE) deps-qemu
+	sh tests/xen-host/shell.sh $(IMAGE)
 
 clean:
 	cargo clean

@@ -3,6 +3,8 @@
 //! under `target/`.
 #![allow(dead_code)]
 
+pub mod xen_host;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,0 +1,349 @@
+//! A real Xen host for tests: Debian's Xen 4.17 in QEMU/TCG with Debian's
+//! Linux 6.1 as PV dom0 and the `xl` toolstack (built by
+//! `tests/xen-host/build.sh`, cached in `target/xen-host/`).
+//!
+//! A [`Scenario`] adds files, xl configs and a dom0 shell script to the
+//! host's initramfs (as a second newc cpio appended to the first); dom0's
+//! `/init` brings up xenstored, xenconsoled and xen-init-dom0, runs
+//! `/scenario/run.sh`, prints `=== scenario done rc=N` and powers off.
+//! The script's output goes to the console as it is, between the markers
+//! `=== xen-host ready` and `=== scenario done rc=N`; guest lines appear as
+//! Xen prints them (`(d1) ...`).
+//!
+//! ```ignore
+//! let s = Scenario::new("xl create /etc/xen/hvmlite-pvh.cfg\nxl list\n")
+//!     .file("/usr/lib/hvmlite/hvmlite.elf", std::fs::read(image()).unwrap())
+//!     .config("hvmlite-pvh.cfg", "...");          // -> /etc/xen/hvmlite-pvh.cfg
+//! let r = xen_host::run("my-scenario", &s, Duration::from_secs(180));
+//! assert_eq!(r.rc, Some(0), "{}", r.dump());
+//! ```
+#![allow(dead_code)]
+
+use super::{root, Run};
+use std::io::{BufRead, BufReader, Read};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Printed by dom0's /init once xenstored, xenconsoled and xen-init-dom0 run.
+pub const READY: &str = "=== xen-host ready";
+/// Printed by dom0's /init after the scenario script, with its exit status.
+pub const DONE: &str = "=== scenario done rc=";
+/// Printed by dom0's /init when setting up the toolstack failed.
+pub const FAILED: &str = "=== xen-host failed:";
+/// What ends a run besides [`DONE`]: set-up failures and panics.
+pub const STOP: &[&str] = &[
+    DONE,
+    FAILED,
+    "Kernel panic",
+    "Panic on CPU",
+    "Hardware Dom0 crashed",
+    "Hardware Dom0 halted",
+];
+
+/// Xen's command line (PV dom0 with a fixed 384 MiB and one vCPU).
+pub const XEN_ARGS: &str =
+    "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=384M,max:384M dom0_max_vcpus=1";
+/// dom0 Linux's command line.
+pub const LINUX_ARGS: &str = "console=hvc0 earlyprintk=xen rdinit=/init quiet";
+
+/// The built host: Xen, dom0's kernel and its base initramfs.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub xen: PathBuf,
+    pub vmlinux: PathBuf,
+    pub initramfs: PathBuf,
+}
+
+/// Build the host once (a no-op when `target/xen-host/stamp` is current).
+pub fn host() -> Host {
+    static HOST: OnceLock<Mutex<Option<Host>>> = OnceLock::new();
+    let mut g = HOST.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = g.as_ref() {
+        return h.clone();
+    }
+    let dir = root().join("target/xen-host");
+    let t = Instant::now();
+    let st = Command::new("sh")
+        .arg(root().join("tests/xen-host/build.sh"))
+        .arg(&dir)
+        .status()
+        .expect("run tests/xen-host/build.sh");
+    assert!(st.success(), "tests/xen-host/build.sh failed");
+    eprintln!("xen-host: host ready in {:.1?}", t.elapsed());
+    let h = Host { xen: dir.join("xen.bin"), vmlinux: dir.join("vmlinux"), initramfs: dir.join("initramfs.gz") };
+    *g = Some(h.clone());
+    h
+}
+
+/// What one run of the host does: files for dom0, xl configs, the script.
+#[derive(Debug, Clone, Default)]
+pub struct Scenario {
+    /// `(absolute path in dom0, contents, mode)`; parent directories are made.
+    pub files: Vec<(String, Vec<u8>, u32)>,
+    /// `(name, text)`: each goes to `/etc/xen/NAME` in dom0.
+    pub configs: Vec<(String, String)>,
+    /// `/scenario/run.sh`, run by `sh` in `/scenario` after the toolstack
+    /// is up. `. /usr/share/xen-host/lib.sh` gives `wait_gone`,
+    /// `wait_state` and `xl_state` (see tests/xen-host/lib.sh).
+    pub script: String,
+    /// Added to [`XEN_ARGS`].
+    pub xen_args: String,
+    /// Added to [`LINUX_ARGS`] (no commas: QEMU splits modules on them).
+    pub linux_args: String,
+}
+
+impl Scenario {
+    pub fn new(script: &str) -> Self {
+        Scenario { script: script.to_string(), ..Default::default() }
+    }
+    /// Put `contents` at `path` in dom0 (mode 0644).
+    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((path.to_string(), contents.into(), 0o644));
+        self
+    }
+    /// Copy the host file `from` to `path` in dom0.
+    pub fn file_from(self, path: &str, from: &Path) -> Self {
+        let b = std::fs::read(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        self.file(path, b)
+    }
+    /// An xl config, at `/etc/xen/NAME` in dom0.
+    pub fn config(mut self, name: &str, text: &str) -> Self {
+        self.configs.push((name.to_string(), text.to_string()));
+        self
+    }
+
+    /// The newc cpio that carries this scenario, to append to the base
+    /// initramfs.
+    pub fn cpio(&self) -> Vec<u8> {
+        let mut c = Cpio::default();
+        c.file("/scenario/run.sh", self.script.as_bytes(), 0o755);
+        for (name, text) in &self.configs {
+            assert!(!name.contains('/'), "config name {name:?}");
+            c.file(&format!("/etc/xen/{name}"), text.as_bytes(), 0o644);
+        }
+        for (path, data, mode) in &self.files {
+            c.file(path, data, *mode);
+        }
+        c.finish()
+    }
+}
+
+/// A newc ("070701") cpio writer: directories for every parent, then files.
+#[derive(Default)]
+pub struct Cpio {
+    out: Vec<u8>,
+    dirs: Vec<String>,
+    ino: u32,
+}
+
+impl Cpio {
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
+        self.ino += 1;
+        let name = name.trim_start_matches('/');
+        let fields = [
+            self.ino,
+            mode,
+            0,
+            0,
+            if mode & 0o040000 != 0 { 2 } else { 1 },
+            0,
+            data.len() as u32,
+            0,
+            0,
+            0,
+            0,
+            name.len() as u32 + 1,
+            0,
+        ];
+        self.out.extend_from_slice(b"070701");
+        for f in fields {
+            self.out.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(0);
+        self.pad();
+        self.out.extend_from_slice(data);
+        self.pad();
+    }
+    fn pad(&mut self) {
+        while self.out.len() % 4 != 0 {
+            self.out.push(0);
+        }
+    }
+    pub fn dir(&mut self, path: &str) {
+        let p = path.trim_matches('/');
+        if p.is_empty() || self.dirs.iter().any(|d| d == p) {
+            return;
+        }
+        if let Some((parent, _)) = p.rsplit_once('/') {
+            self.dir(parent);
+        }
+        self.dirs.push(p.to_string());
+        self.entry(p, 0o040755, &[]);
+    }
+    pub fn file(&mut self, path: &str, data: &[u8], perm: u32) {
+        assert!(path.starts_with('/'), "dom0 paths are absolute: {path}");
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent);
+        }
+        self.entry(path, 0o100000 | (perm & 0o7777), data);
+    }
+    pub fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, &[]);
+        // Keep whatever follows 512-byte aligned, like the base archive.
+        while self.out.len() % 512 != 0 {
+            self.out.push(0);
+        }
+        self.out
+    }
+}
+
+/// One run of the host: the [`Run`] (all lines, how it ended), when each
+/// line arrived, and the scenario's exit status.
+#[derive(Debug)]
+pub struct HostRun {
+    pub run: Run,
+    /// When each of `run.lines` arrived, from QEMU's start.
+    pub at: Vec<Duration>,
+    /// `/scenario/run.sh`'s exit status, from the [`DONE`] marker.
+    pub rc: Option<i32>,
+}
+
+impl Deref for HostRun {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
+    }
+}
+
+impl HostRun {
+    /// When the first line containing `needle` arrived.
+    pub fn time_of(&self, needle: &str) -> Option<Duration> {
+        self.run.lines.iter().position(|l| l.contains(needle)).map(|i| self.at[i])
+    }
+    /// Time from the first line containing `a` to the first containing `b`.
+    pub fn between(&self, a: &str, b: &str) -> Option<Duration> {
+        Some(self.time_of(b)?.saturating_sub(self.time_of(a)?))
+    }
+    /// Domain `domid`'s console lines as Xen prints them, `(dN) ` removed.
+    pub fn guest(&self, domid: u32) -> Vec<&str> {
+        let p = format!("(d{domid}) ");
+        self.run.lines.iter().filter_map(|l| l.split_once(p.as_str()).map(|(_, r)| r)).collect()
+    }
+    /// The scenario script's own output: the lines between the markers
+    /// (guest lines Xen printed meanwhile included).
+    pub fn scenario(&self) -> Vec<&str> {
+        let l = &self.run.lines;
+        let from = l.iter().position(|x| x.contains(READY)).map(|i| i + 1).unwrap_or(l.len());
+        let to = l.iter().position(|x| x.contains(DONE)).unwrap_or(l.len());
+        l[from.min(to)..to].iter().map(|s| s.as_str()).collect()
+    }
+}
+
+/// QEMU's arguments for the host booting `initramfs`.
+pub fn qemu_args(h: &Host, initramfs: &Path, s: &Scenario) -> Vec<String> {
+    let linux = format!("{LINUX_ARGS} {}", s.linux_args);
+    let k = h.vmlinux.display().to_string();
+    let i = initramfs.display().to_string();
+    for x in [&linux, &k, &i] {
+        assert!(!x.contains(','), "QEMU splits multiboot modules on commas: {x}");
+    }
+    let mut a: Vec<String> = [
+        "-accel", "tcg", "-M", "q35", "-cpu", "qemu64,+npt", "-m", "1024", "-smp", "1", "-nographic",
+        "-nodefaults", "-no-reboot", "-serial", "stdio",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push("-kernel".into());
+    a.push(h.xen.display().to_string());
+    a.push("-append".into());
+    a.push(format!("{XEN_ARGS} {}", s.xen_args).trim_end().to_string());
+    a.push("-initrd".into());
+    a.push(format!("{k} {},{i}", linux.trim_end()));
+    a
+}
+
+/// Boot the host with scenario `s` (its files under
+/// `target/test-scratch/xen-host-NAME/`), streaming the serial console
+/// until [`DONE`] (or a failure or panic line, or `timeout`).
+pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
+    super::require("qemu-system-x86_64");
+    let h = host();
+    let dir = super::scratch(&format!("xen-host-{name}"));
+    let initramfs = dir.join("initramfs");
+    let mut img = std::fs::read(&h.initramfs).expect("read the base initramfs");
+    assert_eq!(img.len() % 4, 0, "the base initramfs must be padded");
+    img.extend_from_slice(&s.cpio());
+    std::fs::write(&initramfs, &img).unwrap();
+    std::fs::write(dir.join("run.sh"), &s.script).unwrap();
+
+    let args = qemu_args(&h, &initramfs, s);
+    let start = Instant::now();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu-system-x86_64");
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(out).split(b'\n') {
+            let Ok(l) = l else { break };
+            let s = String::from_utf8_lossy(&l).trim_end_matches('\r').to_string();
+            if tx.send((s, start.elapsed())).is_err() {
+                break;
+            }
+        }
+    });
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut run = Run { lines: vec![], status: None, stopped_on: None, timed_out: false, elapsed: Duration::ZERO };
+    let mut at = vec![];
+    loop {
+        match rx.recv_timeout(timeout.saturating_sub(start.elapsed())) {
+            Ok((l, t)) => {
+                let hit = STOP.iter().find(|p| l.contains(*p)).map(|p| p.to_string());
+                run.lines.push(l);
+                at.push(t);
+                if hit.is_some() {
+                    run.stopped_on = hit;
+                    let _ = child.kill();
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                run.timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status = child.wait().expect("wait for qemu");
+    if run.stopped_on.is_none() && !run.timed_out {
+        run.status = status.code();
+    }
+    let _ = reader.join();
+    run.elapsed = start.elapsed();
+    let stderr = err_reader.join().unwrap_or_default();
+    for l in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        run.lines.push(format!("[qemu stderr] {l}"));
+        at.push(run.elapsed);
+    }
+    let rc = run.lines.iter().find_map(|l| l.split_once(DONE).and_then(|(_, r)| r.trim().parse().ok()));
+    // The console with each line's arrival time, for looking at later.
+    let log: String = run.lines.iter().zip(&at).map(|(l, t)| format!("[{:8.3}] {l}\n", t.as_secs_f64())).collect();
+    std::fs::write(dir.join("console.log"), log).unwrap();
+    HostRun { run, at, rc }
+}

@@ -1,0 +1,167 @@
+#!/bin/sh
+# Build a Xen host for tests: Debian's Xen 4.17 with Debian's Linux 6.1 as
+# PV dom0 and the xl toolstack in an initramfs. Everything comes from
+# Debian packages through tests/support/fetch-debs.sh; nothing is installed.
+#
+# Usage: tests/xen-host/build.sh OUTDIR
+# Writes, in OUTDIR:
+#   xen.bin         Xen as a multiboot ELF (xen/fetch-xen.sh)
+#   vmlinux         dom0 kernel: the ELF inside Debian's bzImage, so that Xen
+#                   does not spend seconds decompressing xz under TCG
+#   initramfs.gz    newc cpio, gzip: busybox, xl, xenstored, xenconsoled,
+#                   xen-init-dom0, xenstore-*, their libraries, the Xen
+#                   modules and tests/xen-host/init as /init; padded with
+#                   zeros to 512 bytes so more cpio archives can be appended
+#   busybox         the static busybox (tests/xen-host/shell.sh uses its cpio)
+#   stamp           hash of the inputs; with it equal, nothing is rebuilt
+# Needs: apt-get, dpkg, gzip, sha256sum, od; xz or python3's lzma (else
+# xz-utils is installed). cpio is the fetched busybox-static's.
+set -eu
+out=${1:?usage: $0 OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+debs="$root/target/debs"
+mkdir -p "$out" "$debs"
+out=$(cd "$out" && pwd)
+# One build at a time per OUTDIR (parallel test binaries, two checkouts' tests).
+if command -v flock >/dev/null; then
+    exec 9>"$out/.lock"
+    flock 9
+fi
+
+# The kernel: the package cached last time if any (stable, offline), else
+# whatever Debian's linux-image-amd64 depends on now.
+kpkg=$(ls "$debs" 2>/dev/null | sed -n 's/^\(linux-image-[0-9][^_]*-amd64\)_.*\.deb$/\1/p' | sort -V | tail -n1)
+if [ -z "$kpkg" ]; then
+    kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+    if [ -z "$kpkg" ]; then
+        apt-get update -qq
+        kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+    fi
+    [ -n "$kpkg" ] || { echo "build.sh: cannot resolve linux-image-amd64" >&2; exit 1; }
+fi
+
+libs="libc6 libgcc-s1 liblzma5 libuuid1 zlib1g libzstd1 libyajl2
+      libxenmisc4.17 libxenstore4 libxencall1 libxenevtchn1
+      libxenforeignmemory1 libxengnttab1 libxentoollog1 libxendevicemodel1
+      libxenhypfs1 libxentoolcore1"
+pkgs="xen-hypervisor-4.17-amd64 $kpkg busybox-static xen-utils-4.17 xen-utils-common xenstore-utils $libs"
+
+# Cheap check first: when every .deb is cached and the inputs hash to the
+# stamp, the outputs are current.
+inputs() {
+    for p in $pkgs; do
+        f=$(ls "$debs/${p}"_*.deb 2>/dev/null | head -n1)
+        echo "${f##*/}:$p"
+    done
+    cat "$here/build.sh" "$here/init" "$here/lib.sh" "$root/xen/fetch-xen.sh"
+}
+hash=$(inputs | sha256sum | cut -d' ' -f1)
+if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$hash" ] &&
+   [ -f "$out/xen.bin" ] && [ -f "$out/vmlinux" ] && [ -f "$out/initramfs.gz" ] && [ -f "$out/busybox" ]; then
+    echo "xen-host: cached in $out"
+    exit 0
+fi
+
+echo "xen-host: building in $out (kernel $kpkg)"
+rm -f "$out/stamp"
+work="$out/work"
+rm -rf "$work"
+mkdir -p "$work"
+u="$work/unpacked"
+"$root/tests/support/fetch-debs.sh" "$u" $pkgs
+hash=$(inputs | sha256sum | cut -d' ' -f1)
+
+# Xen.
+"$root/xen/fetch-xen.sh" "$work/xen" >/dev/null
+mv "$work/xen/xen.bin" "$out/xen.bin"
+
+# dom0 kernel: the bzImage's payload is at (setup_sects+1)*512 + payload_offset
+# (0x248), payload_length (0x24c) long, ending in 4 bytes of uncompressed size.
+bz=$(ls "$u/$kpkg"/boot/vmlinuz-*)
+le32() { od -An -t u4 -j "$2" -N 4 "$1" | tr -d ' '; }
+setup_sects=$(od -An -t u1 -j $((0x1f1)) -N 1 "$bz" | tr -d ' ')
+poff=$(le32 "$bz" $((0x248)))
+plen=$(le32 "$bz" $((0x24c)))
+start=$(( (setup_sects + 1) * 512 + poff ))
+magic=$(od -An -t x1 -j "$start" -N 6 "$bz" | tr -d ' ')
+[ "$magic" = fd377a585a00 ] || { echo "build.sh: $bz: payload is not xz ($magic)" >&2; exit 1; }
+tail -c +$((start + 1)) "$bz" | head -c $((plen - 4)) > "$work/vmlinux.xz"
+# (busybox's unxz lacks the x86 BCJ filter Debian's kernel uses.)
+if ! command -v xz >/dev/null && ! python3 -c 'import lzma' 2>/dev/null; then
+    echo "installing xz-utils"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xz-utils >/dev/null
+fi
+if command -v xz >/dev/null; then
+    xz -dc "$work/vmlinux.xz" > "$work/vmlinux"
+else
+    python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.decompress(open(sys.argv[1],"rb").read()))' "$work/vmlinux.xz" > "$work/vmlinux"
+fi
+[ "$(od -An -c -N 4 "$work/vmlinux" | tr -d ' ')" = '177ELF' ] || { echo "build.sh: vmlinux is not an ELF" >&2; exit 1; }
+mv "$work/vmlinux" "$out/vmlinux"
+
+# The initramfs, merged-/usr layout.
+r="$work/root"
+mkdir -p "$r/usr/bin" "$r/usr/sbin" "$r/usr/lib/x86_64-linux-gnu" "$r/usr/lib64" \
+    "$r/usr/lib/xen-4.17/bin" "$r/usr/lib/modules" "$r/usr/share/xen-host" "$r/etc/xen" \
+    "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/run" "$r/root" "$r/scenario" \
+    "$r/var/lib/xen" "$r/var/lib/xenstored" "$r/var/log/xen" "$r/var/lock"
+ln -s usr/bin "$r/bin"
+ln -s usr/sbin "$r/sbin"
+ln -s usr/lib "$r/lib"
+ln -s usr/lib64 "$r/lib64"
+ln -s ../run "$r/var/run"
+
+bb="$u/busybox-static/bin/busybox"
+cp "$bb" "$r/usr/bin/busybox"
+for a in $("$bb" --list); do
+    [ "$a" = busybox ] || ln -s busybox "$r/usr/bin/$a"
+done
+
+# Shared libraries (not gconv, not python modules), wherever each package
+# keeps them, all into /usr/lib/x86_64-linux-gnu; symlinks kept.
+for p in $libs; do
+    for d in "$u/$p/lib/x86_64-linux-gnu" "$u/$p/usr/lib/x86_64-linux-gnu"; do
+        [ -d "$d" ] || continue
+        find "$d" -maxdepth 1 -name '*.so*' \( -type f -o -type l \) -exec cp -P {} "$r/usr/lib/x86_64-linux-gnu/" \;
+    done
+done
+ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$r/usr/lib64/ld-linux-x86-64.so.2"
+
+x="$u/xen-utils-4.17/usr/lib/xen-4.17/bin"
+for b in xl xenstored xenconsoled xen-init-dom0 xenconsole xenstore-control; do
+    cp "$x/$b" "$r/usr/lib/xen-4.17/bin/$b"
+    ln -s ../lib/xen-4.17/bin/$b "$r/usr/sbin/$b"
+done
+cp "$u/xenstore-utils/usr/bin/xenstore" "$r/usr/bin/xenstore"
+for t in read write exists rm list ls watch chmod; do
+    ln -sf xenstore "$r/usr/bin/xenstore-$t"
+done
+cp "$u/xen-utils-common/etc/xen/xl.conf" "$r/etc/xen/xl.conf"
+
+# Xen modules; modules.dep is not in the .deb: /init loads them in order.
+m=$(ls -d "$u/$kpkg"/lib/modules/*)/kernel/drivers/xen
+for k in xen-evtchn.ko xen-privcmd.ko xen-gntdev.ko xen-gntalloc.ko xenfs/xenfs.ko; do
+    cp "$m/$k" "$r/usr/lib/modules/"
+done
+
+cp "$here/init" "$r/init"
+chmod 755 "$r/init"
+cp "$here/lib.sh" "$r/usr/share/xen-host/lib.sh"
+echo "root:x:0:0:root:/root:/bin/sh" > "$r/etc/passwd"
+echo "root:x:0:" > "$r/etc/group"
+
+( cd "$r" && find . | sed 's|^\./||' | grep -v '^\.$' | sort | "$bb" cpio -o -H newc -R 0:0 2>/dev/null ) | gzip -6 > "$work/initramfs.gz"
+# Pad to 512 bytes: an appended cpio must start 4-byte aligned, and zeros
+# between archives are skipped by the kernel.
+size=$(stat -c %s "$work/initramfs.gz")
+pad=$(( (512 - size % 512) % 512 ))
+[ "$pad" -eq 0 ] || head -c "$pad" /dev/zero >> "$work/initramfs.gz"
+mv "$work/initramfs.gz" "$out/initramfs.gz"
+
+# The static busybox, for shell.sh's cpio on hosts without one.
+cp "$bb" "$out/busybox"
+
+rm -rf "$work"
+echo "$hash" > "$out/stamp"
+echo "xen-host: built $(du -h "$out/vmlinux" | cut -f1) vmlinux, $(du -h "$out/initramfs.gz" | cut -f1) initramfs"

@@ -1,0 +1,36 @@
+# Helpers for scenario scripts: `. /usr/share/xen-host/lib.sh`.
+
+# xl_state NAME: the State column of `xl list NAME` (e.g. "-b----"), or
+# nothing when there is no such domain.
+xl_state() {
+    xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'
+}
+
+# wait_gone NAME [SECONDS]: wait until domain NAME has left `xl list`.
+wait_gone() {
+    _i=0
+    while xl domid "$1" >/dev/null 2>&1; do
+        _i=$((_i + 1))
+        if [ $_i -gt $((${2:-30} * 10)) ]; then
+            echo "wait_gone: $1 still there after ${2:-30}s"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# wait_state NAME LETTER [SECONDS]: wait until the State column of NAME
+# holds LETTER (r running, b blocked, p paused, s shutdown, c crashed,
+# d dying).
+wait_state() {
+    _i=0
+    while :; do
+        case "$(xl_state "$1")" in *"$2"*) return 0 ;; esac
+        _i=$((_i + 1))
+        if [ $_i -gt $((${3:-30} * 10)) ]; then
+            echo "wait_state: $1 not '$2' after ${3:-30}s: $(xl_state "$1")"
+            return 1
+        fi
+        sleep 0.1
+    done
+}

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Boot the Xen host with a dom0 shell on this terminal, with hvmlite.elf at
+# /usr/lib/hvmlite/hvmlite.elf and xen/hvmlite-pvh.cfg at
+# /etc/xen/hvmlite-pvh.cfg:  xl create /etc/xen/hvmlite-pvh.cfg
+# `exit` powers the host off; Ctrl-a x quits QEMU.
+# Usage: tests/xen-host/shell.sh [HVMLITE_ELF]   (`make xen-host-shell`)
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+elf=$(cd "$(dirname "${1:-$root/hvmlite.elf}")" && pwd)/$(basename "${1:-$root/hvmlite.elf}")
+out="$root/target/xen-host"
+sh "$root/tests/xen-host/build.sh" "$out"
+s="$root/target/test-scratch/xen-host-shell"
+rm -rf "$s"
+mkdir -p "$s/root/usr/lib/hvmlite" "$s/root/etc/xen"
+cp "$elf" "$s/root/usr/lib/hvmlite/hvmlite.elf"
+cp "$root/xen/hvmlite-pvh.cfg" "$s/root/etc/xen/hvmlite-pvh.cfg"
+cp "$out/initramfs.gz" "$s/initramfs"
+( cd "$s/root" && find usr etc | "$out/busybox" cpio -o -H newc -R 0:0 2>/dev/null ) >> "$s/initramfs"
+exec qemu-system-x86_64 -accel tcg -M q35 -cpu qemu64,+npt -m 1024 -smp 1 -nographic -nodefaults \
+    -no-reboot -serial mon:stdio -kernel "$out/xen.bin" \
+    -append "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=384M,max:384M dom0_max_vcpus=1" \
+    -initrd "$out/vmlinux console=hvc0 earlyprintk=xen rdinit=/init quiet xenhost.shell,$s/initramfs"
