@@ -19,6 +19,7 @@ use crate::xen;
 const SINK_E9: u32 = 1 << 0;
 const SINK_COM1: u32 = 1 << 1;
 const SINK_XEN: u32 = 1 << 2;
+const SINK_PV: u32 = 1 << 3;
 
 static SINKS: AtomicU32 = AtomicU32::new(SINK_E9);
 static LOCK: spin::Mutex<()> = spin::Mutex::new(());
@@ -46,6 +47,11 @@ pub fn init(hv: Hypervisor) {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
+}
+
+/// Add the PV console (what `xl console` shows) once it is set up.
+pub fn attach_pv_console() {
+    SINKS.fetch_or(SINK_PV, Ordering::AcqRel);
 }
 
 /// Apply `hvmlite.console=LIST` from the command line: a comma-separated
@@ -92,6 +98,9 @@ fn emit(bytes: &[u8]) {
     let sinks = SINKS.load(Ordering::Acquire);
     if sinks & SINK_XEN != 0 {
         xen::console_write(bytes);
+    }
+    if sinks & SINK_PV != 0 {
+        crate::pvconsole::write(bytes);
     }
     for &b in bytes {
         if sinks & SINK_E9 != 0 {

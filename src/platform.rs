@@ -24,6 +24,8 @@ pub const QEMU_EXIT_CRASH: u8 = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shutdown {
     Poweroff,
+    /// On Xen: the toolstack restarts the domain. Elsewhere: as poweroff.
+    Reboot,
     Crash,
 }
 
@@ -38,19 +40,21 @@ pub fn hypervisor() -> Hypervisor {
 pub fn shutdown(how: Shutdown) -> ! {
     let name = match how {
         Shutdown::Poweroff => "poweroff",
+        Shutdown::Reboot => "reboot",
         Shutdown::Crash => "crash",
     };
     console::line(format_args!("shutdown: {name}"));
     if hypervisor() == Hypervisor::Xen {
         let reason = match how {
             Shutdown::Poweroff => xen_sys::SHUTDOWN_poweroff,
+            Shutdown::Reboot => xen_sys::SHUTDOWN_reboot,
             Shutdown::Crash => xen_sys::SHUTDOWN_crash,
         };
         let rc = xen::shutdown(reason);
         console::line(format_args!("Xen refused SCHEDOP_shutdown ({rc})"));
     }
     let code = match how {
-        Shutdown::Poweroff => QEMU_EXIT_POWEROFF,
+        Shutdown::Poweroff | Shutdown::Reboot => QEMU_EXIT_POWEROFF,
         Shutdown::Crash => QEMU_EXIT_CRASH,
     };
     // SAFETY: isa-debug-exit ends QEMU; where no device is there (Xen,

@@ -21,7 +21,7 @@ use crate::platform::{self, Shutdown};
 use crate::pvh::{image_range, BootCell, EarlyMem, EARLY_MAP_LIMIT};
 use crate::start_info::Handover;
 use crate::zero_page::{self, BootParams, X86_SUBARCH_XEN};
-use crate::{console, cpu, traps, xen};
+use crate::{console, cpu, evtchn, pvconsole, stubdom, traps, xen};
 
 extern crate alloc;
 
@@ -128,8 +128,17 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     });
     bm.unwrap_or_else(|e| platform::fatal(format_args!("{e}")));
 
-    // The heap: the largest free RAM above 1 MiB the early map reaches.
-    let heap = memory::largest_free(map, res.all(), 1 << 20, EARLY_MAP_LIMIT)
+    // The heap: the largest free RAM above 1 MiB the early map reaches. On
+    // Xen the map may list more RAM than the domain has (`maxmem` above
+    // `memory`: the rest is for ballooning and not backed), so stay below
+    // what Xen says is populated; domains are populated from the bottom.
+    let mut heap_limit = EARLY_MAP_LIMIT;
+    if kind == Hypervisor::Xen {
+        if let Ok(pages) = xen::current_reservation() {
+            heap_limit = heap_limit.min(pages.saturating_mul(PAGE_SIZE));
+        }
+    }
+    let heap = memory::largest_free(map, res.all(), 1 << 20, heap_limit)
         .unwrap_or_else(|| platform::fatal(format_args!("no free RAM for the heap")));
     let heap = Range::new(heap.start, heap.start + heap.len().min(HEAP_MAX));
     // SAFETY: `heap` is RAM per the e820 map, identity-mapped, page-aligned
@@ -158,8 +167,25 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
         x86_64::registers::control::Cr3::write(PhysFrame::containing_address(PhysAddr::new(root)), flags);
     }
 
+    // A Xen domU has a PV console (what `xl console` shows): use it from the
+    // boot report on.
+    if kind == Hypervisor::Xen && pvconsole::init() {
+        match evtchn::init() {
+            Ok(()) => console::attach_pv_console(),
+            Err(e) => log::warn!("PV console not used: {e}"),
+        }
+    }
+
     boot_report(&zp, zp_paddr, hv.as_ref(), kind, map, cmdline, &modules[..nmod], heap, top, nx);
-    run(cmdline.map(|(_, s)| s).unwrap_or(""))
+    let summary = stubdom::Summary {
+        hypervisor: kind.name(),
+        start_info_version: hv.as_ref().map_or(0, |r| r.start_info_version),
+        e820_entries: map.len(),
+        cmdline: cmdline.map(|(_, s)| s).unwrap_or(""),
+        modules: nmod,
+        heap_kib: heap.len() / 1024,
+    };
+    run(&summary)
 }
 
 /// hvmlite's own sections, as the runtime page tables map them.
@@ -316,8 +342,8 @@ fn boot_report(
 /// What the command line asks for (the README lists the options):
 /// `poweroff`: power off after the report; `hvmlite.crash=KIND`: fail on
 /// purpose (`panic`, `null`, `stack`), to see the crash path work.
-fn run(cmdline: &str) -> ! {
-    for arg in cmdline.split_ascii_whitespace() {
+fn run(summary: &stubdom::Summary) -> ! {
+    for arg in summary.cmdline.split_ascii_whitespace() {
         match arg {
             "poweroff" => platform::shutdown(Shutdown::Poweroff),
             "hvmlite.crash=panic" => panic!("crash requested on the command line"),
@@ -334,8 +360,16 @@ fn run(cmdline: &str) -> ! {
             _ => {}
         }
     }
-    // No payload and no service to run yet: the run is over.
+    // A Xen domU with a xenstore runs the stubdomain service until the
+    // toolstack shuts it down; elsewhere the run is over.
+    if kind_is_xen() && stubdom::available() {
+        stubdom::run(summary);
+    }
     platform::shutdown(Shutdown::Poweroff)
+}
+
+fn kind_is_xen() -> bool {
+    platform::hypervisor() == Hypervisor::Xen
 }
 
 /// Unbounded recursion with a real frame per call, for `hvmlite.crash=stack`.

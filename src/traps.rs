@@ -21,6 +21,11 @@ use crate::{console, cpu, platform};
 
 const FAULT_STACK_SIZE: usize = 16 * 1024;
 
+/// The vector registered as Xen's event callback (`HVM_PARAM_CALLBACK_IRQ`)
+/// so the toolstack sees a PV-aware guest. hvmlite keeps interrupts off and
+/// upcalls masked, so it should never arrive; if it does, it is ignored.
+pub const XEN_CALLBACK_VECTOR: u8 = 0xf3;
+
 #[repr(C, align(16))]
 struct Stack([u8; FAULT_STACK_SIZE]);
 static mut FAULT_STACK: Stack = Stack([0; FAULT_STACK_SIZE]);
@@ -47,6 +52,10 @@ core::arch::global_asm!(
     "jmp trap_common",
     ".set vec, vec + 1",
     ".endr",
+    ".balign 16",
+    ".globl xen_callback_stub",
+    "xen_callback_stub:",
+    "iretq",
     "trap_common:",
     "mov rdi, rsp",
     "and rsp, -16",
@@ -57,6 +66,7 @@ core::arch::global_asm!(
 
 extern "C" {
     static trap_stubs: u8;
+    static xen_callback_stub: u8;
 }
 
 /// What the stub and the CPU pushed, lowest address first.
@@ -100,6 +110,10 @@ pub fn init() {
                 let e = idt_entry(&mut idt, v);
                 e.set_handler_addr(VirtAddr::new(base + 16 * v as u64)).set_stack_index(0);
             }
+        }
+        // SAFETY: the stub only returns; it uses no stack beyond the frame.
+        unsafe {
+            idt[XEN_CALLBACK_VECTOR].set_handler_addr(VirtAddr::new(core::ptr::addr_of!(xen_callback_stub) as u64));
         }
         idt
     });

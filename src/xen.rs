@@ -88,3 +88,64 @@ pub fn shutdown(reason: u32) -> i64 {
     // SAFETY: Xen reads one `struct sched_shutdown` from `arg`.
     unsafe { xen_sys::hypercall_2(__HYPERVISOR_sched_op, SCHEDOP_shutdown as u64, &arg as *const _ as u64) }
 }
+
+// ---- HVM parameters, physmap, event channels, polling ---------------------
+
+use crate::xen_abi::{
+    SchedPoll, XenAddToPhysmap, XenHvmParam, DOMID_SELF, HVMOP_GET_PARAM, HVMOP_SET_PARAM, SCHEDOP_POLL, XENMEM_ADD_TO_PHYSMAP,
+};
+use xen_sys::{__HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op};
+
+fn check(rc: i64) -> Result<(), i64> {
+    if rc < 0 {
+        Err(rc)
+    } else {
+        Ok(())
+    }
+}
+
+/// `HVMOP_get_param` for this domain.
+pub fn hvm_get_param(index: u32) -> Result<u64, i64> {
+    let mut p = XenHvmParam { domid: DOMID_SELF, _pad: 0, index, value: 0 };
+    // SAFETY: Xen reads and writes one `struct xen_hvm_param` at `p`.
+    check(unsafe { xen_sys::hypercall_2(__HYPERVISOR_hvm_op, HVMOP_GET_PARAM as u64, &mut p as *mut _ as u64) })?;
+    Ok(p.value)
+}
+
+/// `HVMOP_set_param` for this domain.
+pub fn hvm_set_param(index: u32, value: u64) -> Result<(), i64> {
+    let mut p = XenHvmParam { domid: DOMID_SELF, _pad: 0, index, value };
+    // SAFETY: Xen reads one `struct xen_hvm_param` at `p`.
+    check(unsafe { xen_sys::hypercall_2(__HYPERVISOR_hvm_op, HVMOP_SET_PARAM as u64, &mut p as *mut _ as u64) })
+}
+
+/// `XENMEM_add_to_physmap`: put Xen's page `idx` of `space` at guest frame `gpfn`.
+pub fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), i64> {
+    let mut a = XenAddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
+    // SAFETY: Xen reads one `struct xen_add_to_physmap`; the frame at
+    // `gpfn` is a page the caller owns and gives up to Xen's mapping.
+    check(unsafe { xen_sys::hypercall_2(__HYPERVISOR_memory_op, XENMEM_ADD_TO_PHYSMAP as u64, &mut a as *mut _ as u64) })
+}
+
+/// `HYPERVISOR_event_channel_op(cmd, arg)` with `arg` a `repr(C)` struct.
+pub fn event_channel_op<T>(cmd: u32, arg: &mut T) -> Result<(), i64> {
+    // SAFETY: `arg` is the operation's argument struct, owned by the caller.
+    check(unsafe { xen_sys::hypercall_2(__HYPERVISOR_event_channel_op, cmd as u64, arg as *mut T as u64) })
+}
+
+/// `SCHEDOP_poll`: block until one of `ports` is pending or system time
+/// reaches `deadline_ns` (0: no timeout).
+pub fn sched_poll(ports: &[u32], deadline_ns: u64) -> Result<(), i64> {
+    let mut p = SchedPoll { ports: ports.as_ptr() as u64, nr_ports: ports.len() as u32, _pad: 0, timeout: deadline_ns };
+    // SAFETY: Xen reads `nr_ports` ports from `ports` and the struct itself.
+    check(unsafe { xen_sys::hypercall_2(__HYPERVISOR_sched_op, SCHEDOP_POLL as u64, &mut p as *mut _ as u64) })
+}
+
+/// `XENMEM_current_reservation` — public/memory.h: pages this domain has.
+pub fn current_reservation() -> Result<u64, i64> {
+    let mut dom: u16 = DOMID_SELF;
+    // SAFETY: Xen reads one domid_t.
+    let rc = unsafe { xen_sys::hypercall_2(__HYPERVISOR_memory_op, 3, &mut dom as *mut _ as u64) };
+    check(rc)?;
+    Ok(rc as u64)
+}

@@ -173,6 +173,7 @@ pub const VCPU0_TIME: usize = 32;
 
 // ---- Event channels — public/event_channel.h ------------------------------
 
+pub const EVTCHNOP_BIND_INTERDOMAIN: u32 = 0;
 pub const EVTCHNOP_CLOSE: u32 = 3;
 pub const EVTCHNOP_SEND: u32 = 4;
 pub const EVTCHNOP_ALLOC_UNBOUND: u32 = 6;

@@ -110,6 +110,12 @@ impl Scenario {
         let b = std::fs::read(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
         self.file(path, b)
     }
+    /// Copy the host program `from` to `path` in dom0, executable.
+    pub fn program_from(mut self, path: &str, from: &Path) -> Self {
+        let b = std::fs::read(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        self.files.push((path.to_string(), b, 0o755));
+        self
+    }
     /// An xl config, at `/etc/xen/NAME` in dom0.
     pub fn config(mut self, name: &str, text: &str) -> Self {
         self.configs.push((name.to_string(), text.to_string()));

@@ -1,0 +1,246 @@
+//! hvmlite as a stubdomain on a real Xen 4.17 host: `xl create
+//! xen/hvmlite-stubdom.cfg` (the shipped file), then from dom0: xenstore
+//! (`state = ready`, the report keys, request/response), a granted page
+//! read through gntdev, the PV console both ways, `xl shutdown`/`reboot`,
+//! a crash, several stubdomains at once and create/destroy cycles with
+//! nothing left behind.
+
+mod common;
+use common::xen_host::{self, Scenario};
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(300);
+
+/// dom0 shell helpers for the stubdomain's xenstore protocol.
+const LIB: &str = r#". /usr/share/xen-host/lib.sh
+# st DOMID KEY: read data/hvmlite/KEY of a domain
+st() { xenstore-read /local/domain/$1/data/hvmlite/$2 2>/dev/null; }
+# wait_ready DOMID: until data/hvmlite/state is "ready" (5 s at most)
+wait_ready() {
+    _i=0
+    until [ "$(st $1 state)" = ready ]; do
+        _i=$((_i + 1)); [ $_i -le 100 ] || { echo "domain $1 never ready"; return 1; }
+        sleep 0.05
+    done
+}
+# ask DOMID "ID COMMAND [ARG]": write the request, wait for response "ID ..."
+ask() {
+    xenstore-write /local/domain/$1/data/hvmlite/request "$2"
+    _id=${2%% *}; _i=0
+    until r=$(st $1 response) && [ "${r%% *}" = "$_id" ]; do
+        _i=$((_i + 1)); [ $_i -le 100 ] || { echo "no response to '$2' from $1"; return 1; }
+        sleep 0.05
+    done
+    echo "response $1: $r"
+}
+"#;
+
+fn stubdom(script: &str) -> Scenario {
+    let cfg = std::fs::read_to_string(root().join("xen/hvmlite-stubdom.cfg")).unwrap();
+    Scenario::new(&format!("{LIB}\n{script}"))
+        .config("hvmlite-stubdom.cfg", &cfg)
+        .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+}
+
+/// The dom0 tool that maps a granted page (tests/xen-host/gntread.c), static.
+fn gntread() -> std::path::PathBuf {
+    require("cc");
+    let out = scratch("gntread").join("gntread");
+    let st = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(root().join("tests/xen-host/gntread.c"))
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "building gntread failed");
+    out
+}
+
+/// dom0's own output between `marker` and the next `=== ` marker (Xen's
+/// `(XEN)` and guests' `(dN)` lines share the serial console; left out).
+fn lines_after<'a>(r: &'a xen_host::HostRun, marker: &str) -> Vec<&'a str> {
+    r.scenario()
+        .into_iter()
+        .skip_while(|l| !l.contains(marker))
+        .skip(1)
+        .filter(|l| !l.starts_with("(XEN)") && !l.starts_with("(d"))
+        .take_while(|l| !l.starts_with("=== "))
+        .collect()
+}
+
+#[test]
+fn stubdomain_service_end_to_end() {
+    let s = stubdom(
+        r#"echo "=== xl create"
+xl create /etc/xen/hvmlite-stubdom.cfg || exit 10
+d=$(xl domid hvmlite-stubdom) || exit 11
+wait_ready $d || exit 12
+echo "=== ready"
+echo "=== xenstore"
+xenstore-ls -f /local/domain/$d/data/hvmlite
+for k in feature-poweroff feature-reboot; do echo "control/$k=$(xenstore-read /local/domain/$d/control/$k)"; done
+echo "=== requests"
+ask $d "1 ping" || exit 13
+ask $d "2 echo hello stubdomain" || exit 14
+ask $d "3 frobnicate" || exit 15
+ask $d "4 grant 0" || exit 16
+gref=${r#4 }
+echo "=== gntread"
+/usr/bin/gntread $d $gref || exit 17
+ask $d "5 revoke" || exit 18
+echo "=== gntread after revoke"
+/usr/bin/gntread $d $gref && exit 19
+echo "=== console input"
+tty=$(xenstore-read /local/domain/$d/console/tty) || exit 20
+printf 'hello console\r' > $tty
+sleep 0.5
+echo "=== console log"
+cat /var/log/xen/console/guest-hvmlite-stubdom.log
+echo "=== xl shutdown"
+xl shutdown -w hvmlite-stubdom || exit 21
+echo "=== xl list"
+xl list
+echo "=== domains in xenstore"
+xenstore-list /local/domain
+echo "=== end"
+"#,
+    )
+    .program_from("/usr/bin/gntread", &gntread());
+    let r = xen_host::run("stubdom-service", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let g = r.guest(1);
+    assert!(g.contains(&"hvmlite: ready"), "{d}");
+    assert!(g.iter().any(|l| l.starts_with("hvmlite: xenstore: domid 1 name \"hvmlite-stubdom\" home /local/domain/1 vm /vm/")), "{d}");
+    assert!(g.contains(&"hvmlite: stubdom: ready, serving data/hvmlite/request"), "{d}");
+
+    // The report in xenstore, as a dom0 tool reads it.
+    let xs = lines_after(&r, "=== xenstore");
+    for want in [
+        "/local/domain/1/data/hvmlite/state = \"ready\"",
+        "/local/domain/1/data/hvmlite/report/hypervisor = \"xen\"",
+        "/local/domain/1/data/hvmlite/report/start_info_version = \"1\"",
+        "/local/domain/1/data/hvmlite/report/cmdline = \"\"",
+        "/local/domain/1/data/hvmlite/report/modules = \"0\"",
+        "control/feature-poweroff=1",
+        "control/feature-reboot=1",
+    ] {
+        assert!(xs.contains(&want), "missing {want:?}: {d}");
+    }
+    // Request/response.
+    let resp = lines_after(&r, "=== requests");
+    assert!(resp.contains(&"response 1: 1 pong"), "{d}");
+    assert!(resp.contains(&"response 1: 2 hello stubdomain"), "{d}");
+    assert!(resp.contains(&"response 1: 3 error: unknown command \"frobnicate\""), "{d}");
+    let gref: u32 = resp.iter().find_map(|l| l.strip_prefix("response 1: 4 ")).and_then(|g| g.parse().ok()).expect(&d);
+    assert!(gref >= 8, "reserved grant refs must not be used: {d}");
+    // The granted page, read in dom0 through gntdev; then revoked.
+    assert_eq!(lines_after(&r, "=== gntread").first(), Some(&"gntread: hvmlite grant page from domain 1"), "{d}");
+    assert!(r.scenario().contains(&"response 1: 5 revoked"), "{d}");
+    // After the revoke, gntdev refuses the mapping (at map or mmap time).
+    let after = lines_after(&r, "=== gntread after revoke");
+    assert!(after.iter().any(|l| l.starts_with("gntread: map") || l.starts_with("gntread: mmap")), "{d}");
+    assert!(!after.iter().any(|l| l.contains("hvmlite grant page")), "{d}");
+    // The PV console: the boot report reached it (what `xl console` shows),
+    // and a line typed into it came back.
+    let cons = lines_after(&r, "=== console log");
+    assert!(cons.contains(&"hvmlite: hypervisor: xen (cpuid base 0x40000000, signature \"XenVMMXenVMM\")"), "{d}");
+    assert!(cons.contains(&"hvmlite: ready"), "{d}");
+    assert!(g.contains(&"hvmlite: console: \"hello console\""), "{d}");
+    // xl shutdown: the PV protocol, acknowledged, a clean poweroff; nothing left.
+    assert!(g.contains(&"hvmlite: control/shutdown: poweroff"), "{d}");
+    assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
+    let list = lines_after(&r, "=== xl list");
+    assert!(!list.iter().any(|l| l.starts_with("hvmlite-stubdom")), "{d}");
+    assert_eq!(lines_after(&r, "=== domains in xenstore"), vec!["0"], "{d}");
+    eprintln!(
+        "stubdom: xl create -> state ready {:.2?} (dom0's view), -> report ready {:.2?}",
+        r.between("=== xl create", "=== ready").unwrap_or_default(),
+        r.between("=== xl create", "(d1) hvmlite: ready").unwrap_or_default(),
+    );
+}
+
+#[test]
+fn several_stubdomains_reboot_crash_and_cycles() {
+    let s = stubdom(
+        r#"echo "=== three at once"
+for n in 1 2 3; do xl create /etc/xen/hvmlite-stubdom.cfg "name=\"s$n\"" || exit 10; done
+for n in 1 2 3; do d=$(xl domid s$n) || exit 11; wait_ready $d || exit 12; ask $d "$n ping" || exit 13; done
+echo "=== reboot"
+old=$(xl domid s1)
+xl reboot s1 || exit 14
+i=0; until new=$(xl domid s1 2>/dev/null) && [ "$new" != "$old" ] && wait_ready $new; do i=$((i+1)); [ $i -le 100 ] || exit 15; sleep 0.1; done
+echo "rebooted: $old -> $new"
+echo "=== crash"
+d3=$(xl domid s3)
+xenstore-write /local/domain/$d3/data/hvmlite/request "9 crash"
+wait_state s3 c 10 || exit 16
+echo "s3 state $(xl_state s3)"
+xl destroy s3
+echo "=== shutdown"
+xl shutdown -w s1 || exit 17
+xl shutdown -w s2 || exit 18
+echo "=== cycles"
+start=$(cut -d' ' -f1 /proc/uptime)
+for i in $(seq 20); do
+    xl create /etc/xen/hvmlite-stubdom.cfg 'name="cycle"' >/dev/null 2>&1 || { echo "create $i failed"; exit 20; }
+    d=$(xl domid cycle) || exit 21
+    wait_ready $d || exit 22
+    xl destroy cycle || exit 23
+done
+end=$(cut -d' ' -f1 /proc/uptime)
+echo "cycles: 20 in $start..$end"
+echo "=== xl list"
+xl list
+echo "=== domains in xenstore"
+xenstore-list /local/domain
+echo "=== end"
+"#,
+    );
+    let r = xen_host::run("stubdom-cycles", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    for n in 1..=3 {
+        assert!(r.scenario().iter().any(|l| l.ends_with(&format!(": {n} pong"))), "{d}");
+    }
+    assert!(r.scenario().iter().any(|l| l.starts_with("rebooted: ")), "{d}");
+    assert!(r.scenario().iter().any(|l| l.starts_with("s3 state ") && l.contains('c')), "{d}");
+    assert!(r.has("hvmlite: FATAL: panic: crash requested through xenstore"), "{d}");
+    assert!(r.has("hvmlite: control/shutdown: reboot"), "{d}");
+    let list = lines_after(&r, "=== xl list");
+    assert_eq!(list.iter().filter(|l| !l.starts_with("Name ")).count(), 1, "only Domain-0 left: {d}");
+    assert_eq!(lines_after(&r, "=== domains in xenstore"), vec!["0"], "nothing left in xenstore: {d}");
+    if let Some(c) = r.scenario().iter().find_map(|l| l.strip_prefix("cycles: 20 in ")) {
+        let (a, b) = c.split_once("..").unwrap();
+        let secs = b.parse::<f64>().unwrap() - a.parse::<f64>().unwrap();
+        eprintln!("stubdom: 20 create/ready/destroy cycles in {secs:.1} s ({:.2} s each)", secs / 20.0);
+    }
+}
+
+#[test]
+fn smallest_memory_that_works() {
+    let s = stubdom(
+        r#"echo "=== sizes"
+for m in 1 2 3 4 8; do
+    if xl create /etc/xen/hvmlite-stubdom.cfg "memory=$m" "name=\"m$m\"" >/dev/null 2>&1; then
+        d=$(xl domid m$m)
+        if wait_ready $d >/dev/null && ask $d "1 ping" >/dev/null; then echo "memory=$m: works"; else echo "memory=$m: fails"; fi
+        xl destroy m$m
+    else
+        echo "memory=$m: xl refuses"
+    fi
+done
+echo "=== end"
+"#,
+    );
+    let r = xen_host::run("stubdom-memory", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let sizes = lines_after(&r, "=== sizes");
+    let works: Vec<&str> = sizes.iter().filter(|l| l.ends_with(": works")).copied().collect();
+    assert!(works.contains(&"memory=8: works"), "the shipped config must work: {d}");
+    assert!(works.contains(&"memory=4: works"), "{d}");
+    eprintln!("stubdom memory: {}", sizes.join("; "));
+}
