@@ -54,6 +54,11 @@ pub fn attach_pv_console() {
     SINKS.fetch_or(SINK_PV, Ordering::AcqRel);
 }
 
+/// Stop using the PV console (its ring is corrupt).
+pub fn detach_pv_console() {
+    SINKS.fetch_and(!SINK_PV, Ordering::AcqRel);
+}
+
 /// Apply `hvmlite.console=LIST` from the command line: a comma-separated
 /// choice of `xen` (console_io), `e9` and `com1`. Unknown names are
 /// reported and the console stays as it was.
@@ -100,7 +105,13 @@ fn emit(bytes: &[u8]) {
         xen::console_write(bytes);
     }
     if sinks & SINK_PV != 0 {
-        crate::pvconsole::write(bytes);
+        if let Err(c) = crate::pvconsole::write(bytes) {
+            // The other end broke the ring: stop using it, say so elsewhere.
+            SINKS.fetch_and(!SINK_PV, Ordering::AcqRel);
+            let mut l = Line { buf: [0; 256], len: 0 };
+            let _ = write!(l, "hvmlite: warning: PV console output ring corrupt ({c}); console dropped\n");
+            emit(&l.buf[..l.len]);
+        }
     }
     for &b in bytes {
         if sinks & SINK_E9 != 0 {

@@ -171,6 +171,55 @@ pub fn translate(alloc: &mut impl TableAlloc, pml4: u64, vaddr: u64) -> Option<L
     None
 }
 
+/// What [`audit`] found in a whole address space.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// Bytes mapped.
+    pub mapped: u64,
+    /// Bytes both writable and executable (must be 0).
+    pub writable_and_executable: u64,
+    /// Bytes executable.
+    pub executable: u64,
+}
+
+/// Walk every present leaf of the tables rooted at `pml4` (all 256 TiB of
+/// the lower half and the upper half) and add up what is mapped how.
+pub fn audit(alloc: &mut impl TableAlloc, pml4: u64) -> Audit {
+    fn walk(alloc: &mut impl TableAlloc, table: u64, level: u8, w: bool, x: bool, a: &mut Audit) {
+        for i in 0..512 {
+            let (f, addr) = {
+                let e = &alloc.table(table)[i];
+                (e.flags(), e.addr().as_u64())
+            };
+            if !f.contains(F::PRESENT) {
+                continue;
+            }
+            let (w, x) = (w && f.contains(F::WRITABLE), x && !f.contains(F::NO_EXECUTE));
+            let size = match level {
+                1 if f.contains(F::HUGE_PAGE) => Some(SIZE_1G),
+                2 if f.contains(F::HUGE_PAGE) => Some(SIZE_2M),
+                3 => Some(PAGE_SIZE),
+                _ => None,
+            };
+            match size {
+                Some(sz) => {
+                    a.mapped += sz;
+                    if x {
+                        a.executable += sz;
+                        if w {
+                            a.writable_and_executable += sz;
+                        }
+                    }
+                }
+                None => walk(alloc, addr, level + 1, w, x, a),
+            }
+        }
+    }
+    let mut a = Audit::default();
+    walk(alloc, pml4, 0, true, true, &mut a);
+    a
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -245,6 +294,24 @@ pub mod tests {
             }
         }
         assert_eq!(exec, (TEXT.len() / PAGE_SIZE) as u32, "only text is executable");
+    }
+
+    #[test]
+    fn audit_counts_what_the_walk_sees() {
+        let mut t = HostTables::default();
+        let root = build_identity(&mut t, 4 << 30, &layout(), true).unwrap();
+        let a = audit(&mut t, root);
+        // 4 GiB minus the NULL page and the guard page.
+        assert_eq!(a.mapped, (4 << 30) - 2 * PAGE_SIZE);
+        assert_eq!(a.executable, TEXT.len());
+        assert_eq!(a.writable_and_executable, 0);
+        // Without NX everything is executable, and writable data is W+X:
+        // the audit must say so.
+        let mut t = HostTables::default();
+        let root = build_identity(&mut t, 1 << 30, &layout(), false).unwrap();
+        let a = audit(&mut t, root);
+        assert_eq!(a.executable, a.mapped);
+        assert!(a.writable_and_executable > 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The PV console (public/io/console.h): the ring `xl console` reads and
 //! writes through xenconsoled. Output goes to `out`, input comes from `in`.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::evtchn;
 use crate::ring::Ring;
@@ -17,6 +17,8 @@ const IN: Ring = Ring { data: CONS_IN, size: CONS_IN_SIZE, cons: CONS_IN_CONS, p
 
 static PAGE: AtomicU64 = AtomicU64::new(0);
 static PORT: AtomicU32 = AtomicU32::new(0);
+/// Set once either ring was found corrupt: the console is not touched again.
+static BROKEN: AtomicBool = AtomicBool::new(false);
 
 /// Find the console ring from the HVM parameters the toolstack set.
 /// Returns false where there is none (dom0, QEMU).
@@ -39,15 +41,19 @@ pub fn port() -> Option<u32> {
 }
 
 fn page() -> Option<SharedPage> {
+    if BROKEN.load(Ordering::Acquire) {
+        return None;
+    }
     let base = PAGE.load(Ordering::Acquire);
     // SAFETY: the console page the toolstack gave us, identity-mapped.
     (base != 0).then(|| unsafe { SharedPage::new(base) })
 }
 
 /// Write `bytes`, waiting (bounded) for xenconsoled to drain a full ring.
-/// Output is dropped rather than hanging when the peer is gone or broken.
-pub fn write(bytes: &[u8]) {
-    let (Some(p), Some(port)) = (page(), port()) else { return };
+/// Output is dropped rather than hanging when the peer is gone. A corrupt
+/// ring is reported once (the error) and the console is dropped for good.
+pub fn write(bytes: &[u8]) -> Result<(), crate::ring::Corrupt> {
+    let (Some(p), Some(port)) = (page(), port()) else { return Ok(()) };
     let mut off = 0;
     let mut stalls = 0;
     while off < bytes.len() {
@@ -56,20 +62,24 @@ pub fn write(bytes: &[u8]) {
                 let _ = evtchn::notify(port);
                 stalls += 1;
                 if stalls > 50 || evtchn::wait_any(&[port], 100_000_000) == 0 && stalls > 3 {
-                    return;
+                    return Ok(());
                 }
             }
             Ok(n) => off += n,
-            Err(_) => return, // corrupt indexes: stop writing, never overrun
+            Err(c) => {
+                BROKEN.store(true, Ordering::Release);
+                return Err(c);
+            }
         }
     }
     let _ = evtchn::notify(port);
+    Ok(())
 }
 
 /// Take console input typed into `xl console`.
 pub fn read(buf: &mut [u8]) -> Result<usize, crate::ring::Corrupt> {
     let (Some(p), Some(port)) = (page(), port()) else { return Ok(0) };
-    let n = IN.consume(&p, buf)?;
+    let n = IN.consume(&p, buf).inspect_err(|_| BROKEN.store(true, Ordering::Release))?;
     if n > 0 {
         let _ = evtchn::notify(port);
     }

@@ -188,6 +188,44 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     run(&summary)
 }
 
+/// Read the live page tables back (from CR3) and report what they allow:
+/// no byte may be writable and executable, the NULL page and the stack
+/// guard must be unmapped, text executable and read-only.
+fn paging_audit() {
+    let (frame, _) = x86_64::registers::control::Cr3::read();
+    let root = frame.start_address().as_u64();
+    let a = paging::audit(&mut LiveTables, root);
+    let layout = image_layout();
+    let at = |addr: u64| paging::translate(&mut LiveTables, root, addr);
+    let text = at(layout[1].range.start);
+    report!(
+        "paging audit: {} MiB mapped, {} KiB executable, {} bytes writable+executable, NULL {}, stack guard {}, text {}",
+        a.mapped >> 20,
+        a.executable >> 10,
+        a.writable_and_executable,
+        if at(0).is_none() { "unmapped" } else { "MAPPED" },
+        if at(layout[3].range.start).is_none() { "unmapped" } else { "MAPPED" },
+        match text {
+            Some(l) if l.executable && !l.writable => "rx",
+            _ => "WRONG",
+        }
+    );
+}
+
+/// The page tables in use, read through the identity map.
+struct LiveTables;
+
+impl TableAlloc for LiveTables {
+    fn alloc(&mut self) -> Option<u64> {
+        None
+    }
+    fn table(&mut self, paddr: u64) -> &mut PageTable {
+        // SAFETY: `paddr` comes from a present entry of the live tables,
+        // which are identity-mapped heap pages; the audit only reads.
+        unsafe { &mut *(paddr as *mut PageTable) }
+    }
+}
+
 /// hvmlite's own sections, as the runtime page tables map them.
 fn image_layout() -> [Region; 4] {
     extern "C" {
@@ -336,6 +374,7 @@ fn boot_report(
     report!("rsdp: {:#x}", rsdp);
     report!("heap: {:#x}-{:#x} ({} KiB)", heap.start, heap.end, heap.len() / 1024);
     report!("paging: identity 0-{:#x}, text rx, rodata r, data nx{}", top, if nx { "" } else { " (no NX on this CPU)" });
+    paging_audit();
     report!("ready");
 }
 

@@ -227,7 +227,9 @@ impl Service {
         let n = match pvconsole::read(&mut buf) {
             Ok(n) => n,
             Err(e) => {
-                log::warn!("console input ring corrupt: {e}");
+                // Reported once: the console is dropped and not read again.
+                crate::console::detach_pv_console();
+                log::warn!("PV console input ring corrupt ({e}); console dropped, still serving");
                 return;
             }
         };

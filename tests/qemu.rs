@@ -76,6 +76,9 @@ fn boot_report_matches_what_qemu_gave() {
     assert!(map.iter().any(|(a, b, t)| t == "ram" && *a <= start && end <= *b), "module outside RAM: {d}");
     assert_eq!(run.value("initrd"), Some(format!("{start:#x} size {size:#x}").as_str()), "{d}");
     assert_ne!(run.value("rsdp"), Some("0x0"), "{d}");
+    // The live page tables, read back by hvmlite itself.
+    let audit = run.value("paging audit").expect(&d);
+    assert!(audit.contains(" 0 bytes writable+executable, NULL unmapped, stack guard unmapped, text rx"), "{d}");
     let heap = run.value("heap").unwrap();
     assert!(heap.starts_with("0x"), "{d}");
     assert!(run.has("hvmlite: ready"), "{d}");

@@ -44,17 +44,17 @@ fn stubdom(script: &str) -> Scenario {
         .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
 }
 
-/// The dom0 tool that maps a granted page (tests/xen-host/gntread.c), static.
-fn gntread() -> std::path::PathBuf {
+/// A dom0 test tool from tests/xen-host/NAME.c, built static.
+fn tool(name: &str) -> std::path::PathBuf {
     require("cc");
-    let out = scratch("gntread").join("gntread");
+    let out = scratch("dom0-tools").join(name);
     let st = Command::new("cc")
         .args(["-static", "-O2", "-o"])
         .arg(&out)
-        .arg(root().join("tests/xen-host/gntread.c"))
+        .arg(root().join(format!("tests/xen-host/{name}.c")))
         .status()
         .expect("run cc");
-    assert!(st.success(), "building gntread failed");
+    assert!(st.success(), "building {name} failed");
     out
 }
 
@@ -107,7 +107,7 @@ xenstore-list /local/domain
 echo "=== end"
 "#,
     )
-    .program_from("/usr/bin/gntread", &gntread());
+    .program_from("/usr/bin/gntread", &tool("gntread"));
     let r = xen_host::run("stubdom-service", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
@@ -243,4 +243,60 @@ echo "=== end"
     assert!(works.contains(&"memory=8: works"), "the shipped config must work: {d}");
     assert!(works.contains(&"memory=4: works"), "{d}");
     eprintln!("stubdom memory: {}", sizes.join("; "));
+}
+
+/// A hostile dom0 (tests/xen-host/ringpoke.c maps the guest's ring pages
+/// as xenstored and xenconsoled do) writes impossible ring indexes: hvmlite
+/// must report it and never read or write outside the ring. A broken
+/// console is dropped and the service goes on; a broken xenstore ring ends
+/// the stubdomain with a clear reason and the crash shutdown.
+#[test]
+fn hostile_peer_corrupts_the_rings() {
+    let s = stubdom(
+        r#"xl create /etc/xen/hvmlite-stubdom.cfg 'name="victim"' || exit 10
+xl create /etc/xen/hvmlite-stubdom.cfg 'name="victim2"' || exit 10
+d=$(xl domid victim); d2=$(xl domid victim2)
+wait_ready $d || exit 11; wait_ready $d2 || exit 11
+ask $d "1 ping" || exit 12
+cref=$(xenstore-read /local/domain/$d/console/ring-ref)
+sref=$(xenstore-read /local/domain/$d/store/ring-ref)
+echo "=== console in_prod"
+/usr/bin/ringpoke $d $cref 3076=0x7fffff00 || exit 13
+ask $d "2 ping" || exit 14
+sleep 0.2
+ask $d "3 ping" || exit 15
+echo "=== console out_cons"
+/usr/bin/ringpoke $d2 $(xenstore-read /local/domain/$d2/console/ring-ref) 3080=0x12345678 || exit 16
+ask $d2 "4 ping" || exit 17
+ask $d2 "5 ping" || exit 18
+echo "=== xenstore rsp_prod"
+/usr/bin/ringpoke $d $sref 2060=0x40000000 || exit 19
+xenstore-write /local/domain/$d/data/hvmlite/request "6 ping"
+wait_state victim c 40 || exit 20
+echo "victim state $(xl_state victim)"
+echo "=== end"
+"#,
+    )
+    .program_from("/usr/bin/ringpoke", &tool("ringpoke"));
+    let r = xen_host::run("stubdom-hostile", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let g1 = r.guest(1);
+    let g2 = r.guest(2);
+    // Console input corrupt: reported once, dropped, still serving.
+    assert_eq!(
+        g1.iter().filter(|l| l.starts_with("hvmlite: warning: PV console input ring corrupt (ring indexes cons ")).count(),
+        1,
+        "{d}"
+    );
+    assert!(g1.contains(&"hvmlite: request 3 ping: pong"), "{d}");
+    // Console output corrupt: reported on the other consoles, still serving.
+    assert!(g2.iter().any(|l| l.starts_with("hvmlite: warning: PV console output ring corrupt (ring indexes cons 0x12345678 ")), "{d}");
+    assert!(g2.contains(&"hvmlite: request 5 ping: pong"), "{d}");
+    // xenstore corrupt: one FATAL line naming it, then the crash shutdown.
+    let fatal = g1.iter().find(|l| l.starts_with("hvmlite: FATAL: ")).expect(&d);
+    assert!(fatal.starts_with("hvmlite: FATAL: stubdom: xenstore: xenstore ring corrupt: ring indexes cons "), "{d}");
+    assert!(fatal.contains("prod 0x40000000"), "{d}");
+    assert!(g1.contains(&"hvmlite: shutdown: crash"), "{d}");
+    assert!(r.scenario().iter().any(|l| l.starts_with("victim state ") && l.contains('c')), "{d}");
 }
