@@ -38,6 +38,8 @@ pub struct Run {
     pub stopped_on: Option<String>,
     pub timed_out: bool,
     pub elapsed: Duration,
+    /// When each of `lines` arrived, from QEMU's start.
+    pub at: Vec<Duration>,
 }
 
 impl Run {
@@ -85,7 +87,7 @@ pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
         for l in BufReader::new(out).split(b'\n') {
             let Ok(l) = l else { break };
             let s = String::from_utf8_lossy(&l).trim_end_matches('\r').to_string();
-            if tx.send(s).is_err() {
+            if tx.send((s, start.elapsed())).is_err() {
                 break;
             }
         }
@@ -96,13 +98,14 @@ pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let mut run = Run { lines: vec![], status: None, stopped_on: None, timed_out: false, elapsed: Duration::ZERO };
+    let mut run = Run { lines: vec![], status: None, stopped_on: None, timed_out: false, elapsed: Duration::ZERO, at: vec![] };
     loop {
         let left = timeout.saturating_sub(start.elapsed());
         match rx.recv_timeout(left) {
-            Ok(l) => {
+            Ok((l, t)) => {
                 let hit = stop_on.iter().find(|p| l.contains(*p)).map(|p| p.to_string());
                 run.lines.push(l);
+                run.at.push(t);
                 if hit.is_some() {
                     run.stopped_on = hit;
                     let _ = child.kill();
@@ -122,9 +125,12 @@ pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
         run.status = status.code();
     }
     let _ = reader.join();
-    let stderr = err_reader.join().unwrap_or_default();
-    run.lines.extend(stderr.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("[qemu stderr] {l}")));
     run.elapsed = start.elapsed();
+    let stderr = err_reader.join().unwrap_or_default();
+    for l in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        run.lines.push(format!("[qemu stderr] {l}"));
+        run.at.push(run.elapsed);
+    }
     run
 }
 

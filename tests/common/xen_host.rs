@@ -20,11 +20,9 @@
 #![allow(dead_code)]
 
 use super::{root, Run};
-use std::io::{BufRead, BufReader, Read};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -288,65 +286,8 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
     std::fs::write(&initramfs, &img).unwrap();
     std::fs::write(dir.join("run.sh"), &s.script).unwrap();
 
-    let args = qemu_args(&h, &initramfs, s);
-    let start = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start qemu-system-x86_64");
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for l in BufReader::new(out).split(b'\n') {
-            let Ok(l) = l else { break };
-            let s = String::from_utf8_lossy(&l).trim_end_matches('\r').to_string();
-            if tx.send((s, start.elapsed())).is_err() {
-                break;
-            }
-        }
-    });
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut run = Run { lines: vec![], status: None, stopped_on: None, timed_out: false, elapsed: Duration::ZERO };
-    let mut at = vec![];
-    loop {
-        match rx.recv_timeout(timeout.saturating_sub(start.elapsed())) {
-            Ok((l, t)) => {
-                let hit = STOP.iter().find(|p| l.contains(*p)).map(|p| p.to_string());
-                run.lines.push(l);
-                at.push(t);
-                if hit.is_some() {
-                    run.stopped_on = hit;
-                    let _ = child.kill();
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                run.timed_out = true;
-                let _ = child.kill();
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let status = child.wait().expect("wait for qemu");
-    if run.stopped_on.is_none() && !run.timed_out {
-        run.status = status.code();
-    }
-    let _ = reader.join();
-    run.elapsed = start.elapsed();
-    let stderr = err_reader.join().unwrap_or_default();
-    for l in stderr.lines().filter(|l| !l.trim().is_empty()) {
-        run.lines.push(format!("[qemu stderr] {l}"));
-        at.push(run.elapsed);
-    }
+    let run = super::qemu(&qemu_args(&h, &initramfs, s), STOP, timeout);
+    let at = run.at.clone();
     let rc = run.lines.iter().find_map(|l| l.split_once(DONE).and_then(|(_, r)| r.trim().parse().ok()));
     // The console with each line's arrival time, for looking at later.
     let log: String = run.lines.iter().zip(&at).map(|(l, t)| format!("[{:8.3}] {l}\n", t.as_secs_f64())).collect();
