@@ -15,10 +15,13 @@
 //! touch hardware build only for `x86_64-unknown-none`.
 #![cfg_attr(not(test), no_std)]
 
+pub mod bundle;
 pub mod e820;
 pub mod hvinfo;
+pub mod kernel;
 pub mod memory;
 pub mod paging;
+pub mod placement;
 pub mod start_info;
 pub mod xen_abi;
 pub mod zero_page;
