@@ -45,6 +45,10 @@ pub const KIND_INITRD: u32 = 2;
 pub const KIND_CMDLINE: u32 = 3;
 pub const KIND_SETUP_HEADER: u32 = 4;
 
+/// Marks the record in hvmlite's image that says where an embedded bundle
+/// lies (`loader::Embedded`: this magic, then `u64 paddr`, `u64 size`).
+pub const EMBED_MAGIC: [u8; 16] = *b"hvmlite-payload\0";
+
 pub const FORMAT_BZIMAGE: u32 = 1;
 pub const FORMAT_VMLINUX: u32 = 2;
 
@@ -96,6 +100,8 @@ pub fn kind_name(kind: u32) -> &'static str {
         _ => "unknown",
     }
 }
+
+impl core::error::Error for BundleError {}
 
 impl fmt::Display for BundleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

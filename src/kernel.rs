@@ -120,6 +120,8 @@ pub enum KernelError {
     Bad(&'static str),
 }
 
+impl core::error::Error for KernelError {}
+
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -8,7 +8,9 @@
 //! 3. [`startup`] — `startup_64(boot_params)`: the common 64-bit entry that
 //!    knows only the zero page: heap, page tables ([`paging`]), console,
 //!    boot report;
-//! 4. [`xen`] — Xen-specific set-up (hypercall page, console, memory map,
+//! 4. [`loader`] — start a Linux kernel from a payload bundle ([`bundle`]):
+//!    parse it ([`kernel`]), place it ([`placement`]), jump (`handoff.s`);
+//! 5. [`xen`] — Xen-specific set-up (hypercall page, console, memory map,
 //!    shutdown); [`platform`] — poweroff and crash everywhere.
 //!
 //! Pure logic builds for the host and is unit-tested there; modules that
@@ -30,6 +32,8 @@ pub mod zero_page;
 pub mod console;
 #[cfg(target_os = "none")]
 pub mod cpu;
+#[cfg(target_os = "none")]
+pub mod loader;
 #[cfg(target_os = "none")]
 pub mod platform;
 #[cfg(target_os = "none")]

@@ -21,16 +21,18 @@ use crate::platform::{self, Shutdown};
 use crate::pvh::{image_range, BootCell, EarlyMem, EARLY_MAP_LIMIT};
 use crate::start_info::Handover;
 use crate::zero_page::{self, BootParams, X86_SUBARCH_XEN};
-use crate::{console, cpu, traps, xen};
+use crate::{console, cpu, loader, traps, xen};
 
 extern crate alloc;
 
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
 
-/// The heap takes at most this much of the largest free RAM region; the
-/// rest stays free for payloads.
-const HEAP_MAX: u64 = 64 << 20;
+/// The heap takes at most this much, from the top of the largest free RAM
+/// region: the rest, and low memory in particular, stays free for a
+/// payload (a Linux kernel prefers 16 MiB and needs tens of MiB from
+/// there). So far the heap holds only page tables.
+const HEAP_MAX: u64 = 16 << 20;
 const MAX_E820: usize = 1024;
 const MAX_RESERVED: usize = 256;
 
@@ -128,10 +130,13 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     });
     bm.unwrap_or_else(|e| platform::fatal(format_args!("{e}")));
 
-    // The heap: the largest free RAM above 1 MiB the early map reaches.
+    // An embedded payload lies past hvmlite's image: keep it too.
+    res.add(loader::embedded_range().unwrap_or_default());
+
+    // The heap: the top of the largest free RAM above 1 MiB the early map reaches.
     let heap = memory::largest_free(map, res.all(), 1 << 20, EARLY_MAP_LIMIT)
         .unwrap_or_else(|| platform::fatal(format_args!("no free RAM for the heap")));
-    let heap = Range::new(heap.start, heap.start + heap.len().min(HEAP_MAX));
+    let heap = Range::new(heap.end - heap.len().min(HEAP_MAX), heap.end);
     // SAFETY: `heap` is RAM per the e820 map, identity-mapped, page-aligned
     // and overlaps no reserved range; it is given to the allocator once.
     unsafe { HEAP.lock().init(heap.start as *mut u8, heap.len() as usize) };
@@ -159,7 +164,12 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     }
 
     boot_report(&zp, zp_paddr, hv.as_ref(), kind, map, cmdline, &modules[..nmod], heap, top, nx);
-    run(cmdline.map(|(_, s)| s).unwrap_or(""))
+    let cmdline = cmdline.map(|(_, s)| s).unwrap_or("");
+    run(cmdline);
+    // Stage 4: a payload, if the boot brought one, never comes back.
+    loader::start(&zp, map, res.all(), top, cmdline);
+    // No payload and no service to run: the run is over.
+    platform::shutdown(Shutdown::Poweroff)
 }
 
 /// hvmlite's own sections, as the runtime page tables map them.
@@ -187,7 +197,7 @@ fn image_layout() -> [Region; 4] {
 
 /// Page tables from the heap; identity-mapped, so a table's address is its
 /// physical address.
-struct HeapTables;
+pub(crate) struct HeapTables;
 
 impl TableAlloc for HeapTables {
     fn alloc(&mut self) -> Option<u64> {
@@ -316,7 +326,7 @@ fn boot_report(
 /// What the command line asks for (the README lists the options):
 /// `poweroff`: power off after the report; `hvmlite.crash=KIND`: fail on
 /// purpose (`panic`, `null`, `stack`), to see the crash path work.
-fn run(cmdline: &str) -> ! {
+fn run(cmdline: &str) {
     for arg in cmdline.split_ascii_whitespace() {
         match arg {
             "poweroff" => platform::shutdown(Shutdown::Poweroff),
@@ -334,8 +344,6 @@ fn run(cmdline: &str) -> ! {
             _ => {}
         }
     }
-    // No payload and no service to run yet: the run is over.
-    platform::shutdown(Shutdown::Poweroff)
 }
 
 /// Unbounded recursion with a real frame per call, for `hvmlite.crash=stack`.
