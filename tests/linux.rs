@@ -1,0 +1,228 @@
+//! hvmlite as a loader: Debian's stock kernel started through hvmlite on
+//! QEMU's PVH path, as a bzImage, as a vmlinux decompressed at pack time,
+//! and from one self-contained ELF. Linux's own report (from a busybox
+//! `/init`) must match what hvmlite said it handed over. Bad payloads end
+//! in one clear line and the crash exit.
+
+mod common;
+#[path = "common/linux.rs"]
+mod linux_support;
+
+use common::*;
+use hvmlite::bundle::{self, write::Part};
+use linux_support::*;
+use std::time::Duration;
+
+/// A Linux boot under TCG takes 2–7 s here; leave room for a slow CI.
+const T: Duration = Duration::from_secs(120);
+const HVMLITE_ONLY: Duration = Duration::from_secs(60);
+
+fn parse_hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not hex: {s}"))
+}
+
+/// hvmlite's e820 report as (start, end, type).
+fn hvmlite_e820(run: &Run) -> Vec<(u64, u64, String)> {
+    run.hvmlite()
+        .iter()
+        .filter(|l| l.starts_with("e820["))
+        .map(|l| {
+            let v: Vec<&str> = l.split_once(": ").unwrap().1.split(' ').collect();
+            let (a, b) = v[0].split_once('-').unwrap();
+            (parse_hex(a), parse_hex(b), v[1].to_string())
+        })
+        .collect()
+}
+
+/// The rest of hvmlite's first line that starts with `prefix`.
+fn after<'a>(run: &'a Run, prefix: &str) -> Option<&'a str> {
+    run.hvmlite().into_iter().find_map(|l| l.strip_prefix(prefix))
+}
+
+/// `/init`'s lines, prefix removed.
+fn init_lines(run: &Run) -> Vec<&str> {
+    run.lines.iter().filter_map(|l| l.split_once(INIT).map(|(_, r)| r)).collect()
+}
+
+/// Linux's BIOS-e820 lines as (start, end exclusive, hvmlite's type name).
+fn linux_e820(run: &Run) -> Vec<(u64, u64, String)> {
+    init_lines(run)
+        .iter()
+        .filter_map(|l| l.strip_prefix("dmesg: BIOS-e820: [mem "))
+        .map(|l| {
+            let (range, ty) = l.split_once("] ").unwrap();
+            let (a, b) = range.split_once('-').unwrap();
+            let ty = match ty.trim() {
+                "usable" => "ram",
+                "reserved" => "reserved",
+                "ACPI data" => "acpi",
+                "ACPI NVS" => "nvs",
+                "unusable" => "unusable",
+                "persistent (type 7)" => "pmem",
+                t => panic!("unknown e820 type {t}"),
+            };
+            (parse_hex(a), parse_hex(b) + 1, ty.to_string())
+        })
+        .collect()
+}
+
+/// /sys/firmware/memmap as (start, end exclusive, hvmlite's type name).
+fn linux_memmap(run: &Run) -> Vec<(u64, u64, String)> {
+    let mut v: Vec<(u64, u64, String)> = init_lines(run)
+        .iter()
+        .filter_map(|l| l.strip_prefix("memmap: "))
+        .map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let (a, b, ty) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            let ty = match ty {
+                "System RAM" => "ram",
+                "Reserved" => "reserved",
+                "ACPI Tables" => "acpi",
+                "ACPI Non-volatile Storage" => "nvs",
+                t => t,
+            };
+            (parse_hex(a), parse_hex(b) + 1, ty.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn unquote(s: &str) -> String {
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap().replace("\\\"", "\"").replace("\\\\", "\\")
+}
+
+/// Boot Debian's kernel `way` and check what Linux saw against what
+/// hvmlite said.
+fn boots_to_userspace(way: Way) {
+    let (kernel, initrd) = payload(way, &image());
+    let token = format!("hvmlite.test={way:?}");
+    let run = qemu(&qemu_args(&kernel, initrd.as_deref(), "512", &token), &[], T);
+    let d = run.dump();
+    assert!(run.has(MARKER), "Linux's /init did not finish: {d}");
+    assert_eq!(run.status, Some(0), "Linux powers QEMU off (exit 0): {d}");
+    assert!(!run.has("FATAL"), "{d}");
+    assert!(run.hvmlite().last().unwrap().starts_with("handoff: zero page 0x"), "{d}");
+
+    // The command line: the bundle's, then the boot's, as hvmlite said.
+    let want = format!("{BUNDLE_CMDLINE} {token}");
+    assert_eq!(unquote(after(&run, "payload: cmdline ").expect(&d)), want, "{d}");
+    let seen = init_lines(&run).iter().find_map(|l| l.strip_prefix("cmdline: ")).expect(&d).trim().to_string();
+    assert_eq!(seen, want, "{d}");
+
+    // The same memory map, entry for entry, in hvmlite's report, in
+    // Linux's BIOS-e820 lines and in /sys/firmware/memmap.
+    let map = hvmlite_e820(&run);
+    assert!(map.len() >= 5, "{d}");
+    assert_eq!(linux_e820(&run), map, "{d}");
+    assert_eq!(linux_memmap(&run), map, "{d}");
+
+    // The initrd Linux found is the one hvmlite handed over (Linux prints
+    // its end rounded up to a page), and it ran: /init printed the marker.
+    let initrd = after(&run, "payload: initrd ").expect(&d);
+    let (addr, size) = initrd.split_once(" size ").unwrap();
+    let (addr, size) = (parse_hex(addr), parse_hex(size));
+    assert_eq!(size, std::fs::metadata(&linux().initrd).unwrap().len(), "{d}");
+    let rd = init_lines(&run).iter().find_map(|l| l.strip_prefix("dmesg: RAMDISK: [mem ")).expect(&d).to_string();
+    let (a, b) = rd.trim_end_matches(']').split_once('-').unwrap();
+    assert_eq!(parse_hex(a), addr, "{d}");
+    assert_eq!(parse_hex(b) + 1, (addr + size).div_ceil(4096) * 4096, "{d}");
+
+    // The kernel went where hvmlite said: at or above 16 MiB, 2 MiB-aligned.
+    let load = after(&run, "payload: load ").expect(&d);
+    let start = parse_hex(load.split_once('-').unwrap().0);
+    assert!(start >= 16 << 20 && start % (2 << 20) == 0, "{d}");
+    let kind = after(&run, "payload: kernel ").expect(&d);
+    match way {
+        Way::BzImage => assert!(kind.starts_with("bzImage \"6."), "{d}"),
+        _ => assert!(kind.starts_with("vmlinux ("), "{d}"),
+    }
+    let source = if way == Way::SelfContained { "embedded" } else { "module" };
+    assert!(after(&run, "payload: bundle v1 from ").expect(&d).starts_with(&format!("{source} at ")), "{d}");
+    // QEMU is not Xen: Linux names no hypervisor in /sys/hypervisor.
+    assert!(!init_lines(&run).iter().any(|l| l.starts_with("hypervisor: xen")), "{d}");
+}
+
+#[test]
+fn bzimage_boots_to_userspace() {
+    boots_to_userspace(Way::BzImage);
+}
+
+#[test]
+fn vmlinux_boots_to_userspace() {
+    boots_to_userspace(Way::Vmlinux);
+}
+
+#[test]
+fn self_contained_elf_boots_to_userspace() {
+    boots_to_userspace(Way::SelfContained);
+}
+
+/// Boot hvmlite with a hand-made bundle (bypassing the pack tool's checks).
+fn boot_bundle(name: &str, parts: &[Part], mem: &str) -> Run {
+    let b = bundle::write::build(parts);
+    let path = scratch("linux-bad").join(name);
+    std::fs::write(&path, b).unwrap();
+    qemu(&qemu_args(&image(), Some(&path), mem, ""), &[], HVMLITE_ONLY)
+}
+
+fn assert_fatal(run: &Run, message: &str) {
+    let d = run.dump();
+    assert_eq!(run.status, Some(QEMU_CRASH), "{d}");
+    let tail: Vec<&str> = run.hvmlite().into_iter().skip_while(|l| !l.starts_with("FATAL")).collect();
+    assert_eq!(tail, vec![format!("FATAL: {message}").as_str(), "shutdown: crash"], "{d}");
+}
+
+#[test]
+fn truncated_kernel_is_refused() {
+    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let cut = &k[..1 << 20];
+    let run = boot_bundle("truncated", &[Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_BZIMAGE, data: cut }], "256");
+    let setup = (k[0x1f1] as u64 + 1) * 512;
+    let need = setup + u32::from_le_bytes(k[0x1f4..0x1f8].try_into().unwrap()) as u64 * 16;
+    assert_fatal(&run, &format!("payload: kernel is truncated: setup_sects + syssize needs {need:#x} bytes, the image has 0x100000"));
+}
+
+#[test]
+fn non_linux_payload_is_refused() {
+    // hvmlite's own image is an x86-64 ELF, but no Linux kernel.
+    let elf = std::fs::read(image()).unwrap();
+    let run = boot_bundle("not-linux-elf", &[Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_VMLINUX, data: &elf }], "256");
+    assert_fatal(&run, "payload: not a Linux kernel: ELF has no \"Linux\" note");
+    let junk = garbage(64 << 10, 3);
+    let run = boot_bundle("not-linux-junk", &[Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_BZIMAGE, data: &junk }], "256");
+    assert_fatal(&run, "payload: not a Linux kernel: neither a bzImage (no \"HdrS\" header) nor an ELF64 vmlinux");
+}
+
+#[test]
+fn initrd_that_does_not_fit_is_refused() {
+    // 160 MiB of RAM: QEMU places the 130 MiB bundle at the top, and what is
+    // left above 16 MiB cannot hold the kernel's 0x3f98000-byte init_size.
+    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let big = vec![0u8; 120 << 20];
+    let parts = [
+        Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_BZIMAGE, data: &k },
+        Part { kind: bundle::KIND_INITRD, format: 0, data: &big },
+    ];
+    let run = boot_bundle("huge-initrd", &parts, "160");
+    let init_size = u32::from_le_bytes(k[0x260..0x264].try_into().unwrap());
+    assert_fatal(
+        &run,
+        &format!(
+            "payload: no room for the kernel: it needs {init_size:#x} bytes of free RAM at an address aligned to 0x200000 \
+             between 0x1000000 and 0x100000000"
+        ),
+    );
+}
+
+#[test]
+fn truncated_bundle_is_refused() {
+    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let b = bundle::write::build(&[Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_BZIMAGE, data: &k }]);
+    let path = scratch("linux-bad").join("cut-bundle");
+    std::fs::write(&path, &b[..b.len() / 2]).unwrap();
+    let run = qemu(&qemu_args(&image(), Some(&path), "256", ""), &[], HVMLITE_ONLY);
+    // QEMU rounds a module up to a page; hvmlite sees the module's size.
+    let have = run.value("module[0]").map(|m| parse_hex(m.split(" size ").nth(1).unwrap())).expect(&run.dump());
+    assert_fatal(&run, &format!("payload: bundle is truncated: its header says {:#x} bytes, only {have:#x} arrived", b.len()));
+}
