@@ -9,7 +9,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image run test test-unit test-xen deps deps-rust deps-qemu deps-cc clean FORCE
+.PHONY: all image run test test-unit test-xen bench deps deps-rust deps-qemu deps-cc clean FORCE
 
 all: image
 
@@ -54,6 +54,11 @@ test-unit:
 
 test-xen: $(IMAGE) deps-qemu
 	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0
+
+# Not a test: QEMU start → Linux's /init for hvmlite and the stock paths
+# (BENCH_RUNS=N runs each, default 5); prints the table the README keeps.
+bench: $(IMAGE) deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) cargo bench --bench boot
 
 clean:
 	cargo clean

@@ -3,6 +3,7 @@
 //! ```text
 //! hvmlite pack --kernel vmlinuz [--initrd initrd.img] [--cmdline "…"] [--bzimage] [--elf hvmlite.elf] -o OUT
 //! hvmlite inspect FILE
+//! hvmlite extract --kernel vmlinuz -o vmlinux
 //! ```
 //!
 //! `pack` stores a bzImage **decompressed** by default (as a compact
@@ -54,6 +55,14 @@ enum Cmd {
     },
     /// Describe a bundle, a self-contained hvmlite ELF or a kernel image.
     Inspect { file: PathBuf },
+    /// Write the vmlinux inside a bzImage (decompressed, compacted): an ELF
+    /// that Linux's own PVH entry or any ELF loader boots.
+    Extract {
+        #[arg(long)]
+        kernel: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 pub fn main() -> Result<()> {
@@ -71,6 +80,16 @@ pub fn main() -> Result<()> {
             };
             std::fs::write(&output, &out).with_context(|| format!("writing {}", output.display()))?;
             println!("{}: {} bytes", output.display(), out.len());
+            Ok(())
+        }
+        Cmd::Extract { kernel, output } => {
+            let k = std::fs::read(&kernel).with_context(|| format!("reading {}", kernel.display()))?;
+            let v = match kernel::parse(&k).context("the kernel")?.format {
+                Format::BzImage => compact_vmlinux(&decompress_bzimage(&k)?)?,
+                Format::Vmlinux => compact_vmlinux(&k)?,
+            };
+            std::fs::write(&output, &v).with_context(|| format!("writing {}", output.display()))?;
+            println!("{}: {} bytes", output.display(), v.len());
             Ok(())
         }
         Cmd::Inspect { file } => {
@@ -271,7 +290,7 @@ fn describe_kernel(k: &Kernel, image: &[u8], indent: &str) {
         println!("{indent}boot protocol: {}.{:02}", ver >> 8, ver & 0xff);
     }
     println!("{indent}size: {:#x}", image.len());
-    println!("{indent}needs: {:#x} bytes (init_size) at {:#x}{}, aligned to {:#x}", k.span, k.min_addr,
+    println!("{indent}needs: {:#x} bytes at {:#x}{}, aligned to {:#x}", k.span, k.min_addr,
         if k.relocatable { " or above" } else { " exactly" }, k.align);
     println!("{indent}entry: load address + {:#x}", k.entry_offset);
     for (i, s) in k.segments().iter().enumerate() {

@@ -90,7 +90,7 @@ pub fn linux() -> &'static Linux {
 pub fn cpio(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     let pad = |out: &mut Vec<u8>| out.resize(out.len().div_ceil(4) * 4, 0);
-    let mut put = |out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]| {
+    let put = |out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]| {
         let fields = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
         out.extend_from_slice(b"070701");
         for f in fields {
