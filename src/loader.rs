@@ -13,8 +13,8 @@
 //! 3. place the kernel ([`crate::placement`]) clear of everything reserved;
 //! 4. copy its segments there, zero-fill the rest;
 //! 5. give the zero page the kernel's setup header, the payload's initrd
-//!    (in place inside the bundle) and command line (the bundle's, then the
-//!    boot's);
+//!    (in place inside the bundle; for an embedded bundle without one, the
+//!    boot's first module) and command line (the bundle's, then the boot's);
 //! 6. jump (`handoff.s`).
 //!
 //! Every failure is one `FATAL` line and the crash shutdown.
@@ -140,7 +140,13 @@ pub fn start(zp: &BootParams, map: &[crate::e820::E820Entry], reserved: &[Range]
         Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), b.kernel.len()),
         None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), b.kernel.len()),
     }
-    let initrd = b.initrd.map(|i| Range::sized(i.as_ptr() as u64, i.len() as u64).unwrap());
+    // The bundle's initrd, in place; an embedded bundle without one takes
+    // the boot's first module (xl's `ramdisk=`, QEMU's `-initrd`).
+    let initrd = match b.initrd {
+        Some(i) => Range::sized(i.as_ptr() as u64, i.len() as u64),
+        None if source == "embedded" => zp.initrd(),
+        None => None,
+    };
     match initrd {
         Some(r) => log::info!("payload: initrd {:#x} size {:#x}", r.start, r.len()),
         None => log::info!("payload: initrd none"),

@@ -137,7 +137,7 @@ fn boots_to_userspace(way: Way) {
         Way::BzImage => assert!(kind.starts_with("bzImage \"6."), "{d}"),
         _ => assert!(kind.starts_with("vmlinux ("), "{d}"),
     }
-    let source = if way == Way::SelfContained { "embedded" } else { "module" };
+    let source = if matches!(way, Way::SelfContained | Way::SelfContainedBootInitrd) { "embedded" } else { "module" };
     assert!(after(&run, "payload: bundle v1 from ").expect(&d).starts_with(&format!("{source} at ")), "{d}");
     // QEMU is not Xen: Linux names no hypervisor in /sys/hypervisor.
     assert!(!init_lines(&run).iter().any(|l| l.starts_with("hypervisor: xen")), "{d}");
@@ -156,6 +156,47 @@ fn vmlinux_boots_to_userspace() {
 #[test]
 fn self_contained_elf_boots_to_userspace() {
     boots_to_userspace(Way::SelfContained);
+}
+
+#[test]
+fn self_contained_elf_takes_the_boot_initrd() {
+    boots_to_userspace(Way::SelfContainedBootInitrd);
+}
+
+/// The host tool: what `inspect` says about what `pack` made, and what it
+/// refuses.
+#[test]
+fn pack_and_inspect() {
+    let l = linux();
+    let dir = scratch("linux-tool");
+    let tool = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_hvmlite")).args(args).output().unwrap();
+    let (k, i) = (l.vmlinuz.to_str().unwrap(), l.initrd.to_str().unwrap());
+    let b = dir.join("b");
+    pack(&["--kernel", k, "--initrd", i, "--cmdline", "a b"], &b);
+    let out = tool(&["inspect", b.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all CRCs good") && text.contains("format: vmlinux") && text.contains("cmdline: \"a b\""), "{text}");
+    assert!(text.contains("setup header: 0x7b bytes, boot protocol 2.15"), "{text}");
+    let initrd_len = std::fs::metadata(&l.initrd).unwrap().len();
+    assert!(text.contains(&format!("initrd: {initrd_len:#x} bytes")), "{text}");
+    // A self-contained ELF is found and described; it cannot take a second bundle.
+    let elf = dir.join("e.elf");
+    pack(&["--kernel", k, "--elf", image().to_str().unwrap()], &elf);
+    let text = String::from_utf8_lossy(&tool(&["inspect", elf.to_str().unwrap()]).stdout).to_string();
+    assert!(text.starts_with("self-contained hvmlite ELF: bundle at 0x"), "{text}");
+    let again = tool(&["pack", "--kernel", k, "--elf", elf.to_str().unwrap(), "-o", dir.join("x").to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already carries a payload"));
+    // Something that is no kernel is refused before anything is written.
+    let bad = tool(&["pack", "--kernel", i, "-o", dir.join("y").to_str().unwrap()]);
+    assert!(!bad.status.success() && !dir.join("y").exists());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a Linux kernel"));
+    // extract gives the vmlinux, an ELF with the kernel's PVH note.
+    let v = dir.join("vmlinux");
+    assert!(tool(&["extract", "--kernel", k, "-o", v.to_str().unwrap()]).status.success());
+    let text = String::from_utf8_lossy(&tool(&["inspect", v.to_str().unwrap()]).stdout).to_string();
+    assert!(text.starts_with("format: vmlinux"), "{text}");
 }
 
 /// Boot hvmlite with a hand-made bundle (bypassing the pack tool's checks).

@@ -132,6 +132,8 @@ pub enum Way {
     Vmlinux,
     /// One self-contained ELF: hvmlite + the vmlinux bundle.
     SelfContained,
+    /// One self-contained ELF without an initrd, which comes as the PVH module.
+    SelfContainedBootInitrd,
 }
 
 /// Make the files for `way` (cached per way): (the -kernel file, the -initrd file).
@@ -155,6 +157,11 @@ pub fn payload(way: Way, image: &Path) -> (PathBuf, Option<PathBuf>) {
             let out = dir.join("hvmlite-linux.elf");
             pack(&["--kernel", k, "--initrd", i, "--cmdline", BUNDLE_CMDLINE, "--elf", image.to_str().unwrap()], &out);
             (out, None)
+        }
+        Way::SelfContainedBootInitrd => {
+            let out = dir.join("hvmlite-linux-no-initrd.elf");
+            pack(&["--kernel", k, "--cmdline", BUNDLE_CMDLINE, "--elf", image.to_str().unwrap()], &out);
+            (out, Some(l.initrd.clone()))
         }
     }
 }
