@@ -74,10 +74,10 @@ fn main() {
     let pvh = rows[3].2;
     let seabios = rows[4].2;
     println!("\nQEMU {} TCG, -m 512, {runs} runs each: QEMU start → /init's marker, seconds\n", qemu_version());
-    println!("| way | min | median | max | median vs Linux PVH | median vs SeaBIOS | hvmlite's share (icount ticks, entry → hand-off) |");
+    println!("| way | min | median | max | median vs Linux PVH | median vs SeaBIOS | hvmlite's share: instructions, entry → hand-off (`-icount shift=0`) |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (name, min, med, max, share) in &rows {
-        let share = share.map(|s| format!("{s} (≈{:.1} ms)", s as f64 / 1e6)).unwrap_or_else(|| "—".into());
+        let share = share.map(|s| format!("{:.2} M", s as f64 / 1e6)).unwrap_or_else(|| "—".into());
         println!("| {name} | {min:.2} | {med:.2} | {max:.2} | {:.2}× | {:.2}× | {share} |", med / pvh, med / seabios);
     }
 }
