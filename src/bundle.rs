@@ -17,7 +17,8 @@
 //! 0x20  u8  reserved[32]  0
 //! 0x40  entries[entry_count]:
 //!       u32 kind   1 kernel, 2 initrd, 3 cmdline, 4 setup header
-//!       u32 format kernel: 1 bzImage, 2 vmlinux (ELF64); else 0
+//!       u32 format kernel: 1 bzImage, 2 vmlinux (ELF64), 3 vmlinux whose
+//!                  segments are already in place (embedded only); else 0
 //!       u64 offset from the bundle's start (kernel and initrd: 4 KiB-aligned)
 //!       u64 size
 //!       u32 crc    CRC-32 (IEEE) of the section's bytes
@@ -46,11 +47,19 @@ pub const KIND_CMDLINE: u32 = 3;
 pub const KIND_SETUP_HEADER: u32 = 4;
 
 /// Marks the record in hvmlite's image that says where an embedded bundle
-/// lies (`loader::Embedded`: this magic, then `u64 paddr`, `u64 size`).
+/// lies (`loader::Embedded`: this magic, then `u64 paddr`, `u64 size` of
+/// the bundle, `u64 kernel_paddr`, `u64 kernel_size` of a preloaded kernel).
 pub const EMBED_MAGIC: [u8; 16] = *b"hvmlite-payload\0";
+/// Size of that record.
+pub const EMBED_RECORD_SIZE: usize = 48;
 
 pub const FORMAT_BZIMAGE: u32 = 1;
 pub const FORMAT_VMLINUX: u32 = 2;
+/// A vmlinux whose PT_LOAD segments the ELF loader already put at their
+/// `p_paddr` (a self-contained hvmlite ELF carries them as its own
+/// segments): the section holds the ELF headers and notes only, every
+/// PT_LOAD with `p_filesz` 0. Nothing is copied at boot.
+pub const FORMAT_VMLINUX_PRELOADED: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Section {

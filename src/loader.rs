@@ -11,7 +11,8 @@
 //! 2. build hand-off page tables (an identity map of all RAM, executable)
 //!    in the heap;
 //! 3. place the kernel ([`crate::placement`]) clear of everything reserved;
-//! 4. copy its segments there, zero-fill the rest;
+//! 4. copy its segments there, zero-fill the rest (unless the ELF loader
+//!    already put them in place: a self-contained ELF's preloaded kernel);
 //! 5. give the zero page the kernel's setup header, the payload's initrd
 //!    (in place inside the bundle; for an embedded bundle without one, the
 //!    boot's first module) and command line (the bundle's, then the boot's);
@@ -44,30 +45,41 @@ extern "C" {
     static entry_tsc: u64;
 }
 
-/// Where a bundle embedded in the image lies. `hvmlite pack --elf` finds
-/// this record by its magic in the ELF file and fills in `paddr` and
-/// `size`; they stay 0 in a plain `hvmlite.elf`.
+/// Where a payload embedded in the image lies. `hvmlite pack --elf` finds
+/// this record by its magic in the ELF file and fills it in; it stays 0 in
+/// a plain `hvmlite.elf`. `paddr`/`size`: the bundle. `kernel_paddr`/
+/// `kernel_size`: a kernel whose segments the ELF loader already put in
+/// place (bundle kernel format 3), else 0.
 #[repr(C)]
 pub struct Embedded {
     pub magic: [u8; 16],
     pub paddr: u64,
     pub size: u64,
+    pub kernel_paddr: u64,
+    pub kernel_size: u64,
 }
 
 #[used]
 #[link_section = ".data.hvmlite_payload"]
-static EMBEDDED: Embedded = Embedded { magic: bundle::EMBED_MAGIC, paddr: 0, size: 0 };
+static EMBEDDED: Embedded = Embedded { magic: bundle::EMBED_MAGIC, paddr: 0, size: 0, kernel_paddr: 0, kernel_size: 0 };
+const _: () = assert!(core::mem::size_of::<Embedded>() == bundle::EMBED_RECORD_SIZE);
+
+fn embedded_field(f: *const u64) -> u64 {
+    // SAFETY: `f` points into our own static; volatile because the pack
+    // tool changes it in the file after the compiler has seen it.
+    unsafe { core::ptr::read_volatile(f) }
+}
 
 /// The embedded bundle's range, if the image carries one.
 pub fn embedded_range() -> Option<Range> {
-    // SAFETY: a plain read of our own static; volatile because the pack
-    // tool changes it in the file after the compiler has seen it.
-    let (paddr, size) = unsafe {
-        (
-            core::ptr::read_volatile(core::ptr::addr_of!(EMBEDDED.paddr)),
-            core::ptr::read_volatile(core::ptr::addr_of!(EMBEDDED.size)),
-        )
-    };
+    let (paddr, size) = (embedded_field(core::ptr::addr_of!(EMBEDDED.paddr)), embedded_field(core::ptr::addr_of!(EMBEDDED.size)));
+    (size != 0).then(|| Range::sized(paddr, size)).flatten()
+}
+
+/// Where the ELF loader put an embedded, preloaded kernel, if it did.
+pub fn preloaded_kernel_range() -> Option<Range> {
+    let (paddr, size) =
+        (embedded_field(core::ptr::addr_of!(EMBEDDED.kernel_paddr)), embedded_field(core::ptr::addr_of!(EMBEDDED.kernel_size)));
     (size != 0).then(|| Range::sized(paddr, size)).flatten()
 }
 
@@ -129,13 +141,20 @@ pub fn start(zp: &BootParams, map: &[crate::e820::E820Entry], reserved: &[Range]
     let b = bundle::parse(bytes, Verify::Small).unwrap_or_else(|e| fatal!("{e}"));
     log::info!("payload: bundle v{} from {} at {:#x} size {:#x}", b.version, source, range.start, b.total_size);
     let k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
-    let want = match k.format {
-        Format::BzImage => bundle::FORMAT_BZIMAGE,
-        Format::Vmlinux => bundle::FORMAT_VMLINUX,
+    let preloaded = match (k.format, b.kernel_format) {
+        (Format::BzImage, bundle::FORMAT_BZIMAGE) | (Format::Vmlinux, bundle::FORMAT_VMLINUX) => None,
+        (Format::Vmlinux, bundle::FORMAT_VMLINUX_PRELOADED) => {
+            // Only an embedded bundle can say where its kernel was loaded,
+            // and the record must describe exactly this kernel.
+            let at = preloaded_kernel_range().filter(|_| source == "embedded");
+            let want = Range::sized(k.min_addr, k.span);
+            if at.is_none() || at != want || k.segments().iter().any(|s| !s.data.is_empty()) {
+                fatal!("the bundle's preloaded kernel does not match where the image says it was loaded");
+            }
+            at
+        }
+        (f, n) => fatal!("the bundle says kernel format {n} but the kernel is a {}", f.name()),
     };
-    if b.kernel_format != want {
-        fatal!("the bundle says kernel format {} but the kernel is a {}", b.kernel_format, k.format.name());
-    }
     match k.version(b.kernel) {
         Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), b.kernel.len()),
         None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), b.kernel.len()),
@@ -180,14 +199,29 @@ pub fn start(zp: &BootParams, map: &[crate::e820::E820Entry], reserved: &[Range]
         span: k.span,
         align: k.align,
         min_addr: k.min_addr,
-        relocatable: k.relocatable,
+        // A preloaded kernel stays where it is: only check that spot.
+        relocatable: k.relocatable && preloaded.is_none(),
         max_end: if k.above_4g { top } else { top.min(1 << 32) },
     };
-    let load = placement::place(map, reserved, &req).unwrap_or_else(|e| fatal!("{e}"));
+    let load = match preloaded {
+        // Its own range is reserved (startup_64 kept it from the heap); what
+        // else is reserved must not overlap it.
+        Some(at) => {
+            let others = |r: &&Range| **r != at;
+            let mut buf = [Range::new(0, 0); 256];
+            let n = reserved.iter().filter(others).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
+            placement::place(map, &buf[..n], &req)
+        }
+        None => placement::place(map, reserved, &req),
+    };
+    let load = load.unwrap_or_else(|e| fatal!("{e}"));
     let entry = load + k.entry_offset;
-    log::info!("payload: load {:#x}-{:#x} entry {:#x}", load, load + k.span, entry);
+    let how = if preloaded.is_some() { " (preloaded)" } else { "" };
+    log::info!("payload: load {:#x}-{:#x} entry {:#x}{}", load, load + k.span, entry, how);
 
-    for s in k.segments() {
+    // A preloaded kernel's segments (and their zero fill) are in place.
+    let copy = if preloaded.is_some() { &[][..] } else { k.segments() };
+    for s in copy {
         let dst = load + s.offset;
         // SAFETY: [load, load + span) is RAM that overlaps nothing reserved
         // (placement checked), so neither the bundle we copy from nor

@@ -130,8 +130,10 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     });
     bm.unwrap_or_else(|e| platform::fatal(format_args!("{e}")));
 
-    // An embedded payload lies past hvmlite's image: keep it too.
+    // An embedded payload lies past hvmlite's image (and a preloaded
+    // kernel where it belongs): keep them too.
     res.add(loader::embedded_range().unwrap_or_default());
+    res.add(loader::preloaded_kernel_range().unwrap_or_default());
 
     // The heap: the top of the largest free RAM above 1 MiB the early map reaches.
     let heap = memory::largest_free(map, res.all(), 1 << 20, EARLY_MAP_LIMIT)

@@ -70,13 +70,19 @@ pub fn main() -> Result<()> {
         Cmd::Pack { kernel, initrd, cmdline, bzimage, elf, output } => {
             let k = std::fs::read(&kernel).with_context(|| format!("reading {}", kernel.display()))?;
             let i = initrd.as_ref().map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display()))).transpose()?;
-            let b = pack(&k, i.as_deref(), &cmdline, !bzimage)?;
             let out = match elf {
+                // The kernel's segments become the ELF's own, loaded in
+                // place by Xen's or QEMU's ELF loader: nothing to copy at boot.
+                Some(h) if !bzimage => {
+                    let img = std::fs::read(&h).with_context(|| format!("reading {}", h.display()))?;
+                    let (b, vmlinux) = pack_preloaded(&k, i.as_deref(), &cmdline)?;
+                    embed(&img, &b, Some(&vmlinux))?
+                }
                 Some(h) => {
                     let img = std::fs::read(&h).with_context(|| format!("reading {}", h.display()))?;
-                    embed(&img, &b)?
+                    embed(&img, &pack(&k, i.as_deref(), &cmdline, false)?, None)?
                 }
-                None => b,
+                None => pack(&k, i.as_deref(), &cmdline, !bzimage)?,
             };
             std::fs::write(&output, &out).with_context(|| format!("writing {}", output.display()))?;
             println!("{}: {} bytes", output.display(), out.len());
@@ -129,6 +135,31 @@ pub fn pack(kernel_image: &[u8], initrd: Option<&[u8]>, cmdline: &str, decompres
     Ok(b)
 }
 
+/// For a self-contained ELF: the compact vmlinux (whose segments the ELF
+/// will carry) and a bundle whose kernel is that vmlinux's headers only
+/// (format 3, preloaded).
+pub fn pack_preloaded(kernel_image: &[u8], initrd: Option<&[u8]>, cmdline: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+    let k = kernel::parse(kernel_image).context("the kernel")?;
+    let vmlinux = match k.format {
+        Format::BzImage => compact(&decompress_bzimage(kernel_image)?, true)?,
+        Format::Vmlinux => compact(kernel_image, true)?,
+    };
+    let headers = compact(&vmlinux, false)?;
+    let mut parts = vec![Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_VMLINUX_PRELOADED, data: &headers }];
+    if let Some(h) = k.setup_header {
+        parts.push(Part { kind: bundle::KIND_SETUP_HEADER, format: 0, data: h });
+    }
+    if !cmdline.is_empty() {
+        parts.push(Part { kind: bundle::KIND_CMDLINE, format: 0, data: cmdline.as_bytes() });
+    }
+    if let Some(i) = initrd {
+        parts.push(Part { kind: bundle::KIND_INITRD, format: 0, data: i });
+    }
+    let b = bundle::write::build(&parts);
+    bundle::parse(&b, Verify::All).context("the bundle just built does not parse")?;
+    Ok((b, vmlinux))
+}
+
 /// The vmlinux inside a bzImage: `payload_offset`/`payload_length` of the
 /// protected-mode part, decompressed by its magic.
 pub fn decompress_bzimage(image: &[u8]) -> Result<Vec<u8>> {
@@ -169,6 +200,12 @@ pub fn decompress_bzimage(image: &[u8]) -> Result<Vec<u8>> {
 /// p_filesz) and the PT_NOTEs, packed at 4 KiB-aligned offsets; no
 /// section headers. Still an ELF64 vmlinux that any loader reads.
 pub fn compact_vmlinux(image: &[u8]) -> Result<Vec<u8>> {
+    compact(image, true)
+}
+
+/// [`compact_vmlinux`], or with `load_data` false the headers and notes
+/// only (every PT_LOAD with `p_filesz` 0).
+fn compact(image: &[u8], load_data: bool) -> Result<Vec<u8>> {
     kernel::parse_vmlinux(image).context("the vmlinux")?;
     let hdr = elf::FileHeader64::<object::Endianness>::parse(image)?;
     let e = hdr.endian()?;
@@ -182,7 +219,11 @@ pub fn compact_vmlinux(image: &[u8]) -> Result<Vec<u8>> {
     let mut new_phdrs = Vec::new();
     for p in &phdrs {
         let data = p.data(e, image).map_err(|_| anyhow::anyhow!("segment outside the file"))?;
-        let keep = if p.p_type(e) == elf::PT_LOAD { data.len() - data.iter().rev().take_while(|&&b| b == 0).count() } else { data.len() };
+        let keep = match p.p_type(e) {
+            elf::PT_LOAD if !load_data => 0,
+            elf::PT_LOAD => data.len() - data.iter().rev().take_while(|&&b| b == 0).count(),
+            _ => data.len(),
+        };
         let align = if p.p_type(e) == elf::PT_LOAD { 4096 } else { 8 };
         out.resize(out.len().div_ceil(align) * align, 0);
         let off = out.len() as u64;
@@ -233,10 +274,13 @@ pub fn compact_vmlinux(image: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// hvmlite's image with `bundle` appended as one more PT_LOAD right after
-/// the image in physical memory, and the image's `Embedded` record (found
-/// by its magic) pointing at it. The original bytes stay where they were;
-/// the program header table moves to the end of the file.
-pub fn embed(image: &[u8], bundle_bytes: &[u8]) -> Result<Vec<u8>> {
+/// the image (and after `preloaded`'s kernel) in physical memory, and the
+/// image's `Embedded` record (found by its magic) pointing at it. With
+/// `preloaded` (a compact vmlinux), its PT_LOADs become the ELF's own, at
+/// their physical addresses, and the record names their range. The
+/// original bytes stay where they were; the program header table moves to
+/// the end of the file.
+pub fn embed(image: &[u8], bundle_bytes: &[u8], preloaded: Option<&[u8]>) -> Result<Vec<u8>> {
     let hdr = elf::FileHeader64::<object::Endianness>::parse(image).context("hvmlite image is not an ELF64")?;
     let e = hdr.endian()?;
     let phdrs = hdr.program_headers(e, image)?;
@@ -247,36 +291,61 @@ pub fn embed(image: &[u8], bundle_bytes: &[u8]) -> Result<Vec<u8>> {
     let [at] = hits[..] else {
         bail!("hvmlite image has {} payload records (want exactly 1): not a plain hvmlite.elf?", hits.len());
     };
-    if image[at + 16..at + 32].iter().any(|&b| b != 0) {
+    let rec = at + 16..at + bundle::EMBED_RECORD_SIZE;
+    if image.len() < rec.end || image[rec.clone()].iter().any(|&b| b != 0) {
         bail!("hvmlite image already carries a payload");
     }
-    let end = phdrs.iter().filter(|p| p.p_type(e) == elf::PT_LOAD).map(|p| p.p_paddr(e) + p.p_memsz(e)).max().unwrap_or(0);
+    let loads = || phdrs.iter().filter(|p| p.p_type(e) == elf::PT_LOAD);
+    let image_start = loads().map(|p| p.p_paddr(e)).min().unwrap_or(0);
+    let image_end = loads().map(|p| p.p_paddr(e) + p.p_memsz(e)).max().unwrap_or(0);
+    let kernel = preloaded.map(kernel::parse_vmlinux).transpose().context("the preloaded vmlinux")?;
+    let mut end = image_end;
+    if let Some(k) = &kernel {
+        if k.min_addr < image_end && image_start < k.min_addr + k.span {
+            bail!("the kernel's physical range {:#x}+{:#x} overlaps hvmlite's image", k.min_addr, k.span);
+        }
+        end = end.max(k.min_addr + k.span);
+    }
     let paddr = end.div_ceil(4096) * 4096;
     let mut out = image.to_vec();
-    out[at + 16..at + 24].copy_from_slice(&paddr.to_le_bytes());
-    out[at + 24..at + 32].copy_from_slice(&(bundle_bytes.len() as u64).to_le_bytes());
-    out.resize(out.len().div_ceil(4096) * 4096, 0);
-    let off = out.len() as u64;
-    out.extend_from_slice(bundle_bytes);
+    let (kpaddr, ksize) = kernel.as_ref().map_or((0, 0), |k| (k.min_addr, k.span));
+    for (i, v) in [paddr, bundle_bytes.len() as u64, kpaddr, ksize].iter().enumerate() {
+        out[rec.start + 8 * i..rec.start + 8 * (i + 1)].copy_from_slice(&v.to_le_bytes());
+    }
+    // (paddr, file bytes, memory size, flags) of every new segment.
+    let mut segs: Vec<(u64, &[u8], u64, u32)> = vec![(paddr, bundle_bytes, bundle_bytes.len() as u64, elf::PF_R)];
+    if let Some(k) = &kernel {
+        for s in k.segments() {
+            segs.push((k.min_addr + s.offset, s.data, s.mem_size, elf::PF_R | elf::PF_W | elf::PF_X));
+        }
+    }
+    let mut new_phdrs = Vec::new();
+    for (p, data, memsz, flags) in segs {
+        out.resize(out.len().div_ceil(4096) * 4096 + (p % 4096) as usize, 0);
+        let off = out.len() as u64;
+        out.extend_from_slice(data);
+        new_phdrs.push(elf::ProgramHeader64::<LE> {
+            p_type: U32::new(LE, elf::PT_LOAD),
+            p_flags: U32::new(LE, flags),
+            p_offset: U64::new(LE, off),
+            p_vaddr: U64::new(LE, p),
+            p_paddr: U64::new(LE, p),
+            p_filesz: U64::new(LE, data.len() as u64),
+            p_memsz: U64::new(LE, memsz),
+            p_align: U64::new(LE, 4096),
+        });
+    }
     out.resize(out.len().div_ceil(8) * 8, 0);
     let phoff = out.len() as u64;
     for p in phdrs {
         out.extend_from_slice(object::bytes_of(p));
     }
-    let seg = elf::ProgramHeader64::<LE> {
-        p_type: U32::new(LE, elf::PT_LOAD),
-        p_flags: U32::new(LE, elf::PF_R),
-        p_offset: U64::new(LE, off),
-        p_vaddr: U64::new(LE, paddr),
-        p_paddr: U64::new(LE, paddr),
-        p_filesz: U64::new(LE, bundle_bytes.len() as u64),
-        p_memsz: U64::new(LE, bundle_bytes.len() as u64),
-        p_align: U64::new(LE, 4096),
-    };
-    out.extend_from_slice(object::bytes_of(&seg));
+    for p in &new_phdrs {
+        out.extend_from_slice(object::bytes_of(p));
+    }
     // e_phoff at 32, e_phnum at 56.
     out[32..40].copy_from_slice(&phoff.to_le_bytes());
-    out[56..58].copy_from_slice(&((phdrs.len() + 1) as u16).to_le_bytes());
+    out[56..58].copy_from_slice(&((phdrs.len() + new_phdrs.len()) as u16).to_le_bytes());
     Ok(out)
 }
 
@@ -328,6 +397,11 @@ fn inspect(b: &[u8]) -> Result<()> {
             return Ok(());
         }
         println!("self-contained hvmlite ELF: bundle at {paddr:#x}, {size:#x} bytes");
+        let kpaddr = u64::from_le_bytes(b[at + 32..at + 40].try_into().unwrap());
+        let ksize = u64::from_le_bytes(b[at + 40..at + 48].try_into().unwrap());
+        if ksize != 0 {
+            println!("preloaded kernel: {kpaddr:#x}-{:#x} (the ELF's own segments)", kpaddr + ksize);
+        }
         let hdr = elf::FileHeader64::<object::Endianness>::parse(b)?;
         let e = hdr.endian()?;
         let seg = hdr

@@ -137,7 +137,10 @@ fn boots_to_userspace(way: Way) {
         Way::BzImage => assert!(kind.starts_with("bzImage \"6."), "{d}"),
         _ => assert!(kind.starts_with("vmlinux ("), "{d}"),
     }
-    let source = if matches!(way, Way::SelfContained | Way::SelfContainedBootInitrd) { "embedded" } else { "module" };
+    let embedded = matches!(way, Way::SelfContained | Way::SelfContainedBootInitrd);
+    // A self-contained ELF carries the kernel's segments in place: no copy.
+    assert_eq!(load.ends_with(" (preloaded)"), embedded, "{d}");
+    let source = if embedded { "embedded" } else { "module" };
     assert!(after(&run, "payload: bundle v1 from ").expect(&d).starts_with(&format!("{source} at ")), "{d}");
     // QEMU is not Xen: Linux names no hypervisor in /sys/hypervisor.
     assert!(!init_lines(&run).iter().any(|l| l.starts_with("hypervisor: xen")), "{d}");
