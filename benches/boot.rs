@@ -7,8 +7,8 @@
 //! - Linux's own PVH entry (`-kernel vmlinux`),
 //! - SeaBIOS + linuxboot (`-kernel vmlinuz`).
 //!
-//! Wall-clock min/median/max over `BENCH_RUNS` runs (default 5), ratios to
-//! Linux's own PVH entry, and hvmlite's own share as a deterministic count:
+//! Wall-clock min/median/max over `BENCH_RUNS` runs (default 5, taken
+//! round-robin across the ways), ratios to Linux's own PVH entry, and hvmlite's own share as a deterministic count:
 //! under `-icount shift=0` the TSC advances one tick per instruction, and
 //! hvmlite prints the ticks from its entry to the hand-off.
 //! Not a test: it prints a table (the README keeps one).
@@ -52,14 +52,18 @@ fn main() {
         ("SeaBIOS + linuxboot (-kernel vmlinuz)", l.vmlinuz.clone(), initrd, BUNDLE_CMDLINE, false),
     ];
 
-    let mut rows = Vec::new();
-    for (name, k, i, append, hv) in &ways {
-        let mut t = Vec::new();
-        for _ in 0..runs {
+    // Round-robin: run i of every way before run i + 1 of any, so a change
+    // in the machine's load falls on all ways alike.
+    let mut times = vec![Vec::new(); ways.len()];
+    for _ in 0..runs {
+        for (w, (name, k, i, append, _)) in ways.iter().enumerate() {
             let run = qemu(&qemu_args(k, i.as_deref(), "512", append), &[MARKER], Duration::from_secs(120));
             assert!(run.stopped_on.is_some(), "{name}: no marker\n{}", run.dump());
-            t.push(run.elapsed.as_secs_f64());
+            times[w].push(run.elapsed.as_secs_f64());
         }
+    }
+    let mut rows = Vec::new();
+    for ((name, k, i, append, hv), mut t) in ways.iter().zip(times) {
         t.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let share = hv.then(|| {
             let mut a = qemu_args(k, i.as_deref(), "512", append);

@@ -260,6 +260,21 @@ fn initrd_that_does_not_fit_is_refused() {
 }
 
 #[test]
+fn corrupt_kernel_is_refused_with_hvmlite_verify() {
+    let mut k = std::fs::read(&linux().vmlinuz).unwrap();
+    let b = bundle::write::build(&[Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_BZIMAGE, data: &k }]);
+    // One bit flipped inside the compressed kernel, after the CRC was taken.
+    let mut b = b;
+    let at = b.len() - k.len() / 2;
+    b[at] ^= 0x10;
+    k.clear();
+    let path = scratch("linux-bad").join("flipped");
+    std::fs::write(&path, &b).unwrap();
+    let run = qemu(&qemu_args(&image(), Some(&path), "256", "hvmlite.verify"), &[], HVMLITE_ONLY);
+    assert_fatal(&run, "payload: bundle kernel is corrupt (CRC mismatch)");
+}
+
+#[test]
 fn truncated_bundle_is_refused() {
     let k = std::fs::read(&linux().vmlinuz).unwrap();
     let b = bundle::write::build(&[Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_BZIMAGE, data: &k }]);
