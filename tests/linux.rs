@@ -92,12 +92,12 @@ fn unquote(s: &str) -> String {
     s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap().replace("\\\"", "\"").replace("\\\\", "\\")
 }
 
-/// Boot Debian's kernel `way` and check what Linux saw against what
-/// hvmlite said.
-fn boots_to_userspace(way: Way) {
+/// Boot Debian's kernel `way` with `mem` of RAM and check what Linux saw
+/// against what hvmlite said.
+fn boots_to_userspace(way: Way, mem: &str) {
     let (kernel, initrd) = payload(way, &image());
     let token = format!("hvmlite.test={way:?}");
-    let run = qemu(&qemu_args(&kernel, initrd.as_deref(), "512", &token), &[], T);
+    let run = qemu(&qemu_args(&kernel, initrd.as_deref(), mem, &token), &[], T);
     let d = run.dump();
     assert!(run.has(MARKER), "Linux's /init did not finish: {d}");
     assert_eq!(run.status, Some(0), "Linux powers QEMU off (exit 0): {d}");
@@ -114,6 +114,9 @@ fn boots_to_userspace(way: Way) {
     // Linux's BIOS-e820 lines and in /sys/firmware/memmap.
     let map = hvmlite_e820(&run);
     assert!(map.len() >= 5, "{d}");
+    if mem == "6G" {
+        assert!(map.contains(&(0x1_0000_0000, 0x2_0000_0000, "ram".to_string())), "{d}");
+    }
     assert_eq!(linux_e820(&run), map, "{d}");
     assert_eq!(linux_memmap(&run), map, "{d}");
 
@@ -148,22 +151,23 @@ fn boots_to_userspace(way: Way) {
 
 #[test]
 fn bzimage_boots_to_userspace() {
-    boots_to_userspace(Way::BzImage);
+    boots_to_userspace(Way::BzImage, "512");
 }
 
 #[test]
 fn vmlinux_boots_to_userspace() {
-    boots_to_userspace(Way::Vmlinux);
+    boots_to_userspace(Way::Vmlinux, "512");
 }
 
 #[test]
 fn self_contained_elf_boots_to_userspace() {
-    boots_to_userspace(Way::SelfContained);
+    boots_to_userspace(Way::SelfContained, "512");
 }
 
+/// With 6 GiB (RAM above 4 GiB, the initrd module where QEMU puts it).
 #[test]
 fn self_contained_elf_takes_the_boot_initrd() {
-    boots_to_userspace(Way::SelfContainedBootInitrd);
+    boots_to_userspace(Way::SelfContainedBootInitrd, "6G");
 }
 
 /// The host tool: what `inspect` says about what `pack` made, and what it
