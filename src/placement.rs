@@ -170,7 +170,7 @@ mod tests {
             let rq = Request { span: (1 + rnd(30)) * k, align: k << rnd(3), min_addr: rnd(50) * k, relocatable: true, max_end: u64::MAX };
             let ok = |a: u64| {
                 let r = Range::new(a, a + rq.span);
-                a % rq.align == 0 && a >= rq.min_addr && in_ram(&map, &r) && res.iter().all(|x| !x.overlaps(&r))
+                a.is_multiple_of(rq.align) && a >= rq.min_addr && in_ram(&map, &r) && res.iter().all(|x| !x.overlaps(&r))
             };
             let want = (0..300 * k).step_by(rq.align as usize).find(|&a| ok(a));
             assert_eq!(place(&map, &res, &rq).ok(), want, "{map:?} {res:?} {rq:?}");

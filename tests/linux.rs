@@ -134,7 +134,7 @@ fn boots_to_userspace(way: Way, mem: &str) {
     // The kernel went where hvmlite said: at or above 16 MiB, 2 MiB-aligned.
     let load = after(&run, "payload: load ").expect(&d);
     let start = parse_hex(load.split_once('-').unwrap().0);
-    assert!(start >= 16 << 20 && start % (2 << 20) == 0, "{d}");
+    assert!(start >= 16 << 20 && start.is_multiple_of(2 << 20), "{d}");
     let kind = after(&run, "payload: kernel ").expect(&d);
     match way {
         Way::BzImage => assert!(kind.starts_with("bzImage \"6."), "{d}"),
@@ -286,6 +286,6 @@ fn truncated_bundle_is_refused() {
     std::fs::write(&path, &b[..b.len() / 2]).unwrap();
     let run = qemu(&qemu_args(&image(), Some(&path), "256", ""), &[], HVMLITE_ONLY);
     // QEMU rounds a module up to a page; hvmlite sees the module's size.
-    let have = run.value("module[0]").map(|m| parse_hex(m.split(" size ").nth(1).unwrap())).expect(&run.dump());
+    let have = run.value("module[0]").map(|m| parse_hex(m.split(" size ").nth(1).unwrap())).unwrap_or_else(|| panic!("{}", run.dump()));
     assert_fatal(&run, &format!("payload: bundle is truncated: its header says {:#x} bytes, only {have:#x} arrived", b.len()));
 }
