@@ -9,7 +9,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image run test test-unit test-xen xen-host-shell deps deps-rust deps-qemu deps-cc clean FORCE
+.PHONY: all image run test test-unit test-xen xen-host-shell bench deps deps-rust deps-qemu deps-cc clean FORCE
 
 all: image
 
@@ -59,6 +59,11 @@ test-xen: $(IMAGE) deps-qemu
 # and xen/hvmlite-pvh.cfg in place: `xl create /etc/xen/hvmlite-pvh.cfg`.
 xen-host-shell: $(IMAGE) deps-qemu
 	sh tests/xen-host/shell.sh $(IMAGE)
+
+# Not a test: QEMU start → Linux's /init for hvmlite and the stock paths
+# (BENCH_RUNS=N runs each, default 5); prints the table the README keeps.
+bench: $(IMAGE) deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) cargo bench --bench boot
 
 clean:
 	cargo clean

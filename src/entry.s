@@ -30,6 +30,10 @@
 pvh_entry32:
     cli
     cld
+    /* The time-stamp counter at entry, for the hand-off line. */
+    rdtsc
+    mov     %eax, entry_tsc
+    mov     %edx, entry_tsc + 4
     /* Keep the start_info pointer in %esi: nothing below touches it. */
     mov     %ebx, %esi
 
@@ -138,6 +142,11 @@ boot_gdt_ptr:
 
 msg_no_long_mode:
     .asciz "hvmlite: FATAL: this CPU has no long mode\n"
+
+    .section .data.boot, "aw"
+    .balign 8
+    .globl entry_tsc
+entry_tsc:      .quad 0
 
     .section .bss.boot, "aw", @nobits
     .balign 4096

@@ -8,7 +8,11 @@
 //! 3. [`startup`] — `startup_64(boot_params)`: the common 64-bit entry that
 //!    knows only the zero page: heap, page tables ([`paging`]), console,
 //!    boot report;
-//! 4. [`xen`] — Xen-specific set-up (hypercall page, console, memory map,
+//! 4. what runs then: [`loader`] — start a Linux kernel from a payload
+//!    bundle ([`bundle`]): parse it ([`kernel`]), place it ([`placement`]),
+//!    jump (`handoff.s`); or [`stubdom`] — the stubdomain service on a Xen
+//!    domU (xenstore, event channels, PV console, grants, shutdown);
+//! 5. [`xen`] — Xen-specific set-up (hypercall page, console, memory map,
 //!    shutdown); [`platform`] — poweroff and crash everywhere.
 //!
 //! Pure logic builds for the host and is unit-tested there; modules that
@@ -17,11 +21,14 @@
 
 extern crate alloc;
 
+pub mod bundle;
 pub mod e820;
 pub mod hvinfo;
+pub mod kernel;
 pub mod memory;
 pub mod paging;
 pub mod ring;
+pub mod placement;
 pub mod start_info;
 pub mod xen_abi;
 pub mod xenstore;
@@ -35,6 +42,8 @@ pub mod cpu;
 pub mod evtchn;
 #[cfg(target_os = "none")]
 pub mod gnttab;
+#[cfg(target_os = "none")]
+pub mod loader;
 #[cfg(target_os = "none")]
 pub mod platform;
 #[cfg(target_os = "none")]

@@ -1,7 +1,8 @@
 //! The PVH image `hvmlite.elf` (on `x86_64-unknown-none`): the 32-bit entry
 //! and the panic handler; the boot flow itself is in the library.
 //!
-//! On the host this binary only says how to build the image.
+//! On the host this binary is the payload tool (`src/tool.rs`):
+//! `hvmlite pack` and `hvmlite inspect`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -30,6 +31,9 @@ mod image {
 }
 
 #[cfg(not(target_os = "none"))]
-fn main() {
-    eprintln!("hvmlite is a PVH guest image: build it with `make` (target x86_64-unknown-none).");
+mod tool;
+
+#[cfg(not(target_os = "none"))]
+fn main() -> anyhow::Result<()> {
+    tool::main()
 }

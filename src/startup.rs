@@ -21,16 +21,18 @@ use crate::platform::{self, Shutdown};
 use crate::pvh::{image_range, BootCell, EarlyMem, EARLY_MAP_LIMIT};
 use crate::start_info::Handover;
 use crate::zero_page::{self, BootParams, X86_SUBARCH_XEN};
-use crate::{console, cpu, evtchn, pvconsole, stubdom, traps, xen};
+use crate::{console, cpu, evtchn, loader, pvconsole, stubdom, traps, xen};
 
 extern crate alloc;
 
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
 
-/// The heap takes at most this much of the largest free RAM region; the
-/// rest stays free for payloads.
-const HEAP_MAX: u64 = 64 << 20;
+/// The heap takes at most this much, from the top of the largest free RAM
+/// region: the rest, and low memory in particular, stays free for a
+/// payload (a Linux kernel prefers 16 MiB and needs tens of MiB from
+/// there). So far the heap holds only page tables.
+const HEAP_MAX: u64 = 16 << 20;
 const MAX_E820: usize = 1024;
 const MAX_RESERVED: usize = 256;
 
@@ -128,19 +130,26 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     });
     bm.unwrap_or_else(|e| platform::fatal(format_args!("{e}")));
 
-    // The heap: the largest free RAM above 1 MiB the early map reaches. On
-    // Xen the map may list more RAM than the domain has (`maxmem` above
-    // `memory`: the rest is for ballooning and not backed), so stay below
-    // what Xen says is populated; domains are populated from the bottom.
+    // An embedded payload lies past hvmlite's image (and a preloaded
+    // kernel where it belongs): keep them too.
+    res.add(loader::embedded_range().unwrap_or_default());
+    res.add(loader::preloaded_kernel_range().unwrap_or_default());
+
+    // The heap: the top of the largest free RAM above 1 MiB the early map
+    // reaches. On Xen the map may list more RAM than the domain has
+    // (`maxmem` above `memory`: the rest is for ballooning and not backed),
+    // so stay below what Xen says is populated; domains are populated from
+    // the bottom. The reservation also counts pages outside RAM (special
+    // pages, ACPI tables): keep 1 MiB clear of the estimate.
     let mut heap_limit = EARLY_MAP_LIMIT;
     if kind == Hypervisor::Xen {
         if let Ok(pages) = xen::current_reservation() {
-            heap_limit = heap_limit.min(pages.saturating_mul(PAGE_SIZE));
+            heap_limit = heap_limit.min(pages.saturating_sub(256).saturating_mul(PAGE_SIZE));
         }
     }
     let heap = memory::largest_free(map, res.all(), 1 << 20, heap_limit)
         .unwrap_or_else(|| platform::fatal(format_args!("no free RAM for the heap")));
-    let heap = Range::new(heap.start, heap.start + heap.len().min(HEAP_MAX));
+    let heap = Range::new(heap.end - heap.len().min(HEAP_MAX), heap.end);
     // SAFETY: `heap` is RAM per the e820 map, identity-mapped, page-aligned
     // and overlaps no reserved range; it is given to the allocator once.
     unsafe { HEAP.lock().init(heap.start as *mut u8, heap.len() as usize) };
@@ -185,7 +194,16 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
         modules: nmod,
         heap_kib: heap.len() / 1024,
     };
-    run(&summary)
+    let cmdline = summary.cmdline;
+    run(cmdline);
+    // Stage 4: a payload, if the boot brought one, never comes back.
+    loader::start(&zp, map, res.all(), top, cmdline);
+    // A Xen domU with a xenstore runs the stubdomain service until the
+    // toolstack shuts it down; elsewhere the run is over.
+    if kind == Hypervisor::Xen && stubdom::available() {
+        stubdom::run(&summary);
+    }
+    platform::shutdown(Shutdown::Poweroff)
 }
 
 /// Read the live page tables back (from CR3) and report what they allow:
@@ -251,7 +269,7 @@ fn image_layout() -> [Region; 4] {
 
 /// Page tables from the heap; identity-mapped, so a table's address is its
 /// physical address.
-struct HeapTables;
+pub(crate) struct HeapTables;
 
 impl TableAlloc for HeapTables {
     fn alloc(&mut self) -> Option<u64> {
@@ -381,8 +399,8 @@ fn boot_report(
 /// What the command line asks for (the README lists the options):
 /// `poweroff`: power off after the report; `hvmlite.crash=KIND`: fail on
 /// purpose (`panic`, `null`, `stack`), to see the crash path work.
-fn run(summary: &stubdom::Summary) -> ! {
-    for arg in summary.cmdline.split_ascii_whitespace() {
+fn run(cmdline: &str) {
+    for arg in cmdline.split_ascii_whitespace() {
         match arg {
             "poweroff" => platform::shutdown(Shutdown::Poweroff),
             "hvmlite.crash=panic" => panic!("crash requested on the command line"),
@@ -399,17 +417,8 @@ fn run(summary: &stubdom::Summary) -> ! {
             _ => {}
         }
     }
-    // A Xen domU with a xenstore runs the stubdomain service until the
-    // toolstack shuts it down; elsewhere the run is over.
-    if kind_is_xen() && stubdom::available() {
-        stubdom::run(summary);
-    }
-    platform::shutdown(Shutdown::Poweroff)
 }
 
-fn kind_is_xen() -> bool {
-    platform::hypervisor() == Hypervisor::Xen
-}
 
 /// Unbounded recursion with a real frame per call, for `hvmlite.crash=stack`.
 #[allow(unconditional_recursion)]

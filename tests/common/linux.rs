@@ -1,0 +1,184 @@
+//! What the Linux payload tests and `make bench` share: Debian's kernel and
+//! busybox (fetched with tests/support/fetch-debs.sh, cached in
+//! `target/debs/`), a busybox initramfs whose `/init` reports what Linux
+//! saw, bundles made with the `hvmlite` host tool, and QEMU arguments.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use super::common::{root, scratch};
+
+/// What `/init` prints last, before it powers off.
+pub const MARKER: &str = "hvmlite-linux-test: done";
+/// Every line `/init` prints starts with this.
+pub const INIT: &str = "init: ";
+/// The kernel command line the test bundles carry.
+pub const BUNDLE_CMDLINE: &str = "console=ttyS0 panic=-1 quiet";
+
+/// The test's `/init`: the command line, the e820 map Linux took (dmesg's
+/// BIOS-e820 lines and /sys/firmware/memmap), the initrd Linux found, the
+/// hypervisor if Linux names one, the marker; then power off.
+const INIT_SCRIPT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+echo "init: cmdline: $(cat /proc/cmdline)"
+for d in /sys/firmware/memmap/*; do echo "init: memmap: $(cat $d/start) $(cat $d/end) $(cat $d/type)"; done
+dmesg | grep -E "BIOS-e820:|RAMDISK:" | sed 's/^\[[ 0-9.]*\] /init: dmesg: /'
+[ -e /sys/hypervisor/type ] && echo "init: hypervisor: $(cat /sys/hypervisor/type)"
+echo "init: hvmlite-linux-test: done"
+poweroff -f
+"#;
+
+pub struct Linux {
+    /// Debian's bzImage (`vmlinuz-*`).
+    pub vmlinuz: PathBuf,
+    /// The busybox initramfs (newc cpio).
+    pub initrd: PathBuf,
+}
+
+fn run(cmd: &mut Command) {
+    let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(st.success(), "{cmd:?} failed");
+}
+
+/// Fetch (once) Debian's `linux-image-amd64` kernel and `busybox-static`,
+/// and build the initramfs.
+pub fn linux() -> &'static Linux {
+    static L: OnceLock<Linux> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    L.get_or_init(|| {
+        let dir = root().join("target/linux");
+        let fetch = root().join("tests/support/fetch-debs.sh");
+        run(Command::new("sh").arg(&fetch).arg(&dir).args(["linux-image-amd64", "busybox-static"]));
+        // linux-image-amd64 is a metapackage: its Depends names the kernel.
+        let meta = std::fs::read_dir(root().join("target/debs"))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("linux-image-amd64_"))
+            .expect("linux-image-amd64 .deb");
+        let out = Command::new("dpkg-deb").args(["-f"]).arg(&meta).arg("Depends").output().expect("dpkg-deb");
+        let deps = String::from_utf8_lossy(&out.stdout).to_string();
+        let pkg = deps.split([' ', ',']).next().unwrap().trim().to_string();
+        assert!(pkg.starts_with("linux-image-"), "unexpected Depends: {deps}");
+        run(Command::new("sh").arg(&fetch).arg(&dir).arg(&pkg));
+        let boot = dir.join(&pkg).join("boot");
+        let vmlinuz = std::fs::read_dir(&boot)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("vmlinuz-"))
+            .expect("vmlinuz in the kernel package");
+        let busybox = std::fs::read(dir.join("busybox-static/bin/busybox")).expect("busybox-static's busybox");
+        let initrd = scratch("linux").join("initramfs.cpio");
+        std::fs::write(&initrd, cpio(&[
+            ("bin", 0o40755, &[][..]),
+            ("proc", 0o40755, &[]),
+            ("sys", 0o40755, &[]),
+            ("dev", 0o40755, &[]),
+            ("bin/busybox", 0o100755, &busybox),
+            ("init", 0o100755, INIT_SCRIPT.as_bytes()),
+        ]))
+        .unwrap();
+        Linux { vmlinuz, initrd }
+    })
+}
+
+/// A newc cpio archive (what the kernel unpacks as initramfs).
+pub fn cpio(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pad = |out: &mut Vec<u8>| out.resize(out.len().div_ceil(4) * 4, 0);
+    let put = |out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]| {
+        let fields = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
+        out.extend_from_slice(b"070701");
+        for f in fields {
+            out.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        pad(out);
+        out.extend_from_slice(data);
+        pad(out);
+    };
+    for (i, (name, mode, data)) in entries.iter().enumerate() {
+        put(&mut out, i as u32 + 1, name, *mode, data);
+    }
+    put(&mut out, 0, "TRAILER!!!", 0, &[]);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+/// Run `hvmlite pack ARGS -o OUT` with the host tool.
+pub fn pack(args: &[&str], out: &Path) {
+    let st = Command::new(env!("CARGO_BIN_EXE_hvmlite"))
+        .arg("pack")
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run hvmlite pack");
+    assert!(st.success(), "hvmlite pack {args:?} failed");
+}
+
+/// Which way the kernel travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// hvmlite.elf + a bundle module holding the bzImage as it is.
+    BzImage,
+    /// hvmlite.elf + a bundle module holding the vmlinux decompressed at pack time.
+    Vmlinux,
+    /// One self-contained ELF: hvmlite + the vmlinux bundle.
+    SelfContained,
+    /// One self-contained ELF without an initrd, which comes as the PVH module.
+    SelfContainedBootInitrd,
+}
+
+/// Make the files for `way` (cached per way): (the -kernel file, the -initrd file).
+pub fn payload(way: Way, image: &Path) -> (PathBuf, Option<PathBuf>) {
+    let l = linux();
+    let dir = scratch("linux");
+    let k = l.vmlinuz.to_str().unwrap();
+    let i = l.initrd.to_str().unwrap();
+    match way {
+        Way::BzImage => {
+            let out = dir.join("bundle-bzimage");
+            pack(&["--kernel", k, "--initrd", i, "--cmdline", BUNDLE_CMDLINE, "--bzimage"], &out);
+            (image.to_path_buf(), Some(out))
+        }
+        Way::Vmlinux => {
+            let out = dir.join("bundle-vmlinux");
+            pack(&["--kernel", k, "--initrd", i, "--cmdline", BUNDLE_CMDLINE], &out);
+            (image.to_path_buf(), Some(out))
+        }
+        Way::SelfContained => {
+            let out = dir.join("hvmlite-linux.elf");
+            pack(&["--kernel", k, "--initrd", i, "--cmdline", BUNDLE_CMDLINE, "--elf", image.to_str().unwrap()], &out);
+            (out, None)
+        }
+        Way::SelfContainedBootInitrd => {
+            let out = dir.join("hvmlite-linux-no-initrd.elf");
+            pack(&["--kernel", k, "--cmdline", BUNDLE_CMDLINE, "--elf", image.to_str().unwrap()], &out);
+            (out, Some(l.initrd.clone()))
+        }
+    }
+}
+
+/// QEMU on its PVH path with the serial port on stdout (hvmlite's COM1
+/// lines and Linux's ttyS0) and isa-debug-exit for hvmlite's crash exit.
+pub fn qemu_args(kernel: &Path, initrd: Option<&Path>, mem: &str, append: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-accel", "tcg", "-M", "q35", "-m", mem, "-nographic", "-nodefaults", "-no-reboot", "-serial", "stdio",
+        "-device", "isa-debug-exit,iobase=0x501,iosize=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(["-kernel".to_string(), kernel.display().to_string(), "-append".to_string(), append.to_string()]);
+    if let Some(i) = initrd {
+        a.extend(["-initrd".to_string(), i.display().to_string()]);
+    }
+    a
+}
