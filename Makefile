@@ -53,7 +53,7 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0 --test xen_host --test xen_stubdom
+	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux
 
 # Xen + Linux dom0 + xl in QEMU with a dom0 shell on this terminal, hvmlite.elf
 # and xen/hvmlite-pvh.cfg in place: `xl create /etc/xen/hvmlite-pvh.cfg`.

@@ -26,7 +26,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 echo "init: cmdline: $(cat /proc/cmdline)"
 for d in /sys/firmware/memmap/*; do echo "init: memmap: $(cat $d/start) $(cat $d/end) $(cat $d/type)"; done
-dmesg | grep -E "BIOS-e820:|RAMDISK:" | sed 's/^\[[ 0-9.]*\] /init: dmesg: /'
+dmesg | grep -E "BIOS-e820:|RAMDISK:|paravirtualized kernel|Hypervisor detected" | sed 's/^\[[ 0-9.]*\] /init: dmesg: /'
 [ -e /sys/hypervisor/type ] && echo "init: hypervisor: $(cat /sys/hypervisor/type)"
 echo "init: hvmlite-linux-test: done"
 poweroff -f
