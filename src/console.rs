@@ -134,6 +134,24 @@ fn emit(bytes: &[u8]) {
     }
 }
 
+/// A string as the boot report quotes it: in double quotes, with `"` and
+/// `\` escaped and anything not printable ASCII as `\xNN`.
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            match c {
+                '"' | '\\' => write!(f, "\\{c}")?,
+                ' '..='~' => write!(f, "{c}")?,
+                _ => write!(f, "\\x{:02x}", c as u32)?,
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
 /// Collects one line so each reaches the sinks in one piece.
 struct Line {
     buf: [u8; 256],

@@ -20,9 +20,8 @@
 //!
 //! Every failure is one `FATAL` line and the crash shutdown.
 
-use core::fmt;
-
 use crate::bundle::{self, Verify};
+use crate::console::Quoted;
 use crate::kernel::{self, Format};
 use crate::memory::Range;
 use crate::paging;
@@ -91,20 +90,6 @@ macro_rules! fatal {
     ($($t:tt)*) => { platform::fatal(format_args!("payload: {}", format_args!($($t)*))) };
 }
 
-struct Quoted<'a>(&'a str);
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        for c in self.0.chars() {
-            match c {
-                '"' | '\\' => write!(f, "\\{c}")?,
-                ' '..='~' => write!(f, "{c}")?,
-                _ => write!(f, "\\x{:02x}", c as u32)?,
-            }
-        }
-        f.write_str("\"")
-    }
-}
 
 /// Bytes of identity-mapped, reserved RAM.
 ///

@@ -7,12 +7,12 @@
 //! the `setup_data` list. It sets up the heap, the runtime page tables and
 //! the console, prints the boot report, and runs the command line.
 
-use core::fmt;
 
 use linked_list_allocator::LockedHeap;
 use x86_64::structures::paging::{PageTable, PhysFrame};
 use x86_64::PhysAddr;
 
+use crate::console::Quoted;
 use crate::e820::{self, E820Entry};
 use crate::hvinfo::{self, HvInfo, Hypervisor};
 use crate::memory::{self, PhysMem, Range, PAGE_SIZE};
@@ -316,20 +316,6 @@ fn read_cmdline(mem: &EarlyMem, zp: &BootParams) -> Option<(u64, &'static str)> 
     None
 }
 
-struct Quoted<'a>(&'a str);
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        for c in self.0.chars() {
-            match c {
-                '"' | '\\' => write!(f, "\\{c}")?,
-                ' '..='~' => write!(f, "{c}")?,
-                _ => write!(f, "\\x{:02x}", c as u32)?,
-            }
-        }
-        f.write_str("\"")
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 fn boot_report(

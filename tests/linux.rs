@@ -17,23 +17,6 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(120);
 const HVMLITE_ONLY: Duration = Duration::from_secs(60);
 
-fn parse_hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not hex: {s}"))
-}
-
-/// hvmlite's e820 report as (start, end, type).
-fn hvmlite_e820(run: &Run) -> Vec<(u64, u64, String)> {
-    run.hvmlite()
-        .iter()
-        .filter(|l| l.starts_with("e820["))
-        .map(|l| {
-            let v: Vec<&str> = l.split_once(": ").unwrap().1.split(' ').collect();
-            let (a, b) = v[0].split_once('-').unwrap();
-            (parse_hex(a), parse_hex(b), v[1].to_string())
-        })
-        .collect()
-}
-
 /// The rest of hvmlite's first line that starts with `prefix`.
 fn after<'a>(run: &'a Run, prefix: &str) -> Option<&'a str> {
     run.hvmlite().into_iter().find_map(|l| l.strip_prefix(prefix))
@@ -44,26 +27,8 @@ fn init_lines(run: &Run) -> Vec<&str> {
     run.lines.iter().filter_map(|l| l.split_once(INIT).map(|(_, r)| r)).collect()
 }
 
-/// Linux's BIOS-e820 lines as (start, end exclusive, hvmlite's type name).
 fn linux_e820(run: &Run) -> Vec<(u64, u64, String)> {
-    init_lines(run)
-        .iter()
-        .filter_map(|l| l.strip_prefix("dmesg: BIOS-e820: [mem "))
-        .map(|l| {
-            let (range, ty) = l.split_once("] ").unwrap();
-            let (a, b) = range.split_once('-').unwrap();
-            let ty = match ty.trim() {
-                "usable" => "ram",
-                "reserved" => "reserved",
-                "ACPI data" => "acpi",
-                "ACPI NVS" => "nvs",
-                "unusable" => "unusable",
-                "persistent (type 7)" => "pmem",
-                t => panic!("unknown e820 type {t}"),
-            };
-            (parse_hex(a), parse_hex(b) + 1, ty.to_string())
-        })
-        .collect()
+    linux_bios_e820(init_lines(run))
 }
 
 /// /sys/firmware/memmap as (start, end exclusive, hvmlite's type name).
@@ -112,7 +77,7 @@ fn boots_to_userspace(way: Way, mem: &str) {
 
     // The same memory map, entry for entry, in hvmlite's report, in
     // Linux's BIOS-e820 lines and in /sys/firmware/memmap.
-    let map = hvmlite_e820(&run);
+    let map = run.e820();
     assert!(map.len() >= 5, "{d}");
     if mem == "6G" {
         assert!(map.contains(&(0x1_0000_0000, 0x2_0000_0000, "ram".to_string())), "{d}");

@@ -12,23 +12,6 @@ fn boot(mem: &str, cmdline: &str, initrd: Option<&std::path::Path>) -> Run {
     qemu(&pvh_args(&image(), mem, cmdline, initrd), &[], T)
 }
 
-fn parse_hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not hex: {s}"))
-}
-
-/// e820 lines of the report as (start, end, type).
-fn e820(run: &Run) -> Vec<(u64, u64, String)> {
-    run.hvmlite()
-        .iter()
-        .filter(|l| l.starts_with("e820["))
-        .map(|l| {
-            let v: Vec<&str> = l.split_once(": ").unwrap().1.split(' ').collect();
-            let (a, b) = v[0].split_once('-').unwrap();
-            (parse_hex(a), parse_hex(b), v[1].to_string())
-        })
-        .collect()
-}
-
 #[test]
 fn boot_report_matches_what_qemu_gave() {
     let dir = scratch("report");
@@ -47,7 +30,7 @@ fn boot_report_matches_what_qemu_gave() {
 
     // The map QEMU 7.2 (q35, -m 512) puts in start_info, in its order.
     assert_eq!(run.value("e820"), Some("9 entries from start_info"), "{d}");
-    let map = e820(&run);
+    let map = run.e820();
     let want = [
         (0x0, 0x9fc00, "ram"),
         (0x9fc00, 0xa0000, "reserved"),
@@ -91,7 +74,7 @@ fn ram_above_4g_is_in_the_map_and_mapped() {
     let run = boot("6G", "poweroff", None);
     let d = run.dump();
     assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
-    let map = e820(&run);
+    let map = run.e820();
     let high = map.iter().find(|(a, _, t)| *a == 0x1_0000_0000 && t == "ram").expect(&d);
     // 6 GiB: 2 GiB below the PCI hole, 4 GiB above 4 GiB.
     assert_eq!(high.1, 0x2_0000_0000, "{d}");

@@ -19,10 +19,6 @@ const T: Duration = Duration::from_secs(400);
 /// domU is the PV console (hvc0), which xenconsoled logs.
 const XEN_CMDLINE: &str = "console=hvc0 panic=-1";
 
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not hex: {s}"))
-}
-
 /// What one domain's PV console log says: hvmlite's lines and `/init`'s.
 struct Guest<'a> {
     lines: Vec<&'a str>,
@@ -48,32 +44,10 @@ impl<'a> Guest<'a> {
         self.lines.iter().filter_map(|l| l.split_once(INIT).map(|(_, r)| r)).collect()
     }
     fn hv_e820(&self) -> Vec<(u64, u64, String)> {
-        self.lines
-            .iter()
-            .filter_map(|l| l.strip_prefix("hvmlite: e820["))
-            .map(|l| {
-                let v: Vec<&str> = l.split_once(": ").unwrap().1.split(' ').collect();
-                let (a, b) = v[0].split_once('-').unwrap();
-                (hex(a), hex(b), v[1].to_string())
-            })
-            .collect()
+        report_e820(self.lines.iter().filter_map(|l| l.strip_prefix("hvmlite: ")))
     }
     fn linux_e820(&self) -> Vec<(u64, u64, String)> {
-        self.init()
-            .iter()
-            .filter_map(|l| l.strip_prefix("dmesg: BIOS-e820: [mem "))
-            .map(|l| {
-                let (range, ty) = l.split_once("] ").unwrap();
-                let (a, b) = range.split_once('-').unwrap();
-                let ty = match ty.trim() {
-                    "usable" => "ram",
-                    "ACPI data" => "acpi",
-                    "ACPI NVS" => "nvs",
-                    other => other,
-                };
-                (hex(a), hex(b) + 1, ty.to_string())
-            })
-            .collect()
+        linux_bios_e820(self.init())
     }
 }
 
@@ -97,11 +71,11 @@ fn assert_linux_got_it(g: &Guest, d: &str, bundle_initrd: bool) {
     // The initrd Linux found is the one hvmlite named, and it ran (marker).
     let initrd = g.hv("payload: initrd ").expect(d);
     let (addr, size) = initrd.split_once(" size ").unwrap();
-    let (addr, size) = (hex(addr), hex(size));
+    let (addr, size) = (parse_hex(addr), parse_hex(size));
     let rd = g.init().iter().find_map(|l| l.strip_prefix("dmesg: RAMDISK: [mem ")).expect(d).to_string();
     let (a, b) = rd.trim_end_matches(']').split_once('-').unwrap();
-    assert_eq!(hex(a), addr, "{d}");
-    assert_eq!(hex(b) + 1, (addr + size).div_ceil(4096) * 4096, "{d}");
+    assert_eq!(parse_hex(a), addr, "{d}");
+    assert_eq!(parse_hex(b) + 1, (addr + size).div_ceil(4096) * 4096, "{d}");
     if bundle_initrd {
         assert_eq!(size, std::fs::metadata(&linux().initrd).unwrap().len(), "{d}");
     }
@@ -202,7 +176,7 @@ fn linux_dom0_through_hvmlite_shows_the_gap() {
     let linux_e820 = run.lines.iter().filter(|l| l.contains("] BIOS-e820: [mem ")).count();
     assert_eq!(linux_e820, e820.len(), "Linux's BIOS-e820 lines are hvmlite's map: {d}");
     let initrd = run.hvmlite().into_iter().find_map(|l| l.strip_prefix("payload: initrd ")).expect(&d);
-    let addr = hex(initrd.split(' ').next().unwrap());
+    let addr = parse_hex(initrd.split(' ').next().unwrap());
     assert!(run.has(&format!("RAMDISK: [mem {addr:#010x}-")), "the initrd hvmlite named: {d}");
     assert!(run.has("Hypervisor detected: Xen HVM"), "{d}");
     assert!(run.has("Xen HVM callback vector for event delivery is enabled"), "{d}");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::common::{root, scratch};
+use super::common::{parse_hex, root, scratch};
 
 /// What `/init` prints last, before it powers off.
 pub const MARKER: &str = "hvmlite-linux-test: done";
@@ -181,4 +181,27 @@ pub fn qemu_args(kernel: &Path, initrd: Option<&Path>, mem: &str, append: &str) 
         a.extend(["-initrd".to_string(), i.display().to_string()]);
     }
     a
+}
+
+/// Linux's `BIOS-e820` dmesg lines among `/init`'s lines (`init: ` already
+/// removed), as (start, end exclusive, hvmlite's type name).
+pub fn linux_bios_e820<'a>(init_lines: impl IntoIterator<Item = &'a str>) -> Vec<(u64, u64, String)> {
+    init_lines
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("dmesg: BIOS-e820: [mem "))
+        .map(|l| {
+            let (range, ty) = l.split_once("] ").unwrap();
+            let (a, b) = range.split_once('-').unwrap();
+            let ty = match ty.trim() {
+                "usable" => "ram",
+                "reserved" => "reserved",
+                "ACPI data" => "acpi",
+                "ACPI NVS" => "nvs",
+                "unusable" => "unusable",
+                "persistent (type 7)" => "pmem",
+                t => panic!("unknown e820 type {t}"),
+            };
+            (parse_hex(a), parse_hex(b) + 1, ty.to_string())
+        })
+        .collect()
 }

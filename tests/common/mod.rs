@@ -68,6 +68,31 @@ impl Run {
     }
 }
 
+pub fn parse_hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not hex: {s}"))
+}
+
+/// The `e820[I]: 0xSTART-0xEND TYPE` lines among hvmlite's report lines
+/// (`hvmlite: ` already removed), as (start, end, type).
+pub fn report_e820<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<(u64, u64, String)> {
+    lines
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("e820["))
+        .map(|l| {
+            let v: Vec<&str> = l.split_once(": ").unwrap().1.split(' ').collect();
+            let (a, b) = v[0].split_once('-').unwrap();
+            (parse_hex(a), parse_hex(b), v[1].to_string())
+        })
+        .collect()
+}
+
+impl Run {
+    /// hvmlite's reported e820 map, as (start, end, type).
+    pub fn e820(&self) -> Vec<(u64, u64, String)> {
+        report_e820(self.hvmlite())
+    }
+}
+
 /// Run `qemu-system-x86_64 ARGS` and collect what it prints on stdout.
 /// Stops (kills QEMU) at the first line containing one of `stop_on`, or
 /// at `timeout`; otherwise waits for QEMU to exit.
