@@ -162,3 +162,12 @@ boot_stack_bottom:
     .skip {STACK_SIZE}
     .globl boot_stack_top
 boot_stack_top:
+    /* The CPU-exception stack (TSS IST 1, see traps.rs), with its own guard. */
+    .balign 4096
+    .globl fault_stack_guard
+fault_stack_guard: .skip 4096
+    .globl fault_stack_bottom
+fault_stack_bottom:
+    .skip {FAULT_STACK_SIZE}
+    .globl fault_stack_top
+fault_stack_top:

@@ -16,6 +16,7 @@ mod image {
         BOOT_CS = const 0x10,
         BOOT_DS = const 0x18,
         STACK_SIZE = const STACK_SIZE,
+        FAULT_STACK_SIZE = const hvmlite::traps::FAULT_STACK_SIZE,
         pvh_start64 = sym hvmlite::pvh::pvh_start64,
         options(att_syntax)
     );

@@ -156,7 +156,7 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     res.add(heap);
 
     // Runtime page tables: all of RAM (and the first 4 GiB, for MMIO),
-    // text RX, rodata R, everything else NX; NULL and the stack guard unmapped.
+    // text RX, rodata R, everything else NX; NULL and the stack guards unmapped.
     // Reserved entries can sit far up (QEMU lists the AMD HyperTransport
     // hole just below 1 TiB); only memory needs mapping beyond 4 GiB.
     let top = map
@@ -217,12 +217,12 @@ fn paging_audit() {
     let at = |addr: u64| paging::translate(&mut LiveTables, root, addr);
     let text = at(layout[1].range.start);
     report!(
-        "paging audit: {} MiB mapped, {} KiB executable, {} bytes writable+executable, NULL {}, stack guard {}, text {}",
+        "paging audit: {} MiB mapped, {} KiB executable, {} bytes writable+executable, NULL {}, stack guards {}, text {}",
         a.mapped >> 20,
         a.executable >> 10,
         a.writable_and_executable,
         if at(0).is_none() { "unmapped" } else { "MAPPED" },
-        if at(layout[3].range.start).is_none() { "unmapped" } else { "MAPPED" },
+        if at(layout[3].range.start).is_none() && at(layout[4].range.start).is_none() { "unmapped" } else { "MAPPED" },
         match text {
             Some(l) if l.executable && !l.writable => "rx",
             _ => "WRONG",
@@ -245,25 +245,28 @@ impl TableAlloc for LiveTables {
 }
 
 /// hvmlite's own sections, as the runtime page tables map them.
-fn image_layout() -> [Region; 4] {
+fn image_layout() -> [Region; 5] {
     extern "C" {
         static __image_start: u8;
         static __text_end: u8;
         static __rodata_end: u8;
         static boot_stack_guard: u8;
+        static fault_stack_guard: u8;
     }
     // Linker-script and entry.s symbols: only their addresses are taken.
-    let (start, text_end, rodata_end, guard) = (
+    let (start, text_end, rodata_end, guard, fault_guard) = (
         core::ptr::addr_of!(__image_start) as u64,
         core::ptr::addr_of!(__text_end) as u64,
         core::ptr::addr_of!(__rodata_end) as u64,
         core::ptr::addr_of!(boot_stack_guard) as u64,
+        core::ptr::addr_of!(fault_stack_guard) as u64,
     );
     [
         Region { range: Range::new(0, PAGE_SIZE), perm: Perm::None },
         Region { range: Range::new(start, text_end), perm: Perm::ReadExec },
         Region { range: Range::new(text_end, rodata_end), perm: Perm::Read },
         Region { range: Range::new(guard, guard + PAGE_SIZE), perm: Perm::None },
+        Region { range: Range::new(fault_guard, fault_guard + PAGE_SIZE), perm: Perm::None },
     ]
 }
 

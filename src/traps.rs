@@ -19,16 +19,13 @@ use x86_64::VirtAddr;
 
 use crate::{console, cpu, platform};
 
-const FAULT_STACK_SIZE: usize = 16 * 1024;
+/// Size of the exception stack (in entry.s, above its own guard page).
+pub const FAULT_STACK_SIZE: usize = 16 * 1024;
 
 /// The vector registered as Xen's event callback (`HVM_PARAM_CALLBACK_IRQ`)
 /// so the toolstack sees a PV-aware guest. hvmlite keeps interrupts off and
 /// upcalls masked, so it should never arrive; if it does, it is ignored.
 pub const XEN_CALLBACK_VECTOR: u8 = 0xf3;
-
-#[repr(C, align(16))]
-struct Stack([u8; FAULT_STACK_SIZE]);
-static mut FAULT_STACK: Stack = Stack([0; FAULT_STACK_SIZE]);
 
 static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
 static GDT: spin::Once<GlobalDescriptorTable> = spin::Once::new();
@@ -67,6 +64,7 @@ core::arch::global_asm!(
 extern "C" {
     static trap_stubs: u8;
     static xen_callback_stub: u8;
+    static fault_stack_top: u8;
 }
 
 /// What the stub and the CPU pushed, lowest address first.
@@ -85,7 +83,7 @@ pub struct TrapFrame {
 pub fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
-        let top = core::ptr::addr_of!(FAULT_STACK) as u64 + FAULT_STACK_SIZE as u64;
+        let top = core::ptr::addr_of!(fault_stack_top) as u64;
         tss.interrupt_stack_table[0] = VirtAddr::new(top);
         tss
     });
@@ -191,10 +189,13 @@ extern "C" fn trap_handler(f: &TrapFrame) -> ! {
         };
         extern "C" {
             static boot_stack_guard: u8;
+            static fault_stack_guard: u8;
         }
-        let guard = core::ptr::addr_of!(boot_stack_guard) as u64;
-        if (guard..guard + 4096).contains(&addr) {
-            platform::fatal(format_args!("stack overflow: {access} at {addr:#x} in the stack guard page, rip {rip:#x}"));
+        for (guard, which) in [(core::ptr::addr_of!(boot_stack_guard), "stack"), (core::ptr::addr_of!(fault_stack_guard), "exception stack")] {
+            let guard = guard as u64;
+            if (guard..guard + 4096).contains(&addr) {
+                platform::fatal(format_args!("{which} overflow: {access} at {addr:#x} in the {which} guard page, rip {rip:#x}"));
+            }
         }
         if addr < 4096 {
             platform::fatal(format_args!("NULL pointer dereference: {access} at {addr:#x}, rip {rip:#x}"));

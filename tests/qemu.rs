@@ -61,7 +61,7 @@ fn boot_report_matches_what_qemu_gave() {
     assert_ne!(run.value("rsdp"), Some("0x0"), "{d}");
     // The live page tables, read back by hvmlite itself.
     let audit = run.value("paging audit").expect(&d);
-    assert!(audit.contains(" 0 bytes writable+executable, NULL unmapped, stack guard unmapped, text rx"), "{d}");
+    assert!(audit.contains(" 0 bytes writable+executable, NULL unmapped, stack guards unmapped, text rx"), "{d}");
     let heap = run.value("heap").unwrap();
     assert!(heap.starts_with("0x"), "{d}");
     assert!(run.has("hvmlite: ready"), "{d}");
