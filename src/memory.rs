@@ -88,6 +88,9 @@ pub fn covered_by_map(map: &[E820Entry], r: &Range) -> bool {
 /// and below `max_addr` that overlaps none of `reserved`. Reservations are
 /// widened to whole pages. `map` must be sanitised (sorted, no overlaps).
 pub fn largest_free(map: &[E820Entry], reserved: &[Range], min_addr: u64, max_addr: u64) -> Option<Range> {
+    // An empty reservation (a zero-length module, say) holds no byte: it
+    // must not split free RAM once widened to its page.
+    let reserved = || reserved.iter().filter(|r| !r.is_empty());
     let mut best: Option<Range> = None;
     for e in map.iter().filter(|e| e.type_ == e820::RAM) {
         let lo = align_up(e.addr.max(min_addr), PAGE_SIZE)?;
@@ -97,14 +100,13 @@ pub fn largest_free(map: &[E820Entry], reserved: &[Range], min_addr: u64, max_ad
         }
         // Candidate starts: the entry's start and the end of every reservation.
         let starts = core::iter::once(lo).chain(
-            reserved.iter().filter_map(|r| align_up(r.end, PAGE_SIZE)).filter(|&s| s > lo && s < hi),
+            reserved().filter_map(|r| align_up(r.end, PAGE_SIZE)).filter(|&s| s > lo && s < hi),
         );
         for s in starts {
-            if reserved.iter().any(|r| align_down(r.start, PAGE_SIZE) <= s && s < r.end) {
+            if reserved().any(|r| align_down(r.start, PAGE_SIZE) <= s && s < r.end) {
                 continue; // inside a reservation
             }
-            let end = reserved
-                .iter()
+            let end = reserved()
                 .map(|r| align_down(r.start, PAGE_SIZE))
                 .filter(|&rs| rs > s)
                 .fold(hi, u64::min);
@@ -178,6 +180,15 @@ mod tests {
         assert_eq!(r, Range::new(0, 0x9f000));
         // Nothing free.
         assert_eq!(largest_free(&MAP, &[Range::new(0, u64::MAX)], 0, u64::MAX), None);
+    }
+
+    #[test]
+    fn empty_reservations_split_nothing() {
+        // Found by fuzz/fuzz_targets/e820.rs: a zero-length reservation in
+        // the middle of a page cut the free run at that page.
+        let map = [E820Entry::new(0, 0x83300, RAM)];
+        let r = largest_free(&map, &[Range::new(32, 32), Range::new(0x5008, 0x5008)], 0, 0x20_0000);
+        assert_eq!(r, Some(Range::new(0, 0x83000)));
     }
 
     #[test]
