@@ -93,7 +93,9 @@ pub fn largest_free(map: &[E820Entry], reserved: &[Range], min_addr: u64, max_ad
     let reserved = || reserved.iter().filter(|r| !r.is_empty());
     let mut best: Option<Range> = None;
     for e in map.iter().filter(|e| e.type_ == e820::RAM) {
-        let lo = align_up(e.addr.max(min_addr), PAGE_SIZE)?;
+        // RAM in the last page of the address space has no aligned start:
+        // skip that entry, not the whole search.
+        let Some(lo) = align_up(e.addr.max(min_addr), PAGE_SIZE) else { continue };
         let hi = align_down(e.end().min(max_addr), PAGE_SIZE);
         if lo >= hi {
             continue;
@@ -189,6 +191,14 @@ mod tests {
         let map = [E820Entry::new(0, 0x83300, RAM)];
         let r = largest_free(&map, &[Range::new(32, 32), Range::new(0x5008, 0x5008)], 0, 0x20_0000);
         assert_eq!(r, Some(Range::new(0, 0x83000)));
+    }
+
+    #[test]
+    fn ram_in_the_last_page_does_not_end_the_search() {
+        // A hostile map may end with RAM at 2^64 - 0xfff: rounding its start
+        // up overflows, which used to make the whole search answer None.
+        let map = [E820Entry::new(0x100000, 0x100000, RAM), E820Entry::new(u64::MAX - 0xffe, 0xffe, RAM)];
+        assert_eq!(largest_free(&map, &[], 0, u64::MAX), Some(Range::new(0x100000, 0x200000)));
     }
 
     #[test]
