@@ -27,8 +27,9 @@ const MAX_STRAY: usize = 16;
 /// `wait()` calls one request (or one `poll_event`) may make. An honest
 /// xenstored needs about one per ring-full of traffic, and a request's
 /// traffic is bounded (at most `MAX_STRAY + MAX_QUEUED_EVENTS + 1` messages
-/// of at most 4 KiB: some 400 ring-fulls), so a peer that keeps signalling
-/// without ever completing the reply ends in `Timeout`, not a livelock.
+/// of at most 16 + 4096 bytes: about 330 ring-fulls), so a peer that keeps
+/// signalling without ever completing the reply ends in `Timeout`, not a
+/// livelock.
 pub const MAX_WAITS: u32 = 1024;
 
 /// What the client needs from its surroundings.
