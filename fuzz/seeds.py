@@ -97,6 +97,13 @@ img.w(0x1040, memmap([(0, 0x100000, RAM), (0x80000, 0x100000, RES), (0x4000, 0, 
 img.w(0x1100, b"x" * 64)  # runs to the end of memory without a NUL
 si_seed("overlap-unterminated", 0x1000, (0x200000, 0x20000), img)
 
+# The map ends 16 bytes into the command line, whose NUL lies past it.
+img = Image()
+img.w(0x1000, start_info(1, 0, 0, 0, 0x1100, 0, 0x1040, 1))
+img.w(0x1040, memmap([(0, 0x1110, RAM)]))
+img.w(0x1100, b"x" * 16 + b"\0")
+si_seed("cmdline-past-map-end", 0x1000, (0x200000, 0x20000), img)
+
 
 # e820: mode byte (even = small addresses), count, entries.
 def small(entries):

@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
     let si_paddr = b.u32() as u64;
     let image = Range::sized(b.u32() as u64, b.u32() as u64 & 0xf_ffff).unwrap();
     let hyper_ram_end = b.u32() as u64;
-    let mem = FakeMem { base: 0, bytes: b.rest().to_vec() };
+    let mem = FakeMem::new(0, b.rest().to_vec());
 
     // 1. The header.
     let si = match StartInfo::read(&mem, si_paddr) {
@@ -132,10 +132,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(k) = got else { return };
     let map = &out[..k];
 
-    // 3. Everything start_info points at.
+    // 3. Everything start_info points at. Once the map is known, nothing
+    //    outside it is read: past the end of RAM may be MMIO.
     let mut cmdline = [0u8; MAX_CMDLINE];
     let mut handed: Vec<(Handover, u32, Range)> = vec![];
-    let v = match si.validate(&mem, map, image, from_si, &mut cmdline, |w, i, r| handed.push((w, i, r))) {
+    mem.reads.borrow_mut().clear();
+    let res = si.validate(&mem, map, image, from_si, &mut cmdline, |w, i, r| handed.push((w, i, r)));
+    for r in mem.reads.borrow().iter() {
+        assert!(in_map(map, *r), "validate read {r:?}, outside the map {map:?} ({res:?})");
+    }
+    let v = match res {
         Ok(v) => v,
         Err(e) => {
             check_error(&mem, Some(map), image, &e);

@@ -3,6 +3,8 @@
 //! sanitised e820 map and of the heap search, each written against an
 //! independent model rather than against hvmlite's own helpers.
 
+use std::cell::RefCell;
+
 use hvmlite::e820::{self, E820Entry};
 use hvmlite::memory::{PhysMem, Range, PAGE_SIZE};
 
@@ -50,13 +52,18 @@ impl<'a> Bytes<'a> {
     }
 }
 
-/// Physical memory for the fuzzer: `bytes` at `base`, nothing else readable.
+/// Physical memory for the fuzzer: `bytes` at `base`, nothing else
+/// readable. Every read asked for, readable or not, is logged.
 pub struct FakeMem {
     pub base: u64,
     pub bytes: Vec<u8>,
+    pub reads: RefCell<Vec<Range>>,
 }
 
 impl FakeMem {
+    pub fn new(base: u64, bytes: Vec<u8>) -> Self {
+        FakeMem { base, bytes, reads: RefCell::new(vec![]) }
+    }
     pub fn range(&self) -> Range {
         Range::new(self.base, self.base + self.bytes.len() as u64)
     }
@@ -71,6 +78,7 @@ impl FakeMem {
 
 impl PhysMem for FakeMem {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ()> {
+        self.reads.borrow_mut().push(Range::new(addr, addr.saturating_add(buf.len() as u64)));
         if !self.readable(addr, buf.len() as u64) {
             return Err(());
         }
