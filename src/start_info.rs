@@ -242,12 +242,12 @@ impl StartInfo {
             match read_cstr(mem, addr, what, index, &mut buf[..room])? {
                 Some(len) => Ok(len),
                 None if room == MAX_CMDLINE => Err(StartInfoError::CmdlineUnterminated { what, index, max: MAX_CMDLINE }),
-                // The NUL, at best, lies past the end of the map.
-                None => Err(StartInfoError::OutsideMemoryMap {
-                    what,
-                    index,
-                    range: Range::new(addr, (addr + room as u64).saturating_add(1)),
-                }),
+                // The NUL, at best, lies past the end of the map (or of the
+                // address space: the last byte is never in a map).
+                None => match Range::sized(addr, room as u64 + 1) {
+                    Some(range) => Err(StartInfoError::OutsideMemoryMap { what, index, range }),
+                    None => Err(StartInfoError::Wraps { what, index, addr, len: room as u64 + 1 }),
+                },
             }
         };
 
@@ -510,6 +510,20 @@ pub mod tests {
         let range = Range::new(CMDLINE, CMDLINE + 17);
         assert_eq!(err, StartInfoError::OutsideMemoryMap { what: Handover::Cmdline, index: 0, range });
         assert!(mem.1.get() <= CMDLINE + 16, "read up to {:#x}", mem.1.get());
+    }
+
+    #[test]
+    fn a_string_at_the_last_address_wraps() {
+        // Found by fuzz/fuzz_targets/start_info.rs: a command line at
+        // 2^64 - 1 was refused as outside the map with an empty range
+        // (0xffffffffffffffff-0xffffffffffffffff).
+        let (mut mem, mut raw) = qemu_like();
+        raw.cmdline_paddr = u64::MAX;
+        mem.write(SI, as_bytes(&raw));
+        let si = StartInfo::read(&mem, SI).unwrap();
+        let err = validate(&mem, &si).unwrap_err();
+        assert_eq!(err, StartInfoError::Wraps { what: Handover::Cmdline, index: 0, addr: u64::MAX, len: 1 });
+        assert_eq!(err.to_string(), "cmdline at 0xffffffffffffffff+0x1 wraps past 2^64");
     }
 
     #[test]
