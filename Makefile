@@ -9,7 +9,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image run test test-unit test-xen xen-host-shell bench deps deps-rust deps-qemu deps-cc clean FORCE
+.PHONY: all image run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
 
 all: image
 
@@ -54,6 +54,26 @@ test-unit:
 
 test-xen: $(IMAGE) deps-qemu
 	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux
+
+# Fuzz every parser of outside bytes (fuzz/README.md): each target runs
+# FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
+# Stable Rust works: fuzz/run.sh sets RUSTC_BOOTSTRAP=1 for AddressSanitizer.
+FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle
+FUZZ_TIME    ?= 60
+FUZZ_CI_TIME ?= 5
+
+fuzz: deps-fuzz
+	sh fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-ci: deps-fuzz
+	sh fuzz/run.sh $(FUZZ_CI_TIME) $(FUZZ_TARGETS)
+
+# cargo-fuzz from crates.io; libFuzzer itself is built by libfuzzer-sys (g++).
+deps-fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@command -v c++ >/dev/null || { \
+	    echo "installing g++"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; }
 
 # Xen + Linux dom0 + xl in QEMU with a dom0 shell on this terminal, hvmlite.elf
 # and xen/hvmlite-pvh.cfg in place: `xl create /etc/xen/hvmlite-pvh.cfg`.

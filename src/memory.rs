@@ -88,23 +88,27 @@ pub fn covered_by_map(map: &[E820Entry], r: &Range) -> bool {
 /// and below `max_addr` that overlaps none of `reserved`. Reservations are
 /// widened to whole pages. `map` must be sanitised (sorted, no overlaps).
 pub fn largest_free(map: &[E820Entry], reserved: &[Range], min_addr: u64, max_addr: u64) -> Option<Range> {
+    // An empty reservation (a zero-length module, say) holds no byte: it
+    // must not split free RAM once widened to its page.
+    let reserved = || reserved.iter().filter(|r| !r.is_empty());
     let mut best: Option<Range> = None;
     for e in map.iter().filter(|e| e.type_ == e820::RAM) {
-        let lo = align_up(e.addr.max(min_addr), PAGE_SIZE)?;
+        // RAM in the last page of the address space has no aligned start:
+        // skip that entry, not the whole search.
+        let Some(lo) = align_up(e.addr.max(min_addr), PAGE_SIZE) else { continue };
         let hi = align_down(e.end().min(max_addr), PAGE_SIZE);
         if lo >= hi {
             continue;
         }
         // Candidate starts: the entry's start and the end of every reservation.
         let starts = core::iter::once(lo).chain(
-            reserved.iter().filter_map(|r| align_up(r.end, PAGE_SIZE)).filter(|&s| s > lo && s < hi),
+            reserved().filter_map(|r| align_up(r.end, PAGE_SIZE)).filter(|&s| s > lo && s < hi),
         );
         for s in starts {
-            if reserved.iter().any(|r| align_down(r.start, PAGE_SIZE) <= s && s < r.end) {
+            if reserved().any(|r| align_down(r.start, PAGE_SIZE) <= s && s < r.end) {
                 continue; // inside a reservation
             }
-            let end = reserved
-                .iter()
+            let end = reserved()
                 .map(|r| align_down(r.start, PAGE_SIZE))
                 .filter(|&rs| rs > s)
                 .fold(hi, u64::min);
@@ -178,6 +182,23 @@ mod tests {
         assert_eq!(r, Range::new(0, 0x9f000));
         // Nothing free.
         assert_eq!(largest_free(&MAP, &[Range::new(0, u64::MAX)], 0, u64::MAX), None);
+    }
+
+    #[test]
+    fn empty_reservations_split_nothing() {
+        // Found by fuzz/fuzz_targets/e820.rs: a zero-length reservation in
+        // the middle of a page cut the free run at that page.
+        let map = [E820Entry::new(0, 0x83300, RAM)];
+        let r = largest_free(&map, &[Range::new(32, 32), Range::new(0x5008, 0x5008)], 0, 0x20_0000);
+        assert_eq!(r, Some(Range::new(0, 0x83000)));
+    }
+
+    #[test]
+    fn ram_in_the_last_page_does_not_end_the_search() {
+        // A hostile map may end with RAM at 2^64 - 0xfff: rounding its start
+        // up overflows, which used to make the whole search answer None.
+        let map = [E820Entry::new(0x100000, 0x100000, RAM), E820Entry::new(u64::MAX - 0xffe, 0xffe, RAM)];
+        assert_eq!(largest_free(&map, &[], 0, u64::MAX), Some(Range::new(0x100000, 0x200000)));
     }
 
     #[test]

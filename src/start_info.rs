@@ -234,21 +234,26 @@ impl StartInfo {
             handed(Handover::Memmap, 0, check(Handover::Memmap, 0, self.raw.memmap_paddr, len)?);
         }
 
-        // A string's length is known only once read: check that it starts
-        // inside the map before reading, and all of it after.
-        let starts_in_map = |what: Handover, index: u32, addr: u64| -> Result<(), StartInfoError> {
-            let first = Range::new(addr, addr.saturating_add(1));
-            if covered_by_map(map, &first) {
-                Ok(())
-            } else {
-                Err(StartInfoError::OutsideMemoryMap { what, index, range: first })
+        // A string's length is known only once read: read it only as far as
+        // the map reaches (past the end of RAM may be MMIO), and check all
+        // of it after.
+        let read_string = |what: Handover, index: u32, addr: u64, buf: &mut [u8; MAX_CMDLINE]| {
+            let room = covered_len(map, addr, MAX_CMDLINE);
+            match read_cstr(mem, addr, what, index, &mut buf[..room])? {
+                Some(len) => Ok(len),
+                None if room == MAX_CMDLINE => Err(StartInfoError::CmdlineUnterminated { what, index, max: MAX_CMDLINE }),
+                // The NUL, at best, lies past the end of the map (or of the
+                // address space: the last byte is never in a map).
+                None => match Range::sized(addr, room as u64 + 1) {
+                    Some(range) => Err(StartInfoError::OutsideMemoryMap { what, index, range }),
+                    None => Err(StartInfoError::Wraps { what, index, addr, len: room as u64 + 1 }),
+                },
             }
         };
 
         let mut cmdline_len = 0;
         if self.raw.cmdline_paddr != 0 {
-            starts_in_map(Handover::Cmdline, 0, self.raw.cmdline_paddr)?;
-            cmdline_len = read_cstr(mem, self.raw.cmdline_paddr, Handover::Cmdline, 0, cmdline)?;
+            cmdline_len = read_string(Handover::Cmdline, 0, self.raw.cmdline_paddr, cmdline)?;
             handed(Handover::Cmdline, 0, check(Handover::Cmdline, 0, self.raw.cmdline_paddr, cmdline_len as u64 + 1)?);
         }
 
@@ -264,9 +269,8 @@ impl StartInfo {
                     initrd = Some(r);
                 }
                 if m.cmdline_paddr != 0 {
-                    starts_in_map(Handover::ModuleCmdline, i, m.cmdline_paddr)?;
                     let mut scratch = [0u8; MAX_CMDLINE];
-                    let n = read_cstr(mem, m.cmdline_paddr, Handover::ModuleCmdline, i, &mut scratch)?;
+                    let n = read_string(Handover::ModuleCmdline, i, m.cmdline_paddr, &mut scratch)?;
                     handed(Handover::ModuleCmdline, i, check(Handover::ModuleCmdline, i, m.cmdline_paddr, n as u64 + 1)?);
                 }
             }
@@ -283,15 +287,28 @@ pub struct Validated {
     pub rsdp: u64,
 }
 
+/// How many bytes from `addr` on a sanitised `map` covers without a gap,
+/// at most `max`.
+fn covered_len(map: &[E820Entry], addr: u64, max: usize) -> usize {
+    let mut at = addr;
+    for e in map {
+        if e.addr <= at && at < e.end() {
+            at = e.end();
+        }
+    }
+    (at - addr).min(max as u64) as usize
+}
+
 /// Read a NUL-terminated string of at most `buf.len()` bytes including the
-/// NUL into `buf`; returns its length without the NUL.
+/// NUL into `buf`; returns its length without the NUL, or `None` if `buf`
+/// holds no NUL.
 fn read_cstr<M: PhysMem>(
     mem: &M,
     addr: u64,
     what: Handover,
     index: u32,
-    buf: &mut [u8; MAX_CMDLINE],
-) -> Result<usize, StartInfoError> {
+    buf: &mut [u8],
+) -> Result<Option<usize>, StartInfoError> {
     // Read in small chunks so a short string near the end of memory is fine.
     const CHUNK: usize = 64;
     let mut at = 0;
@@ -304,16 +321,16 @@ fn read_cstr<M: PhysMem>(
                 mem.read(a + k as u64, &mut buf[at + k..at + k + 1])
                     .map_err(|_| StartInfoError::Unreadable { what, index, addr, len: (at + k + 1) as u64 })?;
                 if buf[at + k] == 0 {
-                    return Ok(at + k);
+                    return Ok(Some(at + k));
                 }
             }
         }
         if let Some(p) = buf[at..at + n].iter().position(|&b| b == 0) {
-            return Ok(at + p);
+            return Ok(Some(at + p));
         }
         at += n;
     }
-    Err(StartInfoError::CmdlineUnterminated { what, index, max: buf.len() })
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -469,6 +486,44 @@ pub mod tests {
         let m = HvmModlistEntry { paddr: u64::MAX, size: 2, cmdline_paddr: 0, reserved: 0 };
         mem.write(MODLIST, as_bytes(&m));
         assert!(matches!(validate(&mem, &si), Err(StartInfoError::Wraps { what: Handover::Module, .. })));
+    }
+
+    #[test]
+    fn strings_are_read_only_as_far_as_the_map_reaches() {
+        // Found by fuzz/fuzz_targets/start_info.rs: a command line at the
+        // end of the map was read in 64-byte chunks past it (where there
+        // may be MMIO) before being refused.
+        struct Logged(FakeMem, core::cell::Cell<u64>);
+        impl PhysMem for Logged {
+            fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ()> {
+                self.1.set(self.1.get().max(addr + buf.len() as u64));
+                self.0.read(addr, buf)
+            }
+        }
+        let (mut mem, _) = qemu_like();
+        mem.write(CMDLINE, b"0123456789abcdef\0"); // the NUL just past the map
+        let mem = Logged(mem, Default::default());
+        let si = StartInfo::read(&mem, SI).unwrap();
+        let map = [E820Entry::new(0, CMDLINE + 16, e820::RAM)];
+        let mut cmd = [0u8; MAX_CMDLINE];
+        let err = si.validate(&mem, &map, IMAGE, true, &mut cmd, |_, _, _| {}).unwrap_err();
+        let range = Range::new(CMDLINE, CMDLINE + 17);
+        assert_eq!(err, StartInfoError::OutsideMemoryMap { what: Handover::Cmdline, index: 0, range });
+        assert!(mem.1.get() <= CMDLINE + 16, "read up to {:#x}", mem.1.get());
+    }
+
+    #[test]
+    fn a_string_at_the_last_address_wraps() {
+        // Found by fuzz/fuzz_targets/start_info.rs: a command line at
+        // 2^64 - 1 was refused as outside the map with an empty range
+        // (0xffffffffffffffff-0xffffffffffffffff).
+        let (mut mem, mut raw) = qemu_like();
+        raw.cmdline_paddr = u64::MAX;
+        mem.write(SI, as_bytes(&raw));
+        let si = StartInfo::read(&mem, SI).unwrap();
+        let err = validate(&mem, &si).unwrap_err();
+        assert_eq!(err, StartInfoError::Wraps { what: Handover::Cmdline, index: 0, addr: u64::MAX, len: 1 });
+        assert_eq!(err.to_string(), "cmdline at 0xffffffffffffffff+0x1 wraps past 2^64");
     }
 
     #[test]

@@ -24,6 +24,13 @@ const MAX_QUEUED_EVENTS: usize = 64;
 /// Messages that are neither our reply nor a watch event, skipped before
 /// the peer is declared broken.
 const MAX_STRAY: usize = 16;
+/// `wait()` calls one request (or one `poll_event`) may make. An honest
+/// xenstored needs about one per ring-full of traffic, and a request's
+/// traffic is bounded (at most `MAX_STRAY + MAX_QUEUED_EVENTS + 1` messages
+/// of at most 16 + 4096 bytes: about 330 ring-fulls), so a peer that keeps
+/// signalling without ever completing the reply ends in `Timeout`, not a
+/// livelock.
+pub const MAX_WAITS: u32 = 1024;
 
 /// What the client needs from its surroundings.
 pub trait Transport {
@@ -123,6 +130,8 @@ pub struct Xenstore<T: Transport> {
     next_id: u32,
     events: VecDeque<WatchEvent>,
     pub dropped_events: u64,
+    /// What is left of [`MAX_WAITS`] for the current request.
+    waits_left: u32,
 }
 
 struct Header {
@@ -133,11 +142,20 @@ struct Header {
 
 impl<T: Transport> Xenstore<T> {
     pub fn new(t: T) -> Self {
-        Xenstore { t, next_id: 1, events: VecDeque::new(), dropped_events: 0 }
+        Xenstore { t, next_id: 1, events: VecDeque::new(), dropped_events: 0, waits_left: MAX_WAITS }
     }
 
     pub fn transport(&mut self) -> &mut T {
         &mut self.t
+    }
+
+    /// Wait for xenstored, within the request's budget.
+    fn wait(&mut self) -> Result<(), XsError> {
+        if self.waits_left == 0 || !self.t.wait() {
+            return Err(XsError::Timeout);
+        }
+        self.waits_left -= 1;
+        Ok(())
     }
 
     fn send_all(&mut self, data: &[u8]) -> Result<(), XsError> {
@@ -146,8 +164,8 @@ impl<T: Transport> Xenstore<T> {
             let n = REQ.produce(self.t.mem(), &data[off..])?;
             off += n;
             self.t.notify();
-            if n == 0 && !self.t.wait() {
-                return Err(XsError::Timeout);
+            if n == 0 {
+                self.wait()?;
             }
         }
         Ok(())
@@ -160,8 +178,8 @@ impl<T: Transport> Xenstore<T> {
             off += n;
             if n > 0 {
                 self.t.notify(); // space freed for xenstored
-            } else if !self.t.wait() {
-                return Err(XsError::Timeout);
+            } else {
+                self.wait()?;
             }
         }
         Ok(())
@@ -200,6 +218,7 @@ impl<T: Transport> Xenstore<T> {
         if len > XS_PAYLOAD_MAX {
             return Err(XsError::BadArgument);
         }
+        self.waits_left = MAX_WAITS;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let mut msg = Vec::with_capacity(XS_HEADER + len);
@@ -321,6 +340,7 @@ impl<T: Transport> Xenstore<T> {
         if let Some(e) = self.events.pop_front() {
             return Ok(Some(e));
         }
+        self.waits_left = MAX_WAITS;
         let mut stray = 0;
         while RSP.available(self.t.mem())? as usize >= XS_HEADER {
             let (h, body) = self.recv_msg()?;
@@ -546,6 +566,31 @@ mod tests {
             }
         }
         let mut xs = Xenstore::new(Mute(Page::new()));
+        assert_eq!(xs.read("k"), Err(XsError::Timeout));
+    }
+
+    #[test]
+    fn a_signal_storm_without_data_times_out() {
+        // Found by fuzz/fuzz_targets/xenstore.rs: a peer that signals
+        // forever but never answers kept the client waiting forever.
+        struct Storm(Page, u32);
+        impl Transport for Storm {
+            type Mem = Page;
+            fn mem(&self) -> &Page {
+                &self.0
+            }
+            fn notify(&mut self) {}
+            fn wait(&mut self) -> bool {
+                self.1 += 1;
+                assert!(self.1 <= MAX_WAITS, "waited {} times", self.1);
+                true
+            }
+        }
+        let mut xs = Xenstore::new(Storm(Page::new(), 0));
+        assert_eq!(xs.read("k"), Err(XsError::Timeout));
+        assert_eq!(xs.transport().1, MAX_WAITS);
+        // The budget is per request.
+        xs.transport().1 = 0;
         assert_eq!(xs.read("k"), Err(XsError::Timeout));
     }
 

@@ -366,14 +366,19 @@ pub fn read_hvinfo<M: PhysMem>(mem: &M, zp: &BootParams) -> Option<HvInfo> {
 pub fn for_each_bootmem<M: PhysMem>(mem: &M, zp: &BootParams, mut f: impl FnMut(BootMemEntry)) -> Result<(), ZeroPageError> {
     let mut bad = false;
     for_each_setup_data(mem, zp.hdr.setup_data, |node| {
-        if node.type_ != SETUP_BOOTMEM {
+        if node.type_ != SETUP_BOOTMEM || bad {
             return;
         }
+        // Stop at the first unreadable entry: a corrupt `len` (up to 4 GiB)
+        // must not turn into hundreds of millions of failing reads.
         for i in 0..node.len as usize / size_of::<BootMemEntry>() {
             let at = node.data() + (i * size_of::<BootMemEntry>()) as u64;
             match (mem.read_u64(at), mem.read_u64(at + 8), mem.read_u32(at + 16), mem.read_u32(at + 20)) {
                 (Ok(addr), Ok(size), Ok(kind), Ok(index)) => f(BootMemEntry { addr, size, kind, index }),
-                _ => bad = true,
+                _ => {
+                    bad = true;
+                    return;
+                }
             }
         }
     })?;
@@ -542,6 +547,31 @@ mod tests {
         let mut zp = BootParams::zeroed();
         let mut small = [0u8; 256];
         assert!(matches!(build(&mut zp, &mut small, SETUP, &spec), Err(ZeroPageError::SetupAreaFull { .. })));
+    }
+
+    #[test]
+    fn corrupt_bootmem_length_stops_at_the_first_unreadable_entry() {
+        // Found by fuzz/fuzz_targets/zero_page.rs: a BOOTMEM node whose len
+        // is 0xffffffff kept the reader busy with 178 million failing reads
+        // (64 times over when the node is linked to itself).
+        let mut mem = FakeMem::new(0x10000, 0x40);
+        mem.write(0x10008, &SETUP_BOOTMEM.to_le_bytes());
+        mem.write(0x1000c, &u32::MAX.to_le_bytes());
+        struct Counting(FakeMem, core::cell::Cell<u32>);
+        impl PhysMem for Counting {
+            fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ()> {
+                self.1.set(self.1.get() + 1);
+                self.0.read(addr, buf)
+            }
+        }
+        let mem = Counting(mem, Default::default());
+        let mut zp = BootParams::zeroed();
+        zp.hdr.setup_data = 0x10000;
+        let mut seen = 0;
+        let r = for_each_bootmem(&mem, &zp, |_| seen += 1);
+        assert_eq!(r, Err(ZeroPageError::Corrupt("boot-memory node unreadable")));
+        assert_eq!(seen, 2, "the two readable entries, then stop");
+        assert!(mem.1.get() <= 16, "{} reads", mem.1.get());
     }
 
     #[test]

@@ -188,6 +188,70 @@ fn oversized_command_line_is_refused() {
 }
 
 #[test]
+fn messy_memmap_boots_on_its_sanitised_form() {
+    // Overlapping, nested and zero-length entries (tests/shim/shim.S,
+    // messy_map): 12 in, 10 out, the more restrictive type winning.
+    let run = broken(8, false);
+    let d = run.dump();
+    assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
+    assert_eq!(run.value("e820"), Some("10 entries from start_info"), "{d}");
+    let got = run.e820();
+    let want = [
+        (0x0, 0x9f000, "ram"),
+        (0x9f000, 0xa0000, "reserved"),
+        (0xf0000, 0x100000, "reserved"),
+        (0x100000, 0x7000000, "ram"),
+        (0x7000000, 0x7001000, "nvs"),
+        (0x7001000, 0x7003000, "reserved"),
+        (0x7003000, 0xffe0000, "ram"),
+        (0xffe0000, 0x10000000, "reserved"),
+        (0xb0000000, 0xc0000000, "reserved"),
+        (0xfffc0000, 0x100000000, "reserved"),
+    ];
+    let got: Vec<(u64, u64, &str)> = got.iter().map(|(a, b, t)| (*a, *b, t.as_str())).collect();
+    assert_eq!(got, want, "{d}");
+    // The heap is RAM, clear of the NVS and reserved pages.
+    let heap = run.value("heap").unwrap();
+    let (a, b) = heap.split_once(' ').unwrap().0.split_once('-').unwrap();
+    let (a, b) = (parse_hex(a), parse_hex(b));
+    assert!(want.iter().any(|(s, e, t)| *t == "ram" && *s <= a && b <= *e), "{d}");
+    assert!(run.has("hvmlite: ready"), "{d}");
+}
+
+#[test]
+fn command_line_past_the_end_of_ram_is_refused() {
+    assert_refused(&broken(9, false), "cmdline 0x20000000-0x20000001 lies outside the memory map");
+}
+
+#[test]
+fn module_list_past_the_end_of_ram_is_refused() {
+    assert_refused(&broken(10, false), "modlist 0x40000000-0x40000020 lies outside the memory map");
+}
+
+#[test]
+fn module_straddling_the_end_of_ram_is_refused() {
+    assert_refused(&broken(11, true), "module 0 0xffff800-0x10000800 lies outside the memory map");
+}
+
+#[test]
+fn memmap_above_the_early_map_is_refused() {
+    // QEMU 7.2 puts the memmap at 0x5a8; the shim adds 64 GiB.
+    assert_refused(&broken(12, false), "memmap at 0x10000005a8+0x18 is outside addressable memory");
+}
+
+#[test]
+fn command_line_running_off_the_end_of_ram_is_refused() {
+    // 16 bytes of 'x' end RAM; the NUL QEMU's hole reads as lies outside it.
+    assert_refused(&broken(13, false), "cmdline 0xffffff0-0x10000001 lies outside the memory map");
+}
+
+#[test]
+fn start_info_in_the_pci_hole_is_refused() {
+    // Nothing answers at 0xc0000000: start_info reads as zeros.
+    assert_refused(&broken(14, false), "bad start_info magic 0x00000000 (expected 0x336ec578)");
+}
+
+#[test]
 fn null_dereference_is_caught_and_reported() {
     let run = boot("128", "hvmlite.crash=null", None);
     let d = run.dump();
