@@ -246,7 +246,7 @@ pub fn parse(b: &[u8], verify: Verify) -> Result<Bundle<'_>, BundleError> {
             _ => out.setup_header = Some(data),
         }
     }
-    if !seen[KIND_KERNEL as usize] {
+    if !seen[KIND_KERNEL as usize] || out.kernel.is_empty() {
         return Err(BundleError::NoKernel);
     }
     Ok(out)
@@ -357,6 +357,13 @@ mod tests {
             Part { kind: KIND_CMDLINE, format: 0, data: b"console=ttyS0 quiet" },
             Part { kind: KIND_SETUP_HEADER, format: 0, data: &[0xcc; 0x7b] },
         ])
+    }
+
+    /// Found by the `bundle` fuzz target: an empty kernel section passed.
+    #[test]
+    fn empty_kernel_section_is_no_kernel() {
+        let b = build(&[Part { kind: KIND_KERNEL, format: FORMAT_VMLINUX, data: &[] }]);
+        assert_eq!(parse(&b, Verify::All).unwrap_err(), BundleError::NoKernel);
     }
 
     #[test]

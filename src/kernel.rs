@@ -199,6 +199,11 @@ pub fn parse_bzimage(image: &[u8]) -> Result<Kernel<'_>, KernelError> {
     if pm_size == 0 {
         return Err(KernelError::Bad("syssize is 0"));
     }
+    // The 64-bit entry is at +0x200 of the protected-mode part: it must be
+    // code hvmlite loads, never bytes past it.
+    if pm_size <= BZIMAGE_ENTRY64 {
+        return Err(KernelError::Bad("the protected-mode part ends before its 64-bit entry at +0x200"));
+    }
     if have < need {
         return Err(KernelError::Truncated { what: "setup_sects + syssize", need, have });
     }
@@ -532,9 +537,9 @@ pub mod tests {
 
     #[test]
     fn bzimage_refusals() {
-        let good = fake_bzimage(&[1; 64], 0x020f, XLF_KERNEL_64);
-        assert_eq!(parse(&fake_bzimage(&[1; 64], 0x020b, 1)).unwrap_err(), KernelError::OldProtocol(0x020b));
-        assert_eq!(parse(&fake_bzimage(&[1; 64], 0x020f, 0)).unwrap_err(), KernelError::No64BitEntry);
+        let good = fake_bzimage(&[1; 0x240], 0x020f, XLF_KERNEL_64);
+        assert_eq!(parse(&fake_bzimage(&[1; 0x240], 0x020b, 1)).unwrap_err(), KernelError::OldProtocol(0x020b));
+        assert_eq!(parse(&fake_bzimage(&[1; 0x240], 0x020f, 0)).unwrap_err(), KernelError::No64BitEntry);
         assert!(matches!(parse(&good[..good.len() - 1]), Err(KernelError::Truncated { .. })));
         assert!(matches!(parse(&good[..0x240]), Err(KernelError::Truncated { .. })));
         assert_eq!(parse(&[0u8; 4096]).unwrap_err(), KernelError::NotLinux);
@@ -549,7 +554,19 @@ pub mod tests {
         // A signature appended after syssize (as signed kernels have) is not loaded.
         let mut signed = good.clone();
         signed.extend_from_slice(&[0xee; 100]);
-        assert_eq!(parse(&signed).unwrap().segments()[0].data.len(), 64);
+        assert_eq!(parse(&signed).unwrap().segments()[0].data.len(), 0x240);
+    }
+
+    /// Found by the `kernel` fuzz target: a protected-mode part shorter than
+    /// 0x200 bytes put the 64-bit entry past everything loaded.
+    #[test]
+    fn bzimage_whose_entry_lies_past_its_code_is_refused() {
+        let img = fake_bzimage(&[0x90; 0x200], 0x020f, XLF_KERNEL_64);
+        assert_eq!(
+            parse_bzimage(&img).unwrap_err(),
+            KernelError::Bad("the protected-mode part ends before its 64-bit entry at +0x200")
+        );
+        assert!(parse_bzimage(&fake_bzimage(&[0x90; 0x210], 0x020f, XLF_KERNEL_64)).is_ok());
     }
 
     #[test]
@@ -601,7 +618,7 @@ pub mod tests {
         base.hdr.setup_data = 0x5678;
         base.e820_entries = 3;
         base.acpi_rsdp_addr = 0xf0000;
-        let mut img = fake_bzimage(&[0; 32], 0x020f, XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G);
+        let mut img = fake_bzimage(&[0; 0x240], 0x020f, XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G);
         img[0x211] = 0x81; // LOADED_HIGH | CAN_USE_HEAP
         img[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes());
         img[0x22c..0x230].copy_from_slice(&0x7fffffffu32.to_le_bytes());
@@ -629,7 +646,7 @@ pub mod tests {
     #[test]
     fn zero_page_refusals() {
         let base = BootParams::zeroed();
-        let img = fake_bzimage(&[0; 32], 0x020f, XLF_KERNEL_64);
+        let img = fake_bzimage(&[0; 0x240], 0x020f, XLF_KERNEL_64);
         let mut img2 = img.clone();
         img2[0x238..0x23c].copy_from_slice(&10u32.to_le_bytes());
         img2[0x22c..0x230].copy_from_slice(&0x7fffffffu32.to_le_bytes());

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Write the seed corpora in fuzz/corpus/<target>/ (a few realistic inputs
+each, in the layout each fuzz target reads). Re-run after changing a
+target's input format: python3 fuzz/seeds.py"""
+
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAGIC = 0x336EC578
+RAM, RES, ACPI, NVS, UNUSABLE, DISABLED, PMEM = 1, 2, 3, 4, 5, 6, 7
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+class Image:
+    """Physical memory from address 0, grown as written."""
+
+    def __init__(self):
+        self.b = bytearray()
+
+    def w(self, addr, data):
+        if len(self.b) < addr + len(data):
+            self.b.extend(bytes(addr + len(data) - len(self.b)))
+        self.b[addr:addr + len(data)] = data
+
+
+def start_info(version, flags, nmod, modlist, cmdline, rsdp, memmap=0, nmemmap=0):
+    s = struct.pack("<IIIIQQQ", MAGIC, version, flags, nmod, modlist, cmdline, rsdp)
+    if version >= 1:
+        s += struct.pack("<QII", memmap, nmemmap, 0)
+    return s
+
+
+def memmap(entries):
+    return b"".join(struct.pack("<QQII", a, s, t, 0) for a, s, t in entries)
+
+
+def si_seed(name, si_at, image, img, hyper_ram_end=0x1FF00000):
+    ctrl = struct.pack("<IIII", si_at, image[0], image[1], hyper_ram_end)
+    put("start_info", name, ctrl + bytes(img.b))
+
+
+# QEMU 7.2 q35 -m 512: command line at 0x11c0, start_info at 0x21e0 with
+# its memmap and module list right after, one page-aligned module high up.
+QEMU_MAP = [
+    (0, 0x9FC00, RAM), (0x9FC00, 0x400, RES), (0xF0000, 0x10000, RES),
+    (0x100000, 0x1FEE0000, RAM), (0x1FFE0000, 0x20000, RES),
+    (0xB0000000, 0x10000000, RES), (0xFED1C000, 0x4000, RES),
+    (0xFFFC0000, 0x40000, RES), (0xFD00000000, 0x300000000, RES),
+]
+img = Image()
+img.w(0x11C0, b"root=/dev/xvda1 console=hvc0 poweroff\0")
+mm_at, ml_at = 0x21E0 + 56, 0x21E0 + 56 + 24 * len(QEMU_MAP)
+img.w(0x21E0, start_info(1, 0, 1, ml_at, 0x11C0, 0xF5AB0, mm_at, len(QEMU_MAP)))
+img.w(mm_at, memmap(QEMU_MAP))
+img.w(ml_at, struct.pack("<QQQQ", 0x1FE00000, 12345, 0, 0))
+si_seed("qemu-v1-module", 0x21E0, (0x100000, 0x40000), img)
+
+# The same without module or command line.
+img = Image()
+img.w(0x21E0, start_info(1, 0, 0, 0, 0, 0xF5AB0, 0x21E0 + 56, 4))
+img.w(0x21E0 + 56, memmap(QEMU_MAP[:4]))
+si_seed("qemu-v1-bare", 0x21E0, (0x100000, 0x40000), img)
+
+# xl create, type=pvh: version 1, memmap unsorted (ACPI before its
+# neighbour), RAM from 0, a module with its own command line, and Xen's
+# DISABLED type.
+XL_MAP = [
+    (0, 0x2000000, RAM), (0xFC008000, 0x1000, ACPI), (0xFC000000, 0x8000, RES),
+    (0xFEFF8000, 0x8000, RES), (0x2000000, 0x1000, DISABLED),
+]
+img = Image()
+img.w(0x3000, start_info(1, 0, 1, 0x3200, 0x3100, 0xFC008000, 0x3038, len(XL_MAP)))
+img.w(0x3038, memmap(XL_MAP))
+img.w(0x3100, b"hvmlite.console=e9 poweroff\0")
+img.w(0x3200, struct.pack("<QQQQ", 0x400000, 0x1000, 0x3300, 0))
+img.w(0x3300, b"initrd args\0")
+si_seed("xl-pvh-domu", 0x3000, (0x100000, 0x30000), img)
+
+# Xen PVH dom0: version 0, SIF_PRIVILEGED|SIF_INITDOMAIN, no memmap (the
+# map comes from XENMEM_memory_map).
+img = Image()
+img.w(0x1000, start_info(0, 3, 0, 0, 0x1100, 0))
+img.w(0x1100, b"hvmlite.console=xen\0")
+si_seed("xen-dom0-v0", 0x1000, (0x200000, 0x20000), img, 0x3F00000)
+
+# Broken on purpose, as the QEMU shim tests break them.
+img = Image()
+img.w(0x1000, start_info(1, 0, 0, 0, 0x1100, 0, 0x1040, 3))
+img.w(0x1040, memmap([(0, 0x100000, RAM), (0x80000, 0x100000, RES), (0x4000, 0, RAM)]))
+img.w(0x1100, b"x" * 64)  # runs to the end of memory without a NUL
+si_seed("overlap-unterminated", 0x1000, (0x200000, 0x20000), img)
+
+# The map ends 16 bytes into the command line, whose NUL lies past it.
+img = Image()
+img.w(0x1000, start_info(1, 0, 0, 0, 0x1100, 0, 0x1040, 1))
+img.w(0x1040, memmap([(0, 0x1110, RAM)]))
+img.w(0x1100, b"x" * 16 + b"\0")
+si_seed("cmdline-past-map-end", 0x1000, (0x200000, 0x20000), img)
+
+
+# e820: mode byte (even = small addresses), count, entries.
+def small(entries):
+    out = b""
+    for page, sub, npages, t in entries:
+        out += bytes([page, sub, npages, t])
+    return out
+
+
+put("e820", "small-overlaps", bytes([0, 5]) + small([(0, 0, 160, RAM), (16, 0x20, 4, RES), (18, 0, 8, ACPI),
+                                                     (200, 0, 50, RAM), (250, 0, 5, RAM)])
+    + bytes([2]) + struct.pack("<HHHH", 0x100, 0x40, 0x3000, 0x10) + bytes([0, 0, 0]))
+put("e820", "small-unknown-types", bytes([0, 4]) + small([(0, 0, 64, RAM), (64, 0, 1, 6), (65, 0, 1, 8), (0, 0, 0, RAM)]))
+put("e820", "wide-qemu", bytes([1, len(QEMU_MAP)]) + b"".join(struct.pack("<QQI", a, s, t) for a, s, t in QEMU_MAP)
+    + bytes([1]) + struct.pack("<QQQQ", 0x100000, 0x40000, 0x100000, 1 << 32))
+put("e820", "wide-xl", bytes([1, len(XL_MAP)]) + b"".join(struct.pack("<QQI", a, s, t) for a, s, t in XL_MAP))
+put("e820", "wide-wrap", bytes([1, 2]) + struct.pack("<QQIQQI", 0, 0x1000, RAM, 2**64 - 0x1000, 0x2000, RAM))
+
+
+# zero_page: mode 0 = build a spec (see fuzz_targets/zero_page.rs).
+def zp_spec(e820, bootmem, cmdline, initrd, rsdp, kind, sig, setup_len, setup_paddr):
+    s = bytes([0]) + struct.pack("<H", len(e820))
+    s += b"".join(struct.pack("<QQI", a, z, t) for a, z, t in e820)
+    s += bytes([len(bootmem)]) + b"".join(struct.pack("<QQII", *e) for e in bootmem)
+    s += struct.pack("<QI", cmdline, 4095)
+    s += bytes([1]) + struct.pack("<QQ", *initrd) if initrd else bytes([0])
+    s += struct.pack("<Q", rsdp) + sig + bytes([kind]) + struct.pack("<II", 0x40000000, 0x40000005)
+    s += struct.pack("<QIII", 0x21E0, 1, 0, 0)
+    s += struct.pack("<HQ", setup_len, setup_paddr << 1)
+    return s
+
+
+boot = [(0x21E0, 56, 1, 0), (0x2218, 216, 2, 0), (0x11C0, 38, 3, 0), (0x22F0, 32, 4, 0), (0x1FE00000, 12345, 5, 0)]
+put("zero_page", "qemu", zp_spec(QEMU_MAP, boot, 0x200000, (0x1FE00000, 0x1FE03039), 0xF5AB0, 3, b"TCGTCGTCGTCG", 1024, 0x210000))
+put("zero_page", "xen-300-entries", zp_spec([(i * 0x2000, 0x1000, RAM) for i in range(300)], boot[:1], 0, None, 0, 1,
+                                            b"XenVMMXenVMM", 8192, 0x210000))
+put("zero_page", "setup-too-small", zp_spec(QEMU_MAP, boot, 0x200000, None, 0, 1, b"XenVMMXenVMM", 100, 0x210000))
+# mode 1 = read garbage: a zero page whose setup_data points into a region
+# holding a node with an absurd length.
+zp = bytearray(4096)
+zp[0x1E8] = 2
+struct.pack_into("<Q", zp, 0x250, 0x10000)
+node = struct.pack("<QII", 0x10000, 0x48564C32, 0xFFFFFFFF) + bytes(48)
+put("zero_page", "read-cyclic-bootmem", bytes([1]) + bytes(zp) + struct.pack("<I", 0x10000) + node)
+
+
+# ring: geometry byte, then operations (see fuzz_targets/ring.rs).
+put("ring", "xs-req-roundtrip", bytes([0, 4]) + struct.pack("<H", 300) + bytes([6]) + struct.pack("<H", 200)
+    + bytes([4]) + struct.pack("<H", 2000) + bytes([6]) + struct.pack("<H", 2000))
+put("ring", "cons-out-hostile-prod", bytes([3, 1]) + struct.pack("<I", 0x7FFFFFFF) + bytes([6]) + struct.pack("<H", 64)
+    + bytes([0]) + struct.pack("<I", 0x7FFFFFFF - 100) + bytes([6]) + struct.pack("<H", 64))
+put("ring", "race", bytes([1, 3, 1]) + struct.pack("<I", 5000) + bytes([6]) + struct.pack("<H", 16))
+
+# xenstore: call byte, then peer actions (see fuzz_targets/xenstore.rs).
+put("xenstore", "read-ok", bytes([0, 2, 0]) + struct.pack("<H", 5) + b"ready" + bytes([0]))
+put("xenstore", "read-enoent", bytes([0, 2, 2]) + struct.pack("<H", 7) + b"ENOENT\0" + bytes([0]))
+put("xenstore", "watch-then-event", bytes([3, 2, 0]) + struct.pack("<H", 3) + b"OK\0" + bytes([8, 26])
+    + b"control/shutdown\0shutdown\0"[:26] + bytes([0, 9, 0]))
+put("xenstore", "bad-index", bytes([0, 7, 3]) + struct.pack("<I", 0x7FFF0000) + bytes([0]))
+put("xenstore", "oversized", bytes([0, 2, 8]) + struct.pack("<H", 0) + struct.pack("<I", 4500) + bytes([0]))
+
+
+# kernel: a raw image (see fuzz_targets/kernel.rs). Small synthetic ones:
+# a bzImage header with a 4 KiB protected-mode part, and an ELF64 vmlinux
+# with one PT_LOAD and a "Linux" note.
+def bzimage(version=0x020F, xlf=3, pm=4096):
+    setup_sects = 1
+    img = bytearray((setup_sects + 1) * 512 + pm)
+    img[0x1F1] = setup_sects
+    struct.pack_into("<I", img, 0x1F4, pm // 16)            # syssize
+    struct.pack_into("<H", img, 0x1FE, 0xAA55)              # boot_flag
+    img[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", img, 0x206, version)
+    struct.pack_into("<I", img, 0x230, 0x200000)            # kernel_alignment
+    img[0x234] = 1                                          # relocatable_kernel
+    struct.pack_into("<H", img, 0x236, xlf)                 # xloadflags
+    struct.pack_into("<I", img, 0x238, 2047)                # cmdline_size
+    struct.pack_into("<II", img, 0x248, 0x100, pm - 0x200)  # payload_offset, payload_length
+    struct.pack_into("<Q", img, 0x258, 0x1000000)           # pref_address
+    struct.pack_into("<I", img, 0x260, 0x400000)            # init_size
+    return bytes(img)
+
+
+def vmlinux(entry=0x1000000, paddr=0x1000000, filesz=0x1000, memsz=0x3000):
+    note = struct.pack("<III", 6, 4, 1) + b"Linux\0\0\0" + b"6.1\0"
+    ehdr_size, phdr_size = 64, 56
+    phoff = ehdr_size
+    note_off = phoff + 2 * phdr_size
+    seg_off = 0x1000
+    e = bytearray(seg_off + filesz)
+    e[0:4] = b"\x7fELF"
+    e[4], e[5], e[6] = 2, 1, 1                              # ELF64, little-endian, v1
+    struct.pack_into("<HHIQQQIHHHHHH", e, 16, 2, 62, 1, entry, phoff, 0, 0,
+                     ehdr_size, phdr_size, 2, 64, 0, 0)
+    struct.pack_into("<IIQQQQQQ", e, phoff, 1, 5, seg_off, 0xFFFFFFFF81000000, paddr, filesz, memsz, 0x200000)
+    struct.pack_into("<IIQQQQQQ", e, phoff + phdr_size, 4, 4, note_off, 0, 0, len(note), len(note), 4)
+    e[note_off:note_off + len(note)] = note
+    return bytes(e)
+
+
+put("kernel", "bzimage-2.15", bzimage())
+put("kernel", "bzimage-2.10-too-old", bzimage(version=0x020A))
+put("kernel", "bzimage-truncated", bzimage()[:2048])
+put("kernel", "vmlinux-one-load", vmlinux())
+put("kernel", "junk", b"\x7fELF" + bytes(60))
+
+# bundle: a mode byte; mode 1 builds a bundle from sizes + bytes, then flips
+# one byte (see fuzz_targets/bundle.rs); mode 0 is raw bytes.
+put("bundle", "built-small", bytes([1, 16]) + struct.pack("<H", 300) + bytes([12]) + bytes(range(256)) * 2
+    + struct.pack("<I", 0xFFFFFFFF))
+put("bundle", "built-flip-header", bytes([1, 8]) + struct.pack("<H", 0) + bytes([4]) + bytes(16) + struct.pack("<I", 9))
+put("bundle", "raw-magic-only", bytes([0]) + b"HVLBNDL\0" + bytes(56))
