@@ -36,7 +36,9 @@ const HEAP_MAX: u64 = 16 << 20;
 const MAX_E820: usize = 1024;
 const MAX_RESERVED: usize = 256;
 
-static E820_MAP: BootCell<[E820Entry; MAX_E820]> = BootCell::new([E820Entry::new(0, 0, 0); MAX_E820]);
+static E820_RAW: BootCell<[E820Entry; MAX_E820]> = BootCell::new([E820Entry::new(0, 0, 0); MAX_E820]);
+static E820_POINTS: BootCell<[u64; 2 * MAX_E820]> = BootCell::new([0; 2 * MAX_E820]);
+static E820_MAP: BootCell<[E820Entry; 2 * MAX_E820]> = BootCell::new([E820Entry::new(0, 0, 0); 2 * MAX_E820]);
 static RESERVED: BootCell<[Range; MAX_RESERVED]> = BootCell::new([Range::new(0, 0); MAX_RESERVED]);
 
 macro_rules! report {
@@ -92,12 +94,13 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     console::init(kind);
 
     // SAFETY: startup_64 runs once; these statics are its own.
-    let (e820_buf, reserved_buf) = unsafe { (E820_MAP.get(), RESERVED.get()) };
-    let n = zero_page::read_e820(&mem, &zp, e820_buf).unwrap_or_else(|e| platform::fatal(format_args!("{e}")));
+    let (raw, points, e820_buf, reserved_buf) = unsafe { (E820_RAW.get(), E820_POINTS.get(), E820_MAP.get(), RESERVED.get()) };
+    let n = zero_page::read_e820(&mem, &zp, raw).unwrap_or_else(|e| platform::fatal(format_args!("{e}")));
+    // Any loader may hand startup_64 a zero page: sanitise its map before
+    // placing anything by it (for hvmlite's own zero page this changes
+    // nothing: it is sanitised already).
+    let n = e820::sanitize(&raw[..n], points, e820_buf).unwrap_or_else(|e| platform::fatal(format_args!("zero page e820: {e}")));
     let map = &e820_buf[..n];
-    if !map.iter().any(|e| e.type_ == e820::RAM) {
-        platform::fatal(format_args!("zero page e820 has no RAM"));
-    }
 
     // Everything that must survive: hvmlite, the zero page and what it
     // points to, and every range the boot handed over.
