@@ -120,7 +120,13 @@ pub fn pack(kernel_image: &[u8], initrd: Option<&[u8]>, cmdline: &str, decompres
         Format::BzImage => (kernel_image.to_vec(), bundle::FORMAT_BZIMAGE, None),
         Format::Vmlinux => (compact_vmlinux(kernel_image)?, bundle::FORMAT_VMLINUX, None),
     };
-    let mut parts = vec![Part { kind: bundle::KIND_KERNEL, format, data: &stored }];
+    build_bundle(Part { kind: bundle::KIND_KERNEL, format, data: &stored }, header, initrd, cmdline)
+}
+
+/// Lay out a bundle from its kernel part and the optional others, and
+/// check that it parses back.
+fn build_bundle(kernel: Part, header: Option<&[u8]>, initrd: Option<&[u8]>, cmdline: &str) -> Result<Vec<u8>> {
+    let mut parts = vec![kernel];
     if let Some(h) = header {
         parts.push(Part { kind: bundle::KIND_SETUP_HEADER, format: 0, data: h });
     }
@@ -145,18 +151,8 @@ pub fn pack_preloaded(kernel_image: &[u8], initrd: Option<&[u8]>, cmdline: &str)
         Format::Vmlinux => compact(kernel_image, true)?,
     };
     let headers = compact(&vmlinux, false)?;
-    let mut parts = vec![Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_VMLINUX_PRELOADED, data: &headers }];
-    if let Some(h) = k.setup_header {
-        parts.push(Part { kind: bundle::KIND_SETUP_HEADER, format: 0, data: h });
-    }
-    if !cmdline.is_empty() {
-        parts.push(Part { kind: bundle::KIND_CMDLINE, format: 0, data: cmdline.as_bytes() });
-    }
-    if let Some(i) = initrd {
-        parts.push(Part { kind: bundle::KIND_INITRD, format: 0, data: i });
-    }
-    let b = bundle::write::build(&parts);
-    bundle::parse(&b, Verify::All).context("the bundle just built does not parse")?;
+    let kernel = Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_VMLINUX_PRELOADED, data: &headers };
+    let b = build_bundle(kernel, k.setup_header, initrd, cmdline)?;
     Ok((b, vmlinux))
 }
 
