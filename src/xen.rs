@@ -72,9 +72,7 @@ pub fn memory_map(out: &mut [E820Entry]) -> Result<usize, i64> {
     // SAFETY: `map.buffer` points to `out`, which has room for `nr_entries`
     // packed 20-byte entries; Xen writes no more than that.
     let rc = unsafe { xen_sys::hypercall_2(__HYPERVISOR_memory_op, XENMEM_MEMORY_MAP as u64, &mut map as *mut _ as u64) };
-    if rc < 0 {
-        return Err(rc);
-    }
+    check(rc)?;
     Ok((map.nr_entries as usize).min(out.len()))
 }
 
