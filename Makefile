@@ -4,21 +4,45 @@
 TARGET   := x86_64-unknown-none
 ELF      := target/$(TARGET)/release/hvmlite
 IMAGE    := hvmlite.elf
+# The apps in examples/, each built into its own PVH ELF under target/examples/.
+EXAMPLES := hello-stubdom
+EXAMPLE_ELFS := $(EXAMPLES:%=target/examples/%.elf)
+# The host tool (tool/): `hvmlite pack`, `inspect`, `extract`.
+TOOL     := target/debug/hvmlite
 QEMU     := qemu-system-x86_64
 # What `make run` boots with: the embedded default is a report, then poweroff.
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
+.PHONY: all image examples tool lint run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
 
 all: image
 
 image: $(IMAGE)
 
 $(IMAGE): FORCE | deps-rust
-	cargo build --release --target $(TARGET)
+	cargo build --release --target $(TARGET) -p hvmlite-loader
 	cp $(ELF) $(IMAGE)
 	@size=$$(stat -c %s $(IMAGE)); echo "$(IMAGE): $$size bytes"
+
+examples: $(EXAMPLE_ELFS)
+
+target/examples/%.elf: FORCE | deps-rust
+	cargo build --release --target $(TARGET) -p $*
+	@mkdir -p target/examples
+	cp target/$(TARGET)/release/$* $@
+
+tool: FORCE
+	cargo build -p hvmlite-tool
+
+# Formatting and clippy, for the host (library, tool, tests) and for the
+# PVH target (library and apps).
+lint: | deps-rust
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target $(TARGET) -p hvmlite -p hvmlite-loader $(EXAMPLES:%=-p %) -- -D warnings
 
 deps: deps-rust deps-qemu deps-cc
 
@@ -46,14 +70,14 @@ run: $(IMAGE) deps-qemu
 	    if [ $$rc -eq 1 ]; then echo "[hvmlite powered off]"; else echo "[QEMU exit $$rc: hvmlite crashed]"; exit $$rc; fi
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
-test: $(IMAGE) deps-qemu deps-cc
-	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test
+test: $(IMAGE) examples tool deps-qemu deps-cc
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test
 
 test-unit:
 	cargo test --lib
 
-test-xen: $(IMAGE) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux
+test-xen: $(IMAGE) examples deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
@@ -82,8 +106,8 @@ xen-host-shell: $(IMAGE) deps-qemu
 
 # Not a test: QEMU start → Linux's /init for hvmlite and the stock paths
 # (BENCH_RUNS=N runs each, default 5); prints the table the README keeps.
-bench: $(IMAGE) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) cargo bench --bench boot
+bench: $(IMAGE) tool deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_TOOL=$(abspath $(TOOL)) cargo bench --bench boot
 
 clean:
 	cargo clean

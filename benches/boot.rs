@@ -29,7 +29,7 @@ fn main() {
     let img = image();
     let l = linux();
     let vmlinux = scratch("linux").join("vmlinux");
-    let st = Command::new(env!("CARGO_BIN_EXE_hvmlite"))
+    let st = Command::new(tool())
         .args(["extract", "--kernel"])
         .arg(&l.vmlinuz)
         .arg("-o")
@@ -69,7 +69,8 @@ fn main() {
             let mut a = qemu_args(k, i.as_deref(), "512", append);
             a.extend(["-icount".into(), "shift=0".into()]);
             let run = qemu(&a, &["hvmlite: handoff:"], Duration::from_secs(120));
-            let line = run.hvmlite().into_iter().find(|l| l.starts_with("handoff:")).unwrap_or_else(|| panic!("{}", run.dump())).to_string();
+            let line =
+                run.hvmlite().into_iter().find(|l| l.starts_with("handoff:")).unwrap_or_else(|| panic!("{}", run.dump())).to_string();
             line.split(" tsc ").nth(1).unwrap().split(' ').next().unwrap().parse::<u64>().unwrap()
         });
         eprintln!("{name}: {t:?} {share:?}");

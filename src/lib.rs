@@ -1,62 +1,65 @@
-//! hvmlite: a Xen PVH loader and stubdomain runtime.
+//! hvmlite: a Xen PVH loader and stubdomain runtime, as a library that apps
+//! are built on.
 //!
-//! The boot flow, one module a stage:
-//! 1. `entry.s` (pulled into the image by `main.rs`) — the 32-bit PVH
-//!    entry: stack, early page tables, long mode;
-//! 2. [`pvh`] — start_info ([`start_info`]) → zero page ([`zero_page`]),
-//!    with the hypervisor type ([`hvinfo`]) and a sanitised map ([`e820`]);
-//! 3. [`startup`] — `startup_64(boot_params)`: the common 64-bit entry that
-//!    knows only the zero page: heap, page tables ([`paging`]), console,
-//!    boot report;
-//! 4. what runs then: [`loader`] — start a Linux kernel from a payload
-//!    bundle ([`bundle`]): parse it ([`kernel`]), place it ([`placement`]),
-//!    jump (`handoff.s`); or [`stubdom`] — the stubdomain service on a Xen
-//!    domU (xenstore, event channels, PV console, grants, shutdown);
-//! 5. [`xen`] — Xen-specific set-up (hypercall page, console, memory map,
-//!    shutdown); [`platform`] — poweroff and crash everywhere.
+//! Xen (or QEMU) enters an image at its PVH entry; the library does the
+//! boot and then calls the app's `main` with a [`Boot`] that holds what the
+//! boot established. An app is a `no_std` binary crate:
 //!
-//! Pure logic builds for the host and is unit-tested there; modules that
-//! touch hardware build only for `x86_64-unknown-none`.
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! hvmlite::app!(main);
+//! fn main(boot: hvmlite::Boot) -> ! {
+//!     boot.report();
+//!     hvmlite::platform::shutdown(hvmlite::platform::Shutdown::Poweroff)
+//! }
+//! ```
+//!
+//! with `hvmlite::build::link()` in its `build.rs` (the link layout and the
+//! PVH note come from the library).
+//!
+//! The folders are layers; each imports only from the ones above it here:
+//! - [`arch`]: the x86-64 machine — CPU, physical memory ranges, the e820
+//!   map, page tables, which hypervisor this is;
+//! - [`xen`]: Xen's ABI and the guest side of its interfaces — hypercalls,
+//!   event channels, grant tables, shared rings, xenstore, the PV console;
+//! - [`platform`]: the console and the way out (shutdown, `FATAL`), on Xen
+//!   and elsewhere;
+//! - [`boot`]: the boot flow, one file a stage — `entry.s` (PVH entry),
+//!   [`boot::pvh`] (start_info → zero page), [`boot::startup`]
+//!   (`startup_64`: the common 64-bit entry, then the app);
+//! - [`payload`]: starting a Linux kernel from a payload bundle.
+//!
+//! Pure logic builds for the host and is unit-tested there; what touches
+//! hardware builds only for `x86_64-unknown-none`.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
-pub mod bundle;
-pub mod e820;
-pub mod hvinfo;
-pub mod kernel;
-pub mod memory;
-pub mod paging;
-pub mod ring;
-pub mod placement;
-pub mod start_info;
-pub mod xen_abi;
-pub mod xenstore;
-pub mod zero_page;
-
-#[cfg(target_os = "none")]
-pub mod console;
-#[cfg(target_os = "none")]
-pub mod cpu;
-#[cfg(target_os = "none")]
-pub mod evtchn;
-#[cfg(target_os = "none")]
-pub mod gnttab;
-#[cfg(target_os = "none")]
-pub mod loader;
+pub mod arch;
+pub mod boot;
+pub mod payload;
 #[cfg(target_os = "none")]
 pub mod platform;
-#[cfg(target_os = "none")]
-pub mod pvh;
-#[cfg(target_os = "none")]
-pub mod pvconsole;
-#[cfg(target_os = "none")]
-pub mod shared_page;
-#[cfg(target_os = "none")]
-pub mod startup;
-#[cfg(target_os = "none")]
-pub mod stubdom;
-#[cfg(target_os = "none")]
-pub mod traps;
-#[cfg(target_os = "none")]
 pub mod xen;
+
+#[cfg(not(target_os = "none"))]
+pub mod build;
+
+#[cfg(target_os = "none")]
+pub use boot::Boot;
+
+/// Name the app's entry: `hvmlite::app!(main)` with `fn main(boot: Boot) -> !`.
+///
+/// `startup_64` calls it once, at the end of the boot, on the boot stack,
+/// with interrupts off.
+#[macro_export]
+macro_rules! app {
+    ($main:path) => {
+        #[no_mangle]
+        extern "Rust" fn __hvmlite_app_main(boot: $crate::Boot) -> ! {
+            let main: fn($crate::Boot) -> ! = $main;
+            main(boot)
+        }
+    };
+}

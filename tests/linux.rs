@@ -9,7 +9,7 @@ mod common;
 mod linux_support;
 
 use common::*;
-use hvmlite::bundle::{self, write::Part};
+use hvmlite::payload::bundle::{self, write::Part};
 use linux_support::*;
 use std::time::Duration;
 
@@ -141,7 +141,7 @@ fn self_contained_elf_takes_the_boot_initrd() {
 fn pack_and_inspect() {
     let l = linux();
     let dir = scratch("linux-tool");
-    let tool = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_hvmlite")).args(args).output().unwrap();
+    let tool = |args: &[&str]| std::process::Command::new(common::tool()).args(args).output().unwrap();
     let (k, i) = (l.vmlinuz.to_str().unwrap(), l.initrd.to_str().unwrap());
     let b = dir.join("b");
     pack(&["--kernel", k, "--initrd", i, "--cmdline", "a b"], &b);

@@ -99,11 +99,7 @@ fn absurd_append_ends_in_a_clear_refusal() {
     let run = boot("128", &"x".repeat(5000), None);
     let d = run.dump();
     assert_eq!(run.status, Some(QEMU_CRASH), "{d}");
-    assert_eq!(
-        run.hvmlite(),
-        vec!["FATAL: bad start_info magic 0x78787878 (expected 0x336ec578)", "shutdown: crash"],
-        "{d}"
-    );
+    assert_eq!(run.hvmlite(), vec!["FATAL: bad start_info magic 0x78787878 (expected 0x336ec578)", "shutdown: crash"], "{d}");
 }
 
 #[test]

@@ -58,12 +58,8 @@ cat /var/log/xen/xl-hvmlite.log
     assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
     assert!(!g.iter().any(|l| l.contains("FATAL")), "{d}");
     // The same lines are in Xen's console ring, for `xl dmesg`.
-    let dmesg: Vec<&str> = r
-        .scenario()
-        .into_iter()
-        .skip_while(|l| !l.contains("=== xl dmesg"))
-        .take_while(|l| !l.contains("=== xl list"))
-        .collect();
+    let dmesg: Vec<&str> =
+        r.scenario().into_iter().skip_while(|l| !l.contains("=== xl dmesg")).take_while(|l| !l.contains("=== xl list")).collect();
     assert!(dmesg.contains(&"(d1) hvmlite: ready"), "{d}");
     assert!(dmesg.contains(&"(d1) hvmlite: shutdown: poweroff"), "{d}");
     // xl saw a clean poweroff and destroyed the domain (on_poweroff).

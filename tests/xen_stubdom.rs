@@ -39,9 +39,7 @@ ask() {
 
 fn stubdom(script: &str) -> Scenario {
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-stubdom.cfg")).unwrap();
-    Scenario::new(&format!("{LIB}\n{script}"))
-        .config("hvmlite-stubdom.cfg", &cfg)
-        .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+    Scenario::new(&format!("{LIB}\n{script}")).config("hvmlite-stubdom.cfg", &cfg).file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
 }
 
 /// A dom0 test tool from tests/xen-host/NAME.c, built static.

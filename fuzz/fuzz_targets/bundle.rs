@@ -9,7 +9,7 @@
 //! accepted under `Verify::All`.
 #![no_main]
 
-use hvmlite::bundle::{self, write::Part, Verify, KIND_CMDLINE, KIND_INITRD, KIND_KERNEL};
+use hvmlite::payload::bundle::{self, write::Part, Verify, KIND_CMDLINE, KIND_INITRD, KIND_KERNEL};
 use hvmlite_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 

@@ -7,8 +7,8 @@
 //! exhaustive page model; in "wide" mode every field is a raw 64-bit value.
 #![no_main]
 
-use hvmlite::e820::{self, E820Entry};
-use hvmlite::memory::{largest_free, Range};
+use hvmlite::arch::e820::{self, E820Entry};
+use hvmlite::arch::memory::{largest_free, Range};
 use hvmlite_fuzz::{check_largest_free, check_sanitize_result, Bytes};
 use libfuzzer_sys::fuzz_target;
 
@@ -56,11 +56,8 @@ fuzz_target!(|data: &[u8]| {
             }
         })
         .collect();
-    let (min, max) = if small {
-        (b.u8() as u64 * 0x1000 + (b.u8() as u64 & 0xfff), SMALL_TOP - b.u8() as u64 * 0x1000)
-    } else {
-        (b.u64(), b.u64())
-    };
+    let (min, max) =
+        if small { (b.u8() as u64 * 0x1000 + (b.u8() as u64 & 0xfff), SMALL_TOP - b.u8() as u64 * 0x1000) } else { (b.u64(), b.u64()) };
     let free = largest_free(map, &reserved, min, max);
     check_largest_free(map, &reserved, min, max, free, small.then_some(SMALL_TOP));
 });

@@ -9,9 +9,9 @@
 //! loader's fields (command line, initrd) whatever the header says.
 #![no_main]
 
-use hvmlite::kernel::{self, Format};
-use hvmlite::memory::Range;
-use hvmlite::zero_page::BootParams;
+use hvmlite::arch::memory::Range;
+use hvmlite::boot::zero_page::BootParams;
+use hvmlite::payload::kernel::{self, Format};
 use libfuzzer_sys::fuzz_target;
 
 fn inside(outer: &[u8], inner: &[u8]) -> bool {

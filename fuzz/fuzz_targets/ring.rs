@@ -13,8 +13,8 @@
 
 use std::cell::{Cell, RefCell};
 
-use hvmlite::ring::{Corrupt, Ring, RingMem};
-use hvmlite::xen_abi::*;
+use hvmlite::xen::abi::*;
+use hvmlite::xen::ring::{Corrupt, Ring, RingMem};
 use hvmlite_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -120,7 +120,12 @@ fuzz_target!(|data: &[u8]| {
             4 | 5 => {
                 own_index = Some(r.prod);
                 let len = b.u16() as usize % 3000;
-                let msg: Vec<u8> = (0..len).map(|_| { serial = serial.wrapping_add(1); serial }).collect();
+                let msg: Vec<u8> = (0..len)
+                    .map(|_| {
+                        serial = serial.wrapping_add(1);
+                        serial
+                    })
+                    .collect();
                 let got = r.produce(&page, &msg);
                 if !racing {
                     if used > r.size {

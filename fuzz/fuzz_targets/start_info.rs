@@ -11,10 +11,10 @@
 //! fuzz/corpus/start_info lay out QEMU's and Xen's start_info this way.
 #![no_main]
 
-use hvmlite::e820::{self, E820Entry};
-use hvmlite::memory::{largest_free, Range};
-use hvmlite::start_info::{Handover, StartInfo, StartInfoError, MAX_CMDLINE, MAX_MEMMAP_ENTRIES, MAX_MODULES, MAX_VERSION};
-use hvmlite::xen_abi::{HVM_START_INFO_V0_SIZE, HVM_START_MAGIC};
+use hvmlite::arch::e820::{self, E820Entry};
+use hvmlite::arch::memory::{largest_free, Range};
+use hvmlite::boot::start_info::{Handover, StartInfo, StartInfoError, MAX_CMDLINE, MAX_MEMMAP_ENTRIES, MAX_MODULES, MAX_VERSION};
+use hvmlite::xen::abi::{HVM_START_INFO_V0_SIZE, HVM_START_MAGIC};
 use hvmlite_fuzz::{check_largest_free, check_sanitize_result, Bytes, FakeMem};
 use libfuzzer_sys::fuzz_target;
 
@@ -114,7 +114,13 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(e) => {
                 check_error(&mem, None, image, &e);
-                assert!(matches!(e, StartInfoError::Unreadable { what: Handover::Memmap, .. } | StartInfoError::Wraps { what: Handover::Memmap, .. }), "{e:?}");
+                assert!(
+                    matches!(
+                        e,
+                        StartInfoError::Unreadable { what: Handover::Memmap, .. } | StartInfoError::Wraps { what: Handover::Memmap, .. }
+                    ),
+                    "{e:?}"
+                );
                 return;
             }
         }

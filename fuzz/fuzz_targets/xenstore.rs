@@ -15,9 +15,9 @@
 
 use std::cell::{Cell, RefCell};
 
-use hvmlite::ring::RingMem;
-use hvmlite::xen_abi::*;
-use hvmlite::xenstore::{Transport, Xenstore, XsError, MAX_WAITS, REQ, RSP};
+use hvmlite::xen::abi::*;
+use hvmlite::xen::ring::RingMem;
+use hvmlite::xen::xenstore::{Transport, Xenstore, XsError, MAX_WAITS, REQ, RSP};
 use hvmlite_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -118,7 +118,13 @@ impl Peer<'_> {
                     // A reply to the last request, mostly honest.
                     self.take_requests();
                     let f = self.script.u8();
-                    let ty = if f & 1 == 0 { self.last.0 } else if f & 2 == 0 { xs_type::ERROR } else { self.script.u32() % 20 };
+                    let ty = if f & 1 == 0 {
+                        self.last.0
+                    } else if f & 2 == 0 {
+                        xs_type::ERROR
+                    } else {
+                        self.script.u32() % 20
+                    };
                     let id = if f & 4 == 0 { self.last.1 } else { self.script.u32() };
                     let n = self.script.u16() as usize % 96;
                     let body = self.script.take(n).to_vec();

@@ -15,10 +15,13 @@
 
 use std::cell::Cell;
 
-use hvmlite::e820::E820Entry;
-use hvmlite::hvinfo::{Detected, HvInfo, Hypervisor, SETUP_BOOTMEM, SETUP_HVINFO};
-use hvmlite::memory::{PhysMem, Range};
-use hvmlite::zero_page::{self, BootMemEntry, BootParams, ZeroPageError, ZeroPageSpec, E820_MAX_ENTRIES_ZEROPAGE, MAX_SETUP_NODES, SETUP_E820_EXT};
+use hvmlite::arch::e820::E820Entry;
+use hvmlite::arch::hypervisor::{Detected, Hypervisor};
+use hvmlite::arch::memory::{PhysMem, Range};
+use hvmlite::boot::hvinfo::{HvInfo, SETUP_BOOTMEM, SETUP_HVINFO};
+use hvmlite::boot::zero_page::{
+    self, BootMemEntry, BootParams, ZeroPageError, ZeroPageSpec, E820_MAX_ENTRIES_ZEROPAGE, MAX_SETUP_NODES, SETUP_E820_EXT,
+};
 use hvmlite_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -30,7 +33,7 @@ struct Regions {
 }
 
 impl PhysMem for Regions {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ()> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), hvmlite::arch::memory::OutOfReach> {
         self.reads.set(self.reads.get() + 1);
         for (base, bytes) in &self.regions {
             let Some(off) = addr.checked_sub(*base) else { continue };
@@ -40,7 +43,7 @@ impl PhysMem for Regions {
                 return Ok(());
             }
         }
-        Err(())
+        Err(hvmlite::arch::memory::OutOfReach)
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::cell::RefCell;
 
-use hvmlite::e820::{self, E820Entry};
-use hvmlite::memory::{PhysMem, Range, PAGE_SIZE};
+use hvmlite::arch::e820::{self, E820Entry};
+use hvmlite::arch::memory::{PhysMem, Range, PAGE_SIZE};
 
 /// Reads integers off the fuzzer's input; past its end everything is 0.
 pub struct Bytes<'a> {
@@ -77,10 +77,10 @@ impl FakeMem {
 }
 
 impl PhysMem for FakeMem {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ()> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), hvmlite::arch::memory::OutOfReach> {
         self.reads.borrow_mut().push(Range::new(addr, addr.saturating_add(buf.len() as u64)));
         if !self.readable(addr, buf.len() as u64) {
-            return Err(());
+            return Err(hvmlite::arch::memory::OutOfReach);
         }
         let off = (addr - self.base) as usize;
         buf.copy_from_slice(&self.bytes[off..off + buf.len()]);
@@ -106,22 +106,14 @@ fn known(t: u32) -> bool {
 
 /// The non-empty, non-wrapping input entries as (start, end, type).
 fn spans(input: &[E820Entry]) -> Vec<(u64, u64, u32)> {
-    input
-        .iter()
-        .filter(|e| e.size != 0)
-        .filter_map(|e| Some((e.addr, e.addr.checked_add(e.size)?, e.type_)))
-        .collect()
+    input.iter().filter(|e| e.size != 0).filter_map(|e| Some((e.addr, e.addr.checked_add(e.size)?, e.type_))).collect()
 }
 
 /// The type the model gives the byte range `[a, b)` (whose bytes all share
 /// one set of covering entries): the highest-ranked covering input type,
 /// unknown types counted as reserved; `None` for a hole.
 fn model_type(spans: &[(u64, u64, u32)], a: u64, b: u64) -> Option<u32> {
-    spans
-        .iter()
-        .filter(|&&(s, e, _)| s <= a && b <= e)
-        .map(|&(_, _, t)| if known(t) { t } else { e820::RESERVED })
-        .max_by_key(|&t| rank(t))
+    spans.iter().filter(|&&(s, e, _)| s <= a && b <= e).map(|&(_, _, t)| if known(t) { t } else { e820::RESERVED }).max_by_key(|&t| rank(t))
 }
 
 /// Check a sanitised map against its input: sorted, non-overlapping, no
@@ -214,7 +206,10 @@ pub fn check_largest_free(map: &[E820Entry], reserved: &[Range], min: u64, max: 
         assert!(r.start % PAGE_SIZE == 0 && r.end % PAGE_SIZE == 0, "{r:?} not page aligned");
         assert!(r.start < r.end, "{r:?} empty");
         assert!(min <= r.start && r.end <= max, "{r:?} outside {min:#x}-{max:#x}");
-        assert!(map.iter().any(|e| e.type_ == e820::RAM && e.addr <= r.start && r.end <= e.end()), "{r:?} not inside one RAM entry of {map:?}");
+        assert!(
+            map.iter().any(|e| e.type_ == e820::RAM && e.addr <= r.start && r.end <= e.end()),
+            "{r:?} not inside one RAM entry of {map:?}"
+        );
         for res in reserved.iter().filter(|x| !x.is_empty()) {
             assert!(!widened(res).overlaps(&r), "{r:?} overlaps reservation {res:?}");
         }
@@ -225,6 +220,10 @@ pub fn check_largest_free(map: &[E820Entry], reserved: &[Range], min: u64, max: 
             run = if free_page(p) { run + 1 } else { 0 };
             longest = longest.max(run);
         }
-        assert_eq!(longest * PAGE_SIZE, got.map_or(0, |r| r.len()), "map {map:?} reserved {reserved:?} min {min:#x} max {max:#x}: got {got:?}");
+        assert_eq!(
+            longest * PAGE_SIZE,
+            got.map_or(0, |r| r.len()),
+            "map {map:?} reserved {reserved:?} min {min:#x} max {max:#x}: got {got:?}"
+        );
     }
 }

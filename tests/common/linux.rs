@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::common::{parse_hex, root, scratch};
+use super::common::{parse_hex, root, scratch, tool};
 
 /// What `/init` prints last, before it powers off.
 pub const MARKER: &str = "hvmlite-linux-test: done";
@@ -73,14 +73,17 @@ pub fn linux() -> &'static Linux {
             .expect("vmlinuz in the kernel package");
         let busybox = std::fs::read(dir.join("busybox-static/bin/busybox")).expect("busybox-static's busybox");
         let initrd = scratch("linux").join("initramfs.cpio");
-        std::fs::write(&initrd, cpio(&[
-            ("bin", 0o40755, &[][..]),
-            ("proc", 0o40755, &[]),
-            ("sys", 0o40755, &[]),
-            ("dev", 0o40755, &[]),
-            ("bin/busybox", 0o100755, &busybox),
-            ("init", 0o100755, INIT_SCRIPT.as_bytes()),
-        ]))
+        std::fs::write(
+            &initrd,
+            cpio(&[
+                ("bin", 0o40755, &[][..]),
+                ("proc", 0o40755, &[]),
+                ("sys", 0o40755, &[]),
+                ("dev", 0o40755, &[]),
+                ("bin/busybox", 0o100755, &busybox),
+                ("init", 0o100755, INIT_SCRIPT.as_bytes()),
+            ]),
+        )
         .unwrap();
         Linux { vmlinuz, initrd }
     })
@@ -112,7 +115,7 @@ pub fn cpio(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
 
 /// Run `hvmlite pack ARGS -o OUT` with the host tool.
 pub fn pack(args: &[&str], out: &Path) {
-    let st = Command::new(env!("CARGO_BIN_EXE_hvmlite"))
+    let st = Command::new(tool())
         .arg("pack")
         .args(args)
         .arg("-o")
@@ -170,8 +173,19 @@ pub fn payload(way: Way, image: &Path) -> (PathBuf, Option<PathBuf>) {
 /// lines and Linux's ttyS0) and isa-debug-exit for hvmlite's crash exit.
 pub fn qemu_args(kernel: &Path, initrd: Option<&Path>, mem: &str, append: &str) -> Vec<String> {
     let mut a: Vec<String> = [
-        "-accel", "tcg", "-M", "q35", "-m", mem, "-nographic", "-nodefaults", "-no-reboot", "-serial", "stdio",
-        "-device", "isa-debug-exit,iobase=0x501,iosize=1",
+        "-accel",
+        "tcg",
+        "-M",
+        "q35",
+        "-m",
+        mem,
+        "-nographic",
+        "-nodefaults",
+        "-no-reboot",
+        "-serial",
+        "stdio",
+        "-device",
+        "isa-debug-exit,iobase=0x501,iosize=1",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -23,6 +23,22 @@ pub fn image() -> PathBuf {
     p
 }
 
+/// The host tool (`tool/`, the `hvmlite` command): `$HVMLITE_TOOL` (as
+/// `make test` sets it), else built here once.
+pub fn tool() -> PathBuf {
+    static TOOL: OnceLock<PathBuf> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        if let Some(p) = std::env::var_os("HVMLITE_TOOL") {
+            return PathBuf::from(p);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = Command::new(cargo).args(["build", "--quiet", "-p", "hvmlite-tool"]).current_dir(root()).status();
+        assert!(st.map(|s| s.success()).unwrap_or(false), "building the host tool (cargo build -p hvmlite-tool) failed");
+        root().join("target/debug/hvmlite")
+    })
+    .clone()
+}
+
 pub fn require(cmd: &str) {
     let ok = Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).stdout(Stdio::null()).status();
     assert!(ok.map(|s| s.success()).unwrap_or(false), "`{cmd}` is not installed: `make test` installs it");
@@ -163,8 +179,19 @@ pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
 /// port 0xe9 on stdout and isa-debug-exit for the exit status.
 pub fn pvh_args(kernel: &Path, mem: &str, cmdline: &str, initrd: Option<&Path>) -> Vec<String> {
     let mut a: Vec<String> = [
-        "-accel", "tcg", "-M", "q35", "-m", mem, "-nographic", "-nodefaults", "-no-reboot",
-        "-debugcon", "stdio", "-device", "isa-debug-exit,iobase=0x501,iosize=1",
+        "-accel",
+        "tcg",
+        "-M",
+        "q35",
+        "-m",
+        mem,
+        "-nographic",
+        "-nodefaults",
+        "-no-reboot",
+        "-debugcon",
+        "stdio",
+        "-device",
+        "isa-debug-exit,iobase=0x501,iosize=1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -247,19 +274,15 @@ pub fn xen_bin() -> PathBuf {
 /// QEMU arguments for real Xen with `image` as PVH dom0 (see shared
 /// platform notes: `+npt` is what lets Xen build PVH guests under TCG).
 pub fn xen_dom0_args(xen: &Path, image: &Path, cmdline: &str, xen_extra: &str) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "-accel", "tcg", "-M", "q35", "-cpu", "qemu64,+npt", "-m", "512", "-nographic", "-nodefaults",
-        "-no-reboot", "-serial", "stdio",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut a: Vec<String> =
+        ["-accel", "tcg", "-M", "q35", "-cpu", "qemu64,+npt", "-m", "512", "-nographic", "-nodefaults", "-no-reboot", "-serial", "stdio"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     a.push("-kernel".into());
     a.push(xen.display().to_string());
     a.push("-append".into());
-    a.push(format!(
-        "console=com1 loglvl=all guest_loglvl=all noreboot dom0=pvh dom0-iommu=none dom0_mem=64M {xen_extra}"
-    ));
+    a.push(format!("console=com1 loglvl=all guest_loglvl=all noreboot dom0=pvh dom0-iommu=none dom0_mem=64M {xen_extra}"));
     // QEMU's multiboot loader passes "path args" as the module string; Xen
     // drops the path and gives dom0 the rest as its command line. Commas
     // separate modules, so the command line must not contain any.

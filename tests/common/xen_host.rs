@@ -33,18 +33,10 @@ pub const DONE: &str = "=== scenario done rc=";
 /// Printed by dom0's /init when setting up the toolstack failed.
 pub const FAILED: &str = "=== xen-host failed:";
 /// What ends a run besides [`DONE`]: set-up failures and panics.
-pub const STOP: &[&str] = &[
-    DONE,
-    FAILED,
-    "Kernel panic",
-    "Panic on CPU",
-    "Hardware Dom0 crashed",
-    "Hardware Dom0 halted",
-];
+pub const STOP: &[&str] = &[DONE, FAILED, "Kernel panic", "Panic on CPU", "Hardware Dom0 crashed", "Hardware Dom0 halted"];
 
 /// Xen's command line (PV dom0 with a fixed 384 MiB and one vCPU).
-pub const XEN_ARGS: &str =
-    "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=384M,max:384M dom0_max_vcpus=1";
+pub const XEN_ARGS: &str = "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=384M,max:384M dom0_max_vcpus=1";
 /// dom0 Linux's command line.
 pub const LINUX_ARGS: &str = "console=hvc0 earlyprintk=xen rdinit=/init quiet";
 
@@ -65,11 +57,7 @@ pub fn host() -> Host {
     }
     let dir = root().join("target/xen-host");
     let t = Instant::now();
-    let st = Command::new("sh")
-        .arg(root().join("tests/xen-host/build.sh"))
-        .arg(&dir)
-        .status()
-        .expect("run tests/xen-host/build.sh");
+    let st = Command::new("sh").arg(root().join("tests/xen-host/build.sh")).arg(&dir).status().expect("run tests/xen-host/build.sh");
     assert!(st.success(), "tests/xen-host/build.sh failed");
     eprintln!("xen-host: host ready in {:.1?}", t.elapsed());
     let h = Host { xen: dir.join("xen.bin"), vmlinux: dir.join("vmlinux"), initramfs: dir.join("initramfs.gz") };
@@ -148,21 +136,8 @@ impl Cpio {
     fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
         self.ino += 1;
         let name = name.trim_start_matches('/');
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            if mode & 0o040000 != 0 { 2 } else { 1 },
-            0,
-            data.len() as u32,
-            0,
-            0,
-            0,
-            0,
-            name.len() as u32 + 1,
-            0,
-        ];
+        let fields =
+            [self.ino, mode, 0, 0, if mode & 0o040000 != 0 { 2 } else { 1 }, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
         self.out.extend_from_slice(b"070701");
         for f in fields {
             self.out.extend_from_slice(format!("{f:08x}").as_bytes());
@@ -174,7 +149,7 @@ impl Cpio {
         self.pad();
     }
     fn pad(&mut self) {
-        while self.out.len() % 4 != 0 {
+        while !self.out.len().is_multiple_of(4) {
             self.out.push(0);
         }
     }
@@ -199,7 +174,7 @@ impl Cpio {
     pub fn finish(mut self) -> Vec<u8> {
         self.entry("TRAILER!!!", 0, &[]);
         // Keep whatever follows 512-byte aligned, like the base archive.
-        while self.out.len() % 512 != 0 {
+        while !self.out.len().is_multiple_of(512) {
             self.out.push(0);
         }
         self.out
@@ -257,8 +232,21 @@ pub fn qemu_args(h: &Host, initramfs: &Path, s: &Scenario) -> Vec<String> {
         assert!(!x.contains(','), "QEMU splits multiboot modules on commas: {x}");
     }
     let mut a: Vec<String> = [
-        "-accel", "tcg", "-M", "q35", "-cpu", "qemu64,+npt", "-m", "1024", "-smp", "1", "-nographic",
-        "-nodefaults", "-no-reboot", "-serial", "stdio",
+        "-accel",
+        "tcg",
+        "-M",
+        "q35",
+        "-cpu",
+        "qemu64,+npt",
+        "-m",
+        "1024",
+        "-smp",
+        "1",
+        "-nographic",
+        "-nodefaults",
+        "-no-reboot",
+        "-serial",
+        "stdio",
     ]
     .iter()
     .map(|s| s.to_string())

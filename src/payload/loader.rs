@@ -1,0 +1,202 @@
+//! Stage 4: the loader role — start a stock Linux kernel from a payload
+//! bundle ([`crate::payload::bundle`]) with the zero page hvmlite built.
+//!
+//! Called by `startup_64` after the boot report. The payload is either
+//! embedded in the image (a self-contained hvmlite ELF made by
+//! `hvmlite pack --elf`: the pack tool fills in [`EMBEDDED`]) or the first
+//! PVH module, when that module is a bundle (any other module stays an
+//! ordinary initrd, and hvmlite ends its run as before). Then:
+//!
+//! 1. parse the bundle and the kernel ([`crate::payload::kernel`]);
+//! 2. build hand-off page tables (an identity map of all RAM, executable)
+//!    in the heap;
+//! 3. place the kernel ([`crate::payload::placement`]) clear of everything reserved;
+//! 4. copy its segments there, zero-fill the rest (unless the ELF loader
+//!    already put them in place: a self-contained ELF's preloaded kernel);
+//! 5. give the zero page the kernel's setup header, the payload's initrd
+//!    (in place inside the bundle; for an embedded bundle without one, the
+//!    boot's first module) and command line (the bundle's, then the boot's);
+//! 6. jump (`handoff.s`).
+//!
+//! Every failure is one `FATAL` line and the crash shutdown.
+
+use crate::arch::cell::{BootCell, Page};
+use crate::arch::memory::Range;
+use crate::arch::paging;
+use crate::arch::paging::HeapTables;
+use crate::boot::image::{embedded_range, preloaded_kernel_range};
+use crate::boot::zero_page::BootParams;
+use crate::boot::Boot;
+use crate::payload::bundle::{self, Verify};
+use crate::payload::kernel::{self, Format};
+use crate::payload::placement::{self, Request};
+use crate::platform;
+use crate::platform::console::Quoted;
+
+core::arch::global_asm!(
+    include_str!("handoff.s"),
+    BOOT_CS = const 0x10,
+    BOOT_DS = const 0x18,
+    options(att_syntax)
+);
+
+extern "C" {
+    fn hvmlite_handoff(entry: u64, boot_params: u64, cr3: u64) -> !;
+    /// TSC at the 32-bit entry (entry.s).
+    static entry_tsc: u64;
+}
+
+/// The kernel's zero page and command line.
+static LINUX_ZP: BootCell<Page<BootParams>> = BootCell::new(Page(BootParams::zeroed()));
+static LINUX_CMDLINE: BootCell<Page<[u8; 4096]>> = BootCell::new(Page([0; 4096]));
+
+macro_rules! fatal {
+    ($($t:tt)*) => { platform::fatal(format_args!("payload: {}", format_args!($($t)*))) };
+}
+
+/// Bytes of identity-mapped, reserved RAM.
+///
+/// # Safety
+/// `r` must be RAM that the runtime page tables map and that nothing
+/// writes while the slice lives.
+unsafe fn phys_slice(r: Range) -> &'static [u8] {
+    // SAFETY: forwarded to the caller.
+    unsafe { core::slice::from_raw_parts(r.start as *const u8, r.len() as usize) }
+}
+
+/// Start the payload, if there is one; return if there is none.
+///
+/// Everything comes from what the boot established: the zero page
+/// `startup_64` got, its e820 map, everything that must survive (the heap
+/// included), the end of the identity map, the command line hvmlite was
+/// given.
+pub fn start(boot: &Boot) {
+    let (zp, map, reserved, top) = (boot.zero_page, boot.e820, boot.reserved, boot.map_top);
+    let boot_cmdline = boot.cmdline.unwrap_or("");
+    let (range, source) = match (embedded_range(), zp.initrd()) {
+        (Some(r), _) => (r, "embedded"),
+        (None, Some(r)) => (r, "module"),
+        (None, None) => return,
+    };
+    // SAFETY: the embedded bundle is a segment of our own image and the
+    // module lies in RAM (start_info validation checked it against the
+    // map); both are reserved, so nothing writes them; the runtime page
+    // tables map all RAM.
+    let bytes = unsafe { phys_slice(range) };
+    if !bundle::is_bundle(bytes) {
+        if source == "embedded" {
+            fatal!("the embedded payload at {:#x} is not a bundle", range.start);
+        }
+        return; // an ordinary initrd: not ours to start
+    }
+    // The kernel's and initrd's CRCs cost more than the rest of hvmlite
+    // under emulation: checked on request (`hvmlite.verify`) only.
+    let verify = if boot_cmdline.split_ascii_whitespace().any(|a| a == "hvmlite.verify") { Verify::All } else { Verify::Small };
+    let b = bundle::parse(bytes, verify).unwrap_or_else(|e| fatal!("{e}"));
+    log::info!("payload: bundle v{} from {} at {:#x} size {:#x}", b.version, source, range.start, b.total_size);
+    let k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
+    let preloaded = match (k.format, b.kernel_format) {
+        (Format::BzImage, bundle::FORMAT_BZIMAGE) | (Format::Vmlinux, bundle::FORMAT_VMLINUX) => None,
+        (Format::Vmlinux, bundle::FORMAT_VMLINUX_PRELOADED) => {
+            // Only an embedded bundle can say where its kernel was loaded,
+            // and the record must describe exactly this kernel.
+            let at = preloaded_kernel_range().filter(|_| source == "embedded");
+            let want = Range::sized(k.min_addr, k.span);
+            if at.is_none() || at != want || k.segments().iter().any(|s| !s.data.is_empty()) {
+                fatal!("the bundle's preloaded kernel does not match where the image says it was loaded");
+            }
+            at
+        }
+        (f, n) => fatal!("the bundle says kernel format {n} but the kernel is a {}", f.name()),
+    };
+    match k.version(b.kernel) {
+        Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), b.kernel.len()),
+        None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), b.kernel.len()),
+    }
+    // The bundle's initrd, in place; an embedded bundle without one takes
+    // the boot's first module (xl's `ramdisk=`, QEMU's `-initrd`).
+    let initrd = match b.initrd {
+        Some(i) => Range::sized(i.as_ptr() as u64, i.len() as u64),
+        None if source == "embedded" => zp.initrd(),
+        None => None,
+    };
+    match initrd {
+        Some(r) => log::info!("payload: initrd {:#x} size {:#x}", r.start, r.len()),
+        None => log::info!("payload: initrd none"),
+    }
+
+    // The command line: the bundle's, then the boot's.
+    // SAFETY: start runs once; these statics are its own.
+    let (linux_zp, cmdline) = unsafe { (&mut LINUX_ZP.get().0, &mut LINUX_CMDLINE.get().0) };
+    let sep = if !b.cmdline.is_empty() && !boot_cmdline.is_empty() { " " } else { "" };
+    let len = b.cmdline.len() + sep.len() + boot_cmdline.len();
+    if len >= cmdline.len() {
+        fatal!("the kernel command line would be {len} bytes (at most {})", cmdline.len() - 1);
+    }
+    for (dst, src) in cmdline.iter_mut().zip(b.cmdline.bytes().chain(sep.bytes()).chain(boot_cmdline.bytes())) {
+        *dst = src;
+    }
+    cmdline[len] = 0;
+    let text = core::str::from_utf8(&cmdline[..len]).unwrap_or("");
+    log::info!("payload: cmdline {}", Quoted(text));
+
+    let header = k.setup_header.or(b.setup_header);
+    let built = kernel::linux_zero_page(zp, header, (cmdline.as_ptr() as u64, len), initrd);
+    *linux_zp = built.unwrap_or_else(|e| fatal!("{e}"));
+
+    // Tables the kernel starts on: all RAM identity-mapped and executable
+    // (hvmlite's own map is W^X, which a kernel's first instructions are
+    // not). They come from the heap, which placement avoids.
+    let cr3 = paging::build_identity(&mut HeapTables, top, &[], false).unwrap_or_else(|e| fatal!("page tables: {e}"));
+
+    let req = Request {
+        span: k.span,
+        align: k.align,
+        min_addr: k.min_addr,
+        // A preloaded kernel stays where it is: only check that spot.
+        relocatable: k.relocatable && preloaded.is_none(),
+        max_end: if k.above_4g { top } else { top.min(1 << 32) },
+    };
+    let load = match preloaded {
+        // Its own range is reserved (startup_64 kept it from the heap); what
+        // else is reserved must not overlap it.
+        Some(at) => {
+            let others = |r: &&Range| **r != at;
+            let mut buf = [Range::new(0, 0); 256];
+            let n = reserved.iter().filter(others).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
+            placement::place(map, &buf[..n], &req)
+        }
+        None => placement::place(map, reserved, &req),
+    };
+    let load = load.unwrap_or_else(|e| fatal!("{e}"));
+    let entry = load + k.entry_offset;
+    let how = if preloaded.is_some() { " (preloaded)" } else { "" };
+    log::info!("payload: load {:#x}-{:#x} entry {:#x}{}", load, load + k.span, entry, how);
+
+    // A preloaded kernel's segments (and their zero fill) are in place.
+    let copy = if preloaded.is_some() { &[][..] } else { k.segments() };
+    for s in copy {
+        let dst = load + s.offset;
+        // SAFETY: [load, load + span) is RAM that overlaps nothing reserved
+        // (placement checked), so neither the bundle we copy from nor
+        // anything hvmlite still uses; the runtime tables map it writable.
+        unsafe {
+            core::ptr::copy_nonoverlapping(s.data.as_ptr(), dst as *mut u8, s.data.len());
+            core::ptr::write_bytes((dst + s.data.len() as u64) as *mut u8, 0, (s.mem_size - s.data.len() as u64) as usize);
+        }
+    }
+    let zp_paddr = linux_zp as *const BootParams as u64;
+    // SAFETY: written once by entry.s before anything else ran.
+    let t0 = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(entry_tsc)) };
+    let t1 = rdtsc();
+    log::info!("handoff: zero page {:#x}, tsc {} since entry", zp_paddr, t1.wrapping_sub(t0));
+    // SAFETY: the kernel is in place, the zero page and command line are
+    // in hvmlite's image (which the kernel's decompressor avoids as it
+    // avoids every range the zero page names), and `cr3` maps all of it.
+    unsafe { hvmlite_handoff(entry, zp_paddr, cr3) }
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -1,0 +1,48 @@
+//! The PV shutdown protocol (`xl shutdown`, `xl reboot`): the guest says
+//! which requests it understands under `control/feature-*`, the toolstack
+//! writes the request to `control/shutdown`, the guest clears the node to
+//! acknowledge it and then does it.
+
+use alloc::string::String;
+
+use crate::xen::xenstore::{Transport, Xenstore, XsError};
+
+/// The watch token [`advertise`] registers for `control/shutdown`.
+pub const TOKEN: &str = "shutdown";
+
+/// What the toolstack asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Poweroff,
+    Reboot,
+    /// Something this protocol version does not know (e.g. `suspend`).
+    Unsupported(String),
+}
+
+/// Advertise poweroff and reboot and watch `control/shutdown` (events come
+/// with [`TOKEN`]).
+pub fn advertise<T: Transport>(xs: &mut Xenstore<T>) -> Result<(), XsError> {
+    for f in ["control/feature-poweroff", "control/feature-reboot"] {
+        xs.write(f, "1")?;
+    }
+    xs.watch("control/shutdown", TOKEN)
+}
+
+/// Read `control/shutdown` after its watch fired. `None`: nothing asked
+/// (the node is empty, or gone); a supported request is acknowledged by
+/// clearing the node, which the caller then carries out.
+pub fn take_request<T: Transport>(xs: &mut Xenstore<T>) -> Result<Option<Request>, XsError> {
+    let what = match xs.read("control/shutdown") {
+        Ok(v) => v,
+        Err(XsError::Errno(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let req = match what.as_str() {
+        "" => return Ok(None), // our own acknowledgement, or nothing yet
+        "poweroff" | "halt" => Request::Poweroff,
+        "reboot" => Request::Reboot,
+        _ => return Ok(Some(Request::Unsupported(what))),
+    };
+    let _ = xs.write("control/shutdown", "");
+    Ok(Some(req))
+}

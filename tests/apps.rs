@@ -1,0 +1,150 @@
+//! Apps on the library: `examples/hello-stubdom` (built by `make examples`)
+//! and an app crate outside this repository — the one README.md shows,
+//! taken from README.md itself — each booted on QEMU and under `xl create`
+//! on the real Xen 4.17 host.
+
+mod common;
+use common::xen_host::{self, Scenario};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+const XEN_T: Duration = Duration::from_secs(300);
+
+/// An app from examples/ as `make examples` builds it: `$HVMLITE_EXAMPLES/NAME.elf`,
+/// else built here.
+fn example(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("HVMLITE_EXAMPLES") {
+        let p = Path::new(&dir).join(format!("{name}.elf"));
+        assert!(p.exists(), "{} is missing: run `make examples`", p.display());
+        return p;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-none", "-p", name])
+        .current_dir(root())
+        .status();
+    assert!(st.map(|s| s.success()).unwrap_or(false), "building {name} failed");
+    root().join("target/x86_64-unknown-none/release").join(name)
+}
+
+/// The fenced block that follows `marker` in README.md.
+fn readme_block(readme: &str, marker: &str) -> String {
+    let at = readme.find(marker).unwrap_or_else(|| panic!("README.md has no {marker:?}"));
+    let rest = &readme[at..];
+    let open = rest.find("```").expect("a fenced block after the marker");
+    let body = &rest[open..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").expect("the block ends")].to_string()
+}
+
+/// README.md's app, as a user would make it: a new crate in a directory
+/// outside this repository whose only tie to hvmlite is the path
+/// dependency; built with the command README.md gives.
+fn out_of_tree_app() -> PathBuf {
+    static APP: OnceLock<PathBuf> = OnceLock::new();
+    APP.get_or_init(|| {
+        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let dir = std::env::temp_dir().join(format!("hvmlite-my-app-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        assert!(!dir.starts_with(root()), "the app must live outside the repository");
+        let manifest = readme_block(&readme, "`Cargo.toml`:").replace("/path/to/hvmlite", root().to_str().unwrap());
+        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        std::fs::write(dir.join("build.rs"), readme_block(&readme, "`build.rs`:")).unwrap();
+        std::fs::write(dir.join("src/main.rs"), readme_block(&readme, "`src/main.rs`:")).unwrap();
+        // Pin the same dependency versions as this repository.
+        std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        let build = readme_block(&readme, "Build it:");
+        let cmd = build.lines().find(|l| l.starts_with("cargo ")).expect("a cargo command").to_string();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .current_dir(&dir)
+            // A target directory inside this repository's, only to cache.
+            .env("CARGO_TARGET_DIR", root().join("target/my-app"))
+            .output()
+            .expect("run cargo");
+        assert!(out.status.success(), "`{cmd}` failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let elf = root().join("target/my-app/x86_64-unknown-none/release/my-app");
+        let kept = scratch("apps").join("my-app.elf");
+        std::fs::copy(&elf, &kept).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        kept
+    })
+    .clone()
+}
+
+#[test]
+fn hello_stubdom_on_qemu() {
+    let run = qemu(&pvh_args(&example("hello-stubdom"), "64", "", None), &[], T);
+    let d = run.dump();
+    assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
+    assert!(run.lines.iter().any(|l| l.starts_with("hvmlite: hello-stubdom: up on tcg with ") && l.ends_with(" KiB of heap")), "{d}");
+    assert!(run.has("hvmlite: hello-stubdom: no xenstore (not a Xen domU); powering off"), "{d}");
+    // The runtime's boot report is the loader app's, not every app's.
+    assert!(!run.has("hvmlite: ready"), "{d}");
+}
+
+#[test]
+fn out_of_tree_app_on_qemu() {
+    let run = qemu(&pvh_args(&out_of_tree_app(), "64", "hello=world", None), &[], T);
+    let d = run.dump();
+    assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
+    let hello = run.lines.iter().find(|l| l.starts_with("hvmlite: my-app: hello from tcg, cmdline \"hello=world\", "));
+    assert!(hello.is_some_and(|l| l.ends_with(" e820 entries")), "{d}");
+}
+
+#[test]
+fn both_apps_under_xl_create() {
+    let cfg = std::fs::read_to_string(root().join("xen/hello-stubdom.cfg")).unwrap();
+    let s = Scenario::new(
+        r#". /usr/share/xen-host/lib.sh
+echo "=== hello-stubdom"
+xl create /etc/xen/hello-stubdom.cfg || exit 10
+d=$(xl domid hello-stubdom) || exit 11
+i=0; until [ "$(xenstore-read /local/domain/$d/data/hello 2>/dev/null)" = world ]; do
+    i=$((i + 1)); [ $i -le 100 ] || exit 12; sleep 0.05; done
+echo "data/hello=$(xenstore-read /local/domain/$d/data/hello)"
+xenstore-write /local/domain/$d/data/hello-request dom0
+i=0; until r=$(xenstore-read /local/domain/$d/data/hello-response 2>/dev/null); do
+    i=$((i + 1)); [ $i -le 100 ] || exit 13; sleep 0.05; done
+echo "data/hello-response=$r"
+xl shutdown -w hello-stubdom || exit 14
+wait_gone hello-stubdom 30 || exit 15
+echo "=== my-app"
+xl create /etc/xen/my-app.cfg || exit 20
+wait_gone my-app 60 || exit 21
+echo "=== xl list"
+xl list
+echo "=== end"
+"#,
+    )
+    .config("hello-stubdom.cfg", &cfg)
+    .config(
+        "my-app.cfg",
+        "name = \"my-app\"\ntype = \"pvh\"\nkernel = \"/usr/lib/hvmlite/my-app.elf\"\ncmdline = \"from=xl\"\nmemory = 8\nvcpus = 1\non_poweroff = \"destroy\"\non_crash = \"preserve\"\n",
+    )
+    .file_from("/usr/lib/hvmlite/hello-stubdom.elf", &example("hello-stubdom"))
+    .file_from("/usr/lib/hvmlite/my-app.elf", &out_of_tree_app());
+    let r = xen_host::run("apps", &s, XEN_T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    assert!(r.has("data/hello=world"), "{d}");
+    assert!(r.has("data/hello-response=hello, dom0"), "{d}");
+    let hello = r.guest(1);
+    assert!(hello.iter().any(|l| l.starts_with("hvmlite: hello-stubdom: up on xen with ")), "{d}");
+    assert!(hello.contains(&"hvmlite: hello-stubdom: ready"), "{d}");
+    assert!(hello.contains(&"hvmlite: hello-stubdom: hello, dom0"), "{d}");
+    assert!(hello.contains(&"hvmlite: shutdown: poweroff"), "{d}");
+    let app = r.guest(2);
+    assert!(app.iter().any(|l| l.starts_with("hvmlite: my-app: hello from xen, cmdline \"from=xl\", ")), "{d}");
+    assert!(app.contains(&"hvmlite: my-app: data/my-app written"), "{d}");
+    assert!(app.contains(&"hvmlite: shutdown: poweroff"), "{d}");
+    let list: Vec<&str> = r.scenario().into_iter().skip_while(|l| !l.contains("=== xl list")).collect();
+    assert!(!list.iter().any(|l| l.starts_with("hello-stubdom ") || l.starts_with("my-app ")), "both must be gone: {d}");
+    assert!(r.has("Domain 1 has been shut down, reason code 0"), "xl shutdown saw a clean poweroff: {d}");
+}
