@@ -261,40 +261,22 @@ pub fn parse(b: &[u8], verify: Verify) -> Result<Bundle<'_>, BundleError> {
     Ok(out)
 }
 
-const fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-static CRC_TABLE: [u32; 256] = crc_table();
-
-fn crc32_update(mut c: u32, data: &[u8]) -> u32 {
-    for &b in data {
-        c = CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    c
-}
+/// CRC-32 (IEEE 802.3, as zlib and `crc32(1)` compute it), one 1 KiB
+/// table.
+const CRC32: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
 
 /// CRC-32 (IEEE 802.3, as zlib and `crc32(1)` compute it).
 pub fn crc32(data: &[u8]) -> u32 {
-    !crc32_update(!0, data)
+    CRC32.checksum(data)
 }
 
 /// CRC-32 of `data` with the 4 bytes at `hole` taken as zero.
 fn crc32_with_hole(data: &[u8], hole: usize) -> u32 {
-    let c = crc32_update(!0, &data[..hole]);
-    let c = crc32_update(c, &[0; 4]);
-    !crc32_update(c, &data[hole + 4..])
+    let mut d = CRC32.digest();
+    d.update(&data[..hole]);
+    d.update(&[0; 4]);
+    d.update(&data[hole + 4..]);
+    d.finalize()
 }
 
 /// Writing bundles (host tools and tests; needs `alloc`).
