@@ -77,7 +77,7 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) examples deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test apps
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
