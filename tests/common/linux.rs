@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::common::{parse_hex, root, scratch, tool};
+use super::common::{parse_hex, qemu_pvh, root, scratch, tool};
 
 /// What `/init` prints last, before it powers off.
 pub const MARKER: &str = "hvmlite-linux-test: done";
@@ -172,29 +172,7 @@ pub fn payload(way: Way, image: &Path) -> (PathBuf, Option<PathBuf>) {
 /// QEMU on its PVH path with the serial port on stdout (hvmlite's COM1
 /// lines and Linux's ttyS0) and isa-debug-exit for hvmlite's crash exit.
 pub fn qemu_args(kernel: &Path, initrd: Option<&Path>, mem: &str, append: &str) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "-accel",
-        "tcg",
-        "-M",
-        "q35",
-        "-m",
-        mem,
-        "-nographic",
-        "-nodefaults",
-        "-no-reboot",
-        "-serial",
-        "stdio",
-        "-device",
-        "isa-debug-exit,iobase=0x501,iosize=1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(["-kernel".to_string(), kernel.display().to_string(), "-append".to_string(), append.to_string()]);
-    if let Some(i) = initrd {
-        a.extend(["-initrd".to_string(), i.display().to_string()]);
-    }
-    a
+    qemu_pvh("-serial", kernel, mem, append, initrd)
 }
 
 /// Linux's `BIOS-e820` dmesg lines among `/init`'s lines (`init: ` already

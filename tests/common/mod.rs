@@ -178,6 +178,13 @@ pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
 /// QEMU arguments for booting `kernel` through QEMU's own PVH path, with
 /// port 0xe9 on stdout and isa-debug-exit for the exit status.
 pub fn pvh_args(kernel: &Path, mem: &str, cmdline: &str, initrd: Option<&Path>) -> Vec<String> {
+    qemu_pvh("-debugcon", kernel, mem, cmdline, initrd)
+}
+
+/// QEMU (q35, TCG) booting `kernel` on its PVH path with `console`
+/// (`-debugcon`: port 0xe9, or `-serial`: COM1) on stdout and
+/// isa-debug-exit for the exit status.
+pub fn qemu_pvh(console: &str, kernel: &Path, mem: &str, cmdline: &str, initrd: Option<&Path>) -> Vec<String> {
     let mut a: Vec<String> = [
         "-accel",
         "tcg",
@@ -188,7 +195,7 @@ pub fn pvh_args(kernel: &Path, mem: &str, cmdline: &str, initrd: Option<&Path>) 
         "-nographic",
         "-nodefaults",
         "-no-reboot",
-        "-debugcon",
+        console,
         "stdio",
         "-device",
         "isa-debug-exit,iobase=0x501,iosize=1",
@@ -196,13 +203,9 @@ pub fn pvh_args(kernel: &Path, mem: &str, cmdline: &str, initrd: Option<&Path>) 
     .iter()
     .map(|s| s.to_string())
     .collect();
-    a.push("-kernel".into());
-    a.push(kernel.display().to_string());
-    a.push("-append".into());
-    a.push(cmdline.into());
+    a.extend(["-kernel".to_string(), kernel.display().to_string(), "-append".to_string(), cmdline.to_string()]);
     if let Some(i) = initrd {
-        a.push("-initrd".into());
-        a.push(i.display().to_string());
+        a.extend(["-initrd".to_string(), i.display().to_string()]);
     }
     a
 }
