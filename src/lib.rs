@@ -15,6 +15,9 @@
 //! 5. [`xen`] — Xen-specific set-up (hypercall page, console, memory map,
 //!    shutdown); [`platform`] — poweroff and crash everywhere.
 //!
+//! Reading a kernel from the guest's own disk, pure and host-tested:
+//! [`dev`] — the block-device trait a disk driver implements.
+//!
 //! Pure logic builds for the host and is unit-tested there; modules that
 //! touch hardware build only for `x86_64-unknown-none`.
 #![cfg_attr(not(test), no_std)]
@@ -22,6 +25,7 @@
 extern crate alloc;
 
 pub mod bundle;
+pub mod dev;
 pub mod e820;
 pub mod hvinfo;
 pub mod kernel;
