@@ -26,6 +26,7 @@ extern crate alloc;
 
 pub mod bundle;
 pub mod dev;
+pub mod disk;
 pub mod e820;
 pub mod hvinfo;
 pub mod kernel;
