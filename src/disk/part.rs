@@ -28,7 +28,7 @@ use gpt_disk_types::{
     GptPartitionEntryArray, GptPartitionName, GptPartitionType, Guid, LbaLe, U32Le, U64Le,
 };
 
-use crate::dev::block::{valid_sector_size, BlockDevice, BlockError, Partition};
+use crate::dev::block::{check_request, valid_sector_size, BlockDevice, BlockError, Partition};
 
 /// The most logical partitions an EBR chain may hold (Linux stops at a
 /// few more; no real disk comes near).
@@ -262,9 +262,14 @@ pub fn read_table<D: BlockDevice + ?Sized>(dev: &mut D) -> Result<PartitionTable
     Ok(table)
 }
 
-/// Read `count` sectors from `lba` (the caller bounds `count`).
+/// Read `count` sectors from `lba` (the caller bounds `count`). The range
+/// is checked here too, so a device is never even asked for sectors it
+/// does not have (found by the `partitions` fuzz target: a protective MBR
+/// on a one-sector disk sent a read of sector 1 to the device).
 fn read_sectors<D: BlockDevice + ?Sized>(dev: &mut D, lba: u64, count: usize) -> Result<Vec<u8>, BlockError> {
-    let mut buf = vec![0u8; count * dev.sector_size() as usize];
+    let len = count * dev.sector_size() as usize;
+    check_request(dev.sector_size(), dev.sectors(), lba, len)?;
+    let mut buf = vec![0u8; len];
     dev.read(lba, &mut buf)?;
     Ok(buf)
 }
@@ -602,10 +607,11 @@ fn gpt_partitions<D: BlockDevice + ?Sized>(dev: &mut D, gpt: &Gpt) -> Result<Vec
 mod tests {
     use super::*;
     use crate::dev::block::MemDisk;
-    use crate::disk::testimg::{Img, EFI_SYSTEM, LINUX_FS};
+    use crate::disk::testimg::{Img, StrictDisk, EFI_SYSTEM, LINUX_FS};
 
+    /// The table of `img`, on a disk that panics if asked past its end.
     fn table(img: &Img) -> Result<PartitionTable, PartError> {
-        read_table(&mut MemDisk::new(img.data.clone(), img.ss as u32).unwrap())
+        read_table(&mut StrictDisk(MemDisk::new(img.data.clone(), img.ss as u32).unwrap()))
     }
 
     fn spans(t: &PartitionTable) -> Vec<(u32, u64, u64)> {
@@ -845,6 +851,16 @@ mod tests {
         assert!(matches!(primary(forge(48, &5000u64.to_le_bytes())), GptError::UsableRange { .. }));
         // The entry array inside the usable range.
         assert!(matches!(primary(forge(72, &100u64.to_le_bytes())), GptError::EntryArray { .. }));
+    }
+
+    /// Found by the `partitions` fuzz target: a protective MBR on a disk
+    /// of one sector asked the device for sector 1.
+    #[test]
+    fn protective_mbr_on_a_one_sector_disk() {
+        let mut img = Img::new(512, 1);
+        img.mbr(0, &[(0, 0xee, 1, 1)]);
+        let err = table(&img).unwrap_err();
+        assert!(matches!(err, PartError::Gpt { primary: GptError::Device(BlockError::OutOfRange { .. }), .. }), "{err:?}");
     }
 
     #[test]

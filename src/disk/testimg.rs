@@ -181,3 +181,28 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A `MemDisk` for which being asked for a sector past its end is a bug
+/// in the caller (the code under test must check first): it panics.
+pub struct StrictDisk(pub crate::dev::block::MemDisk);
+
+impl crate::dev::block::BlockDevice for StrictDisk {
+    fn sector_size(&self) -> u32 {
+        self.0.sector_size()
+    }
+    fn sectors(&self) -> u64 {
+        self.0.sectors()
+    }
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), crate::dev::block::BlockError> {
+        if let Err(e) = crate::dev::block::check_request(self.sector_size(), self.sectors(), sector, buf.len()) {
+            panic!("the device was asked for sectors it does not have: {e}");
+        }
+        self.0.read(sector, buf)
+    }
+    fn write(&mut self, _: u64, _: &[u8]) -> Result<(), crate::dev::block::BlockError> {
+        panic!("read-only code wrote");
+    }
+    fn flush(&mut self) -> Result<(), crate::dev::block::BlockError> {
+        Ok(())
+    }
+}
