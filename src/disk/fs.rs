@@ -42,6 +42,15 @@ const SUPERBLOCK: u64 = 1024;
 const MAGIC_OFFSET: usize = 0x38;
 const EXT_MAGIC: [u8; 2] = 0xef53u16.to_le_bytes();
 
+/// Symlinks followed while resolving one path (Linux's and ext4-view's 40).
+const MAX_LINKS: usize = 40;
+/// The longest symlink target read (Linux's PATH_MAX less the NUL).
+const MAX_LINK_LEN: u64 = 4095;
+/// mke2fs's range for blocks per group is 256..=8 × block size (one
+/// bitmap block per group); the lower bound also bounds the number of
+/// group descriptors ext4-view allocates for.
+const MIN_BLOCKS_PER_GROUP: u32 = 256;
+
 /// What the reader did, for tests and the boot report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadStats {
@@ -191,6 +200,13 @@ pub enum FsError {
     NotAFile,
     /// More than 40 symlinks while resolving a path (a loop, or a chain).
     SymlinkLoop,
+    /// The superblock's block count × block size is more than the device
+    /// holds (Linux refuses to mount such a filesystem too).
+    LargerThanDevice { fs_bytes: u128, device_bytes: u64 },
+    /// Blocks per group outside 256..=8 × block size.
+    BlocksPerGroup(u32),
+    /// A symlink whose target is longer than 4095 bytes.
+    LinkTooLong(u64),
     /// A file larger than the read limit (see [`Ext4Fs::set_max_file`]).
     TooLarge { size: u64, limit: u64 },
     Encrypted,
@@ -248,6 +264,11 @@ impl fmt::Display for FsError {
             FsError::NotADirectory => f.write_str("not a directory"),
             FsError::NotAFile => f.write_str("a device, FIFO or socket, not a file"),
             FsError::SymlinkLoop => f.write_str("too many levels of symbolic links"),
+            FsError::LargerThanDevice { fs_bytes, device_bytes } => {
+                write!(f, "the filesystem ({fs_bytes} bytes) is larger than its {device_bytes}-byte device")
+            }
+            FsError::BlocksPerGroup(n) => write!(f, "{n} blocks per group is outside 256..=8 x block size"),
+            FsError::LinkTooLong(n) => write!(f, "a symlink target of {n} bytes is over 4095"),
             FsError::TooLarge { size, limit } => write!(f, "file of {size} bytes is over the {limit}-byte limit"),
             FsError::Encrypted => f.write_str("file is encrypted"),
             FsError::NotUtf8 => f.write_str("not UTF-8"),
@@ -298,6 +319,33 @@ impl From<&Metadata> for Stat {
     }
 }
 
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// What ext4-view sizes its allocations by, checked against the device
+/// first (found by the `ext4` fuzz target: a superblock without checksum
+/// claiming 2^37 blocks made ext4-view reserve 34 GiB of group
+/// descriptors). Fields as ext4-view reads them: the block count's high
+/// half is used whatever the 64bit feature says.
+fn check_geometry(sb: &[u8], device_bytes: u64) -> Result<(), FsError> {
+    let log_block_size = le32(sb, 0x18);
+    if log_block_size > 6 {
+        return Err(FsError::Corrupt(alloc::format!("block size 2^(10 + {log_block_size})")));
+    }
+    let block_size = 1024u32 << log_block_size;
+    let blocks = u64::from(le32(sb, 0x150)) << 32 | u64::from(le32(sb, 0x4));
+    let fs_bytes = u128::from(blocks) * u128::from(block_size);
+    if fs_bytes > u128::from(device_bytes) {
+        return Err(FsError::LargerThanDevice { fs_bytes, device_bytes });
+    }
+    let per_group = le32(sb, 0x20);
+    if !(MIN_BLOCKS_PER_GROUP..=8 * block_size).contains(&per_group) {
+        return Err(FsError::BlocksPerGroup(per_group));
+    }
+    Ok(())
+}
+
 /// An opened ext2/3/4 filesystem. Paths are absolute, inside the
 /// filesystem (`/boot/vmlinuz`); symlinks are followed within it.
 pub struct Ext4Fs {
@@ -328,6 +376,7 @@ impl Ext4Fs {
         if sb[MAGIC_OFFSET..MAGIC_OFFSET + 2] != EXT_MAGIC {
             return Err(FsError::NotExt);
         }
+        check_geometry(&sb, size)?;
         let stats = reader.stats.clone();
         let fs = Ext4::load(Box::new(reader))?;
         Ok(Ext4Fs { fs, stats, max_file: size })
@@ -340,9 +389,63 @@ impl Ext4Fs {
         self.max_file = limit;
     }
 
+    /// `path` with every symlink resolved, as bytes; with `follow_last`
+    /// false the last component is left as it is (`lstat`, `read_link`).
+    ///
+    /// ext4-view resolves symlinks itself, but reads a long symlink's
+    /// target whole at the size its inode claims, so a forged inode could
+    /// make it allocate gigabytes. Here each link's size is checked
+    /// ([`MAX_LINK_LEN`]) before its target is read, and the path handed to
+    /// ext4-view afterwards holds no symlink at all. POSIX order: a link
+    /// is expanded before a `..` after it applies.
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<Vec<u8>, FsError> {
+        if !path.starts_with('/') {
+            return Err(FsError::BadPath);
+        }
+        let mut done: Vec<Vec<u8>> = Vec::new();
+        // Still to walk, last component first.
+        let mut todo: Vec<Vec<u8>> = path.as_bytes().rsplit(|&b| b == b'/').map(|c| c.to_vec()).collect();
+        let mut links = 0;
+        while let Some(c) = todo.pop() {
+            match c.as_slice() {
+                b"" | b"." => continue,
+                b".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let last = todo.iter().all(|c| c.is_empty() || c == b".");
+            done.push(c);
+            let here = join(&done);
+            let meta = self.fs.symlink_metadata(here.as_slice())?;
+            let t = meta.file_type();
+            if t.is_symlink() && (follow_last || !last) {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(FsError::SymlinkLoop);
+                }
+                if meta.len() > MAX_LINK_LEN {
+                    return Err(FsError::LinkTooLong(meta.len()));
+                }
+                let target = self.fs.read_link(here.as_slice())?;
+                done.pop();
+                let target = target.as_ref();
+                if target.starts_with(b"/") {
+                    done.clear();
+                }
+                todo.extend(target.rsplit(|&b| b == b'/').map(|c| c.to_vec()));
+            } else if !last && !t.is_dir() {
+                return Err(FsError::NotADirectory);
+            }
+        }
+        Ok(join(&done))
+    }
+
     /// The whole file at `path`, symlinks followed.
     pub fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
-        let mut file = self.fs.open(path)?;
+        let path = self.resolve(path, true)?;
+        let mut file = self.fs.open(path.as_slice())?;
         let size = file.metadata().len();
         if size > self.max_file {
             return Err(FsError::TooLarge { size, limit: self.max_file });
@@ -363,8 +466,9 @@ impl Ext4Fs {
     /// The names in directory `path` (not `.` and `..`), sorted bytewise.
     /// Names that are not UTF-8 are left out: no boot path uses them.
     pub fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let path = self.resolve(path, true)?;
         let mut names = Vec::new();
-        for entry in self.fs.read_dir(path)? {
+        for entry in self.fs.read_dir(path.as_slice())? {
             let entry = entry?;
             if let Ok(name) = entry.file_name().as_str() {
                 if name != "." && name != ".." {
@@ -378,33 +482,46 @@ impl Ext4Fs {
 
     /// What `path` is, symlinks followed.
     pub fn stat(&self, path: &str) -> Result<Stat, FsError> {
-        Ok(Stat::from(&self.fs.metadata(path)?))
+        let path = self.resolve(path, true)?;
+        Ok(Stat::from(&self.fs.symlink_metadata(path.as_slice())?))
     }
 
     /// What `path` itself is (a symlink is not followed).
     pub fn lstat(&self, path: &str) -> Result<Stat, FsError> {
-        Ok(Stat::from(&self.fs.symlink_metadata(path)?))
+        let path = self.resolve(path, false)?;
+        Ok(Stat::from(&self.fs.symlink_metadata(path.as_slice())?))
     }
 
     /// Whether `path` exists (symlinks followed: a dangling one does not).
     pub fn exists(&self, path: &str) -> Result<bool, FsError> {
-        match self.fs.metadata(path) {
+        match self.stat(path) {
             Ok(_) => Ok(true),
-            Err(Ext4Error::NotFound) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(FsError::NotFound) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
     /// The target of symlink `path`, as stored.
     pub fn read_link(&self, path: &str) -> Result<String, FsError> {
-        let target = self.fs.read_link(path)?;
+        let path = self.resolve(path, false)?;
+        let meta = self.fs.symlink_metadata(path.as_slice())?;
+        if !meta.is_symlink() {
+            return Err(FsError::Other("not a symlink".to_string()));
+        }
+        if meta.len() > MAX_LINK_LEN {
+            return Err(FsError::LinkTooLong(meta.len()));
+        }
+        let target = self.fs.read_link(path.as_slice())?;
         target.to_str().map(|s| s.to_string()).map_err(|_| FsError::NotUtf8)
     }
 
     /// `path` with every symlink resolved.
     pub fn canonicalize(&self, path: &str) -> Result<String, FsError> {
-        let p = self.fs.canonicalize(path)?;
-        p.to_str().map(|s| s.to_string()).map_err(|_| FsError::NotUtf8)
+        let path = self.resolve(path, true)?;
+        // The path must exist (resolve checks every component but a
+        // trailing `..`).
+        self.fs.symlink_metadata(path.as_slice())?;
+        String::from_utf8(path).map_err(|_| FsError::NotUtf8)
     }
 
     /// The volume label (lossy UTF-8).
@@ -434,6 +551,19 @@ impl Files for Ext4Fs {
     }
 }
 
+/// `/a/b` from `[a, b]`; `/` from none.
+fn join(components: &[Vec<u8>]) -> Vec<u8> {
+    if components.is_empty() {
+        return b"/".to_vec();
+    }
+    let mut p = Vec::new();
+    for c in components {
+        p.push(b'/');
+        p.extend_from_slice(c);
+    }
+    p
+}
+
 fn absent_is_none<T>(r: Result<T, FsError>) -> Result<Option<T>, FsError> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -447,7 +577,7 @@ mod tests {
     use super::*;
     use crate::dev::block::{MemDisk, Partition};
     use crate::disk::part::{read_table, TableKind};
-    use crate::disk::testimg::{mkfs_ext4, random_bytes, Img, LINUX_FS};
+    use crate::disk::testimg::{debugfs, mkfs_ext4, random_bytes, Img, LINUX_FS};
     use core::cell::RefCell;
     use std::os::unix::fs::symlink;
     use std::path::Path;
@@ -631,23 +761,65 @@ mod tests {
         assert_eq!(Ext4Fs::open(MemDisk::new(vec![0; 1024], 512).unwrap()).err(), Some(FsError::NotExt));
         // The magic, but a superblock whose checksum no longer matches.
         let mut bad = image().to_vec();
-        bad[1024 + 0x4] ^= 0xff; // s_blocks_count_lo
+        bad[1024 + 0x78] ^= 0xff; // s_volume_name
         let err = Ext4Fs::open(MemDisk::new(bad, 512).unwrap()).err().unwrap();
         assert!(matches!(err, FsError::Corrupt(_)), "{err:?}");
         assert!(!err.to_string().contains('\n'));
+        // More blocks than the device holds; a forged blocks-per-group.
+        let mut bad = image().to_vec();
+        bad[1024 + 0x150] = 1; // s_blocks_count_hi
+        assert_eq!(
+            Ext4Fs::open(MemDisk::new(bad, 512).unwrap()).err(),
+            Some(FsError::LargerThanDevice { fs_bytes: (1u128 << 32 | 12288) * 1024, device_bytes: 12 << 20 })
+        );
+        let mut bad = image().to_vec();
+        bad[1024 + 0x20..1024 + 0x24].copy_from_slice(&8u32.to_le_bytes());
+        assert_eq!(Ext4Fs::open(MemDisk::new(bad, 512).unwrap()).err(), Some(FsError::BlocksPerGroup(8)));
         // An absurd block size (s_log_block_size) with the checksum off.
         let img = mkfs_ext4(1024, &["-O", "^metadata_csum"], |_| {});
         let mut bad = img.clone();
         bad[1024 + 0x18] = 40;
         let err = Ext4Fs::open(MemDisk::new(bad, 512).unwrap()).err().unwrap();
         assert!(matches!(err, FsError::Corrupt(_)), "{err:?}");
-        // A filesystem cut short: blocks past the device are device errors
-        // or corruption, never reads elsewhere.
+        // A filesystem cut short (a partition entry smaller than its
+        // filesystem) is refused as a whole, as Linux does.
         let cut = &image()[..image().len() / 2];
-        match Ext4Fs::open(MemDisk::new(cut.to_vec(), 512).unwrap()) {
-            Err(e) => assert!(matches!(e, FsError::Corrupt(_) | FsError::Device(_)), "{e:?}"),
-            Ok(fs) => assert!(fs.read_file("/boot/vmlinuz-6.1").is_err()),
-        }
+        assert_eq!(
+            Ext4Fs::open(MemDisk::new(cut.to_vec(), 512).unwrap()).err(),
+            Some(FsError::LargerThanDevice { fs_bytes: 12 << 20, device_bytes: 6 << 20 })
+        );
+    }
+
+    /// A slow symlink (target over 59 bytes) whose inode claims 16 GiB:
+    /// ext4-view would allocate that much to read the target; the size is
+    /// checked first.
+    #[test]
+    fn forged_symlink_size_is_refused_before_reading() {
+        let target = format!("/{}", "d/".repeat(40) + "file");
+        let mut img = mkfs_ext4(1024, &[], |root| {
+            std::fs::create_dir_all(root.join("d/".repeat(40))).unwrap();
+            std::fs::write(root.join(&target[1..]), b"data").unwrap();
+            symlink(&target, root.join("long")).unwrap();
+        });
+        let fs = open_whole(&img, 512);
+        assert_eq!(fs.read_file("/long").unwrap(), b"data");
+        assert_eq!(fs.read_link("/long").unwrap(), target);
+        debugfs(&mut img, "sif /long size 0x400000000");
+        let fs = open_whole(&img, 512);
+        assert_eq!(fs.read_file("/long"), Err(FsError::LinkTooLong(1 << 34)));
+        assert_eq!(fs.read_link("/long"), Err(FsError::LinkTooLong(1 << 34)));
+        assert_eq!(fs.lstat("/long").unwrap().size, 1 << 34);
+    }
+
+    #[test]
+    fn dot_dot_and_symlinks_resolve_like_posix() {
+        let fs = open_whole(image(), 512);
+        // `..` applies after the link is expanded: /vmlinuz/.. is not /.
+        assert_eq!(fs.canonicalize("/boot/../vmlinuz").unwrap(), "/boot/vmlinuz-6.1");
+        assert_eq!(fs.canonicalize("/initrd.img/../grub/./grub.cfg"), Err(FsError::NotADirectory));
+        assert_eq!(fs.canonicalize("/../../boot//grub/").unwrap(), "/boot/grub");
+        assert_eq!(fs.canonicalize("/").unwrap(), "/");
+        assert_eq!(fs.list_dir("/boot/grub/..").unwrap().len(), 3);
     }
 
     #[test]

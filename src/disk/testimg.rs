@@ -206,3 +206,18 @@ impl crate::dev::block::BlockDevice for StrictDisk {
         Ok(())
     }
 }
+
+/// Run one `debugfs -w` request on an ext image (e.g. `sif /f size N` to
+/// forge an inode field; debugfs re-seals the checksums).
+pub fn debugfs(image: &mut Vec<u8>, request: &str) {
+    let scratch = Scratch::new("debugfs");
+    let path = scratch.path().join("fs.img");
+    std::fs::write(&path, &image).unwrap();
+    let debugfs = ["/usr/sbin/debugfs", "/sbin/debugfs"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("debugfs (Debian's e2fsprogs) is needed to forge test images");
+    let out = Command::new(debugfs).args(["-w", "-R", request]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "debugfs {request}: {}", String::from_utf8_lossy(&out.stderr));
+    *image = std::fs::read(&path).unwrap();
+}
