@@ -16,7 +16,8 @@
 //!    shutdown); [`platform`] — poweroff and crash everywhere.
 //!
 //! Reading a kernel from the guest's own disk, pure and host-tested:
-//! [`dev`] — the block-device trait a disk driver implements.
+//! [`dev`] — the block-device trait a disk driver implements; [`disk`] —
+//! partition tables, read-only ext2/3/4 and the [`disk::Files`] trait.
 //!
 //! Pure logic builds for the host and is unit-tested there; modules that
 //! touch hardware build only for `x86_64-unknown-none`.
