@@ -216,3 +216,95 @@ put("bundle", "built-small", bytes([1, 16]) + struct.pack("<H", 300) + bytes([12
     + struct.pack("<I", 0xFFFFFFFF))
 put("bundle", "built-flip-header", bytes([1, 8]) + struct.pack("<H", 0) + bytes([4]) + bytes(16) + struct.pack("<I", 9))
 put("bundle", "raw-magic-only", bytes([0]) + b"HVLBNDL\0" + bytes(56))
+
+# partitions: mode (bit 0: 4096-byte sectors), u32 sectors, u16 head length,
+# the disk's first bytes, then its last bytes (see fuzz_targets/partitions.rs).
+import zlib
+
+
+def part_seed(ss, sectors, head, tail=b""):
+    mode = 1 if ss == 4096 else 0
+    return bytes([mode]) + struct.pack("<IH", sectors, len(head)) + head + tail
+
+
+def mbr_sector(recs, ss=512):
+    s = bytearray(ss)
+    for i, (status, ty, start, size) in enumerate(recs):
+        struct.pack_into("<B3xB3xII", s, 446 + 16 * i, status, ty, start, size)
+    s[510:512] = b"\x55\xaa"
+    return bytes(s)
+
+
+def gpt_disk(ss, sectors, parts, nentries=4):
+    """Protective MBR, primary and backup GPT with `nentries` entries:
+    returns (head, tail) bytes."""
+    entries = bytearray(128 * nentries)
+    linux = bytes.fromhex("af3dc60f838472478e793d69d8477de4")
+    for i, (first, last, name) in enumerate(parts):
+        struct.pack_into("<16s16sQQQ", entries, 128 * i, linux, bytes([i + 1]) * 16, first, last, 0)
+        n = name.encode("utf-16-le")
+        entries[128 * i + 56:128 * i + 56 + len(n)] = n
+    array_sectors = -(-len(entries) // ss)
+    entries += bytes(array_sectors * ss - len(entries))
+    first_usable, last_usable = 2 + array_sectors, sectors - 2 - array_sectors
+    crc = zlib.crc32(bytes(entries[:128 * nentries]))
+
+    def header(my, alt, array_lba):
+        h = bytearray(struct.pack("<8sIIIIQQQQ16sQIII", b"EFI PART", 0x10000, 92, 0, 0, my, alt,
+                                  first_usable, last_usable, b"\x5a" * 16, array_lba, nentries, 128, crc))
+        struct.pack_into("<I", h, 16, zlib.crc32(bytes(h)))
+        return bytes(h) + bytes(ss - 92)
+
+    head = mbr_sector([(0, 0xEE, 1, min(sectors - 1, 0xFFFFFFFF))], ss) + header(1, sectors - 1, 2) + entries
+    tail = bytes(entries) + header(sectors - 1, 1, sectors - 1 - array_sectors)
+    return head, tail
+
+
+# Sector 0 the MBR; extended [1, 7) with EBRs at 1 and 4, logicals at 2 and
+# 5; primaries at 8 and 16.
+ebr1 = mbr_sector([(0, 0x83, 1, 2), (0, 0x05, 3, 3)])
+ebr2 = mbr_sector([(0, 0x83, 1, 2)])
+mbr = mbr_sector([(0x80, 0x83, 8, 8), (0, 0x82, 16, 8), (0, 0x05, 1, 6)])
+put("partitions", "mbr-2-primaries-2-logicals", part_seed(512, 64, mbr + ebr1 + bytes(1024) + ebr2))
+put("partitions", "mbr-ebr-loop",
+    part_seed(512, 64, mbr + mbr_sector([(0, 0x83, 1, 2), (0, 0x05, 0, 3)])))
+put("partitions", "mbr-past-end", part_seed(512, 20, mbr_sector([(0, 0x83, 8, 100)])))
+put("partitions", "gpt-2", part_seed(512, 2048, *gpt_disk(512, 2048, [(34, 99, "boot"), (100, 2000, "root")])))
+put("partitions", "gpt-4096", part_seed(4096, 512, *gpt_disk(4096, 512, [(6, 99, "a"), (100, 500, "b")])))
+h, t = gpt_disk(512, 2048, [(34, 99, "boot"), (100, 2000, "root")])
+h = h[:512 + 40] + bytes([h[512 + 40] ^ 1]) + h[512 + 41:]
+put("partitions", "gpt-bad-primary-crc", part_seed(512, 2048, h, t))
+put("partitions", "whole-disk", part_seed(512, 100, bytes(1024) + b"\x53\xef"))
+
+# ext4: mode (bit 0: 4096-byte sectors; bits 1-2: read-ahead window), u16
+# size in KiB, the image without its trailing zeros. Small images made by
+# mkfs.ext4 -d over a tiny /boot: Debian's defaults less the journal (no
+# room for one), the same without metadata_csum (so mutations reach past
+# the checksums), and ext2.
+import shutil
+import subprocess
+import tempfile
+
+mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
+if os.path.exists(mkfs):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "root")
+        os.makedirs(os.path.join(root, "boot", "grub"))
+        with open(os.path.join(root, "boot", "vmlinuz-6.1"), "wb") as f:
+            f.write(bytes(range(256)) * 20)
+        with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as f:
+            f.write("menuentry 'Debian' { linux /vmlinuz }\n")
+        os.symlink("boot/vmlinuz-6.1", os.path.join(root, "vmlinuz"))
+        os.symlink("loop-b", os.path.join(root, "loop-a"))
+        os.symlink("loop-a", os.path.join(root, "loop-b"))
+        for name, mode, opts in [("ext4-csum", 0, ["-O", "^has_journal"]),
+                                 ("ext4-nocsum-4096", 1 | 2, ["-O", "^has_journal,^metadata_csum"]),
+                                 ("ext2", 4, ["-t", "ext2"])]:
+            img = os.path.join(tmp, name)
+            subprocess.run([mkfs, "-q", "-F", "-b", "1024", "-N", "32", "-E", "root_owner=0:0",
+                            "-U", "0a0b0c0d-0000-4000-8000-00000000beef", *opts, "-d", root, img, "96k"],
+                           check=True, env=dict(os.environ, E2FSPROGS_FAKE_TIME="1700000000"))
+            data = open(img, "rb").read()
+            put("ext4", name, bytes([mode]) + struct.pack("<H", 96) + data.rstrip(b"\0"))
+else:
+    print("mkfs.ext4 not found: ext4 seeds not written")
