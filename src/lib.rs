@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod bundle;
+pub mod disk;
 pub mod e820;
 pub mod hvinfo;
 pub mod kernel;
