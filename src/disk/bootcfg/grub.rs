@@ -814,16 +814,20 @@ impl<'a> Run<'a, '_> {
         for w in args {
             words.extend(self.expand(w, vars, line)?);
         }
-        let (mut title, mut id) = (None, None);
+        let (mut title, mut id, mut options) = (None, None, true);
         let mut it = words.into_iter();
         while let Some(w) = it.next() {
+            // As GRUB's argument parser: a word starting with `-` is an
+            // option, `--` ends them.
+            let option = options && w.len() > 1 && w.starts_with('-');
             match w.as_str() {
-                "--class" | "--users" | "--hotkey" | "--source" => {
+                "--" if options => options = false,
+                "--class" | "--users" | "--hotkey" | "--source" if option => {
                     it.next();
                 }
-                "--id" => id = it.next(),
-                "--unrestricted" => {}
-                o if o.starts_with("--") => return Err(self.err(line, Problem::Unknown(format!("menuentry option {o:?}")))),
+                "--id" if option => id = it.next(),
+                "--unrestricted" if option => {}
+                o if option => return Err(self.err(line, Problem::Unknown(format!("menuentry option {o:?}")))),
                 _ if title.is_none() => title = Some(w),
                 _ => {} // arguments for the body ($1, …); grub-mkconfig passes none
             }
@@ -1973,6 +1977,8 @@ f
         // `--id=x` is no option menuentry knows.
         assert!(matches!(m, Err(ConfigError { line: 2, what: Problem::Unknown(_), .. })), "{m:?}");
         let m = run(&cfg.replace("--id=x", "--id x"), None).unwrap();
+        let dashed = run("menuentry --class os -- '-t-' --id x {\n linux /k\n}\n", None).unwrap();
+        assert_eq!((dashed.entries[0].title.as_str(), dashed.entries[0].id.as_deref()), ("-t-", None));
         let e = &m.entries[0];
         assert_eq!((e.title.as_str(), e.id.as_deref()), ("it's \"q\"", Some("x")));
         assert_eq!(e.linux, "/boot/vm linuz");
