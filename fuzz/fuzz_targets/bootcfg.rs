@@ -204,7 +204,7 @@ fn generated(b: &mut Bytes) {
     let mut nodes = Vec::new();
     let mut n = 0;
     for _ in 0..1 + b.u8() % 5 {
-        if b.u8() % 3 == 0 {
+        if b.u8().is_multiple_of(3) {
             let title = title(b, 8);
             let children: Vec<Model> = (0..1 + b.u8() % 3).map(|_| { n += 1; model_entry(b, n) }).collect();
             n += 1;
