@@ -308,3 +308,105 @@ if os.path.exists(mkfs):
             put("ext4", name, bytes([mode]) + struct.pack("<H", 96) + data.rstrip(b"\0"))
 else:
     print("mkfs.ext4 not found: ext4 seeds not written")
+
+# bootcfg: mode 0 is a choice byte, then (path index, u16 length, bytes)
+# records over fuzz_targets/bootcfg.rs's PATHS; mode 1 builds a grub.cfg
+# from the bytes.
+BOOTCFG_PATHS = [
+    "/boot/grub/grub.cfg", "/boot/grub/grubenv", "/loader/entries/a.conf", "/loader/entries/b-6.1.0.conf",
+    "/loader/loader.conf", "/boot/extlinux/extlinux.conf", "/vmlinuz", "/initrd.img", "/boot/grub2/grub.cfg",
+    "/boot/grub2/grubenv", "/boot/loader/entries/c-6.5.0.conf", "/grub/grub.cfg", "/extlinux/extlinux.conf",
+    "/boot/grub/custom.cfg", "/boot/vmlinuz",
+]
+
+
+def disk(files, choice=b"\0"):
+    out = bytes([0]) + choice
+    for path, text in files:
+        data = text.encode()
+        out += bytes([BOOTCFG_PATHS.index(path)]) + struct.pack("<H", len(data)) + data
+    return out
+
+
+def grubenv(*lines):
+    s = "# GRUB Environment Block\n" + "".join(l + "\n" for l in lines)
+    return s + "#" * (1024 - len(s))
+
+
+UUID = "8d0b3a2e-4f0e-4d3c-9d8e-2b7f1c3a6e11"
+GRUB_HEAD = """if [ -s $prefix/grubenv ]; then
+  set have_grubenv=true
+  load_env
+fi
+if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+else
+   set default="%s"
+fi
+if [ x"${feature_menuentry_id}" = xy ]; then
+  menuentry_id_option="--id"
+else
+  menuentry_id_option=""
+fi
+export menuentry_id_option
+function load_video {
+  insmod all_video
+}
+if loadfont unicode ; then
+  set gfxmode=auto
+  load_video
+fi
+"""
+
+
+def debian_entry(title, ident, version, indent=""):
+    body = ("load_video\ninsmod gzio\nif [ x$grub_platform = xxen ]; then insmod xzio; insmod lzopio; fi\n"
+            "set root='hd0,gpt2'\nsearch --no-floppy --fs-uuid --set=root %s\n"
+            "linux\t/boot/vmlinuz-%s root=UUID=%s ro  quiet\ninitrd\t/boot/initrd.img-%s\n") % (UUID, version, UUID, version)
+    body = "".join(indent + "\t" + l + "\n" for l in body.splitlines())
+    return "%smenuentry '%s' --class debian --class gnu-linux $menuentry_id_option '%s' {\n%s%s}\n" % (
+        indent, title, ident, body, indent)
+
+
+debian_cfg = GRUB_HEAD % "1>1" + debian_entry("Debian GNU/Linux", "gnulinux-simple-" + UUID, "6.1.0-13-amd64")
+debian_cfg += "submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-%s' {\n" % UUID
+for v in ["6.1.0-13-amd64", "6.1.0-12-amd64"]:
+    debian_cfg += debian_entry("Debian GNU/Linux, with Linux " + v, "gnulinux-%s-advanced-%s" % (v, UUID), v, "\t")
+debian_cfg += "}\nmenuentry 'Windows Boot Manager' { chainloader /EFI/Microsoft/Boot/bootmgfw.efi\n}\n"
+put("bootcfg", "debian12-submenu", disk([("/boot/grub/grub.cfg", debian_cfg)]))
+put("bootcfg", "ubuntu-saved-entry", disk([
+    ("/boot/grub/grub.cfg", debian_cfg.replace('set default="1>1"', 'set default="${saved_entry}"')),
+    ("/boot/grub/grubenv", grubenv("saved_entry=gnulinux-advanced-%s>gnulinux-6.1.0-12-amd64-advanced-%s" % (UUID, UUID))),
+], choice=b"\x01\x02"))
+
+fedora_cfg = GRUB_HEAD % "${saved_entry}" + """if [ -z "${kernelopts}" ]; then
+  set kernelopts="root=/dev/mapper/fedora-root ro rhgb quiet "
+fi
+insmod blscfg
+blscfg
+"""
+put("bootcfg", "fedora-blscfg", disk([
+    ("/boot/grub2/grub.cfg", fedora_cfg),
+    ("/boot/grub2/grubenv", grubenv("kernelopts=root=UUID=c2d1 ro rhgb quiet", "saved_entry=c-6.5.0")),
+    ("/boot/loader/entries/c-6.5.0.conf", "title Fedora Linux (6.5.0-300.fc39.x86_64) 39\nversion 6.5.0-300.fc39.x86_64\n"
+     "linux /vmlinuz-6.5.0-300.fc39.x86_64\ninitrd /initramfs-6.5.0-300.fc39.x86_64.img\noptions $kernelopts\n"
+     "grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class fedora\n"),
+]))
+put("bootcfg", "bls-loader-conf", disk([
+    ("/loader/entries/a.conf", "title Debian\nversion 6.1.0-9-amd64\nsort-key debian\nlinux /a/linux\ninitrd /a/initrd\n"
+     "options root=/dev/xvda2 ro\noptions quiet\n"),
+    ("/loader/entries/b-6.1.0.conf", "title Debian\nversion 6.1.0-13-amd64\nsort-key debian\nlinux /b/linux\n"
+     "initrd /b/initrd\noptions root=/dev/xvda2 ro\n"),
+    ("/loader/loader.conf", "timeout 3\ndefault a*\n"),
+]))
+put("bootcfg", "extlinux", disk([("/boot/extlinux/extlinux.conf",
+    "DEFAULT l1\nTIMEOUT 20\nAPPEND root=/dev/vda2 ro\nLABEL l0\n\tMENU LABEL ^Debian 6.1.0-13\n"
+    "\tLINUX /boot/vmlinuz-6.1.0-13-amd64\n\tINITRD /boot/initrd.img-6.1.0-13-amd64\nLABEL l1\n"
+    "\tKERNEL ../vmlinuz-6.1.0-12-amd64\n\tINITRD ../initrd.img-6.1.0-12-amd64,../ucode.img\n\tAPPEND -\n"
+    "LABEL hdt\n\tCOM32 hdt.c32\n")]))
+put("bootcfg", "debian-symlinks", disk([("/vmlinuz", "MZ kernel"), ("/initrd.img", "initrd")], choice=b"\x03"))
+put("bootcfg", "unterminated-brace", disk([("/grub/grub.cfg", "menuentry 'a' {\n  linux /vmlinuz ro\n")]))
+put("bootcfg", "generated-submenu", bytes([1, 4, 0, 5, 1, 2, 3, 4, 5, 6, 3, 3, 9, 8, 7, 2, 1, 1, 2, 1, 0, 3, 7, 7, 7])
+    + bytes(range(64)))

@@ -547,6 +547,10 @@ impl Files for Ext4Fs {
     fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, FsError> {
         absent_is_none(self.list_dir(dir))
     }
+
+    fn exists(&mut self, path: &str) -> Result<bool, FsError> {
+        Ext4Fs::exists(self, path)
+    }
 }
 
 /// `/a/b` from `[a, b]`; `/` from none.

@@ -1,10 +1,12 @@
-//! From a block device to files: partition tables ([`part`]) and read-only
-//! ext2/3/4 ([`fs`]), for booting the kernel that lives on a guest's own
-//! disk. Pure `no_std` + `alloc`; everything the disk says is checked.
+//! From a block device to a kernel: partition tables ([`part`]), read-only
+//! ext2/3/4 ([`fs`]) and the boot entries found there ([`bootcfg`]), for
+//! booting the kernel that lives on a guest's own disk. Pure `no_std` +
+//! `alloc`; everything the disk says is checked.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub mod bootcfg;
 pub mod fs;
 pub mod part;
 
@@ -23,4 +25,9 @@ pub trait Files {
     fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, Self::Error>;
     /// The names in directory `dir` (no `.` or `..`).
     fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, Self::Error>;
+    /// Whether `path` exists (GRUB's `[ -f … ]`, Debian's symlinks): a
+    /// filesystem answers without reading the file.
+    fn exists(&mut self, path: &str) -> Result<bool, Self::Error> {
+        Ok(self.read(path)?.is_some())
+    }
 }
