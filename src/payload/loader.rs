@@ -23,15 +23,16 @@
 use crate::arch::cell::{BootCell, Page};
 use crate::arch::memory::Range;
 use crate::arch::paging;
-use crate::arch::paging::HeapTables;
+use crate::arch::paging::TableAlloc;
 use crate::boot::image::{embedded_range, preloaded_kernel_range};
 use crate::boot::zero_page::BootParams;
 use crate::boot::Boot;
 use crate::payload::bundle::{self, Verify};
-use crate::payload::kernel::{self, Format};
+use crate::payload::kernel::{self, Format, Kernel};
 use crate::payload::placement::{self, Request};
 use crate::platform;
 use crate::platform::console::Quoted;
+use x86_64::structures::paging::PageTable;
 
 core::arch::global_asm!(
     include_str!("handoff.s"),
@@ -71,7 +72,7 @@ unsafe fn phys_slice(r: Range) -> &'static [u8] {
 /// included), the end of the identity map, the command line hvmlite was
 /// given.
 pub fn start(boot: &Boot) {
-    let (zp, map, reserved, top) = (boot.zero_page, boot.e820, boot.reserved, boot.map_top);
+    let zp = boot.zero_page;
     let boot_cmdline = boot.cmdline.unwrap_or("");
     let (range, source) = match (embedded_range(), zp.initrd()) {
         (Some(r), _) => (r, "embedded"),
@@ -109,10 +110,6 @@ pub fn start(boot: &Boot) {
         }
         (f, n) => fatal!("the bundle says kernel format {n} but the kernel is a {}", f.name()),
     };
-    match k.version(b.kernel) {
-        Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), b.kernel.len()),
-        None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), b.kernel.len()),
-    }
     // The bundle's initrd, in place; an embedded bundle without one takes
     // the boot's first module (xl's `ramdisk=`, QEMU's `-initrd`).
     let initrd = match b.initrd {
@@ -120,66 +117,112 @@ pub fn start(boot: &Boot) {
         None if source == "embedded" => zp.initrd(),
         None => None,
     };
-    match initrd {
+    launch(
+        boot,
+        &Payload { image: b.kernel, kernel: k, setup_header: b.setup_header, preloaded, initrd, cmdline: b.cmdline, occupied: &[] },
+    )
+}
+
+/// A kernel to start, wherever it came from (a bundle, a disk).
+pub struct Payload<'a> {
+    /// The kernel file, and what [`kernel::parse`] made of it.
+    pub image: &'a [u8],
+    pub kernel: Kernel<'a>,
+    /// A bzImage's setup header kept beside a vmlinux made from it.
+    pub setup_header: Option<&'a [u8]>,
+    /// Where the kernel already lies, loaded in place (a self-contained
+    /// image's), if it does.
+    pub preloaded: Option<Range>,
+    pub initrd: Option<Range>,
+    /// The payload's own command line; the boot's follows it.
+    pub cmdline: &'a str,
+    /// Memory the payload lies in that is not among the boot's reserved
+    /// ranges (buffers a disk was read into): placement avoids it too.
+    pub occupied: &'a [Range],
+}
+
+/// Ranges placement must avoid: the boot's reserved ones and the
+/// payload's own, less `except` (a preloaded kernel's own spot).
+const MAX_AVOID: usize = 272;
+
+/// Start `p` with the zero page hvmlite built. Never returns: every failure
+/// is a `FATAL` line and the crash shutdown.
+pub fn launch(boot: &Boot, p: &Payload) -> ! {
+    let (zp, map, top) = (boot.zero_page, boot.e820, boot.map_top);
+    let boot_cmdline = boot.cmdline.unwrap_or("");
+    let k = &p.kernel;
+    match k.version(p.image) {
+        Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), p.image.len()),
+        None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), p.image.len()),
+    }
+    match p.initrd {
         Some(r) => log::info!("payload: initrd {:#x} size {:#x}", r.start, r.len()),
         None => log::info!("payload: initrd none"),
     }
 
-    // The command line: the bundle's, then the boot's.
-    // SAFETY: start runs once; these statics are its own.
+    // The command line: the payload's, then the boot's.
+    // SAFETY: launch runs once; these statics are its own.
     let (linux_zp, cmdline) = unsafe { (&mut LINUX_ZP.get().0, &mut LINUX_CMDLINE.get().0) };
-    let sep = if !b.cmdline.is_empty() && !boot_cmdline.is_empty() { " " } else { "" };
-    let len = b.cmdline.len() + sep.len() + boot_cmdline.len();
+    let sep = if !p.cmdline.is_empty() && !boot_cmdline.is_empty() { " " } else { "" };
+    let len = p.cmdline.len() + sep.len() + boot_cmdline.len();
     if len >= cmdline.len() {
         fatal!("the kernel command line would be {len} bytes (at most {})", cmdline.len() - 1);
     }
-    for (dst, src) in cmdline.iter_mut().zip(b.cmdline.bytes().chain(sep.bytes()).chain(boot_cmdline.bytes())) {
+    for (dst, src) in cmdline.iter_mut().zip(p.cmdline.bytes().chain(sep.bytes()).chain(boot_cmdline.bytes())) {
         *dst = src;
     }
     cmdline[len] = 0;
     let text = core::str::from_utf8(&cmdline[..len]).unwrap_or("");
     log::info!("payload: cmdline {}", Quoted(text));
 
-    let header = k.setup_header.or(b.setup_header);
-    let built = kernel::linux_zero_page(zp, header, (cmdline.as_ptr() as u64, len), initrd);
+    let header = k.setup_header.or(p.setup_header);
+    let built = kernel::linux_zero_page(zp, header, (cmdline.as_ptr() as u64, len), p.initrd);
     *linux_zp = built.unwrap_or_else(|e| fatal!("{e}"));
 
-    // Tables the kernel starts on: all RAM identity-mapped and executable
+    // Tables the kernel starts on: RAM identity-mapped and executable
     // (hvmlite's own map is W^X, which a kernel's first instructions are
-    // not). They come from the heap, which placement avoids.
-    let cr3 = paging::build_identity(&mut HeapTables, top, &[], false).unwrap_or_else(|e| fatal!("page tables: {e}"));
+    // not). They live in hvmlite's image, below any kernel: see
+    // `HandoffTables`.
+    let mapped = top.min(HANDOFF_MAP_LIMIT);
+    // SAFETY: launch runs once; the pool is its own.
+    let mut tables = HandoffTables { pool: unsafe { &mut HANDOFF_POOL.get().0 }, used: 0 };
+    let cr3 = paging::build_identity(&mut tables, mapped, &[], false).unwrap_or_else(|e| fatal!("page tables: {e}"));
 
     let req = Request {
         span: k.span,
         align: k.align,
         min_addr: k.min_addr,
         // A preloaded kernel stays where it is: only check that spot.
-        relocatable: k.relocatable && preloaded.is_none(),
-        max_end: if k.above_4g { top } else { top.min(1 << 32) },
+        relocatable: k.relocatable && p.preloaded.is_none(),
+        max_end: if k.above_4g { mapped } else { mapped.min(1 << 32) },
     };
-    let load = match preloaded {
-        // Its own range is reserved (startup_64 kept it from the heap); what
-        // else is reserved must not overlap it.
-        Some(at) => {
-            let others = |r: &&Range| **r != at;
-            let mut buf = [Range::new(0, 0); 256];
-            let n = reserved.iter().filter(others).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
-            placement::place(map, &buf[..n], &req)
-        }
-        None => placement::place(map, reserved, &req),
-    };
-    let load = load.unwrap_or_else(|e| fatal!("{e}"));
+    // Its own range is reserved (startup_64 kept it from the heap); what
+    // else is reserved must not overlap it.
+    let mut avoid = [Range::new(0, 0); MAX_AVOID];
+    let others = boot.reserved.iter().chain(p.occupied).filter(|r| Some(**r) != p.preloaded);
+    let n = others.zip(avoid.iter_mut()).map(|(r, b)| *b = *r).count();
+    if n == MAX_AVOID {
+        fatal!("more than {MAX_AVOID} ranges to keep clear of the kernel");
+    }
+    let load = placement::place(map, &avoid[..n], &req).unwrap_or_else(|e| fatal!("{e}"));
     let entry = load + k.entry_offset;
-    let how = if preloaded.is_some() { " (preloaded)" } else { "" };
+    let how = if p.preloaded.is_some() { " (preloaded)" } else { "" };
     log::info!("payload: load {:#x}-{:#x} entry {:#x}{}", load, load + k.span, entry, how);
+    // What the kernel reads before it has its own tables must lie where
+    // it cannot land while it moves itself (see `placement::handoff_state_is_clear`).
+    let state = [tables.range(), Range::new(handoff_gdt(), handoff_gdt() + 64)];
+    if let Err(r) = placement::handoff_state_is_clear(load, &state) {
+        fatal!("hand-off state {:#x}-{:#x} lies above the kernel's load address {load:#x}", r.start, r.end);
+    }
 
     // A preloaded kernel's segments (and their zero fill) are in place.
-    let copy = if preloaded.is_some() { &[][..] } else { k.segments() };
+    let copy = if p.preloaded.is_some() { &[][..] } else { k.segments() };
     for s in copy {
         let dst = load + s.offset;
         // SAFETY: [load, load + span) is RAM that overlaps nothing reserved
-        // (placement checked), so neither the bundle we copy from nor
-        // anything hvmlite still uses; the runtime tables map it writable.
+        // or occupied (placement checked), so neither the bytes we copy
+        // from nor anything hvmlite still uses; the runtime tables map it
+        // writable.
         unsafe {
             core::ptr::copy_nonoverlapping(s.data.as_ptr(), dst as *mut u8, s.data.len());
             core::ptr::write_bytes((dst + s.data.len() as u64) as *mut u8, 0, (s.mem_size - s.data.len() as u64) as usize);
@@ -190,10 +233,60 @@ pub fn start(boot: &Boot) {
     let t0 = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(entry_tsc)) };
     let t1 = rdtsc();
     log::info!("handoff: zero page {:#x}, tsc {} since entry", zp_paddr, t1.wrapping_sub(t0));
-    // SAFETY: the kernel is in place, the zero page and command line are
-    // in hvmlite's image (which the kernel's decompressor avoids as it
-    // avoids every range the zero page names), and `cr3` maps all of it.
+    // SAFETY: the kernel is in place; the zero page, command line, page
+    // tables and GDT are in hvmlite's image, below the kernel (checked
+    // above), and `cr3` maps all of it.
     unsafe { hvmlite_handoff(entry, zp_paddr, cr3) }
+}
+
+/// How far the hand-off tables identity-map RAM: 64 GiB with 2 MiB pages
+/// takes 1 + 1 + 64 tables. The kernel, its zero page, command line and
+/// initrd are placed below this; the kernel maps the rest itself.
+const HANDOFF_MAP_LIMIT: u64 = 64 << 30;
+const HANDOFF_TABLES: usize = 2 + (HANDOFF_MAP_LIMIT >> 30) as usize;
+
+/// The hand-off page tables, in hvmlite's image.
+///
+/// A bzImage's decompressor, entered at its 64-bit entry, copies only the
+/// top-level table it was handed and keeps using the lower levels while
+/// it decompresses, and with KASLR it moves itself to a random address
+/// among RAM above its load address, avoiding only the zero page, command
+/// line, initrd, `setup_data` nodes and itself. Tables in hvmlite's heap
+/// (at the top of RAM) could be overwritten under it: the domain then
+/// died in the decompressor's `error()`. hvmlite's image lies at 1 MiB,
+/// below every kernel it places, which the decompressor never picks.
+static HANDOFF_POOL: BootCell<Page<[PageTable; HANDOFF_TABLES]>> = BootCell::new(Page([const { PageTable::new() }; HANDOFF_TABLES]));
+
+struct HandoffTables {
+    pool: &'static mut [PageTable; HANDOFF_TABLES],
+    used: usize,
+}
+
+impl HandoffTables {
+    fn range(&self) -> Range {
+        let base = self.pool.as_ptr() as u64;
+        Range::new(base, base + (HANDOFF_TABLES * 4096) as u64)
+    }
+}
+
+impl TableAlloc for HandoffTables {
+    fn alloc(&mut self) -> Option<u64> {
+        let t = self.pool.get_mut(self.used)?;
+        self.used += 1;
+        Some(t as *mut PageTable as u64)
+    }
+    fn table(&mut self, paddr: u64) -> &mut PageTable {
+        let i = ((paddr - self.pool.as_ptr() as u64) / 4096) as usize;
+        &mut self.pool[i]
+    }
+}
+
+fn handoff_gdt() -> u64 {
+    extern "C" {
+        static boot_gdt: u8;
+    }
+    // An entry.s symbol: only its address is taken.
+    core::ptr::addr_of!(boot_gdt) as u64
 }
 
 fn rdtsc() -> u64 {
