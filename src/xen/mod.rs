@@ -11,7 +11,7 @@
 //!   [`store`]: this domain's own xenstore connection;
 //! - [`console`]: the PV console ring;
 //! - [`xenbus`]: finding PV devices and the frontend state machine, shared
-//!   by every device; [`blkif`]: the PV block ring protocol.
+//!   by every device; [`blkif`] and [`blkfront`]: the PV block device.
 
 pub mod abi;
 pub mod blkif;
@@ -20,6 +20,8 @@ pub mod ring;
 pub mod xenbus;
 pub mod xenstore;
 
+#[cfg(target_os = "none")]
+pub mod blkfront;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]

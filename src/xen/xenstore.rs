@@ -366,6 +366,9 @@ pub(crate) mod fake {
 
     /// A tiny xenstored: serves the ring whenever the client waits or
     /// notifies, buffering partial messages both ways as a real one does.
+    /// A backend's reaction to a client write: (path, value, writes to make).
+    pub type Backend = fn(&str, &str, &mut Vec<(String, String)>);
+
     pub struct Fake {
         pub page: Page,
         pub inbuf: Vec<u8>,
@@ -379,7 +382,7 @@ pub(crate) mod fake {
         pub waits: u32,
         /// A backend's side: called after each client write with the path
         /// and value; what it pushes is written too (firing watches).
-        pub backend: Option<fn(&str, &str, &mut Vec<(String, String)>)>,
+        pub backend: Option<Backend>,
     }
 
     impl Fake {

@@ -1,0 +1,391 @@
+//! The PV block frontend: a disk the toolstack gave this domain
+//! (`disk = [...]` in xl), as a [`BlockDevice`].
+//!
+//! Set-up follows xenbus ([`xenbus`]): the ring in granted pages (several,
+//! when the backend offers `max-ring-page-order`), an event channel, then
+//! `Initialised` → the backend's `Connected` → its size and features. Data
+//! moves through bounce buffers granted once: [`SLOTS`] requests of up to
+//! [`MAX_SEGMENTS`] pages each, all in flight at once, so a long read
+//! streams instead of waiting on every request.
+//!
+//! The backend is not trusted (see [`blkif`]): a response for a request
+//! not outstanding, with the wrong operation or a failed status, or a ring
+//! index out of bounds ends the device (every later request fails with the
+//! same error, kept in [`BlkFront::error`]); data is copied out only of the
+//! slot a valid response names, and only as long as that request was.
+//! A backend that goes silent ends in [`BlkfrontError::Timeout`].
+//!
+//! [`BlkFront::close`] hands the disk back so that a kernel's own frontend
+//! can connect to it.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::dev::block::{check_request, valid_sector_size, BlockDevice, BlockError};
+use crate::xen::blkif::{self, BlkifError, FrontRing, Outstanding, MAX_SEGMENTS, OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE};
+use crate::xen::evtchn::{self, EvtchnError};
+use crate::xen::gnttab::{self, GrantError};
+use crate::xen::page::{alloc_pages, free_pages, SharedPage};
+use crate::xen::store::Store;
+use crate::xen::xenbus::{Device, State, XenbusError};
+
+/// Requests in flight at once, each with its own bounce pages.
+pub const SLOTS: usize = 32;
+/// The largest ring we ask for: 2^4 = 16 pages (512 entries).
+const MAX_RING_ORDER: u32 = 4;
+/// How long one wait for the backend may last, and how many waits without
+/// a single response end the device.
+const WAIT_NS: u64 = 5_000_000_000;
+const MAX_IDLE_WAITS: u32 = 6;
+const SLOT_BYTES: usize = MAX_SEGMENTS * 4096;
+
+#[derive(Debug)]
+pub enum BlkfrontError {
+    Xenbus(XenbusError),
+    Grant(GrantError),
+    Evtchn(EvtchnError),
+    NoMemory,
+    /// The backend's `sector-size` or `sectors` cannot describe a disk.
+    BadGeometry {
+        sectors: u64,
+        sector_size: u32,
+    },
+    /// The backend broke the ring protocol or failed a request.
+    Protocol(BlkifError),
+    /// No response within the bounded wait.
+    Timeout {
+        in_flight: usize,
+    },
+}
+
+impl fmt::Display for BlkfrontError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlkfrontError::Xenbus(e) => e.fmt(f),
+            BlkfrontError::Grant(e) => e.fmt(f),
+            BlkfrontError::Evtchn(e) => e.fmt(f),
+            BlkfrontError::NoMemory => f.write_str("no memory for the ring and buffers"),
+            BlkfrontError::BadGeometry { sectors, sector_size } => {
+                write!(f, "backend reports {sectors} sectors of {sector_size} bytes")
+            }
+            BlkfrontError::Protocol(e) => e.fmt(f),
+            BlkfrontError::Timeout { in_flight } => {
+                write!(f, "backend answered none of {in_flight} requests in {} s", MAX_IDLE_WAITS as u64 * WAIT_NS / 1_000_000_000)
+            }
+        }
+    }
+}
+
+impl From<XenbusError> for BlkfrontError {
+    fn from(e: XenbusError) -> Self {
+        BlkfrontError::Xenbus(e)
+    }
+}
+impl From<GrantError> for BlkfrontError {
+    fn from(e: GrantError) -> Self {
+        BlkfrontError::Grant(e)
+    }
+}
+
+/// What the backend says about the disk.
+#[derive(Clone, Copy, Debug)]
+pub struct Info {
+    /// Bytes per sector (`sector-size`).
+    pub sector_size: u32,
+    /// Sectors of `sector_size` bytes.
+    pub sectors: u64,
+    pub read_only: bool,
+    pub cdrom: bool,
+    pub flush: bool,
+    pub ring_pages: usize,
+}
+
+/// Bounce pages for one request, granted to the backend for the device's
+/// life.
+struct Slot {
+    base: u64,
+    grefs: [u32; MAX_SEGMENTS],
+    /// For a read in flight: where its data goes in the caller's buffer.
+    target: (usize, usize),
+}
+
+pub struct BlkFront {
+    dev: Device,
+    ring: FrontRing,
+    ring_mem: SharedPage,
+    ring_base: u64,
+    ring_grefs: Vec<u32>,
+    port: u32,
+    slots: Vec<Slot>,
+    out: Outstanding<SLOTS>,
+    info: Info,
+    error: Option<String>,
+    /// Totals, for the report.
+    pub bytes_read: u64,
+}
+
+impl BlkFront {
+    /// Connect to `dev` (a `vbd` from [`crate::xen::xenbus::devices`]).
+    pub fn open(xs: &mut Store, dev: Device) -> Result<BlkFront, BlkfrontError> {
+        gnttab::init()?;
+        let be = dev.backend_id;
+        // The backend publishes its features by InitWait.
+        dev.wait_backend(xs, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing)?;
+        let order = dev.backend_parse::<_, u32>(xs, "max-ring-page-order")?.unwrap_or(0).min(MAX_RING_ORDER);
+        let pages = 1usize << order;
+        let ring_base = alloc_pages(pages).ok_or(BlkfrontError::NoMemory)?;
+        let mut ring_grefs = Vec::with_capacity(pages);
+        for i in 0..pages {
+            ring_grefs.push(gnttab::grant(be, (ring_base >> 12) + i as u64, false)?);
+        }
+        // SAFETY: fresh heap pages, identity-mapped, used only as this ring.
+        let ring_mem = unsafe { SharedPage::region(ring_base, pages * 4096) };
+        let ring = FrontRing::init(&ring_mem, blkif::ring_entries(pages));
+        let port = evtchn::alloc_unbound(be).map_err(BlkfrontError::Evtchn)?;
+
+        if order == 0 {
+            dev.write(xs, "ring-ref", &format!("{}", ring_grefs[0]))?;
+        } else {
+            dev.write(xs, "ring-page-order", &format!("{order}"))?;
+            for (i, g) in ring_grefs.iter().enumerate() {
+                dev.write(xs, &format!("ring-ref{i}"), &format!("{g}"))?;
+            }
+        }
+        dev.write(xs, "event-channel", &format!("{port}"))?;
+        dev.write(xs, "protocol", "x86_64-abi")?;
+        dev.set_state(xs, State::Initialised)?;
+        dev.wait_backend(xs, "Connected", |s| s == State::Connected, |s| s >= State::Closing)?;
+
+        let sector_size = dev.backend_parse::<_, u32>(xs, "sector-size")?.unwrap_or(512);
+        // `sectors` counts 512-byte units whatever the sector size.
+        let units = dev.backend_parse::<_, u64>(xs, "sectors")?.unwrap_or(0);
+        if !valid_sector_size(sector_size) {
+            return Err(BlkfrontError::BadGeometry { sectors: units, sector_size });
+        }
+        let info_bits = dev.backend_parse::<_, u32>(xs, "info")?.unwrap_or(0);
+        let info = Info {
+            sector_size,
+            sectors: units / (sector_size as u64 / 512),
+            read_only: info_bits & blkif::VDISK_READONLY != 0,
+            cdrom: info_bits & blkif::VDISK_CDROM != 0,
+            flush: dev.backend_feature(xs, "feature-flush-cache")?,
+            ring_pages: pages,
+        };
+
+        let mut slots = Vec::with_capacity(SLOTS);
+        for _ in 0..SLOTS {
+            let base = alloc_pages(MAX_SEGMENTS).ok_or(BlkfrontError::NoMemory)?;
+            let mut grefs = [0u32; MAX_SEGMENTS];
+            for (i, g) in grefs.iter_mut().enumerate() {
+                *g = gnttab::grant(be, (base >> 12) + i as u64, false)?;
+            }
+            slots.push(Slot { base, grefs, target: (0, 0) });
+        }
+        dev.set_state(xs, State::Connected)?;
+        Ok(BlkFront {
+            dev,
+            ring,
+            ring_mem,
+            ring_base,
+            ring_grefs,
+            port,
+            slots,
+            out: Outstanding::default(),
+            info,
+            error: None,
+            bytes_read: 0,
+        })
+    }
+
+    pub fn info(&self) -> Info {
+        self.info
+    }
+    pub fn device(&self) -> &Device {
+        &self.dev
+    }
+    /// What ended the device, if something did.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn fail(&mut self, e: BlkfrontError) -> BlockError {
+        let code = match &e {
+            BlkfrontError::Protocol(BlkifError::Status { status, .. }) => *status as i32,
+            _ => -1,
+        };
+        if self.error.is_none() {
+            self.error = Some(format!("{}: {e}", self.dev.frontend));
+        }
+        BlockError::Device(code)
+    }
+
+    /// Run one transfer: `len` bytes from 512-byte unit `unit`, split into
+    /// slot-sized requests kept in flight together. `fill` puts a write's
+    /// data into a slot; `drain` takes a read's out.
+    fn transfer(
+        &mut self,
+        op: u8,
+        unit: u64,
+        len: usize,
+        mut fill: impl FnMut(usize, &mut [u8]),
+        mut drain: impl FnMut(usize, &[u8]),
+    ) -> Result<(), BlockError> {
+        if self.error.is_some() {
+            return Err(BlockError::Device(-1));
+        }
+        let mut sent = 0usize;
+        let mut idle = 0;
+        while sent < len || self.out.busy() > 0 {
+            // Fill every free slot.
+            let mut queued = false;
+            while sent < len {
+                let Some(id) = self.out.free() else { break };
+                let n = (len - sent).min(SLOT_BYTES);
+                let (segs, nseg) =
+                    blkif::segments(0, n, &self.slots[id].grefs).map_err(|_| BlockError::Unaligned { len: n, sector_size: 512 })?;
+                let slot = &mut self.slots[id];
+                // SAFETY: the slot's own pages (SLOT_BYTES), ours; the
+                // backend may write them too, which only changes bytes.
+                let buf = unsafe { core::slice::from_raw_parts_mut(slot.base as *mut u8, n) };
+                if op == OP_WRITE {
+                    fill(sent, buf);
+                }
+                slot.target = (sent, n);
+                let req = blkif::encode_request(op, self.dev.id as u16, id as u64, unit + (sent / 512) as u64, &segs[..nseg]);
+                if !self.ring.push(&self.ring_mem, &req) {
+                    break;
+                }
+                self.out.start(id, op);
+                sent += n;
+                queued = true;
+            }
+            if queued && self.ring.publish(&self.ring_mem) {
+                let _ = evtchn::notify(self.port);
+            }
+            // Take every response there is.
+            let mut got = false;
+            loop {
+                let r = match self.ring.next_response(&self.ring_mem) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
+                };
+                let id = match self.out.complete(&r) {
+                    Ok(id) => id,
+                    Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
+                };
+                got = true;
+                let (at, n) = self.slots[id].target;
+                if op == OP_READ {
+                    // SAFETY: as above; `n` ≤ SLOT_BYTES was set when sent.
+                    let data = unsafe { core::slice::from_raw_parts(self.slots[id].base as *const u8, n) };
+                    drain(at, data);
+                    self.bytes_read += n as u64;
+                }
+            }
+            if got {
+                idle = 0;
+            } else if self.out.busy() > 0 && evtchn::wait_any(&[self.port], WAIT_NS) == 0 {
+                idle += 1;
+                if idle >= MAX_IDLE_WAITS {
+                    let busy = self.out.busy();
+                    return Err(self.fail(BlkfrontError::Timeout { in_flight: busy }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand the disk back: close the connection, take back every grant,
+    /// close the event channel, and leave the device `Initialising` with the
+    /// backend waiting (`InitWait`) for the next frontend.
+    pub fn close(self, xs: &mut Store) -> Result<(), BlkfrontError> {
+        self.dev.close(xs)?;
+        // The backend has let go (Closed): nothing of ours is mapped.
+        let mut keys: Vec<String> = ["ring-ref", "ring-page-order", "event-channel", "protocol"].iter().map(|s| String::from(*s)).collect();
+        for (i, g) in self.ring_grefs.iter().enumerate() {
+            keys.push(format!("ring-ref{i}"));
+            gnttab::revoke(*g)?;
+        }
+        for s in &self.slots {
+            for g in s.grefs {
+                gnttab::revoke(g)?;
+            }
+        }
+        let _ = evtchn::close(self.port);
+        let key_refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+        self.dev.reset(xs, &key_refs)?;
+        // SAFETY: every grant on these pages is revoked and the backend is
+        // disconnected; they are ours again.
+        unsafe {
+            free_pages(self.ring_base, self.ring_grefs.len());
+            for s in &self.slots {
+                free_pages(s.base, MAX_SEGMENTS);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BlockDevice for BlkFront {
+    fn sector_size(&self) -> u32 {
+        self.info.sector_size
+    }
+    fn sectors(&self) -> u64 {
+        self.info.sectors
+    }
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        check_request(self.info.sector_size, self.info.sectors, sector, buf.len())?;
+        let unit = sector * (self.info.sector_size as u64 / 512);
+        let len = buf.len();
+        self.transfer(OP_READ, unit, len, |_, _| {}, |at, data| buf[at..at + data.len()].copy_from_slice(data))
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), BlockError> {
+        check_request(self.info.sector_size, self.info.sectors, sector, buf.len())?;
+        if self.info.read_only {
+            return Err(BlockError::ReadOnly);
+        }
+        let unit = sector * (self.info.sector_size as u64 / 512);
+        self.transfer(OP_WRITE, unit, buf.len(), |at, slot| slot.copy_from_slice(&buf[at..at + slot.len()]), |_, _| {})
+    }
+    fn flush(&mut self) -> Result<(), BlockError> {
+        if !self.info.flush {
+            return Err(BlockError::Unsupported);
+        }
+        if self.error.is_some() {
+            return Err(BlockError::Device(-1));
+        }
+        let Some(id) = self.out.free() else { return Err(BlockError::Busy) };
+        let req = blkif::encode_request(OP_FLUSH_DISKCACHE, self.dev.id as u16, id as u64, 0, &[]);
+        // A flush carries no data: run it as a one-request transfer of
+        // nothing by hand.
+        if !self.ring.push(&self.ring_mem, &req) {
+            return Err(BlockError::Busy);
+        }
+        self.out.start(id, OP_FLUSH_DISKCACHE);
+        if self.ring.publish(&self.ring_mem) {
+            let _ = evtchn::notify(self.port);
+        }
+        let mut idle = 0;
+        loop {
+            match self.ring.next_response(&self.ring_mem) {
+                Ok(Some(r)) => {
+                    return match self.out.complete(&r) {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(self.fail(BlkfrontError::Protocol(e))),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
+            }
+            if evtchn::wait_any(&[self.port], WAIT_NS) == 0 {
+                idle += 1;
+                if idle >= MAX_IDLE_WAITS {
+                    return Err(self.fail(BlkfrontError::Timeout { in_flight: 1 }));
+                }
+            }
+        }
+    }
+}
