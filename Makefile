@@ -14,7 +14,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image examples tool lint run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
+.PHONY: all image examples tool lint install deb run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
 
 all: image
 
@@ -43,6 +43,30 @@ lint: | deps-rust
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(TARGET) -p hvmlite -p hvmlite-loader $(EXAMPLES:%=-p %) -- -D warnings
+
+# Install the loader image the way GRUB's PVH image is installed:
+# $(PREFIX)/lib/hvmlite/hvmlite.elf, the xl configs as examples.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+XL_CONFIGS := $(wildcard xen/*.cfg)
+
+install: $(IMAGE)
+	install -D -m 0644 $(IMAGE) $(DESTDIR)$(PREFIX)/lib/hvmlite/hvmlite.elf
+	install -d $(DESTDIR)$(PREFIX)/share/doc/hvmlite/examples
+	install -m 0644 $(XL_CONFIGS) $(DESTDIR)$(PREFIX)/share/doc/hvmlite/examples/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/hvmlite/
+
+# A Debian package of the above under /usr, built with dpkg-deb.
+DEB_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+DEB := target/hvmlite_$(DEB_VERSION)_amd64.deb
+
+deb: $(IMAGE)
+	rm -rf target/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath target/deb) PREFIX=/usr
+	install -d target/deb/DEBIAN
+	printf 'Package: hvmlite\nVersion: %s\nArchitecture: amd64\nMaintainer: hvmlite developers <hvmlite@localhost>\nSection: admin\nPriority: optional\nDescription: Xen PVH loader and stubdomain runtime\n hvmlite.elf boots a PVH guest'"'"'s own disk (BLS, grub.cfg, extlinux,\n Debian symlinks) or a packed kernel, and runs stubdomain apps.\n' "$(DEB_VERSION)" > target/deb/DEBIAN/control
+	dpkg-deb --root-owner-group --build target/deb $(DEB)
+	@echo "$(DEB)"
 
 deps: deps-rust deps-qemu deps-cc
 
@@ -82,7 +106,7 @@ test-xen: $(IMAGE) examples deps-qemu
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
 # Stable Rust works: fuzz/run.sh sets RUSTC_BOOTSTRAP=1 for AddressSanitizer.
-FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 bootcfg
+FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 bootcfg blkif
 FUZZ_TIME    ?= 60
 FUZZ_CI_TIME ?= 5
 
