@@ -17,6 +17,7 @@
 //! - [`Files`] for the boot-config code: `Ok(None)` when a path is absent.
 
 use alloc::boxed::Box;
+use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -442,23 +443,42 @@ impl Ext4Fs {
 
     /// The whole file at `path`, symlinks followed.
     pub fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        let len = self.file_len(path)?;
+        let mut data = vec![0u8; len];
+        self.read_file_into(path, &mut data)?;
+        Ok(data)
+    }
+
+    /// The size of the file at `path` (symlinks followed), refused above
+    /// the read limit.
+    pub fn file_len(&self, path: &str) -> Result<usize, FsError> {
         let path = self.resolve(path, true)?;
-        let mut file = self.fs.open(path.as_slice())?;
-        let size = file.metadata().len();
+        let size = self.fs.open(path.as_slice())?.metadata().len();
         if size > self.max_file {
             return Err(FsError::TooLarge { size, limit: self.max_file });
         }
-        let len = usize::try_from(size).map_err(|_| FsError::TooLarge { size, limit: self.max_file })?;
-        let mut data = vec![0u8; len];
+        usize::try_from(size).map_err(|_| FsError::TooLarge { size, limit: self.max_file })
+    }
+
+    /// Read the file at `path` into `dst`, which must be exactly as long as
+    /// the file (see [`file_len`](Self::file_len)): for buffers outside the
+    /// heap, such as a kernel read into free RAM.
+    pub fn read_file_into(&self, path: &str, dst: &mut [u8]) -> Result<(), FsError> {
+        let path = self.resolve(path, true)?;
+        let mut file = self.fs.open(path.as_slice())?;
+        let size = file.metadata().len();
+        if size != dst.len() as u64 {
+            return Err(FsError::Corrupt(format!("file is {size} bytes, not the {} it was", dst.len())));
+        }
         let mut done = 0;
-        while done < len {
-            let n = file.read_bytes(&mut data[done..])?;
+        while done < dst.len() {
+            let n = file.read_bytes(&mut dst[done..])?;
             if n == 0 {
                 return Err(FsError::Corrupt("file ended before its size".to_string()));
             }
             done += n;
         }
-        Ok(data)
+        Ok(())
     }
 
     /// The names in directory `path` (not `.` and `..`), sorted bytewise.

@@ -54,7 +54,7 @@ inputs() {
         f=$(ls "$debs/${p}"_*.deb 2>/dev/null | head -n1)
         echo "${f##*/}:$p"
     done
-    cat "$here/build.sh" "$here/init" "$here/lib.sh" "$root/xen/fetch-xen.sh"
+    cat "$here/build.sh" "$here/init" "$here/lib.sh" "$here/block" "$root/xen/fetch-xen.sh"
 }
 hash=$(inputs | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$hash" ] &&
@@ -105,7 +105,7 @@ r="$work/root"
 mkdir -p "$r/usr/bin" "$r/usr/sbin" "$r/usr/lib/x86_64-linux-gnu" "$r/usr/lib64" \
     "$r/usr/lib/xen-4.17/bin" "$r/usr/lib/modules" "$r/usr/share/xen-host" "$r/etc/xen" \
     "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/run" "$r/root" "$r/scenario" \
-    "$r/var/lib/xen" "$r/var/lib/xenstored" "$r/var/log/xen" "$r/var/lock"
+    "$r/var/lib/xen" "$r/var/lib/xenstored" "$r/var/log/xen" "$r/var/lock" "$r/etc/xen/scripts"
 ln -s usr/bin "$r/bin"
 ln -s usr/sbin "$r/sbin"
 ln -s usr/lib "$r/lib"
@@ -144,6 +144,13 @@ m=$(ls -d "$u/$kpkg"/lib/modules/*)/kernel/drivers/xen
 for k in xen-evtchn.ko xen-privcmd.ko xen-gntdev.ko xen-gntalloc.ko xenfs/xenfs.ko; do
     cp "$m/$k" "$r/usr/lib/modules/"
 done
+# The block backend, loaded by scenarios that give a domain a disk
+# (lib.sh: disk_backend): a loop device and blkback, with a /bin/sh
+# hotplug script in place of Debian's bash one.
+k=$(ls -d "$u/$kpkg"/lib/modules/*)/kernel
+cp "$k/drivers/block/loop.ko" "$k/drivers/block/xen-blkback/xen-blkback.ko" "$r/usr/lib/modules/"
+cp "$here/block" "$r/etc/xen/scripts/block-sh"
+chmod 755 "$r/etc/xen/scripts/block-sh"
 
 cp "$here/init" "$r/init"
 chmod 755 "$r/init"

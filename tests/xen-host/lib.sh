@@ -34,3 +34,19 @@ wait_state() {
         sleep 0.1
     done
 }
+
+# disk_backend: load the block backend (loop devices and blkback), once.
+disk_backend() {
+    [ -d /sys/module/xen_blkback ] && return 0
+    insmod /usr/lib/modules/loop.ko max_loop=8 || return 1
+    insmod /usr/lib/modules/xen-blkback.ko || return 1
+}
+
+# attach IMAGE: a loop device for IMAGE (printed), for a disk spec's
+# target=; the spec names script=block-sh. (busybox losetup: -f alone
+# prints the next free device.)
+attach() {
+    _d=$(losetup -f) || return 1
+    losetup "$_d" "$1" || return 1
+    echo "$_d"
+}

@@ -23,7 +23,7 @@ use hvmlite::platform::{self, Shutdown};
 use hvmlite::xen::console as pvconsole;
 use hvmlite::xen::control::{self, Request};
 use hvmlite::xen::page::alloc_page;
-use hvmlite::xen::store::{OpenError, Store};
+use hvmlite::xen::store::Store;
 use hvmlite::xen::{evtchn, gnttab};
 
 /// Idle wake-up period (nothing is done on it; it only bounds a lost wake-up).
@@ -33,8 +33,7 @@ fn fail(what: &str, e: impl core::fmt::Display) -> ! {
     platform::fatal(format_args!("stubdom: {what}: {e}"))
 }
 
-pub fn run(boot: &Boot, xs: Result<Store, OpenError>) -> ! {
-    let mut xs = xs.unwrap_or_else(|e| platform::fatal(format_args!("stubdom: {e}")));
+pub fn run(boot: &Boot, mut xs: Store) -> ! {
     let port = xs.transport().port();
     let domid: u32 = xs.read("domid").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fail("read domid", "missing or not a number"));
     let name = xs.read("name").unwrap_or_default();

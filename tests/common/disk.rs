@@ -1,0 +1,197 @@
+//! Disks for the disk-boot tests: ext4 filesystems made by Debian's
+//! `mkfs.ext4 -d`, partition tables (MBR, GPT) written here byte by byte,
+//! and the guest initramfs whose `/init` mounts the disk it booted from.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::common::{require, root, scratch};
+use super::linux_support::{cpio, linux};
+
+pub const SECTOR: u64 = 512;
+
+/// What goes into a filesystem: a file or a symlink.
+pub enum Item<'a> {
+    File(&'a str, Vec<u8>),
+    Link(&'a str, &'a str),
+}
+
+/// An ext4 filesystem image of `mib` MiB holding `items` (`mkfs.ext4 -d`,
+/// Debian's defaults: 64bit, extents, metadata_csum, flex_bg).
+pub fn ext4(name: &str, mib: u64, items: &[Item]) -> Vec<u8> {
+    require("mkfs.ext4");
+    let dir = scratch("disks").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for it in items {
+        let (path, _) = match it {
+            Item::File(p, _) | Item::Link(p, _) => (p.trim_start_matches('/'), ()),
+        };
+        let at = tree.join(path);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        match it {
+            Item::File(_, data) => std::fs::write(&at, data).unwrap(),
+            Item::Link(_, target) => std::os::unix::fs::symlink(target, &at).unwrap(),
+        }
+    }
+    let img = dir.join("fs.img");
+    let st = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-E", "root_owner=0:0", "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg(format!("{mib}M"))
+        .status()
+        .expect("run mkfs.ext4");
+    assert!(st.success(), "mkfs.ext4 failed");
+    let data = std::fs::read(&img).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    data
+}
+
+/// A partition: where it starts (in 512-byte sectors) and what it holds.
+pub struct Part {
+    pub start: u64,
+    pub data: Vec<u8>,
+    /// MBR type byte (0x83 Linux), ignored for GPT.
+    pub mbr_type: u8,
+}
+
+/// A disk of `sectors` with an MBR of up to four primary partitions.
+pub fn mbr_disk(sectors: u64, parts: &[Part]) -> Vec<u8> {
+    let mut d = vec![0u8; (sectors * SECTOR) as usize];
+    for (i, p) in parts.iter().enumerate() {
+        let e = 446 + i * 16;
+        d[e + 4] = p.mbr_type;
+        d[e + 8..e + 12].copy_from_slice(&(p.start as u32).to_le_bytes());
+        d[e + 12..e + 16].copy_from_slice(&((p.data.len() as u64).div_ceil(SECTOR) as u32).to_le_bytes());
+        put(&mut d, p.start, &p.data);
+    }
+    d[510] = 0x55;
+    d[511] = 0xaa;
+    d
+}
+
+/// A disk of `sectors` with a GPT (protective MBR, primary and backup
+/// headers, 128 entries) whose partitions are Linux filesystems.
+pub fn gpt_disk(sectors: u64, parts: &[Part]) -> Vec<u8> {
+    let mut d = vec![0u8; (sectors * SECTOR) as usize];
+    // Protective MBR.
+    d[446 + 4] = 0xee;
+    d[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
+    d[446 + 12..446 + 16].copy_from_slice(&((sectors - 1).min(u32::MAX as u64) as u32).to_le_bytes());
+    d[510] = 0x55;
+    d[511] = 0xaa;
+    // Linux filesystem data: 0FC63DAF-8483-4772-8E79-3D69D8477DE4, mixed-endian.
+    let linux: [u8; 16] = [0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4];
+    let mut entries = vec![0u8; 128 * 128];
+    for (i, p) in parts.iter().enumerate() {
+        let e = &mut entries[i * 128..(i + 1) * 128];
+        e[0..16].copy_from_slice(&linux);
+        e[16..32].copy_from_slice(&[i as u8 + 1; 16]);
+        e[32..40].copy_from_slice(&p.start.to_le_bytes());
+        e[40..48].copy_from_slice(&(p.start + (p.data.len() as u64).div_ceil(SECTOR) - 1).to_le_bytes());
+        for (k, c) in format!("part{}", i + 1).encode_utf16().enumerate() {
+            e[56 + 2 * k..58 + 2 * k].copy_from_slice(&c.to_le_bytes());
+        }
+        put(&mut d, p.start, &p.data);
+    }
+    let crc = |b: &[u8]| hvmlite::payload::bundle::crc32(b);
+    let entries_crc = crc(&entries);
+    let header = |my: u64, alt: u64, entries_at: u64| {
+        let mut h = vec![0u8; 92];
+        h[0..8].copy_from_slice(b"EFI PART");
+        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+        h[12..16].copy_from_slice(&92u32.to_le_bytes());
+        h[24..32].copy_from_slice(&my.to_le_bytes());
+        h[32..40].copy_from_slice(&alt.to_le_bytes());
+        h[40..48].copy_from_slice(&34u64.to_le_bytes());
+        h[48..56].copy_from_slice(&(sectors - 34).to_le_bytes());
+        h[56..72].copy_from_slice(&[0x42; 16]);
+        h[72..80].copy_from_slice(&entries_at.to_le_bytes());
+        h[80..84].copy_from_slice(&128u32.to_le_bytes());
+        h[84..88].copy_from_slice(&128u32.to_le_bytes());
+        h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
+        let c = crc(&h);
+        h[16..20].copy_from_slice(&c.to_le_bytes());
+        h
+    };
+    put(&mut d, 1, &header(1, sectors - 1, 2));
+    put(&mut d, 2, &entries);
+    put(&mut d, sectors - 33, &entries);
+    put(&mut d, sectors - 1, &header(sectors - 1, 1, sectors - 33));
+    d
+}
+
+fn put(d: &mut [u8], lba: u64, data: &[u8]) {
+    let at = (lba * SECTOR) as usize;
+    d[at..at + data.len()].copy_from_slice(data);
+}
+
+/// Save a disk image for a scenario, gzip'ed (dom0 unpacks it): the
+/// images are mostly zeros.
+pub fn save_gz(name: &str, data: &[u8]) -> PathBuf {
+    let dir = scratch("disks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join(format!("{name}.img"));
+    std::fs::write(&raw, data).unwrap();
+    let gz = dir.join(format!("{name}.img.gz"));
+    let _ = std::fs::remove_file(&gz);
+    let st = Command::new("gzip").args(["-1", "-f"]).arg(&raw).status().expect("gzip");
+    assert!(st.success());
+    gz
+}
+
+/// Modules `/init` loads to mount an ext4 disk through Xen's blkfront, in
+/// dependency order (no modules.dep in Debian's .deb).
+const DISK_MODULES: [&str; 6] =
+    ["lib/crc16.ko", "crypto/crc32c_generic.ko", "fs/mbcache.ko", "fs/jbd2/jbd2.ko", "fs/ext4/ext4.ko", "drivers/block/xen-blkfront.ko"];
+
+/// `/init` of the disk tests: what the Linux tests' `/init` says, then it
+/// mounts the partition `test.mount=` names (read-only) and prints its
+/// `/hello.txt`.
+const DISK_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "init: cmdline: $(cat /proc/cmdline)"
+dmesg | grep -E "RAMDISK:|paravirtualized kernel" | sed 's/^\[[ 0-9.]*\] /init: dmesg: /'
+for m in crc16 crc32c_generic mbcache jbd2 ext4 xen-blkfront; do insmod /lib/modules/$m.ko || echo "init: insmod $m failed"; done
+dev=$(sed -n 's/.*test\.mount=\([^ ]*\).*/\1/p' /proc/cmdline)
+i=0; until [ -b /dev/$dev ]; do i=$((i + 1)); [ $i -le 100 ] || break; sleep 0.1; done
+mkdir -p /mnt
+if mount -t ext4 -o ro /dev/$dev /mnt; then echo "init: disk: $dev: $(cat /mnt/hello.txt)"; else echo "init: disk: mount $dev failed"; fi
+echo "init: hvmlite-linux-test: done"
+poweroff -f
+"#;
+
+/// The initramfs of the disk tests (busybox, the modules, [`DISK_INIT`]).
+pub fn disk_initrd() -> Vec<u8> {
+    let l = linux();
+    let pkg_root = l.vmlinuz.parent().unwrap().parent().unwrap();
+    let modules = std::fs::read_dir(pkg_root.join("lib/modules")).unwrap().next().unwrap().unwrap().path().join("kernel");
+    let busybox = std::fs::read(root().join("target/linux/busybox-static/bin/busybox")).unwrap();
+    let mods: Vec<(String, Vec<u8>)> = DISK_MODULES
+        .iter()
+        .map(|m| {
+            let name = Path::new(m).file_name().unwrap().to_str().unwrap();
+            (format!("lib/modules/{name}"), std::fs::read(modules.join(m)).unwrap())
+        })
+        .collect();
+    let mut entries: Vec<(&str, u32, &[u8])> = vec![
+        ("bin", 0o40755, &[]),
+        ("proc", 0o40755, &[]),
+        ("sys", 0o40755, &[]),
+        ("dev", 0o40755, &[]),
+        ("lib", 0o40755, &[]),
+        ("lib/modules", 0o40755, &[]),
+        ("bin/busybox", 0o100755, &busybox),
+        ("init", 0o100755, DISK_INIT.as_bytes()),
+    ];
+    for (p, d) in &mods {
+        entries.push((p.as_str(), 0o100644, d));
+    }
+    cpio(&entries)
+}
