@@ -84,7 +84,17 @@ fn hello_stubdom_on_qemu() {
     let d = run.dump();
     assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
     assert!(run.lines.iter().any(|l| l.starts_with("hvmlite: hello-stubdom: up on tcg with ") && l.ends_with(" KiB of heap")), "{d}");
-    assert!(run.has("hvmlite: hello-stubdom: no xenstore (not a Xen domU); powering off"), "{d}");
+    // Off Xen the clock is the TSC, calibrated against the PIT: the app
+    // sleeps 1 s on it, which must take about 1 s of real time (TCG's TSC
+    // and PIT both follow the host's clock; the bounds allow for a loaded
+    // host).
+    let start = run.lines.iter().position(|l| l == "hvmlite: hello-stubdom: no xenstore (not a Xen domU); timing 1 s on the clock");
+    let end = run.lines.iter().position(|l| l.starts_with("hvmlite: hello-stubdom: clock: ") && l.ends_with("; powering off"));
+    let (Some(start), Some(end)) = (start, end) else { panic!("no clock lines: {d}") };
+    let real = run.at[end] - run.at[start];
+    assert!(real >= Duration::from_millis(700) && real <= Duration::from_millis(2500), "1 s on the clock took {real:?} of real time: {d}");
+    let ms: u64 = run.lines[end]["hvmlite: hello-stubdom: clock: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!((1000..1100).contains(&ms), "the clock says {ms} ms passed: {d}");
     // The runtime's boot report is the loader app's, not every app's.
     assert!(!run.has("hvmlite: ready"), "{d}");
 }

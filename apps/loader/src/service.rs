@@ -24,10 +24,7 @@ use hvmlite::xen::console as pvconsole;
 use hvmlite::xen::control::{self, Request};
 use hvmlite::xen::page::alloc_page;
 use hvmlite::xen::store::{OpenError, Store};
-use hvmlite::xen::{evtchn, gnttab};
-
-/// Idle wake-up period (nothing is done on it; it only bounds a lost wake-up).
-const IDLE_NS: u64 = 10_000_000_000;
+use hvmlite::xen::{events, gnttab};
 
 fn fail(what: &str, e: impl core::fmt::Display) -> ! {
     platform::fatal(format_args!("stubdom: {what}: {e}"))
@@ -78,7 +75,8 @@ pub fn run(boot: &Boot, xs: Result<Store, OpenError>) -> ! {
             }
             None => 1,
         };
-        evtchn::wait_any(&ports[..n], IDLE_NS);
+        // No deadline: only xenstore or the console wakes the service.
+        events::wait(&ports[..n], None);
     }
 }
 
