@@ -182,11 +182,12 @@ echo "=== end"
 /// How much host CPU an idle stubdomain costs: the loader's service (no
 /// deadline: it sleeps until xenstore or the console signals) and
 /// hello-stubdom (wakes once a second to publish its uptime), left idle for
-/// IDLE_S seconds side by side; their CPU time from `xl list` before and
-/// after. Both must stay under 1% of the wall time.
+/// 25 s (`HVMLITE_IDLE_S` to change it: docs/benchmarks.md has a minute)
+/// side by side; their CPU time from `xl list` before and after. Both must
+/// stay under 1% of the wall time.
 #[test]
 fn idle_stubdomains_use_almost_no_cpu() {
-    const IDLE_S: u32 = 25;
+    let idle_s: u32 = std::env::var("HVMLITE_IDLE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(25);
     let s = Scenario::new(&format!(
         r#". /usr/share/xen-host/lib.sh
 xl create /etc/xen/hvmlite-stubdom.cfg || exit 10
@@ -198,7 +199,7 @@ done
 sleep 1
 cpu() {{ xl list "$1" | awk 'NR == 2 {{ print $6 }}'; }}
 t0=$(cut -d' ' -f1 /proc/uptime); s0=$(cpu hvmlite-stubdom); h0=$(cpu hello-stubdom)
-sleep {IDLE_S}
+sleep {idle_s}
 t1=$(cut -d' ' -f1 /proc/uptime); s1=$(cpu hvmlite-stubdom); h1=$(cpu hello-stubdom)
 echo "idle wall=$t0..$t1 service=$s0..$s1 hello=$h0..$h1"
 xl list
@@ -222,7 +223,7 @@ xl shutdown -w hello-stubdom || exit 14
     };
     let (t0, t1) = range("wall=");
     let wall = t1 - t0;
-    assert!(wall >= IDLE_S as f64 - 0.5, "{d}");
+    assert!(wall >= idle_s as f64 - 0.5, "{d}");
     for who in ["service=", "hello="] {
         let (c0, c1) = range(who);
         let used = c1 - c0;

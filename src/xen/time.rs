@@ -64,26 +64,21 @@ pub struct TimeInfo {
 }
 
 /// `((delta << shift) * mul) >> 32` (a negative shift shifts `delta`
-/// right first, as Xen and Linux do), computed in 128 bits so nothing
-/// overflows; a result beyond `u64::MAX` saturates.
+/// right first, as Xen and Linux do), computed in 128 bits so nothing is
+/// lost to overflow; a result beyond `u64::MAX` saturates.
 pub fn scale(delta: u64, mul: u32, shift: i8) -> u64 {
-    let d = if shift >= 0 {
-        // delta < 2^64 and mul < 2^32: the product has < 96 bits, so a left
-        // shift of up to 31 stays inside 128 bits.
-        if shift >= 32 {
-            return if delta == 0 || mul == 0 { 0 } else { u64::MAX };
-        }
-        (delta as u128) << shift
-    } else {
-        let s = shift.unsigned_abs() as u32;
-        if s >= 64 {
-            0
-        } else {
-            (delta >> s) as u128
-        }
-    };
-    let ns = (d * mul as u128) >> 32;
-    u64::try_from(ns).unwrap_or(u64::MAX)
+    let d = if shift < 0 { delta.checked_shr(shift.unsigned_abs() as u32).unwrap_or(0) } else { delta };
+    // Below 2^96: exact in 128 bits.
+    let p = d as u128 * mul as u128;
+    let s = shift.max(0) as u32;
+    if p == 0 {
+        return 0;
+    }
+    if s >= p.leading_zeros() {
+        // p << s needs more than 128 bits: far beyond u64 after >> 32.
+        return u64::MAX;
+    }
+    u64::try_from((p << s) >> 32).unwrap_or(u64::MAX)
 }
 
 impl TimeInfo {
@@ -477,15 +472,21 @@ mod tests {
         let info = TimeInfo::for_tsc_hz(2_400_000_000, 0, 0).unwrap();
         assert_eq!(info.tsc_shift, -1);
         assert!(info.ns_at(2_400_000_000).abs_diff(1_000_000_000) <= 1);
-        for (delta, mul, shift) in
-            [(u64::MAX, u32::MAX, 31), (u64::MAX, u32::MAX, 0), (u64::MAX, 1, -63), (1, u32::MAX, -64), (12345, 7, 127)]
-        {
-            let want: u128 = if shift >= 0 {
-                (delta as u128).checked_shl(shift as u32).and_then(|d| d.checked_mul(mul as u128)).map_or(u128::MAX, |p| p >> 32)
-            } else {
-                (delta.checked_shr((-shift) as u32).unwrap_or(0) as u128 * mul as u128) >> 32
-            };
-            assert_eq!(scale(delta, mul, shift) as u128, want.min(u64::MAX as u128), "{delta} {mul} {shift}");
+        let cases = [
+            (u64::MAX, u32::MAX, 31, u64::MAX),
+            (u64::MAX, u32::MAX, 0, ((u64::MAX as u128 * u32::MAX as u128) >> 32) as u64),
+            (u64::MAX, 1, -63, 0),
+            (u64::MAX, 1 << 31, -63, 0),
+            (u64::MAX, u32::MAX, -32, u32::MAX as u64 - 1),
+            (1, u32::MAX, -64, 0),
+            (1, 1, 32, 1),
+            (1, 1, 95, 1 << 63),
+            (1, 1, 96, u64::MAX),
+            (12345, 7, 127, u64::MAX),
+            (0, u32::MAX, 127, 0),
+        ];
+        for (delta, mul, shift, want) in cases {
+            assert_eq!(scale(delta, mul, shift), want, "{delta} {mul} {shift}");
         }
         // A TSC before the timestamp reads as the timestamp.
         let info = TimeInfo { tsc_timestamp: 100, system_time: 7, tsc_to_system_mul: 1 << 31, ..Default::default() };
