@@ -179,8 +179,8 @@ echo "=== end"
     assert!(r.has("Domain 1 has been shut down, reason code 0"), "xl shutdown saw a clean poweroff: {d}");
 }
 
-/// How much host CPU an idle stubdomain costs: the loader's service (no
-/// deadline: it sleeps until xenstore or the console signals) and
+/// How much host CPU an idle stubdomain costs: the loader's service (it
+/// sleeps until xenstore or the console signals, or 10 s pass) and
 /// hello-stubdom (wakes once a second to publish its uptime), left idle for
 /// 25 s (`HVMLITE_IDLE_S` to change it: docs/benchmarks.md has a minute)
 /// side by side; their CPU time from `xl list` before and after. Both must

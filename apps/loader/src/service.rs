@@ -16,6 +16,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use core::time::Duration;
 
 use hvmlite::boot::Boot;
 use hvmlite::platform::console;
@@ -24,7 +25,10 @@ use hvmlite::xen::console as pvconsole;
 use hvmlite::xen::control::{self, Request};
 use hvmlite::xen::page::alloc_page;
 use hvmlite::xen::store::{OpenError, Store};
-use hvmlite::xen::{events, gnttab};
+use hvmlite::xen::{events, gnttab, time};
+
+/// The longest the service sleeps without looking at its rings.
+const IDLE: Duration = Duration::from_secs(10);
 
 fn fail(what: &str, e: impl core::fmt::Display) -> ! {
     platform::fatal(format_args!("stubdom: {what}: {e}"))
@@ -75,8 +79,10 @@ pub fn run(boot: &Boot, xs: Result<Store, OpenError>) -> ! {
             }
             None => 1,
         };
-        // No deadline: only xenstore or the console wakes the service.
-        events::wait(&ports[..n], None);
+        // Woken by xenstore or the console, or after IDLE at the latest: a
+        // peer that corrupts a ring and then goes silent sends no event,
+        // and only the next look at the ring finds it.
+        events::wait(&ports[..n], Some(time::now() + IDLE));
     }
 }
 
