@@ -12,7 +12,8 @@
 //!   the writer published whole (never a mix of two), with an even
 //!   version, and the TSC read inside its window;
 //! - a writer stuck on an odd version gives `Unsettled`, never a reading;
-//! - for one settled record, time never goes back as the TSC grows;
+//! - for one settled record, time never goes back as the TSC grows from
+//!   the timestamp (modulo 2^64), and a TSC before it reads as it;
 //! - `scale` matches a reference computed another way.
 #![no_main]
 
@@ -202,12 +203,16 @@ fuzz_target!(|data: &[u8]| {
                 };
                 assert!(mem.published.borrow().contains(&got), "a torn reading {got:?}, published {:?}", mem.published.borrow());
             }
-            // One record: time does not go back as the TSC grows.
+            // One record: time does not go back as the TSC grows from the
+            // timestamp (deltas are taken modulo 2^64, up to 2^63).
             let mut b = mem.input.borrow_mut();
-            let (t1, step) = (b.u64(), b.u64());
-            let t2 = t1.saturating_add(step);
+            let (d1, step) = (b.u64() >> 1, b.u64() >> 1);
+            let d2 = d1.saturating_add(step).min((1 << 63) - 1);
+            let (t1, t2) = (info.tsc_timestamp.wrapping_add(d1), info.tsc_timestamp.wrapping_add(d2));
             assert!(info.ns_at(t1) <= info.ns_at(t2), "{info:?}: ns_at({t1}) > ns_at({t2})");
             assert!(info.ns_at(t1) >= info.system_time);
+            // A TSC before the timestamp reads as the timestamp.
+            assert_eq!(info.ns_at(info.tsc_timestamp.wrapping_sub(1 + d1)), info.system_time);
             assert_eq!(info.ns_at(info.tsc_timestamp), info.system_time);
         }
         Err(_) => {}

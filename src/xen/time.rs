@@ -82,11 +82,16 @@ pub fn scale(delta: u64, mul: u32, shift: i8) -> u64 {
 }
 
 impl TimeInfo {
-    /// System time (ns) at `tsc`. A TSC before the record's timestamp
-    /// counts as the timestamp itself, so for one record the result never
-    /// decreases as `tsc` grows.
+    /// System time (ns) at `tsc`. The TSC delta is taken modulo 2^64, as
+    /// Xen and Linux take it: a domain's TSC starts near 0 when it is
+    /// created, and Xen may write the first record before that, with a
+    /// timestamp just below 2^64. A delta of 2^63 or more is a TSC before
+    /// the timestamp (skew between CPUs) and counts as the timestamp
+    /// itself, so for one record the result never decreases as `tsc`
+    /// grows from the timestamp.
     pub fn ns_at(&self, tsc: u64) -> u64 {
-        let delta = tsc.saturating_sub(self.tsc_timestamp);
+        let delta = tsc.wrapping_sub(self.tsc_timestamp);
+        let delta = if delta >> 63 != 0 { 0 } else { delta };
         self.system_time.saturating_add(scale(delta, self.tsc_to_system_mul, self.tsc_shift))
     }
 
@@ -491,7 +496,28 @@ mod tests {
         // A TSC before the timestamp reads as the timestamp.
         let info = TimeInfo { tsc_timestamp: 100, system_time: 7, tsc_to_system_mul: 1 << 31, ..Default::default() };
         assert_eq!(info.ns_at(50), 7);
-        assert_eq!(info.ns_at(u64::MAX), 7 + (u64::MAX - 100) / 2);
+        assert_eq!(info.ns_at(100 + (1 << 62)), 7 + (1 << 61));
+        assert_eq!(info.ns_at(100 + (1 << 63)), 7);
+    }
+
+    #[test]
+    fn a_timestamp_from_before_the_domains_tsc_started() {
+        // The first record an `xl create`d PVH domU saw on the test Xen
+        // host: the timestamp is just below 2^64, the TSC already small.
+        // Taking TSC < timestamp as "before" froze the clock until Xen
+        // rewrote the record about a second later.
+        let info = TimeInfo {
+            version: 2,
+            tsc_timestamp: 18446744072546808106,
+            system_time: 6776667509,
+            tsc_to_system_mul: 3308742114,
+            tsc_shift: -1,
+            flags: 0,
+        };
+        let delta = 710480120u64.wrapping_sub(info.tsc_timestamp);
+        assert_eq!(delta, 1_873_223_630);
+        assert_eq!(info.ns_at(710480120), 6776667509 + ((delta / 2) as u128 * 3308742114u128 >> 32) as u64);
+        assert!(info.ns_at(982091513) > info.ns_at(710480120));
     }
 
     #[test]
