@@ -516,7 +516,7 @@ mod tests {
         };
         let delta = 710480120u64.wrapping_sub(info.tsc_timestamp);
         assert_eq!(delta, 1_873_223_630);
-        assert_eq!(info.ns_at(710480120), 6776667509 + ((delta / 2) as u128 * 3308742114u128 >> 32) as u64);
+        assert_eq!(info.ns_at(710480120), 6776667509 + (((delta / 2) as u128 * 3308742114u128) >> 32) as u64);
         assert!(info.ns_at(982091513) > info.ns_at(710480120));
     }
 
