@@ -75,6 +75,17 @@ pub fn timer_port() -> Option<u32> {
     port
 }
 
+/// Give `VIRQ_TIMER` back: stop the one-shot timer and close its port, so
+/// that a kernel this vCPU is handed to can bind it (Linux's timer does,
+/// and Xen refuses a second binding). A later [`wait`] binds it again.
+pub fn release_timer() {
+    let p = TIMER_PORT.swap(0, Ordering::AcqRel);
+    if p != 0 && p != u32::MAX {
+        let _ = xen::stop_singleshot_timer();
+        let _ = evtchn::close(p);
+    }
+}
+
 /// Block until one of `ports` is pending or `deadline` passes (`None`:
 /// no deadline). At most [`MAX_PORTS`] ports. Pending bits of the ports
 /// that fired are cleared; an event that arrives while the caller works

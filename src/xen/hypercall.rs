@@ -150,7 +150,7 @@ pub fn current_reservation() -> Result<u64, i64> {
 
 // ---- vCPU timers — public/vcpu.h ------------------------------------------
 
-use crate::xen::abi::{VcpuSetSingleshotTimer, VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_PERIODIC_TIMER};
+use crate::xen::abi::{VcpuSetSingleshotTimer, VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_PERIODIC_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER};
 use xen_sys::__HYPERVISOR_vcpu_op;
 
 /// `VCPUOP_set_singleshot_timer` for vCPU 0: `VIRQ_TIMER` fires once when
@@ -166,4 +166,10 @@ pub fn set_singleshot_timer(abs_ns: u64) -> Result<(), i64> {
 pub fn stop_periodic_timer() -> Result<(), i64> {
     // SAFETY: takes no argument struct.
     check(unsafe { xen_sys::hypercall_3(__HYPERVISOR_vcpu_op, VCPUOP_STOP_PERIODIC_TIMER as u64, 0, 0) })
+}
+
+/// `VCPUOP_stop_singleshot_timer` for vCPU 0.
+pub fn stop_singleshot_timer() -> Result<(), i64> {
+    // SAFETY: takes no argument struct.
+    check(unsafe { xen_sys::hypercall_3(__HYPERVISOR_vcpu_op, VCPUOP_STOP_SINGLESHOT_TIMER as u64, 0, 0) })
 }
