@@ -184,7 +184,7 @@ echo "=== end"
 /// hello-stubdom (wakes once a second to publish its uptime), left idle for
 /// 25 s (`HVMLITE_IDLE_S` to change it: docs/benchmarks.md has a minute)
 /// side by side; their CPU time from `xl list` before and after. Both must
-/// stay under 1% of the wall time.
+/// stay under 1% of the wall time (plus `xl list`'s 0.1 s step).
 #[test]
 fn idle_stubdomains_use_almost_no_cpu() {
     let idle_s: u32 = std::env::var("HVMLITE_IDLE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(25);
@@ -228,7 +228,8 @@ xl shutdown -w hello-stubdom || exit 14
         let (c0, c1) = range(who);
         let used = c1 - c0;
         eprintln!("idle: {who} {used:.1} s of CPU in {wall:.1} s ({:.2}%)", 100.0 * used / wall);
-        // `xl list` shows tenths of a second: 1% of 25 s is 0.25 s.
-        assert!(used <= 0.01 * wall, "{who} used {used:.1} s of CPU in {wall:.1} s idle: {d}");
+        // `xl list` shows tenths of a second, so a difference can be 0.1 s
+        // more than was used: 1% of the wall time, plus that step.
+        assert!(used <= 0.01 * wall + 0.1 + 1e-9, "{who} used {used:.1} s of CPU in {wall:.1} s idle: {d}");
     }
 }
