@@ -410,3 +410,17 @@ put("bootcfg", "debian-symlinks", disk([("/vmlinuz", "MZ kernel"), ("/initrd.img
 put("bootcfg", "unterminated-brace", disk([("/grub/grub.cfg", "menuentry 'a' {\n  linux /vmlinuz ro\n")]))
 put("bootcfg", "generated-submenu", bytes([1, 4, 0, 5, 1, 2, 3, 4, 5, 6, 3, 3, 9, 8, 7, 2, 1, 1, 2, 1, 0, 3, 7, 7, 7])
     + bytes(range(64)))
+
+# time_info: mode (bit 0: hostile writer, bits 1-2 both set: stuck odd), the
+# first record (tsc_timestamp, system_time, mul, shift, flags), one scale
+# case (delta, mul, shift), then writer steps (see fuzz_targets/time_info.rs).
+def rec(ts, sys, mul, shift, flags=1):
+    return struct.pack("<QQIbB", ts, sys, mul, shift, flags)
+
+
+XEN_2G6 = rec(1000, 5_000_000, 0xC4EC4EC4, -1)  # a 2.6 GHz TSC as Xen scales it
+put("time_info", "honest-update", bytes([0]) + XEN_2G6 + struct.pack("<QIb", 2_600_000_000, 0xC4EC4EC4, -1)
+    + bytes([0]) + rec(2000, 6_000_000, 0xC4EC4EC4, -1) + bytes([1, 0, 1, 0, 1, 0, 1, 0]) + bytes(16))
+put("time_info", "hostile-bumps", bytes([1]) + XEN_2G6 + struct.pack("<QIb", 2**64 - 1, 2**32 - 1, 31)
+    + bytes([2, 7, 3]) + struct.pack("<Q", 99) + bytes([2, 1] * 8))
+put("time_info", "stuck-odd", bytes([6]) + XEN_2G6 + struct.pack("<QIb", 1, 1, 96))

@@ -84,7 +84,17 @@ fn hello_stubdom_on_qemu() {
     let d = run.dump();
     assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
     assert!(run.lines.iter().any(|l| l.starts_with("hvmlite: hello-stubdom: up on tcg with ") && l.ends_with(" KiB of heap")), "{d}");
-    assert!(run.has("hvmlite: hello-stubdom: no xenstore (not a Xen domU); powering off"), "{d}");
+    // Off Xen the clock is the TSC, calibrated against the PIT: the app
+    // sleeps 1 s on it, which must take about 1 s of real time (TCG's TSC
+    // and PIT both follow the host's clock; the bounds allow for a loaded
+    // host).
+    let start = run.lines.iter().position(|l| l == "hvmlite: hello-stubdom: no xenstore (not a Xen domU); timing 1 s on the clock");
+    let end = run.lines.iter().position(|l| l.starts_with("hvmlite: hello-stubdom: clock: ") && l.ends_with("; powering off"));
+    let (Some(start), Some(end)) = (start, end) else { panic!("no clock lines: {d}") };
+    let real = run.at[end] - run.at[start];
+    assert!(real >= Duration::from_millis(700) && real <= Duration::from_millis(2500), "1 s on the clock took {real:?} of real time: {d}");
+    let ms: u64 = run.lines[end]["hvmlite: hello-stubdom: clock: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!((1000..1100).contains(&ms), "the clock says {ms} ms passed: {d}");
     // The runtime's boot report is the loader app's, not every app's.
     assert!(!run.has("hvmlite: ready"), "{d}");
 }
@@ -109,6 +119,14 @@ d=$(xl domid hello-stubdom) || exit 11
 i=0; until [ "$(xenstore-read /local/domain/$d/data/hello 2>/dev/null)" = world ]; do
     i=$((i + 1)); [ $i -le 100 ] || exit 12; sleep 0.05; done
 echo "data/hello=$(xenstore-read /local/domain/$d/data/hello)"
+# The clock: data/uptime against dom0's /proc/uptime, 6 s apart, and
+# data/wallclock against dom0's date.
+i=0; until xenstore-read /local/domain/$d/data/uptime >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -le 100 ] || exit 16; sleep 0.05; done
+echo "clock1 app=$(xenstore-read /local/domain/$d/data/uptime) dom0=$(cut -d' ' -f1 /proc/uptime)"
+sleep 6
+echo "clock2 app=$(xenstore-read /local/domain/$d/data/uptime) dom0=$(cut -d' ' -f1 /proc/uptime)"
+echo "wall app=$(xenstore-read /local/domain/$d/data/wallclock) dom0=$(date +%s)"
 xenstore-write /local/domain/$d/data/hello-request dom0
 i=0; until r=$(xenstore-read /local/domain/$d/data/hello-response 2>/dev/null); do
     i=$((i + 1)); [ $i -le 100 ] || exit 13; sleep 0.05; done
@@ -135,6 +153,18 @@ echo "=== end"
     assert_eq!(r.rc, Some(0), "{d}");
     assert!(r.has("data/hello=world"), "{d}");
     assert!(r.has("data/hello-response=hello, dom0"), "{d}");
+    // data/uptime advances with dom0's clock (it is published once a
+    // second, so each reading may lag by up to 1 s).
+    let clock = |tag: &str| -> (f64, f64) {
+        let l = r.scenario().into_iter().find(|l| l.starts_with(tag)).unwrap_or_else(|| panic!("no {tag} line: {d}"));
+        let v = |k: &str| l.split(' ').find_map(|w| w.strip_prefix(k)).and_then(|x| x.parse::<f64>().ok());
+        (v("app=").unwrap_or_else(|| panic!("{l}: {d}")), v("dom0=").unwrap_or_else(|| panic!("{l}: {d}")))
+    };
+    let ((a1, h1), (a2, h2)) = (clock("clock1 "), clock("clock2 "));
+    assert!(((a2 - a1) - (h2 - h1)).abs() <= 1.5, "data/uptime moved {:.2} s while dom0's clock moved {:.2} s: {d}", a2 - a1, h2 - h1);
+    assert!(h2 - h1 >= 5.5, "{d}");
+    let (wa, wh) = clock("wall ");
+    assert!((wa - wh).abs() <= 3.0, "wall clock {wa} vs dom0's date {wh}: {d}");
     let hello = r.guest(1);
     assert!(hello.iter().any(|l| l.starts_with("hvmlite: hello-stubdom: up on xen with ")), "{d}");
     assert!(hello.contains(&"hvmlite: hello-stubdom: ready"), "{d}");
@@ -147,4 +177,59 @@ echo "=== end"
     let list: Vec<&str> = r.scenario().into_iter().skip_while(|l| !l.contains("=== xl list")).collect();
     assert!(!list.iter().any(|l| l.starts_with("hello-stubdom ") || l.starts_with("my-app ")), "both must be gone: {d}");
     assert!(r.has("Domain 1 has been shut down, reason code 0"), "xl shutdown saw a clean poweroff: {d}");
+}
+
+/// How much host CPU an idle stubdomain costs: the loader's service (it
+/// sleeps until xenstore or the console signals, or 10 s pass) and
+/// hello-stubdom (wakes once a second to publish its uptime), left idle for
+/// 25 s (`HVMLITE_IDLE_S` to change it: docs/benchmarks.md has a minute)
+/// side by side; their CPU time from `xl list` before and after. Both must
+/// stay under 1% of the wall time (plus `xl list`'s 0.1 s step).
+#[test]
+fn idle_stubdomains_use_almost_no_cpu() {
+    let idle_s: u32 = std::env::var("HVMLITE_IDLE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(25);
+    let s = Scenario::new(&format!(
+        r#". /usr/share/xen-host/lib.sh
+xl create /etc/xen/hvmlite-stubdom.cfg || exit 10
+xl create /etc/xen/hello-stubdom.cfg || exit 11
+for n in hvmlite-stubdom hello-stubdom; do
+    i=0; until [ -n "$(xenstore-read /local/domain/$(xl domid $n)/data/hello 2>/dev/null || xenstore-read /local/domain/$(xl domid $n)/data/hvmlite/state 2>/dev/null)" ]; do
+        i=$((i + 1)); [ $i -le 200 ] || exit 12; sleep 0.05; done
+done
+sleep 1
+cpu() {{ xl list "$1" | awk 'NR == 2 {{ print $6 }}'; }}
+t0=$(cut -d' ' -f1 /proc/uptime); s0=$(cpu hvmlite-stubdom); h0=$(cpu hello-stubdom)
+sleep {idle_s}
+t1=$(cut -d' ' -f1 /proc/uptime); s1=$(cpu hvmlite-stubdom); h1=$(cpu hello-stubdom)
+echo "idle wall=$t0..$t1 service=$s0..$s1 hello=$h0..$h1"
+xl list
+xl vcpu-list
+xl shutdown -w hvmlite-stubdom || exit 13
+xl shutdown -w hello-stubdom || exit 14
+"#
+    ))
+    .config("hvmlite-stubdom.cfg", &std::fs::read_to_string(root().join("xen/hvmlite-stubdom.cfg")).unwrap())
+    .config("hello-stubdom.cfg", &std::fs::read_to_string(root().join("xen/hello-stubdom.cfg")).unwrap())
+    .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+    .file_from("/usr/lib/hvmlite/hello-stubdom.elf", &example("hello-stubdom"));
+    let r = xen_host::run("apps-idle", &s, XEN_T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let l = r.scenario().into_iter().find(|l| l.starts_with("idle ")).unwrap_or_else(|| panic!("no idle line: {d}"));
+    let range = |k: &str| -> (f64, f64) {
+        let v = l.split(' ').find_map(|w| w.strip_prefix(k)).unwrap_or_else(|| panic!("{l}"));
+        let (a, b) = v.split_once("..").unwrap();
+        (a.parse().unwrap(), b.parse().unwrap())
+    };
+    let (t0, t1) = range("wall=");
+    let wall = t1 - t0;
+    assert!(wall >= idle_s as f64 - 0.5, "{d}");
+    for who in ["service=", "hello="] {
+        let (c0, c1) = range(who);
+        let used = c1 - c0;
+        eprintln!("idle: {who} {used:.1} s of CPU in {wall:.1} s ({:.2}%)", 100.0 * used / wall);
+        // `xl list` shows tenths of a second, so a difference can be 0.1 s
+        // more than was used: 1% of the wall time, plus that step.
+        assert!(used <= 0.01 * wall + 0.1 + 1e-9, "{who} used {used:.1} s of CPU in {wall:.1} s idle: {d}");
+    }
 }

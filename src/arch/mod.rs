@@ -1,6 +1,6 @@
 //! The x86-64 machine, knowing nothing of hypervisors' interfaces or boot
 //! protocols: CPU instructions, physical memory and its e820 map, page
-//! tables, CPUID's hypervisor signature, single-CPU statics.
+//! tables, CPUID's hypervisor signature, single-CPU statics, the TSC.
 
 pub mod cell;
 pub mod e820;
@@ -10,3 +10,5 @@ pub mod paging;
 
 #[cfg(target_os = "none")]
 pub mod cpu;
+#[cfg(target_os = "none")]
+pub mod tsc;

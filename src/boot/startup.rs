@@ -192,7 +192,12 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
     // boot report on.
     if kind == Hypervisor::Xen && pvconsole::init() {
         match evtchn::init() {
-            Ok(()) => console::attach_pv_console(),
+            Ok(()) => {
+                console::attach_pv_console();
+                // The shared info page is mapped: start the clock that
+                // `time::since_boot` counts from.
+                xen::time::start();
+            }
             Err(e) => log::warn!("PV console not used: {e}"),
         }
     }

@@ -32,8 +32,8 @@ use crate::payload::kernel;
 use crate::payload::loader::{self, Payload};
 use crate::platform;
 use crate::xen::blkfront::BlkFront;
-use crate::xen::evtchn;
 use crate::xen::store::Store;
+use crate::xen::time;
 use crate::xen::xenbus::{self, Device};
 
 macro_rules! fatal {
@@ -191,7 +191,7 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
 /// and return what starts the kernel.
 fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Ext4Fs, found: Found, pname: String) -> impl FnOnce() + 'a {
     let entry = found.entry().clone();
-    let t0 = evtchn::now_ns();
+    let t0 = time::now();
     let mut taken: Vec<Range> = Vec::new();
     let avoid = |taken: &[Range]| -> Vec<Range> { boot.reserved.iter().chain(taken).copied().collect() };
 
@@ -231,7 +231,7 @@ fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Ext4Fs,
         Range::sized(ibuf.start, at - ibuf.start)
     };
     let bytes = klen + total;
-    let ns = evtchn::now_ns().saturating_sub(t0).max(1);
+    let ns = (time::now().since(t0).as_nanos() as u64).max(1);
     let stats = fs.read_stats();
     log::info!(
         "disk: read {bytes} bytes in {} ms ({} MiB/s), {} device reads",

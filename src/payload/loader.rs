@@ -233,6 +233,10 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
     let t0 = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(entry_tsc)) };
     let t1 = rdtsc();
     log::info!("handoff: zero page {:#x}, tsc {} since entry", zp_paddr, t1.wrapping_sub(t0));
+    // On Xen: the kernel binds VIRQ_TIMER itself, and Xen allows one binding.
+    if crate::xen::hypercalls_ready() {
+        crate::xen::events::release_timer();
+    }
     // SAFETY: the kernel is in place; the zero page, command line, page
     // tables and GDT are in hvmlite's image, below the kernel (checked
     // above), and `cr3` maps all of it.

@@ -171,13 +171,73 @@ pub const SHARED_INFO_EVTCHN_MASK: usize = SHARED_INFO_EVTCHN_PENDING + 64 * 8;
 /// `struct vcpu_time_info` inside `vcpu_info[0]` — public/xen.h
 pub const VCPU0_TIME: usize = 32;
 
+/// `struct vcpu_time_info` — public/xen.h: Xen's system time (ns since
+/// Xen booted) at `tsc_timestamp`, and how to scale TSC ticks since then:
+/// `ns = system_time + (((tsc - tsc_timestamp) << tsc_shift) * tsc_to_system_mul) >> 32`
+/// (a negative shift shifts right). `version` is odd while Xen updates it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuTimeInfo {
+    pub version: u32,
+    pub pad0: u32,
+    pub tsc_timestamp: u64,
+    pub system_time: u64,
+    pub tsc_to_system_mul: u32,
+    pub tsc_shift: i8,
+    /// `XEN_PVCLOCK_TSC_STABLE_BIT` (1), `XEN_PVCLOCK_GUEST_STOPPED` (2).
+    pub flags: u8,
+    pub pad1: [u8; 2],
+}
+
+/// `shared_info.wc_version`, `wc_sec`, `wc_nsec`, `wc_sec_hi` — public/xen.h
+/// (x86_64: right after the two event channel bitmaps). The wall-clock time
+/// (seconds since the Unix epoch) at system time 0, versioned like
+/// `vcpu_time_info`.
+pub const SHARED_INFO_WC_VERSION: usize = SHARED_INFO_EVTCHN_MASK + 64 * 8;
+pub const SHARED_INFO_WC_SEC: usize = SHARED_INFO_WC_VERSION + 4;
+pub const SHARED_INFO_WC_NSEC: usize = SHARED_INFO_WC_VERSION + 8;
+pub const SHARED_INFO_WC_SEC_HI: usize = SHARED_INFO_WC_VERSION + 12;
+
+// ---- vCPU timers — public/vcpu.h, public/xen.h ----------------------------
+
+/// `VCPUOP_*` — public/vcpu.h (the `vcpu_op` hypercall, number 24).
+pub const VCPUOP_STOP_PERIODIC_TIMER: u32 = 7;
+pub const VCPUOP_SET_SINGLESHOT_TIMER: u32 = 8;
+pub const VCPUOP_STOP_SINGLESHOT_TIMER: u32 = 9;
+
+/// `struct vcpu_set_singleshot_timer` — public/vcpu.h: fire `VIRQ_TIMER`
+/// once when system time reaches `timeout_abs_ns`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuSetSingleshotTimer {
+    pub timeout_abs_ns: u64,
+    /// `VCPU_SSHOTTMR_future` (1): fail with -ETIME if the time has passed;
+    /// 0: a time in the past fires at once.
+    pub flags: u32,
+    pub _pad: u32,
+}
+
+/// `VIRQ_TIMER` — public/xen.h: the per-vCPU timer (singleshot and periodic).
+pub const VIRQ_TIMER: u32 = 0;
+
 // ---- Event channels — public/event_channel.h ------------------------------
 
 pub const EVTCHNOP_BIND_INTERDOMAIN: u32 = 0;
+pub const EVTCHNOP_BIND_VIRQ: u32 = 1;
 pub const EVTCHNOP_CLOSE: u32 = 3;
 pub const EVTCHNOP_SEND: u32 = 4;
 pub const EVTCHNOP_ALLOC_UNBOUND: u32 = 6;
 pub const EVTCHNOP_UNMASK: u32 = 9;
+
+/// `struct evtchn_bind_virq` — public/event_channel.h: bind virtual IRQ
+/// `virq` of vCPU `vcpu` to a fresh port (out).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnBindVirq {
+    pub virq: u32,
+    pub vcpu: u32,
+    pub port: u32,
+}
 
 /// `struct sched_poll` — public/sched.h
 #[repr(C)]
@@ -270,5 +330,21 @@ mod more_layout_tests {
         assert_eq!(offset_of!(SchedPoll, timeout), 16);
         assert_eq!(SHARED_INFO_EVTCHN_PENDING, 2048);
         assert_eq!(SHARED_INFO_EVTCHN_MASK, 2560);
+    }
+
+    #[test]
+    fn time_and_timer_layouts() {
+        assert_eq!(size_of::<VcpuTimeInfo>(), 32);
+        assert_eq!(offset_of!(VcpuTimeInfo, tsc_timestamp), 8);
+        assert_eq!(offset_of!(VcpuTimeInfo, system_time), 16);
+        assert_eq!(offset_of!(VcpuTimeInfo, tsc_to_system_mul), 24);
+        assert_eq!(offset_of!(VcpuTimeInfo, tsc_shift), 28);
+        assert_eq!(offset_of!(VcpuTimeInfo, flags), 29);
+        // vcpu_info: upcall pending/mask, pad, evtchn_pending_sel (8), arch (16).
+        assert_eq!(VCPU0_TIME, 32);
+        assert_eq!(SHARED_INFO_WC_VERSION, 3072);
+        assert_eq!(SHARED_INFO_WC_SEC_HI, 3084);
+        assert_eq!(size_of::<VcpuSetSingleshotTimer>(), 16);
+        assert_eq!(size_of::<EvtchnBindVirq>(), 12);
     }
 }

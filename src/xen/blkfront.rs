@@ -25,10 +25,12 @@ use core::fmt;
 
 use crate::dev::block::{check_request, valid_sector_size, BlockDevice, BlockError};
 use crate::xen::blkif::{self, BlkifError, FrontRing, Outstanding, MAX_SEGMENTS, OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE};
+use crate::xen::events;
 use crate::xen::evtchn::{self, EvtchnError};
 use crate::xen::gnttab::{self, GrantError};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
+use crate::xen::time;
 use crate::xen::xenbus::{Device, State, XenbusError};
 
 /// Requests in flight at once, each with its own bounce pages.
@@ -37,7 +39,7 @@ pub const SLOTS: usize = 32;
 const MAX_RING_ORDER: u32 = 4;
 /// How long one wait for the backend may last, and how many waits without
 /// a single response end the device.
-const WAIT_NS: u64 = 5_000_000_000;
+const WAIT: core::time::Duration = core::time::Duration::from_secs(5);
 const MAX_IDLE_WAITS: u32 = 6;
 const SLOT_BYTES: usize = MAX_SEGMENTS * 4096;
 
@@ -72,7 +74,7 @@ impl fmt::Display for BlkfrontError {
             }
             BlkfrontError::Protocol(e) => e.fmt(f),
             BlkfrontError::Timeout { in_flight } => {
-                write!(f, "backend answered none of {in_flight} requests in {} s", MAX_IDLE_WAITS as u64 * WAIT_NS / 1_000_000_000)
+                write!(f, "backend answered none of {in_flight} requests in {} s", MAX_IDLE_WAITS as u64 * WAIT.as_secs())
             }
         }
     }
@@ -287,7 +289,7 @@ impl BlkFront {
             }
             if got {
                 idle = 0;
-            } else if self.out.busy() > 0 && evtchn::wait_any(&[self.port], WAIT_NS) == 0 {
+            } else if self.out.busy() > 0 && !events::wait(&[self.port], Some(time::now() + WAIT)).any_port() {
                 idle += 1;
                 if idle >= MAX_IDLE_WAITS {
                     let busy = self.out.busy();
@@ -380,7 +382,7 @@ impl BlockDevice for BlkFront {
                 Ok(None) => {}
                 Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
             }
-            if evtchn::wait_any(&[self.port], WAIT_NS) == 0 {
+            if !events::wait(&[self.port], Some(time::now() + WAIT)).any_port() {
                 idle += 1;
                 if idle >= MAX_IDLE_WAITS {
                     return Err(self.fail(BlkfrontError::Timeout { in_flight: 1 }));

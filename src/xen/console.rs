@@ -2,15 +2,16 @@
 //! writes through xenconsoled. Output goes to `out`, input comes from `in`.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::time::Duration;
 
 use crate::xen;
 use crate::xen::abi::{
     CONS_IN, CONS_IN_CONS, CONS_IN_PROD, CONS_IN_SIZE, CONS_OUT, CONS_OUT_CONS, CONS_OUT_PROD, CONS_OUT_SIZE, HVM_PARAM_CONSOLE_EVTCHN,
     HVM_PARAM_CONSOLE_PFN,
 };
-use crate::xen::evtchn;
 use crate::xen::page::SharedPage;
 use crate::xen::ring::Ring;
+use crate::xen::{events, evtchn, time};
 
 const OUT: Ring = Ring { data: CONS_OUT, size: CONS_OUT_SIZE, cons: CONS_OUT_CONS, prod: CONS_OUT_PROD };
 const IN: Ring = Ring { data: CONS_IN, size: CONS_IN_SIZE, cons: CONS_IN_CONS, prod: CONS_IN_PROD };
@@ -61,7 +62,7 @@ pub fn write(bytes: &[u8]) -> Result<(), crate::xen::ring::Corrupt> {
             Ok(0) => {
                 let _ = evtchn::notify(port);
                 stalls += 1;
-                if stalls > 50 || evtchn::wait_any(&[port], 100_000_000) == 0 && stalls > 3 {
+                if stalls > 50 || !events::wait(&[port], Some(time::now() + Duration::from_millis(100))).any_port() && stalls > 3 {
                     return Ok(());
                 }
             }

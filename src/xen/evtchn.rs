@@ -1,17 +1,17 @@
 //! Event channels (2-level ABI, public/event_channel.h) over the shared
-//! info page, and waiting for them without burning a host CPU.
+//! info page.
 //!
 //! hvmlite takes no event upcalls: interrupts stay off and
-//! `vcpu_info[0].evtchn_upcall_mask` is set. It waits with `SCHEDOP_poll`,
-//! which blocks the vCPU in Xen until one of the ports is pending or a
-//! deadline passes, then tests and clears the pending bits itself.
+//! `vcpu_info[0].evtchn_upcall_mask` is set. Waiting for ports (and
+//! deadlines) is [`crate::xen::events`]: it blocks in `SCHEDOP_poll`, then
+//! tests and clears the pending bits here.
 
-use core::sync::atomic::{fence, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::xen;
 use crate::xen::abi::{
-    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_UNMASK, SHARED_INFO_EVTCHN_MASK, SHARED_INFO_EVTCHN_PENDING,
-    VCPU0_TIME, XENMAPSPACE_SHARED_INFO,
+    EvtchnBindVirq, EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_UNMASK, SHARED_INFO_EVTCHN_MASK,
+    SHARED_INFO_EVTCHN_PENDING, XENMAPSPACE_SHARED_INFO,
 };
 use crate::xen::page::alloc_page;
 
@@ -49,6 +49,12 @@ pub fn init() -> Result<(), EvtchnError> {
     unsafe { (*((page + 1) as *const AtomicU8)).store(1, Ordering::SeqCst) };
     SHARED_INFO.store(page, Ordering::Release);
     Ok(())
+}
+
+/// Where the shared info page is mapped, once [`init`] has run.
+pub fn shared_info() -> Option<u64> {
+    let si = SHARED_INFO.load(Ordering::Acquire);
+    (si != 0).then_some(si)
 }
 
 fn word(array: usize, port: u32) -> Option<&'static AtomicU64> {
@@ -110,60 +116,6 @@ pub fn alloc_unbound(remote: u16) -> Result<u32, EvtchnError> {
     Ok(a.port)
 }
 
-/// Xen system time in ns, from `vcpu_info[0].time` (the pvclock protocol:
-/// retry while the version is odd or changes under us).
-pub fn now_ns() -> u64 {
-    let si = SHARED_INFO.load(Ordering::Acquire);
-    if si == 0 {
-        return 0;
-    }
-    let t = si + VCPU0_TIME as u64;
-    loop {
-        // SAFETY: `struct vcpu_time_info` inside the mapped shared info page.
-        unsafe {
-            let version = core::ptr::read_volatile(t as *const u32);
-            fence(Ordering::Acquire);
-            let tsc_timestamp = core::ptr::read_volatile((t + 8) as *const u64);
-            let system_time = core::ptr::read_volatile((t + 16) as *const u64);
-            let mul = core::ptr::read_volatile((t + 24) as *const u32);
-            let shift = core::ptr::read_volatile((t + 28) as *const i8);
-            let tsc = core::arch::x86_64::_rdtsc();
-            fence(Ordering::Acquire);
-            if version & 1 != 0 || core::ptr::read_volatile(t as *const u32) != version {
-                continue;
-            }
-            let mut delta = tsc.wrapping_sub(tsc_timestamp);
-            delta = if shift >= 0 { delta << shift } else { delta >> (-shift) };
-            return system_time.wrapping_add(((delta as u128 * mul as u128) >> 32) as u64);
-        }
-    }
-}
-
-/// Block until one of `ports` is pending (cleared and reported as a bit
-/// set: bit i for `ports[i]`) or `timeout_ns` passes (returns 0).
-pub fn wait_any(ports: &[u32], timeout_ns: u64) -> u32 {
-    let deadline = now_ns().saturating_add(timeout_ns);
-    loop {
-        let mut hit = 0;
-        for (i, &p) in ports.iter().enumerate() {
-            if take_pending(p) {
-                hit |= 1 << i;
-            }
-        }
-        if hit != 0 {
-            return hit;
-        }
-        if now_ns() >= deadline {
-            return 0;
-        }
-        if xen::sched_poll(ports, deadline).is_err() {
-            // Polling refused: yield rather than spin on the CPU.
-            // SAFETY: SCHEDOP_yield takes no argument.
-            unsafe { xen_sys::hypercall_2(xen_sys::__HYPERVISOR_sched_op, xen_sys::SCHEDOP_yield as u64, 0) };
-        }
-    }
-}
-
 /// `EVTCHNOP_bind_interdomain`: connect to port `remote_port` that domain
 /// `remote` allocated for us; returns our end.
 pub fn bind_interdomain(remote: u16, remote_port: u32) -> Result<u32, EvtchnError> {
@@ -177,4 +129,11 @@ pub fn bind_interdomain(remote: u16, remote_port: u32) -> Result<u32, EvtchnErro
     let mut b = BindInterdomain { remote_dom: remote, _pad: 0, remote_port, local_port: 0 };
     xen::event_channel_op(crate::xen::abi::EVTCHNOP_BIND_INTERDOMAIN, &mut b).map_err(EvtchnError::Hypercall)?;
     Ok(b.local_port)
+}
+
+/// `EVTCHNOP_bind_virq`: a fresh port for virtual IRQ `virq` of vCPU `vcpu`.
+pub fn bind_virq(virq: u32, vcpu: u32) -> Result<u32, EvtchnError> {
+    let mut b = EvtchnBindVirq { virq, vcpu, port: 0 };
+    xen::event_channel_op(EVTCHNOP_BIND_VIRQ, &mut b).map_err(EvtchnError::Hypercall)?;
+    check_port(b.port)
 }

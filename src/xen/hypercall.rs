@@ -147,3 +147,29 @@ pub fn current_reservation() -> Result<u64, i64> {
     check(rc)?;
     Ok(rc as u64)
 }
+
+// ---- vCPU timers — public/vcpu.h ------------------------------------------
+
+use crate::xen::abi::{VcpuSetSingleshotTimer, VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_PERIODIC_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER};
+use xen_sys::__HYPERVISOR_vcpu_op;
+
+/// `VCPUOP_set_singleshot_timer` for vCPU 0: `VIRQ_TIMER` fires once when
+/// system time reaches `abs_ns` (at once if it already has).
+pub fn set_singleshot_timer(abs_ns: u64) -> Result<(), i64> {
+    let mut t = VcpuSetSingleshotTimer { timeout_abs_ns: abs_ns, flags: 0, _pad: 0 };
+    // SAFETY: Xen reads one `struct vcpu_set_singleshot_timer`.
+    check(unsafe { xen_sys::hypercall_3(__HYPERVISOR_vcpu_op, VCPUOP_SET_SINGLESHOT_TIMER as u64, 0, &mut t as *mut _ as u64) })
+}
+
+/// `VCPUOP_stop_periodic_timer` for vCPU 0 (so `VIRQ_TIMER` fires only
+/// when asked).
+pub fn stop_periodic_timer() -> Result<(), i64> {
+    // SAFETY: takes no argument struct.
+    check(unsafe { xen_sys::hypercall_3(__HYPERVISOR_vcpu_op, VCPUOP_STOP_PERIODIC_TIMER as u64, 0, 0) })
+}
+
+/// `VCPUOP_stop_singleshot_timer` for vCPU 0.
+pub fn stop_singleshot_timer() -> Result<(), i64> {
+    // SAFETY: takes no argument struct.
+    check(unsafe { xen_sys::hypercall_3(__HYPERVISOR_vcpu_op, VCPUOP_STOP_SINGLESHOT_TIMER as u64, 0, 0) })
+}

@@ -4,7 +4,10 @@
 //!
 //! - [`hypercall`]: the hypercall page and the calls hvmlite makes
 //!   (re-exported here: `xen::hvm_get_param(…)`);
-//! - [`evtchn`]: event channels (2-level ABI), waiting in `SCHEDOP_poll`;
+//! - [`evtchn`]: event channels (2-level ABI);
+//! - [`time`]: the monotonic and wall clocks (`vcpu_time_info`, `wc_*`);
+//! - [`events`]: the event core — wait for ports or a deadline, blocking
+//!   in `SCHEDOP_poll` with a one-shot `VIRQ_TIMER`;
 //! - [`gnttab`]: grant table v1, granting pages to another domain;
 //! - [`ring`]: byte rings shared with an untrusted peer;
 //! - [`xenstore`]: the xenstore wire protocol over such a ring, and
@@ -17,6 +20,7 @@ pub mod abi;
 pub mod blkif;
 pub mod control;
 pub mod ring;
+pub mod time;
 pub mod xenbus;
 pub mod xenstore;
 
@@ -24,6 +28,8 @@ pub mod xenstore;
 pub mod blkfront;
 #[cfg(target_os = "none")]
 pub mod console;
+#[cfg(target_os = "none")]
+pub mod events;
 #[cfg(target_os = "none")]
 pub mod evtchn;
 #[cfg(target_os = "none")]

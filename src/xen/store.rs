@@ -1,14 +1,17 @@
 //! This domain's own xenstore: the ring page and event channel the
 //! toolstack set up (HVM params), and a [`Xenstore`] client over them.
 
+use core::time::Duration;
+
 use crate::xen::abi::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::xen::evtchn::{self, EvtchnError};
 use crate::xen::hvm_get_param;
 use crate::xen::page::SharedPage;
 use crate::xen::xenstore::{Transport, Xenstore};
+use crate::xen::{events, time};
 
 /// How long one wait for xenstored lasts before the request fails.
-const TIMEOUT_NS: u64 = 5_000_000_000;
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The xenstore ring and its event channel.
 pub struct XsRing {
@@ -32,7 +35,7 @@ impl Transport for XsRing {
         let _ = evtchn::notify(self.port);
     }
     fn wait(&mut self) -> bool {
-        evtchn::wait_any(&[self.port], TIMEOUT_NS) != 0
+        events::wait(&[self.port], Some(time::now() + TIMEOUT)).any_port()
     }
 }
 

@@ -366,9 +366,6 @@ pub(crate) mod fake {
 
     /// A tiny xenstored: serves the ring whenever the client waits or
     /// notifies, buffering partial messages both ways as a real one does.
-    /// A backend's reaction to a client write: (path, value, writes to make).
-    pub type Backend = fn(&str, &str, &mut Vec<(String, String)>);
-
     pub struct Fake {
         pub page: Page,
         pub inbuf: Vec<u8>,
@@ -384,6 +381,10 @@ pub(crate) mod fake {
         /// and value; what it pushes is written too (firing watches).
         pub backend: Option<Backend>,
     }
+
+    /// A backend's reaction to a client write (see [`Fake::backend`]):
+    /// path, value, and the writes it makes in turn.
+    pub type Backend = fn(&str, &str, &mut Vec<(String, String)>);
 
     impl Fake {
         pub fn new() -> Self {

@@ -16,6 +16,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use core::time::Duration;
 
 use hvmlite::boot::Boot;
 use hvmlite::platform::console;
@@ -24,10 +25,10 @@ use hvmlite::xen::console as pvconsole;
 use hvmlite::xen::control::{self, Request};
 use hvmlite::xen::page::alloc_page;
 use hvmlite::xen::store::Store;
-use hvmlite::xen::{evtchn, gnttab};
+use hvmlite::xen::{events, gnttab, time};
 
-/// Idle wake-up period (nothing is done on it; it only bounds a lost wake-up).
-const IDLE_NS: u64 = 10_000_000_000;
+/// The longest the service sleeps without looking at its rings.
+const IDLE: Duration = Duration::from_secs(10);
 
 fn fail(what: &str, e: impl core::fmt::Display) -> ! {
     platform::fatal(format_args!("stubdom: {what}: {e}"))
@@ -77,7 +78,10 @@ pub fn run(boot: &Boot, mut xs: Store) -> ! {
             }
             None => 1,
         };
-        evtchn::wait_any(&ports[..n], IDLE_NS);
+        // Woken by xenstore or the console, or after IDLE at the latest: a
+        // peer that corrupts a ring and then goes silent sends no event,
+        // and only the next look at the ring finds it.
+        events::wait(&ports[..n], Some(time::now() + IDLE));
     }
 }
 
