@@ -16,7 +16,15 @@
 //! 5. give the zero page the kernel's setup header, the payload's initrd
 //!    (in place inside the bundle; for an embedded bundle without one, the
 //!    boot's first module) and command line (the bundle's, then the boot's);
-//! 6. jump (`handoff.s`).
+//! 6. jump (`handoff.s`): through the Linux 64-bit boot protocol with the
+//!    zero page, or — when the boot is the initial domain and the kernel has
+//!    a PVH entry, or `hvmlite.handoff=pvh` asks — through the kernel's own
+//!    PVH entry with a `struct hvm_start_info` ([`crate::payload::pvh`]).
+//!
+//! The kernel entered at its PVH entry must lie at its own physical address
+//! (Linux 6.1's PVH entry code is not relocatable); when the boot's module
+//! (the bundle) lies there, as Xen puts a dom0's modules right after its
+//! kernel (hvmlite), the bundle is first moved clear of it.
 //!
 //! Every failure is one `FATAL` line and the crash shutdown.
 
@@ -30,6 +38,7 @@ use crate::boot::Boot;
 use crate::payload::bundle::{self, Verify};
 use crate::payload::kernel::{self, Format};
 use crate::payload::placement::{self, Request};
+use crate::payload::pvh::{self, Handoff, StartInfoSpec};
 use crate::platform;
 use crate::platform::console::Quoted;
 
@@ -37,11 +46,14 @@ core::arch::global_asm!(
     include_str!("handoff.s"),
     BOOT_CS = const 0x10,
     BOOT_DS = const 0x18,
+    PVH_CS32 = const 0x08,
+    PVH_DS = const 0x18,
     options(att_syntax)
 );
 
 extern "C" {
     fn hvmlite_handoff(entry: u64, boot_params: u64, cr3: u64) -> !;
+    fn hvmlite_handoff_pvh(entry: u64, start_info: u64, cr3: u64) -> !;
     /// TSC at the 32-bit entry (entry.s).
     static entry_tsc: u64;
 }
@@ -49,6 +61,10 @@ extern "C" {
 /// The kernel's zero page and command line.
 static LINUX_ZP: BootCell<Page<BootParams>> = BootCell::new(Page(BootParams::zeroed()));
 static LINUX_CMDLINE: BootCell<Page<[u8; 4096]>> = BootCell::new(Page([0; 4096]));
+/// The start_info page of the PVH hand-off (start_info, module list, memmap).
+static PVH_START_INFO: BootCell<Page<[u8; 4096]>> = BootCell::new(Page([0; 4096]));
+/// Room for the reserved ranges placement works with.
+const MAX_RESERVED: usize = 256;
 
 macro_rules! fatal {
     ($($t:tt)*) => { platform::fatal(format_args!("payload: {}", format_args!($($t)*))) };
@@ -92,9 +108,9 @@ pub fn start(boot: &Boot) {
     // The kernel's and initrd's CRCs cost more than the rest of hvmlite
     // under emulation: checked on request (`hvmlite.verify`) only.
     let verify = if boot_cmdline.split_ascii_whitespace().any(|a| a == "hvmlite.verify") { Verify::All } else { Verify::Small };
-    let b = bundle::parse(bytes, verify).unwrap_or_else(|e| fatal!("{e}"));
+    let mut b = bundle::parse(bytes, verify).unwrap_or_else(|e| fatal!("{e}"));
     log::info!("payload: bundle v{} from {} at {:#x} size {:#x}", b.version, source, range.start, b.total_size);
-    let k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
+    let mut k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
     let preloaded = match (k.format, b.kernel_format) {
         (Format::BzImage, bundle::FORMAT_BZIMAGE) | (Format::Vmlinux, bundle::FORMAT_VMLINUX) => None,
         (Format::Vmlinux, bundle::FORMAT_VMLINUX_PRELOADED) => {
@@ -112,6 +128,36 @@ pub fn start(boot: &Boot) {
     match k.version(b.kernel) {
         Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), b.kernel.len()),
         None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), b.kernel.len()),
+    }
+
+    // Which hand-off: the kernel's own PVH entry note, else the one the
+    // pack tool recorded (a compressed bzImage hides its notes).
+    let pvh_entry = match (k.pvh_entry, b.pvh_entry) {
+        (Some(own), Some(rec)) if own != rec => fatal!("the bundle records PVH entry {rec:#x}, the kernel's note says {own:#x}"),
+        (own, rec) => own.or(rec),
+    };
+    let si_flags = boot.hvinfo.as_ref().map_or(0, |h| h.start_info_flags);
+    let (handoff, why) = pvh::choose(boot_cmdline, si_flags, pvh_entry, k.format == Format::BzImage).unwrap_or_else(|e| fatal!("{e}"));
+    match (handoff, pvh_entry) {
+        (Handoff::Pvh, Some(e)) => log::info!("payload: handoff pvh, entry {e:#x} ({why})"),
+        _ => log::info!("payload: handoff {} ({why})", handoff.name()),
+    }
+    let is_pvh = handoff == Handoff::Pvh;
+
+    // The PVH entry wants the kernel at its own address: move a module
+    // bundle that lies there out of the way first.
+    let mut moved = None;
+    if is_pvh && preloaded.is_none() {
+        let want = Range::sized(k.min_addr, k.span).unwrap_or_else(|| fatal!("the kernel's range wraps"));
+        if source == "module" && want.overlaps(&range) {
+            let to = move_bundle(boot, range, want, b.total_size);
+            log::info!("payload: bundle moved to {:#x}-{:#x}, clear of the kernel's {:#x}-{:#x}", to.start, to.end, want.start, want.end);
+            // SAFETY: `to` is free RAM the runtime tables map, just written.
+            let bytes = unsafe { phys_slice(to) };
+            b = bundle::parse(bytes, Verify::Small).unwrap_or_else(|e| fatal!("the moved bundle: {e}"));
+            k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
+            moved = Some(to);
+        }
     }
     // The bundle's initrd, in place; an embedded bundle without one takes
     // the boot's first module (xl's `ramdisk=`, QEMU's `-initrd`).
@@ -153,22 +199,29 @@ pub fn start(boot: &Boot) {
         span: k.span,
         align: k.align,
         min_addr: k.min_addr,
-        // A preloaded kernel stays where it is: only check that spot.
-        relocatable: k.relocatable && preloaded.is_none(),
+        // A preloaded kernel stays where it is: only check that spot. So
+        // does one entered at its PVH entry, whose code is linked there.
+        relocatable: k.relocatable && preloaded.is_none() && !is_pvh,
         max_end: if k.above_4g { top } else { top.min(1 << 32) },
     };
-    let load = match preloaded {
-        // Its own range is reserved (startup_64 kept it from the heap); what
-        // else is reserved must not overlap it.
-        Some(at) => {
-            let others = |r: &&Range| **r != at;
-            let mut buf = [Range::new(0, 0); 256];
-            let n = reserved.iter().filter(others).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
-            placement::place(map, &buf[..n], &req)
+    // What placement must avoid: everything reserved, except a preloaded
+    // kernel's own range (startup_64 kept it from the heap; what else is
+    // reserved must not overlap it) and where a moved bundle was (now
+    // where it went).
+    if reserved.len() >= MAX_RESERVED {
+        fatal!("more than {} reserved ranges", MAX_RESERVED - 1);
+    }
+    let mut buf = [Range::new(0, 0); MAX_RESERVED];
+    let keep = |r: &&Range| Some(**r) != preloaded && !moved.is_some_and(|_| range.contains(r));
+    let mut n = reserved.iter().filter(keep).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
+    if let Some(to) = moved {
+        if n == buf.len() {
+            fatal!("more than {MAX_RESERVED} reserved ranges");
         }
-        None => placement::place(map, reserved, &req),
-    };
-    let load = load.unwrap_or_else(|e| fatal!("{e}"));
+        buf[n] = to;
+        n += 1;
+    }
+    let load = placement::place(map, &buf[..n], &req).unwrap_or_else(|e| fatal!("{e}"));
     let entry = load + k.entry_offset;
     let how = if preloaded.is_some() { " (preloaded)" } else { "" };
     log::info!("payload: load {:#x}-{:#x} entry {:#x}{}", load, load + k.span, entry, how);
@@ -185,15 +238,64 @@ pub fn start(boot: &Boot) {
             core::ptr::write_bytes((dst + s.data.len() as u64) as *mut u8, 0, (s.mem_size - s.data.len() as u64) as usize);
         }
     }
-    let zp_paddr = linux_zp as *const BootParams as u64;
     // SAFETY: written once by entry.s before anything else ran.
     let t0 = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(entry_tsc)) };
+    if let (Handoff::Pvh, Some(e)) = (handoff, pvh_entry) {
+        // The PVH entry is physical for the kernel at min_addr (where it is).
+        let entry = e + (load - k.min_addr);
+        // SAFETY: start runs once; this static is its own.
+        let si = unsafe { &mut PVH_START_INFO.get().0 };
+        let si_paddr = si.as_ptr() as u64;
+        let cmdline_paddr = cmdline.as_ptr() as u64;
+        // Both pages are in hvmlite's image, which placement kept the
+        // kernel clear of; the kernel reads them before it allocates
+        // anything, and the memmap says they are reserved all the same.
+        let keep = [Range::new(si_paddr, si_paddr + 4096), Range::new(cmdline_paddr, cmdline_paddr + 4096)];
+        let spec = StartInfoSpec { flags: si_flags, cmdline_paddr, rsdp_paddr: zp.acpi_rsdp_addr, initrd, map, keep: &keep };
+        let n = pvh::build_start_info(si, si_paddr, &spec).unwrap_or_else(|e| fatal!("{e}"));
+        if entry >> 32 != 0 || si_paddr >> 32 != 0 {
+            fatal!("the PVH entry {entry:#x} and start_info {si_paddr:#x} must lie below 4 GiB");
+        }
+        log::info!(
+            "handoff: pvh entry {:#x} start_info {:#x} cmdline {:#x} ({} memmap entries), tsc {} since entry",
+            entry,
+            si_paddr,
+            cmdline_paddr,
+            n,
+            rdtsc().wrapping_sub(t0)
+        );
+        // SAFETY: as below; the entry lies in the kernel just put in place,
+        // start_info and the command line are in hvmlite's image (below
+        // 4 GiB, identity-mapped by `cr3`, as is the trampoline).
+        unsafe { hvmlite_handoff_pvh(entry, si_paddr, cr3) }
+    }
+    let zp_paddr = linux_zp as *const BootParams as u64;
     let t1 = rdtsc();
     log::info!("handoff: zero page {:#x}, tsc {} since entry", zp_paddr, t1.wrapping_sub(t0));
     // SAFETY: the kernel is in place, the zero page and command line are
     // in hvmlite's image (which the kernel's decompressor avoids as it
     // avoids every range the zero page names), and `cr3` maps all of it.
     unsafe { hvmlite_handoff(entry, zp_paddr, cr3) }
+}
+
+/// Copy the module bundle at `from` (`size` bytes of it) to free RAM clear
+/// of `avoid` and of everything reserved; return where it went.
+fn move_bundle(boot: &Boot, from: Range, avoid: Range, size: u64) -> Range {
+    let mut buf = [Range::new(0, 0); MAX_RESERVED];
+    let n = boot.reserved.iter().chain(core::iter::once(&avoid)).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
+    if n == buf.len() {
+        fatal!("more than {MAX_RESERVED} reserved ranges");
+    }
+    // The old place is reserved (a module), so the new one cannot overlap it.
+    let free =
+        crate::arch::memory::largest_free(boot.e820, &buf[..n], 1 << 20, boot.map_top).filter(|f| f.len() >= size).unwrap_or_else(|| {
+            fatal!("no room to move the bundle ({size:#x} bytes) clear of the kernel's {:#x}-{:#x}", avoid.start, avoid.end)
+        });
+    let to = Range::new(free.start, free.start + size);
+    // SAFETY: `from` is the reserved module (readable, mapped); `to` is free
+    // RAM the runtime tables map writable; they do not overlap.
+    unsafe { core::ptr::copy_nonoverlapping(from.start as *const u8, to.start as *mut u8, size as usize) };
+    to
 }
 
 fn rdtsc() -> u64 {

@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod kernel;
 pub mod placement;
+pub mod pvh;
 
 #[cfg(target_os = "none")]
 pub mod loader;
