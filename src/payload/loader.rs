@@ -33,7 +33,9 @@ use crate::arch::memory::Range;
 use crate::arch::paging;
 use crate::arch::paging::HeapTables;
 use crate::boot::image::{embedded_range, preloaded_kernel_range};
-use crate::boot::zero_page::BootParams;
+use crate::boot::pvh::EarlyMem;
+use crate::boot::start_info::Handover;
+use crate::boot::zero_page::{self, BootParams};
 use crate::boot::Boot;
 use crate::payload::bundle::{self, Verify};
 use crate::payload::kernel::{self, Format};
@@ -207,12 +209,28 @@ pub fn start(boot: &Boot) {
     // What placement must avoid: everything reserved, except a preloaded
     // kernel's own range (startup_64 kept it from the heap; what else is
     // reserved must not overlap it) and where a moved bundle was (now
-    // where it went).
+    // where it went). For the PVH hand-off, which needs the kernel at its
+    // own address, also except what the boot handed over besides modules
+    // (start_info, memmap, command lines, module list: Xen puts them right
+    // after a dom0's modules): all that was read and copied by now, and the
+    // kernel gets a start_info of hvmlite's own.
     if reserved.len() >= MAX_RESERVED {
         fatal!("more than {} reserved ranges", MAX_RESERVED - 1);
     }
+    let mut spent = [Range::new(0, 0); 16];
+    let mut nspent = 0;
+    if is_pvh {
+        let walk = zero_page::for_each_bootmem(&EarlyMem, zp, |e| {
+            if e.kind != Handover::Module as u32 && nspent < spent.len() {
+                spent[nspent] = Range::sized(e.addr, e.size).unwrap_or_default();
+                nspent += 1;
+            }
+        });
+        walk.unwrap_or_else(|e| fatal!("{e}"));
+    }
+    let spent = &spent[..nspent];
     let mut buf = [Range::new(0, 0); MAX_RESERVED];
-    let keep = |r: &&Range| Some(**r) != preloaded && !moved.is_some_and(|_| range.contains(r));
+    let keep = |r: &&Range| Some(**r) != preloaded && !moved.is_some_and(|_| range.contains(r)) && !spent.iter().any(|s| s.contains(r));
     let mut n = reserved.iter().filter(keep).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
     if let Some(to) = moved {
         if n == buf.len() {
