@@ -1,7 +1,10 @@
 //! The loader role on real Xen 4.17: Debian's stock kernel started by
 //! hvmlite as a PVH domU from `xl create` (the shipped
 //! `xen/linux-via-hvmlite.cfg`, and the self-contained ELF as `kernel =`),
-//! and as PVH dom0 to show how far a stock kernel gets there.
+//! and as PVH dom0 through its own PVH entry, against Xen's direct boot of
+//! the same kernel: with `acpi=off` both reach /init, without both stop
+//! after `ACPI: Core revision`; and the whole test host (dom0 with xl)
+//! started through hvmlite runs a stubdomain.
 //! Linux's own report (the busybox `/init` of tests/common/linux.rs) must
 //! match what hvmlite said it handed over.
 
@@ -254,4 +257,57 @@ fn linux_pvh_dom0_with_acpi_stops_where_xen_direct_stops() {
     assert!(a.timed_out && b.timed_out, "{da}\n{db}");
     let last = |r: &xen_host::HostRun| r.time_of("ACPI: Core revision ").unwrap_or_default();
     eprintln!("pvh dom0 with ACPI: last milestone at {:.1?} (direct) / {:.1?} (hvmlite), nothing more until {t:.0?}", last(&a), last(&b));
+}
+
+/// The whole host through hvmlite: Xen → hvmlite → Debian's Linux as PVH
+/// dom0 (the test host's own kernel and initramfs with xl, `acpi=off`) →
+/// `xl create` of hvmlite as a stubdomain (the shipped
+/// `xen/hvmlite-stubdom.cfg`) → its service answers over xenstore → `xl
+/// shutdown`.
+#[test]
+fn xen_host_dom0_through_hvmlite_runs_a_stubdomain() {
+    let cfg = std::fs::read_to_string(root().join("xen/hvmlite-stubdom.cfg")).unwrap();
+    let mut s = Scenario::new(&format!(
+        r#". /usr/share/xen-host/lib.sh
+{DOM0_FACTS}st() {{ xenstore-read /local/domain/$1/data/hvmlite/$2 2>/dev/null; }}
+echo "=== xl create"
+xl create /etc/xen/hvmlite-stubdom.cfg || exit 10
+d=$(xl domid hvmlite-stubdom) || exit 11
+i=0
+until [ "$(st $d state)" = ready ]; do i=$((i + 1)); [ $i -le 200 ] || exit 12; sleep 0.05; done
+echo "=== ready"
+xenstore-write /local/domain/$d/data/hvmlite/request "1 ping"
+i=0
+until [ "$(st $d response)" = "1 pong" ]; do i=$((i + 1)); [ $i -le 200 ] || exit 13; sleep 0.05; done
+echo "dom0: stubdomain $d answered: $(st $d response)"
+xl shutdown -w hvmlite-stubdom || exit 14
+echo "dom0: domains left: $(xl list | grep -vc '^Name\|^Domain-0 ')"
+"#
+    ))
+    .config("hvmlite-stubdom.cfg", &cfg)
+    .file_from("/usr/lib/hvmlite/hvmlite.elf", &image());
+    s.dom0 = xen_host::Dom0::PvhViaHvmlite;
+    s.linux_args = format!("{DOM0_LINUX} acpi=off");
+    let r = xen_host::run("pvh-dom0-hvmlite-stubdom", &s, Duration::from_secs(300));
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    assert_hvmlite_went_pvh(&r, &d);
+    let m = milestones(&r);
+    for want in [
+        "Booting kernel on Xen PVH",
+        "dom0: capabilities: control_d",
+        "dom0: hypervisor: xen PVH",
+        "dom0: stubdomain 1 answered: 1 pong",
+        "dom0: domains left: 0",
+    ] {
+        assert!(m.iter().any(|l| l == want), "{want:?} missing: {m:#?}\n{d}");
+    }
+    // The stubdomain is hvmlite too, as a domU of the PVH dom0.
+    let g = r.guest(1);
+    assert!(g.contains(&"hvmlite: stubdom: ready, serving data/hvmlite/request"), "{d}");
+    eprintln!(
+        "whole host through hvmlite: dom0 ready at {:.1?}; xl create -> stubdomain ready {:.1?}",
+        r.time_of("=== xen-host ready").unwrap_or_default(),
+        r.between("=== xl create", "=== ready").unwrap_or_default()
+    );
 }
