@@ -99,7 +99,7 @@ pub fn choose(
     entry: Option<u64>,
     compressed: bool,
 ) -> Result<(Handoff, &'static str), ChoiceError<'_>> {
-    let asked = cmdline.split_ascii_whitespace().filter_map(|a| a.strip_prefix("hvmlite.handoff=")).last();
+    let asked = cmdline.split_ascii_whitespace().filter_map(|a| a.strip_prefix("hvmlite.handoff=")).next_back();
     let usable = entry.filter(|_| !compressed);
     match asked {
         Some("pvh") => match (entry, compressed) {
