@@ -15,6 +15,10 @@
 //!   `e_entry`. It must carry a note owned by "Linux" (every vmlinux since
 //!   2.6 has one), so an arbitrary ELF is never mistaken for a kernel.
 //!
+//! A vmlinux may also name its own 32-bit PVH entry in a `"Xen"` note
+//! (`XEN_ELFNOTE_PHYS32_ENTRY`, [`xen_pvh_entry`]): the second hand-off
+//! (`crate::payload::pvh`) enters it there.
+//!
 //! Both come out as a [`Kernel`]: segments at offsets from a load address,
 //! how much memory from there the kernel needs, the alignment, the lowest
 //! address it accepts, and the entry offset. Nothing here touches memory.
