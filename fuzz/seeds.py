@@ -220,3 +220,197 @@ put("bundle", "built-small", bytes([1, 16]) + struct.pack("<H", 300) + bytes([12
     + struct.pack("<I", 0xFFFFFFFF))
 put("bundle", "built-flip-header", bytes([1, 8]) + struct.pack("<H", 0) + bytes([4]) + bytes(16) + struct.pack("<I", 9))
 put("bundle", "raw-magic-only", bytes([0]) + b"HVLBNDL\0" + bytes(56))
+
+# partitions: mode (bit 0: 4096-byte sectors), u32 sectors, u16 head length,
+# the disk's first bytes, then its last bytes (see fuzz_targets/partitions.rs).
+import zlib
+
+
+def part_seed(ss, sectors, head, tail=b""):
+    mode = 1 if ss == 4096 else 0
+    return bytes([mode]) + struct.pack("<IH", sectors, len(head)) + head + tail
+
+
+def mbr_sector(recs, ss=512):
+    s = bytearray(ss)
+    for i, (status, ty, start, size) in enumerate(recs):
+        struct.pack_into("<B3xB3xII", s, 446 + 16 * i, status, ty, start, size)
+    s[510:512] = b"\x55\xaa"
+    return bytes(s)
+
+
+def gpt_disk(ss, sectors, parts, nentries=4):
+    """Protective MBR, primary and backup GPT with `nentries` entries:
+    returns (head, tail) bytes."""
+    entries = bytearray(128 * nentries)
+    linux = bytes.fromhex("af3dc60f838472478e793d69d8477de4")
+    for i, (first, last, name) in enumerate(parts):
+        struct.pack_into("<16s16sQQQ", entries, 128 * i, linux, bytes([i + 1]) * 16, first, last, 0)
+        n = name.encode("utf-16-le")
+        entries[128 * i + 56:128 * i + 56 + len(n)] = n
+    array_sectors = -(-len(entries) // ss)
+    entries += bytes(array_sectors * ss - len(entries))
+    first_usable, last_usable = 2 + array_sectors, sectors - 2 - array_sectors
+    crc = zlib.crc32(bytes(entries[:128 * nentries]))
+
+    def header(my, alt, array_lba):
+        h = bytearray(struct.pack("<8sIIIIQQQQ16sQIII", b"EFI PART", 0x10000, 92, 0, 0, my, alt,
+                                  first_usable, last_usable, b"\x5a" * 16, array_lba, nentries, 128, crc))
+        struct.pack_into("<I", h, 16, zlib.crc32(bytes(h)))
+        return bytes(h) + bytes(ss - 92)
+
+    head = mbr_sector([(0, 0xEE, 1, min(sectors - 1, 0xFFFFFFFF))], ss) + header(1, sectors - 1, 2) + entries
+    tail = bytes(entries) + header(sectors - 1, 1, sectors - 1 - array_sectors)
+    return head, tail
+
+
+# Sector 0 the MBR; extended [1, 7) with EBRs at 1 and 4, logicals at 2 and
+# 5; primaries at 8 and 16.
+ebr1 = mbr_sector([(0, 0x83, 1, 2), (0, 0x05, 3, 3)])
+ebr2 = mbr_sector([(0, 0x83, 1, 2)])
+mbr = mbr_sector([(0x80, 0x83, 8, 8), (0, 0x82, 16, 8), (0, 0x05, 1, 6)])
+put("partitions", "mbr-2-primaries-2-logicals", part_seed(512, 64, mbr + ebr1 + bytes(1024) + ebr2))
+put("partitions", "mbr-ebr-loop",
+    part_seed(512, 64, mbr + mbr_sector([(0, 0x83, 1, 2), (0, 0x05, 0, 3)])))
+put("partitions", "mbr-past-end", part_seed(512, 20, mbr_sector([(0, 0x83, 8, 100)])))
+put("partitions", "gpt-2", part_seed(512, 2048, *gpt_disk(512, 2048, [(34, 99, "boot"), (100, 2000, "root")])))
+put("partitions", "gpt-4096", part_seed(4096, 512, *gpt_disk(4096, 512, [(6, 99, "a"), (100, 500, "b")])))
+h, t = gpt_disk(512, 2048, [(34, 99, "boot"), (100, 2000, "root")])
+h = h[:512 + 40] + bytes([h[512 + 40] ^ 1]) + h[512 + 41:]
+put("partitions", "gpt-bad-primary-crc", part_seed(512, 2048, h, t))
+put("partitions", "whole-disk", part_seed(512, 100, bytes(1024) + b"\x53\xef"))
+
+# ext4: mode (bit 0: 4096-byte sectors; bits 1-2: read-ahead window), u16
+# size in KiB, the image without its trailing zeros. Small images made by
+# mkfs.ext4 -d over a tiny /boot: Debian's defaults less the journal (no
+# room for one), the same without metadata_csum (so mutations reach past
+# the checksums), and ext2.
+import shutil
+import subprocess
+import tempfile
+
+mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
+if os.path.exists(mkfs):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "root")
+        os.makedirs(os.path.join(root, "boot", "grub"))
+        with open(os.path.join(root, "boot", "vmlinuz-6.1"), "wb") as f:
+            f.write(bytes(range(256)) * 20)
+        with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as f:
+            f.write("menuentry 'Debian' { linux /vmlinuz }\n")
+        os.symlink("boot/vmlinuz-6.1", os.path.join(root, "vmlinuz"))
+        os.symlink("loop-b", os.path.join(root, "loop-a"))
+        os.symlink("loop-a", os.path.join(root, "loop-b"))
+        for name, mode, opts in [("ext4-csum", 0, ["-O", "^has_journal"]),
+                                 ("ext4-nocsum-4096", 1 | 2, ["-O", "^has_journal,^metadata_csum"]),
+                                 ("ext2", 4, ["-t", "ext2"])]:
+            img = os.path.join(tmp, name)
+            subprocess.run([mkfs, "-q", "-F", "-b", "1024", "-N", "32", "-E", "root_owner=0:0",
+                            "-U", "0a0b0c0d-0000-4000-8000-00000000beef", *opts, "-d", root, img, "96k"],
+                           check=True, env=dict(os.environ, E2FSPROGS_FAKE_TIME="1700000000"))
+            data = open(img, "rb").read()
+            put("ext4", name, bytes([mode]) + struct.pack("<H", 96) + data.rstrip(b"\0"))
+else:
+    print("mkfs.ext4 not found: ext4 seeds not written")
+
+# bootcfg: mode 0 is a choice byte, then (path index, u16 length, bytes)
+# records over fuzz_targets/bootcfg.rs's PATHS; mode 1 builds a grub.cfg
+# from the bytes.
+BOOTCFG_PATHS = [
+    "/boot/grub/grub.cfg", "/boot/grub/grubenv", "/loader/entries/a.conf", "/loader/entries/b-6.1.0.conf",
+    "/loader/loader.conf", "/boot/extlinux/extlinux.conf", "/vmlinuz", "/initrd.img", "/boot/grub2/grub.cfg",
+    "/boot/grub2/grubenv", "/boot/loader/entries/c-6.5.0.conf", "/grub/grub.cfg", "/extlinux/extlinux.conf",
+    "/boot/grub/custom.cfg", "/boot/vmlinuz",
+]
+
+
+def disk(files, choice=b"\0"):
+    out = bytes([0]) + choice
+    for path, text in files:
+        data = text.encode()
+        out += bytes([BOOTCFG_PATHS.index(path)]) + struct.pack("<H", len(data)) + data
+    return out
+
+
+def grubenv(*lines):
+    s = "# GRUB Environment Block\n" + "".join(l + "\n" for l in lines)
+    return s + "#" * (1024 - len(s))
+
+
+UUID = "8d0b3a2e-4f0e-4d3c-9d8e-2b7f1c3a6e11"
+GRUB_HEAD = """if [ -s $prefix/grubenv ]; then
+  set have_grubenv=true
+  load_env
+fi
+if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+else
+   set default="%s"
+fi
+if [ x"${feature_menuentry_id}" = xy ]; then
+  menuentry_id_option="--id"
+else
+  menuentry_id_option=""
+fi
+export menuentry_id_option
+function load_video {
+  insmod all_video
+}
+if loadfont unicode ; then
+  set gfxmode=auto
+  load_video
+fi
+"""
+
+
+def debian_entry(title, ident, version, indent=""):
+    body = ("load_video\ninsmod gzio\nif [ x$grub_platform = xxen ]; then insmod xzio; insmod lzopio; fi\n"
+            "set root='hd0,gpt2'\nsearch --no-floppy --fs-uuid --set=root %s\n"
+            "linux\t/boot/vmlinuz-%s root=UUID=%s ro  quiet\ninitrd\t/boot/initrd.img-%s\n") % (UUID, version, UUID, version)
+    body = "".join(indent + "\t" + l + "\n" for l in body.splitlines())
+    return "%smenuentry '%s' --class debian --class gnu-linux $menuentry_id_option '%s' {\n%s%s}\n" % (
+        indent, title, ident, body, indent)
+
+
+debian_cfg = GRUB_HEAD % "1>1" + debian_entry("Debian GNU/Linux", "gnulinux-simple-" + UUID, "6.1.0-13-amd64")
+debian_cfg += "submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-%s' {\n" % UUID
+for v in ["6.1.0-13-amd64", "6.1.0-12-amd64"]:
+    debian_cfg += debian_entry("Debian GNU/Linux, with Linux " + v, "gnulinux-%s-advanced-%s" % (v, UUID), v, "\t")
+debian_cfg += "}\nmenuentry 'Windows Boot Manager' { chainloader /EFI/Microsoft/Boot/bootmgfw.efi\n}\n"
+put("bootcfg", "debian12-submenu", disk([("/boot/grub/grub.cfg", debian_cfg)]))
+put("bootcfg", "ubuntu-saved-entry", disk([
+    ("/boot/grub/grub.cfg", debian_cfg.replace('set default="1>1"', 'set default="${saved_entry}"')),
+    ("/boot/grub/grubenv", grubenv("saved_entry=gnulinux-advanced-%s>gnulinux-6.1.0-12-amd64-advanced-%s" % (UUID, UUID))),
+], choice=b"\x01\x02"))
+
+fedora_cfg = GRUB_HEAD % "${saved_entry}" + """if [ -z "${kernelopts}" ]; then
+  set kernelopts="root=/dev/mapper/fedora-root ro rhgb quiet "
+fi
+insmod blscfg
+blscfg
+"""
+put("bootcfg", "fedora-blscfg", disk([
+    ("/boot/grub2/grub.cfg", fedora_cfg),
+    ("/boot/grub2/grubenv", grubenv("kernelopts=root=UUID=c2d1 ro rhgb quiet", "saved_entry=c-6.5.0")),
+    ("/boot/loader/entries/c-6.5.0.conf", "title Fedora Linux (6.5.0-300.fc39.x86_64) 39\nversion 6.5.0-300.fc39.x86_64\n"
+     "linux /vmlinuz-6.5.0-300.fc39.x86_64\ninitrd /initramfs-6.5.0-300.fc39.x86_64.img\noptions $kernelopts\n"
+     "grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class fedora\n"),
+]))
+put("bootcfg", "bls-loader-conf", disk([
+    ("/loader/entries/a.conf", "title Debian\nversion 6.1.0-9-amd64\nsort-key debian\nlinux /a/linux\ninitrd /a/initrd\n"
+     "options root=/dev/xvda2 ro\noptions quiet\n"),
+    ("/loader/entries/b-6.1.0.conf", "title Debian\nversion 6.1.0-13-amd64\nsort-key debian\nlinux /b/linux\n"
+     "initrd /b/initrd\noptions root=/dev/xvda2 ro\n"),
+    ("/loader/loader.conf", "timeout 3\ndefault a*\n"),
+]))
+put("bootcfg", "extlinux", disk([("/boot/extlinux/extlinux.conf",
+    "DEFAULT l1\nTIMEOUT 20\nAPPEND root=/dev/vda2 ro\nLABEL l0\n\tMENU LABEL ^Debian 6.1.0-13\n"
+    "\tLINUX /boot/vmlinuz-6.1.0-13-amd64\n\tINITRD /boot/initrd.img-6.1.0-13-amd64\nLABEL l1\n"
+    "\tKERNEL ../vmlinuz-6.1.0-12-amd64\n\tINITRD ../initrd.img-6.1.0-12-amd64,../ucode.img\n\tAPPEND -\n"
+    "LABEL hdt\n\tCOM32 hdt.c32\n")]))
+put("bootcfg", "debian-symlinks", disk([("/vmlinuz", "MZ kernel"), ("/initrd.img", "initrd")], choice=b"\x03"))
+put("bootcfg", "unterminated-brace", disk([("/grub/grub.cfg", "menuentry 'a' {\n  linux /vmlinuz ro\n")]))
+put("bootcfg", "generated-submenu", bytes([1, 4, 0, 5, 1, 2, 3, 4, 5, 6, 3, 3, 9, 8, 7, 2, 1, 1, 2, 1, 0, 3, 7, 7, 7])
+    + bytes(range(64)))

@@ -30,6 +30,10 @@
 //!   (`startup_64`: the common 64-bit entry, then the app);
 //! - [`payload`]: starting a Linux kernel from a payload bundle.
 //!
+//! Beside them, for what is built on devices: [`dev`], the small traits a
+//! device implements (a block device), imports nothing; [`disk`] —
+//! partitions and filesystems — sees only those traits, never Xen.
+//!
 //! Pure logic builds for the host and is unit-tested there; what touches
 //! hardware builds only for `x86_64-unknown-none`.
 #![cfg_attr(not(test), no_std)]
@@ -38,6 +42,8 @@ extern crate alloc;
 
 pub mod arch;
 pub mod boot;
+pub mod dev;
+pub mod disk;
 pub mod payload;
 #[cfg(target_os = "none")]
 pub mod platform;

@@ -92,10 +92,43 @@ pub fn covered_by_map(map: &[E820Entry], r: &Range) -> bool {
 /// and below `max_addr` that overlaps none of `reserved`. Reservations are
 /// widened to whole pages. `map` must be sanitised (sorted, no overlaps).
 pub fn largest_free(map: &[E820Entry], reserved: &[Range], min_addr: u64, max_addr: u64) -> Option<Range> {
+    let mut best: Option<Range> = None;
+    for_each_free(map, reserved, min_addr, max_addr, |r| {
+        if best.is_none_or(|b| r.len() > b.len()) {
+            best = Some(r);
+        }
+    });
+    best
+}
+
+/// `size` bytes (rounded up to pages) of free RAM in `[min_addr, max_addr)`:
+/// the lowest place that fits, or with `highest` the highest. For buffers
+/// that must not be where a kernel will be placed, and survive the boot.
+pub fn fit_free(map: &[E820Entry], reserved: &[Range], size: u64, min_addr: u64, max_addr: u64, highest: bool) -> Option<Range> {
+    let size = align_up(size, PAGE_SIZE)?;
+    let mut best: Option<Range> = None;
+    for_each_free(map, reserved, min_addr, max_addr, |r| {
+        if r.len() < size {
+            return;
+        }
+        let at = if highest { Range::new(r.end - size, r.end) } else { Range::new(r.start, r.start + size) };
+        let better = match best {
+            None => true,
+            Some(b) => (highest && at.start > b.start) || (!highest && at.start < b.start),
+        };
+        if better {
+            best = Some(at);
+        }
+    });
+    best
+}
+
+/// Every maximal page-aligned run of RAM in `[min_addr, max_addr)` that no
+/// reservation touches.
+fn for_each_free(map: &[E820Entry], reserved: &[Range], min_addr: u64, max_addr: u64, mut f: impl FnMut(Range)) {
     // An empty reservation (a zero-length module, say) holds no byte: it
     // must not split free RAM once widened to its page.
     let reserved = || reserved.iter().filter(|r| !r.is_empty());
-    let mut best: Option<Range> = None;
     for e in map.iter().filter(|e| e.type_ == e820::RAM) {
         // RAM in the last page of the address space has no aligned start:
         // skip that entry, not the whole search.
@@ -111,12 +144,11 @@ pub fn largest_free(map: &[E820Entry], reserved: &[Range], min_addr: u64, max_ad
                 continue; // inside a reservation
             }
             let end = reserved().map(|r| align_down(r.start, PAGE_SIZE)).filter(|&rs| rs > s).fold(hi, u64::min);
-            if end > s && best.is_none_or(|b| end - s > b.len()) {
-                best = Some(Range::new(s, end));
+            if end > s {
+                f(Range::new(s, end));
             }
         }
     }
-    best
 }
 
 #[cfg(test)]
@@ -231,5 +263,20 @@ mod tests {
             }
             assert_eq!(longest * PAGE_SIZE, r.len());
         }
+    }
+
+    #[test]
+    fn fit_free_takes_the_lowest_or_highest_gap_that_fits() {
+        let map = [E820Entry::new(0, 0x9f000, RAM), E820Entry::new(0x100000, 0x7f00000, RAM)];
+        let res = [Range::new(0x100000, 0x180000), Range::new(0x1000000, 0x2000000), Range::new(0x7000000, 0x8000000)];
+        // 8 MiB: not below 16 MiB (15.5 MiB free there? yes: 1.5..16 MiB), so the lowest is at 1.5 MiB.
+        assert_eq!(fit_free(&map, &res, 8 << 20, 1 << 20, 4 << 30, false), Some(Range::new(0x180000, 0x980000)));
+        // The highest: just below the top reservation.
+        assert_eq!(fit_free(&map, &res, 8 << 20, 1 << 20, 4 << 30, true), Some(Range::new(0x6800000, 0x7000000)));
+        // Sizes round up to pages; too big is None.
+        assert_eq!(fit_free(&map, &res, 1, 1 << 20, 4 << 30, false), Some(Range::new(0x180000, 0x181000)));
+        assert_eq!(fit_free(&map, &res, 0x6000000, 1 << 20, 4 << 30, false), None);
+        // The limits hold.
+        assert_eq!(fit_free(&map, &res, 8 << 20, 0x2000000, 0x3000000, true), Some(Range::new(0x2800000, 0x3000000)));
     }
 }

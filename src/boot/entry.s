@@ -129,6 +129,7 @@ pvh_entry64:
      * Selectors follow the Linux 64-bit boot protocol: __BOOT_CS = 0x10,
      * __BOOT_DS = 0x18. Accessed bits are preset so the CPU never writes here.
      */
+    .globl boot_gdt
 boot_gdt:
     .quad 0                             /* 0x00 null */
     .quad 0                             /* 0x08 unused */

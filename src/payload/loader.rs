@@ -31,18 +31,19 @@
 use crate::arch::cell::{BootCell, Page};
 use crate::arch::memory::Range;
 use crate::arch::paging;
-use crate::arch::paging::HeapTables;
+use crate::arch::paging::TableAlloc;
 use crate::boot::image::{embedded_range, preloaded_kernel_range};
 use crate::boot::pvh::EarlyMem;
 use crate::boot::start_info::Handover;
 use crate::boot::zero_page::{self, BootParams};
 use crate::boot::Boot;
 use crate::payload::bundle::{self, Verify};
-use crate::payload::kernel::{self, Format};
+use crate::payload::kernel::{self, Format, Kernel};
 use crate::payload::placement::{self, Request};
 use crate::payload::pvh::{self, Handoff, StartInfoSpec};
 use crate::platform;
 use crate::platform::console::Quoted;
+use x86_64::structures::paging::PageTable;
 
 core::arch::global_asm!(
     include_str!("handoff.s"),
@@ -65,8 +66,6 @@ static LINUX_ZP: BootCell<Page<BootParams>> = BootCell::new(Page(BootParams::zer
 static LINUX_CMDLINE: BootCell<Page<[u8; 4096]>> = BootCell::new(Page([0; 4096]));
 /// The start_info page of the PVH hand-off (start_info, module list, memmap).
 static PVH_START_INFO: BootCell<Page<[u8; 4096]>> = BootCell::new(Page([0; 4096]));
-/// Room for the reserved ranges placement works with.
-const MAX_RESERVED: usize = 256;
 
 macro_rules! fatal {
     ($($t:tt)*) => { platform::fatal(format_args!("payload: {}", format_args!($($t)*))) };
@@ -89,7 +88,7 @@ unsafe fn phys_slice(r: Range) -> &'static [u8] {
 /// included), the end of the identity map, the command line hvmlite was
 /// given.
 pub fn start(boot: &Boot) {
-    let (zp, map, reserved, top) = (boot.zero_page, boot.e820, boot.reserved, boot.map_top);
+    let zp = boot.zero_page;
     let boot_cmdline = boot.cmdline.unwrap_or("");
     let (range, source) = match (embedded_range(), zp.initrd()) {
         (Some(r), _) => (r, "embedded"),
@@ -127,31 +126,19 @@ pub fn start(boot: &Boot) {
         }
         (f, n) => fatal!("the bundle says kernel format {n} but the kernel is a {}", f.name()),
     };
-    match k.version(b.kernel) {
-        Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), b.kernel.len()),
-        None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), b.kernel.len()),
-    }
-
-    // Which hand-off: the kernel's own PVH entry note, else the one the
-    // pack tool recorded (a compressed bzImage hides its notes).
+    // The PVH entry: the kernel's own note, else the one the pack tool
+    // recorded (a compressed bzImage hides its notes).
     let pvh_entry = match (k.pvh_entry, b.pvh_entry) {
         (Some(own), Some(rec)) if own != rec => fatal!("the bundle records PVH entry {rec:#x}, the kernel's note says {own:#x}"),
         (own, rec) => own.or(rec),
     };
-    let si_flags = boot.hvinfo.as_ref().map_or(0, |h| h.start_info_flags);
-    let (handoff, why) = pvh::choose(boot_cmdline, si_flags, pvh_entry, k.format == Format::BzImage).unwrap_or_else(|e| fatal!("{e}"));
-    match (handoff, pvh_entry) {
-        (Handoff::Pvh, Some(e)) => log::info!("payload: handoff pvh, entry {e:#x} ({why})"),
-        _ => log::info!("payload: handoff {} ({why})", handoff.name()),
-    }
-    let is_pvh = handoff == Handoff::Pvh;
-
     // The PVH entry wants the kernel at its own address: move a module
-    // bundle that lies there out of the way first.
+    // bundle that lies there out of the way first (`launch` chooses the
+    // hand-off again, the same way, and says so).
     let mut moved = None;
-    if is_pvh && preloaded.is_none() {
+    if handoff(boot, &k, pvh_entry) == Some(Handoff::Pvh) && preloaded.is_none() && source == "module" {
         let want = Range::sized(k.min_addr, k.span).unwrap_or_else(|| fatal!("the kernel's range wraps"));
-        if source == "module" && want.overlaps(&range) {
+        if want.overlaps(&range) {
             let to = move_bundle(boot, range, want, b.total_size);
             log::info!("payload: bundle moved to {:#x}-{:#x}, clear of the kernel's {:#x}-{:#x}", to.start, to.end, want.start, want.end);
             // SAFETY: `to` is free RAM the runtime tables map, just written.
@@ -168,34 +155,96 @@ pub fn start(boot: &Boot) {
         None if source == "embedded" => zp.initrd(),
         None => None,
     };
-    match initrd {
+    let occupied = moved.as_slice();
+    let (image, setup_header, cmdline) = (b.kernel, b.setup_header, b.cmdline);
+    let vacated = moved.map(|_| range);
+    launch(boot, &Payload { image, kernel: k, setup_header, preloaded, initrd, cmdline, occupied, pvh_entry, vacated })
+}
+
+/// The hand-off `launch` will choose, when it will not refuse.
+fn handoff(boot: &Boot, k: &Kernel, pvh_entry: Option<u64>) -> Option<Handoff> {
+    let flags = boot.hvinfo.as_ref().map_or(0, |h| h.start_info_flags);
+    pvh::choose(boot.cmdline.unwrap_or(""), flags, pvh_entry, k.format == Format::BzImage).ok().map(|(h, _)| h)
+}
+
+/// A kernel to start, wherever it came from (a bundle, a disk).
+pub struct Payload<'a> {
+    /// The kernel file, and what [`kernel::parse`] made of it.
+    pub image: &'a [u8],
+    pub kernel: Kernel<'a>,
+    /// A bzImage's setup header kept beside a vmlinux made from it.
+    pub setup_header: Option<&'a [u8]>,
+    /// Where the kernel already lies, loaded in place (a self-contained
+    /// image's), if it does.
+    pub preloaded: Option<Range>,
+    pub initrd: Option<Range>,
+    /// The payload's own command line; the boot's follows it.
+    pub cmdline: &'a str,
+    /// Memory the payload lies in that is not among the boot's reserved
+    /// ranges (buffers a disk was read into): placement avoids it too.
+    pub occupied: &'a [Range],
+    /// The kernel's PVH entry (`XEN_ELFNOTE_PHYS32_ENTRY`), when known.
+    pub pvh_entry: Option<u64>,
+    /// Memory the payload lay in and left (a bundle moved away): the
+    /// boot's reserved ranges inside it need not be avoided.
+    pub vacated: Option<Range>,
+}
+
+/// Ranges placement must avoid: the boot's reserved ones and the
+/// payload's own, less `except` (a preloaded kernel's own spot).
+const MAX_AVOID: usize = 272;
+
+/// Start `p` with the zero page hvmlite built. Never returns: every failure
+/// is a `FATAL` line and the crash shutdown.
+pub fn launch(boot: &Boot, p: &Payload) -> ! {
+    let (zp, map, top) = (boot.zero_page, boot.e820, boot.map_top);
+    let boot_cmdline = boot.cmdline.unwrap_or("");
+    let k = &p.kernel;
+    match k.version(p.image) {
+        Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), p.image.len()),
+        None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), p.image.len()),
+    }
+    // Which hand-off (`pvh::choose`): the boot's start_info flags come
+    // through the hypervisor record.
+    let si_flags = boot.hvinfo.as_ref().map_or(0, |h| h.start_info_flags);
+    let (handoff, why) = pvh::choose(boot_cmdline, si_flags, p.pvh_entry, k.format == Format::BzImage).unwrap_or_else(|e| fatal!("{e}"));
+    match (handoff, p.pvh_entry) {
+        (Handoff::Pvh, Some(e)) => log::info!("payload: handoff pvh, entry {e:#x} ({why})"),
+        _ => log::info!("payload: handoff {} ({why})", handoff.name()),
+    }
+    let is_pvh = handoff == Handoff::Pvh;
+    match p.initrd {
         Some(r) => log::info!("payload: initrd {:#x} size {:#x}", r.start, r.len()),
         None => log::info!("payload: initrd none"),
     }
 
-    // The command line: the bundle's, then the boot's.
-    // SAFETY: start runs once; these statics are its own.
+    // The command line: the payload's, then the boot's.
+    // SAFETY: launch runs once; these statics are its own.
     let (linux_zp, cmdline) = unsafe { (&mut LINUX_ZP.get().0, &mut LINUX_CMDLINE.get().0) };
-    let sep = if !b.cmdline.is_empty() && !boot_cmdline.is_empty() { " " } else { "" };
-    let len = b.cmdline.len() + sep.len() + boot_cmdline.len();
+    let sep = if !p.cmdline.is_empty() && !boot_cmdline.is_empty() { " " } else { "" };
+    let len = p.cmdline.len() + sep.len() + boot_cmdline.len();
     if len >= cmdline.len() {
         fatal!("the kernel command line would be {len} bytes (at most {})", cmdline.len() - 1);
     }
-    for (dst, src) in cmdline.iter_mut().zip(b.cmdline.bytes().chain(sep.bytes()).chain(boot_cmdline.bytes())) {
+    for (dst, src) in cmdline.iter_mut().zip(p.cmdline.bytes().chain(sep.bytes()).chain(boot_cmdline.bytes())) {
         *dst = src;
     }
     cmdline[len] = 0;
     let text = core::str::from_utf8(&cmdline[..len]).unwrap_or("");
     log::info!("payload: cmdline {}", Quoted(text));
 
-    let header = k.setup_header.or(b.setup_header);
-    let built = kernel::linux_zero_page(zp, header, (cmdline.as_ptr() as u64, len), initrd);
+    let header = k.setup_header.or(p.setup_header);
+    let built = kernel::linux_zero_page(zp, header, (cmdline.as_ptr() as u64, len), p.initrd);
     *linux_zp = built.unwrap_or_else(|e| fatal!("{e}"));
 
-    // Tables the kernel starts on: all RAM identity-mapped and executable
+    // Tables the kernel starts on: RAM identity-mapped and executable
     // (hvmlite's own map is W^X, which a kernel's first instructions are
-    // not). They come from the heap, which placement avoids.
-    let cr3 = paging::build_identity(&mut HeapTables, top, &[], false).unwrap_or_else(|e| fatal!("page tables: {e}"));
+    // not). They live in hvmlite's image, below any kernel: see
+    // `HandoffTables`.
+    let mapped = top.min(HANDOFF_MAP_LIMIT);
+    // SAFETY: launch runs once; the pool is its own.
+    let mut tables = HandoffTables { pool: unsafe { &mut HANDOFF_POOL.get().0 }, used: 0 };
+    let cr3 = paging::build_identity(&mut tables, mapped, &[], false).unwrap_or_else(|e| fatal!("page tables: {e}"));
 
     let req = Request {
         span: k.span,
@@ -203,20 +252,16 @@ pub fn start(boot: &Boot) {
         min_addr: k.min_addr,
         // A preloaded kernel stays where it is: only check that spot. So
         // does one entered at its PVH entry, whose code is linked there.
-        relocatable: k.relocatable && preloaded.is_none() && !is_pvh,
-        max_end: if k.above_4g { top } else { top.min(1 << 32) },
+        relocatable: k.relocatable && p.preloaded.is_none() && !is_pvh,
+        max_end: if k.above_4g { mapped } else { mapped.min(1 << 32) },
     };
-    // What placement must avoid: everything reserved, except a preloaded
-    // kernel's own range (startup_64 kept it from the heap; what else is
-    // reserved must not overlap it) and where a moved bundle was (now
-    // where it went). For the PVH hand-off, which needs the kernel at its
-    // own address, also except what the boot handed over besides modules
+    // Its own range is reserved (startup_64 kept it from the heap); what
+    // else is reserved must not overlap it. Where a moved bundle was is
+    // free now. For the PVH hand-off, which needs the kernel at its own
+    // address, so is what the boot handed over besides modules
     // (start_info, memmap, command lines, module list: Xen puts them right
     // after a dom0's modules): all that was read and copied by now, and the
     // kernel gets a start_info of hvmlite's own.
-    if reserved.len() >= MAX_RESERVED {
-        fatal!("more than {} reserved ranges", MAX_RESERVED - 1);
-    }
     let mut spent = [Range::new(0, 0); 16];
     let mut nspent = 0;
     if is_pvh {
@@ -229,28 +274,32 @@ pub fn start(boot: &Boot) {
         walk.unwrap_or_else(|e| fatal!("{e}"));
     }
     let spent = &spent[..nspent];
-    let mut buf = [Range::new(0, 0); MAX_RESERVED];
-    let keep = |r: &&Range| Some(**r) != preloaded && !moved.is_some_and(|_| range.contains(r)) && !spent.iter().any(|s| s.contains(r));
-    let mut n = reserved.iter().filter(keep).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
-    if let Some(to) = moved {
-        if n == buf.len() {
-            fatal!("more than {MAX_RESERVED} reserved ranges");
-        }
-        buf[n] = to;
-        n += 1;
+    let free_now = |r: &Range| p.vacated.is_some_and(|v| v.contains(r)) || spent.iter().any(|s| s.contains(r));
+    let mut avoid = [Range::new(0, 0); MAX_AVOID];
+    let others = boot.reserved.iter().filter(|r| !free_now(r)).chain(p.occupied).filter(|r| Some(**r) != p.preloaded);
+    let n = others.zip(avoid.iter_mut()).map(|(r, b)| *b = *r).count();
+    if n == MAX_AVOID {
+        fatal!("more than {MAX_AVOID} ranges to keep clear of the kernel");
     }
-    let load = placement::place(map, &buf[..n], &req).unwrap_or_else(|e| fatal!("{e}"));
+    let load = placement::place(map, &avoid[..n], &req).unwrap_or_else(|e| fatal!("{e}"));
     let entry = load + k.entry_offset;
-    let how = if preloaded.is_some() { " (preloaded)" } else { "" };
+    let how = if p.preloaded.is_some() { " (preloaded)" } else { "" };
     log::info!("payload: load {:#x}-{:#x} entry {:#x}{}", load, load + k.span, entry, how);
+    // What the kernel reads before it has its own tables must lie where
+    // it cannot land while it moves itself (see `placement::handoff_state_is_clear`).
+    let state = [tables.range(), Range::new(handoff_gdt(), handoff_gdt() + 64)];
+    if let Err(r) = placement::handoff_state_is_clear(load, &state) {
+        fatal!("hand-off state {:#x}-{:#x} lies above the kernel's load address {load:#x}", r.start, r.end);
+    }
 
     // A preloaded kernel's segments (and their zero fill) are in place.
-    let copy = if preloaded.is_some() { &[][..] } else { k.segments() };
+    let copy = if p.preloaded.is_some() { &[][..] } else { k.segments() };
     for s in copy {
         let dst = load + s.offset;
         // SAFETY: [load, load + span) is RAM that overlaps nothing reserved
-        // (placement checked), so neither the bundle we copy from nor
-        // anything hvmlite still uses; the runtime tables map it writable.
+        // or occupied (placement checked), so neither the bytes we copy
+        // from nor anything hvmlite still uses; the runtime tables map it
+        // writable.
         unsafe {
             core::ptr::copy_nonoverlapping(s.data.as_ptr(), dst as *mut u8, s.data.len());
             core::ptr::write_bytes((dst + s.data.len() as u64) as *mut u8, 0, (s.mem_size - s.data.len() as u64) as usize);
@@ -258,10 +307,10 @@ pub fn start(boot: &Boot) {
     }
     // SAFETY: written once by entry.s before anything else ran.
     let t0 = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(entry_tsc)) };
-    if let (Handoff::Pvh, Some(e)) = (handoff, pvh_entry) {
+    if let (Handoff::Pvh, Some(e)) = (handoff, p.pvh_entry) {
         // The PVH entry is physical for the kernel at min_addr (where it is).
         let entry = e + (load - k.min_addr);
-        // SAFETY: start runs once; this static is its own.
+        // SAFETY: launch runs once; this static is its own.
         let si = unsafe { &mut PVH_START_INFO.get().0 };
         let si_paddr = si.as_ptr() as u64;
         let cmdline_paddr = cmdline.as_ptr() as u64;
@@ -269,7 +318,7 @@ pub fn start(boot: &Boot) {
         // kernel clear of; the kernel reads them before it allocates
         // anything, and the memmap says they are reserved all the same.
         let keep = [Range::new(si_paddr, si_paddr + 4096), Range::new(cmdline_paddr, cmdline_paddr + 4096)];
-        let spec = StartInfoSpec { flags: si_flags, cmdline_paddr, rsdp_paddr: zp.acpi_rsdp_addr, initrd, map, keep: &keep };
+        let spec = StartInfoSpec { flags: si_flags, cmdline_paddr, rsdp_paddr: zp.acpi_rsdp_addr, initrd: p.initrd, map, keep: &keep };
         let n = pvh::build_start_info(si, si_paddr, &spec).unwrap_or_else(|e| fatal!("{e}"));
         if entry >> 32 != 0 || si_paddr >> 32 != 0 {
             fatal!("the PVH entry {entry:#x} and start_info {si_paddr:#x} must lie below 4 GiB");
@@ -282,27 +331,77 @@ pub fn start(boot: &Boot) {
             n,
             rdtsc().wrapping_sub(t0)
         );
-        // SAFETY: as below; the entry lies in the kernel just put in place,
-        // start_info and the command line are in hvmlite's image (below
-        // 4 GiB, identity-mapped by `cr3`, as is the trampoline).
+        // SAFETY: the entry lies in the kernel just put in place; start_info,
+        // the command line, the trampoline and its GDT are in hvmlite's
+        // image (below 4 GiB and below the kernel, identity-mapped by `cr3`).
         unsafe { hvmlite_handoff_pvh(entry, si_paddr, cr3) }
     }
     let zp_paddr = linux_zp as *const BootParams as u64;
     let t1 = rdtsc();
     log::info!("handoff: zero page {:#x}, tsc {} since entry", zp_paddr, t1.wrapping_sub(t0));
-    // SAFETY: the kernel is in place, the zero page and command line are
-    // in hvmlite's image (which the kernel's decompressor avoids as it
-    // avoids every range the zero page names), and `cr3` maps all of it.
+    // SAFETY: the kernel is in place; the zero page, command line, page
+    // tables and GDT are in hvmlite's image, below the kernel (checked
+    // above), and `cr3` maps all of it.
     unsafe { hvmlite_handoff(entry, zp_paddr, cr3) }
+}
+
+/// How far the hand-off tables identity-map RAM: 64 GiB with 2 MiB pages
+/// takes 1 + 1 + 64 tables. The kernel, its zero page, command line and
+/// initrd are placed below this; the kernel maps the rest itself.
+const HANDOFF_MAP_LIMIT: u64 = 64 << 30;
+const HANDOFF_TABLES: usize = 2 + (HANDOFF_MAP_LIMIT >> 30) as usize;
+
+/// The hand-off page tables, in hvmlite's image.
+///
+/// A bzImage's decompressor, entered at its 64-bit entry, copies only the
+/// top-level table it was handed and keeps using the lower levels while
+/// it decompresses, and with KASLR it moves itself to a random address
+/// among RAM above its load address, avoiding only the zero page, command
+/// line, initrd, `setup_data` nodes and itself. Tables in hvmlite's heap
+/// (at the top of RAM) could be overwritten under it: the domain then
+/// died in the decompressor's `error()`. hvmlite's image lies at 1 MiB,
+/// below every kernel it places, which the decompressor never picks.
+static HANDOFF_POOL: BootCell<Page<[PageTable; HANDOFF_TABLES]>> = BootCell::new(Page([const { PageTable::new() }; HANDOFF_TABLES]));
+
+struct HandoffTables {
+    pool: &'static mut [PageTable; HANDOFF_TABLES],
+    used: usize,
+}
+
+impl HandoffTables {
+    fn range(&self) -> Range {
+        let base = self.pool.as_ptr() as u64;
+        Range::new(base, base + (HANDOFF_TABLES * 4096) as u64)
+    }
+}
+
+impl TableAlloc for HandoffTables {
+    fn alloc(&mut self) -> Option<u64> {
+        let t = self.pool.get_mut(self.used)?;
+        self.used += 1;
+        Some(t as *mut PageTable as u64)
+    }
+    fn table(&mut self, paddr: u64) -> &mut PageTable {
+        let i = ((paddr - self.pool.as_ptr() as u64) / 4096) as usize;
+        &mut self.pool[i]
+    }
+}
+
+fn handoff_gdt() -> u64 {
+    extern "C" {
+        static boot_gdt: u8;
+    }
+    // An entry.s symbol: only its address is taken.
+    core::ptr::addr_of!(boot_gdt) as u64
 }
 
 /// Copy the module bundle at `from` (`size` bytes of it) to free RAM clear
 /// of `avoid` and of everything reserved; return where it went.
 fn move_bundle(boot: &Boot, from: Range, avoid: Range, size: u64) -> Range {
-    let mut buf = [Range::new(0, 0); MAX_RESERVED];
+    let mut buf = [Range::new(0, 0); MAX_AVOID];
     let n = boot.reserved.iter().chain(core::iter::once(&avoid)).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
     if n == buf.len() {
-        fatal!("more than {MAX_RESERVED} reserved ranges");
+        fatal!("more than {MAX_AVOID} reserved ranges");
     }
     // The old place is reserved (a module), so the new one cannot overlap it.
     let free =

@@ -98,6 +98,17 @@ pub fn place(map: &[E820Entry], reserved: &[Range], req: &Request) -> Result<u64
     Err(no_room)
 }
 
+/// The rule the hand-off keeps: everything a kernel reads before it has
+/// its own page tables and GDT (here: ours) lies below its load address,
+/// where a bzImage's decompressor never moves itself (it picks addresses
+/// from the load address up). Returns the first range that breaks it.
+pub fn handoff_state_is_clear(load: u64, state: &[Range]) -> Result<(), Range> {
+    match state.iter().find(|r| r.end > load) {
+        Some(r) => Err(*r),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +190,19 @@ mod tests {
             let want = (0..300 * k).step_by(rq.align as usize).find(|&a| ok(a));
             assert_eq!(place(&map, &res, &rq).ok(), want, "{map:?} {res:?} {rq:?}");
         }
+    }
+
+    #[test]
+    fn handoff_state_must_lie_below_the_kernel() {
+        // hvmlite's image at 1 MiB, a kernel at 16 MiB: clear.
+        let image = [Range::new(0x100000, 0x148000), Range::new(0x10b000, 0x10b040)];
+        assert_eq!(handoff_state_is_clear(0x1000000, &image), Ok(()));
+        // Tables at the top of RAM (where the heap is): the fault the
+        // KASLR decompressor hit.
+        let heap_tables = Range::new(0x0f00_0000, 0x0f00_6000);
+        assert_eq!(handoff_state_is_clear(0x1000000, &[image[0], heap_tables]), Err(heap_tables));
+        // Touching the load address from below is fine; crossing it is not.
+        assert_eq!(handoff_state_is_clear(0x1000000, &[Range::new(0xfff000, 0x1000000)]), Ok(()));
+        assert!(handoff_state_is_clear(0x1000000, &[Range::new(0xfff000, 0x1000001)]).is_err());
     }
 }

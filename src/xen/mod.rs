@@ -9,11 +9,15 @@
 //! - [`ring`]: byte rings shared with an untrusted peer;
 //! - [`xenstore`]: the xenstore wire protocol over such a ring, and
 //!   [`store`]: this domain's own xenstore connection;
-//! - [`console`]: the PV console ring.
+//! - [`console`]: the PV console ring;
+//! - [`xenbus`]: finding PV devices and the frontend state machine, shared
+//!   by every device; [`blkif`]: the PV block ring protocol.
 
 pub mod abi;
+pub mod blkif;
 pub mod control;
 pub mod ring;
+pub mod xenbus;
 pub mod xenstore;
 
 #[cfg(target_os = "none")]

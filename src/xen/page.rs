@@ -1,10 +1,11 @@
-//! A page shared with another domain, accessed only with volatile reads
-//! and writes at offsets the caller has bounded (see `ring.rs`).
+//! Pages shared with another domain, accessed only with volatile reads
+//! and writes at offsets checked against their size (see `ring.rs`).
 
 use crate::xen::ring::RingMem;
 
 pub struct SharedPage {
     base: u64,
+    len: usize,
 }
 
 impl SharedPage {
@@ -12,10 +13,17 @@ impl SharedPage {
     /// `base` must be a 4 KiB page that stays mapped (identity) for the rest
     /// of the run and that nothing else in hvmlite uses as ordinary memory.
     pub unsafe fn new(base: u64) -> Self {
-        SharedPage { base }
+        SharedPage { base, len: 4096 }
+    }
+    /// Several contiguous pages (a multi-page ring).
+    ///
+    /// # Safety
+    /// As [`new`](Self::new), for all of `[base, base + len)`.
+    pub unsafe fn region(base: u64, len: usize) -> Self {
+        SharedPage { base, len }
     }
     fn at(&self, off: usize, len: usize) -> *mut u8 {
-        assert!(off + len <= 4096, "shared page access out of bounds");
+        assert!(off.checked_add(len).is_some_and(|end| end <= self.len), "shared page access out of bounds");
         (self.base + off as u64) as *mut u8
     }
 }
@@ -48,8 +56,28 @@ impl RingMem for SharedPage {
 /// A fresh zeroed page from the heap, never freed: for pages handed to Xen
 /// (shared info, grant frames) and pages granted to other domains.
 pub fn alloc_page() -> Option<u64> {
-    let layout = core::alloc::Layout::from_size_align(4096, 4096).ok()?;
-    // SAFETY: non-zero size; the page is leaked on purpose.
+    alloc_pages(1)
+}
+
+/// `n` fresh, zeroed, contiguous pages from the heap (identity-mapped, so
+/// physically contiguous too).
+pub fn alloc_pages(n: usize) -> Option<u64> {
+    let layout = core::alloc::Layout::from_size_align(n.checked_mul(4096)?, 4096).ok()?;
+    if n == 0 {
+        return None;
+    }
+    // SAFETY: non-zero size.
     let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
     (!p.is_null()).then_some(p as u64)
+}
+
+/// Give back pages from [`alloc_pages`].
+///
+/// # Safety
+/// `base` came from `alloc_pages(n)` and no other domain can still reach
+/// the pages (their grants are revoked).
+pub unsafe fn free_pages(base: u64, n: usize) {
+    let layout = core::alloc::Layout::from_size_align(n * 4096, 4096).expect("a valid page layout");
+    // SAFETY: forwarded to the caller.
+    unsafe { alloc::alloc::dealloc(base as *mut u8, layout) }
 }

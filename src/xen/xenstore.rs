@@ -357,29 +357,33 @@ impl<T: Transport> Xenstore<T> {
     }
 }
 
+/// A tiny xenstored for host tests of everything that talks to xenstore.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fake {
     use super::*;
     use crate::xen::ring::tests::Page;
     use std::collections::BTreeMap;
 
     /// A tiny xenstored: serves the ring whenever the client waits or
     /// notifies, buffering partial messages both ways as a real one does.
-    struct Fake {
-        page: Page,
-        inbuf: Vec<u8>,
-        outbuf: Vec<u8>,
-        store: BTreeMap<String, String>,
-        watches: Vec<(String, String)>,
-        next_tx: u32,
-        fail_tx_end_once: bool,
+    pub struct Fake {
+        pub page: Page,
+        pub inbuf: Vec<u8>,
+        pub outbuf: Vec<u8>,
+        pub store: BTreeMap<String, String>,
+        pub watches: Vec<(String, String)>,
+        pub next_tx: u32,
+        pub fail_tx_end_once: bool,
         /// Misbehaviour to inject into the next reply.
-        evil: Option<fn(&Page, &mut Vec<u8>)>,
-        waits: u32,
+        pub evil: Option<fn(&Page, &mut Vec<u8>)>,
+        pub waits: u32,
+        /// A backend's side: called after each client write with the path
+        /// and value; what it pushes is written too (firing watches).
+        pub backend: Option<fn(&str, &str, &mut Vec<(String, String)>)>,
     }
 
     impl Fake {
-        fn new() -> Self {
+        pub fn new() -> Self {
             Fake {
                 page: Page::new(),
                 inbuf: vec![],
@@ -390,6 +394,7 @@ mod tests {
                 fail_tx_end_once: false,
                 evil: None,
                 waits: 0,
+                backend: None,
             }
         }
         fn reply(&mut self, ty: u32, id: u32, tx: u32, body: &[u8]) {
@@ -403,7 +408,14 @@ mod tests {
             }
             self.outbuf.extend_from_slice(&m);
         }
-        fn event(&mut self, path: &str, token: &str) {
+        fn fire(&mut self, p: &str) {
+            for (wp, tok) in self.watches.clone() {
+                if p.starts_with(&wp) {
+                    self.event(p, &tok);
+                }
+            }
+        }
+        pub fn event(&mut self, path: &str, token: &str) {
             let b = format!("{path}\0{token}\0");
             self.reply(xs_type::WATCH_EVENT, 0, 0, b.as_bytes());
         }
@@ -441,12 +453,16 @@ mod tests {
                         self.reply(xs_type::ERROR, id, tx, b"EACCES\0");
                         return;
                     }
-                    self.store.insert(p.clone(), v);
+                    self.store.insert(p.clone(), v.clone());
                     self.reply(ty, id, tx, b"OK\0");
-                    for (wp, tok) in self.watches.clone() {
-                        if p.starts_with(&wp) {
-                            self.event(&p, &tok);
-                        }
+                    self.fire(&p);
+                    let mut more = Vec::new();
+                    if let Some(be) = self.backend {
+                        be(&p, &v, &mut more);
+                    }
+                    for (bp, bv) in more {
+                        self.store.insert(bp.clone(), bv);
+                        self.fire(&bp);
                     }
                 }
                 xs_type::DIRECTORY => {
@@ -480,6 +496,17 @@ mod tests {
                         self.reply(ty, id, tx, b"OK\0");
                     }
                 }
+                xs_type::RM => {
+                    let (p, pre) = (args[0].clone(), format!("{}/", args[0]));
+                    let had = self.store.len();
+                    self.store.retain(|k, _| *k != p && !k.starts_with(&pre));
+                    if self.store.len() == had {
+                        self.reply(xs_type::ERROR, id, tx, b"ENOENT\0");
+                    } else {
+                        self.reply(ty, id, tx, b"OK\0");
+                        self.fire(&p);
+                    }
+                }
                 _ => self.reply(ty, id, tx, b"OK\0"),
             }
         }
@@ -499,6 +526,13 @@ mod tests {
             self.waits < 1000
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::Fake;
+    use super::*;
+    use crate::xen::ring::tests::Page;
 
     #[test]
     fn read_write_directory() {

@@ -1,0 +1,545 @@
+//! Boot entries from a guest's own disk: which kernel, initrds and command
+//! line the guest's boot loader would start (what pvgrub/pygrub did).
+//!
+//! Pure logic over bytes the caller reads through [`Files`]; nothing here
+//! touches a disk. [`find`] looks, in this order, for
+//! 1. Boot Loader Specification type 1 entries ([`bls`]) in
+//!    `/loader/entries` or `/boot/loader/entries` — unless a `grub.cfg`
+//!    calls GRUB's `blscfg` (Fedora), in which case that `grub.cfg` is the
+//!    menu and the entries are its items;
+//! 2. a `grub.cfg` as `grub-mkconfig` writes it ([`grub`]);
+//! 3. an `extlinux.conf` ([`extlinux`]);
+//! 4. Debian's `/vmlinuz` and `/initrd.img` symlinks ([`debian`]).
+//!
+//! The first of these that exists decides; a broken one is an error, never
+//! a reason to try the next, because booting a different kernel than the
+//! guest's own loader would is worse than not booting. Everything that
+//! cannot be understood is an error naming the file and line.
+//!
+//! Paths in the result are paths inside the filesystem `Files` reads: the
+//! formats all assume the boot loader's files and the kernels share one
+//! filesystem (GRUB's `search --set=root` finds the one holding them).
+//!
+//! The files come from the guest, so every parser bounds its input
+//! ([`MAX_FILE_SIZE`]), its nesting ([`MAX_DEPTH`]), the number of entries
+//! ([`MAX_ENTRIES`]) and its work, and never panics.
+
+pub mod bls;
+pub mod debian;
+pub mod extlinux;
+pub mod grub;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// The largest configuration file read (a `grub.cfg` with dozens of kernels
+/// is some tens of KiB).
+pub const MAX_FILE_SIZE: usize = 1 << 20;
+/// The deepest nesting of blocks (GRUB's `if`, `submenu`, `menuentry`,
+/// function calls) a parser follows.
+pub const MAX_DEPTH: usize = 32;
+/// The most menu entries (or BLS files) one configuration may have.
+pub const MAX_ENTRIES: usize = 512;
+
+/// Which format an entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A Boot Loader Specification type 1 entry.
+    Bls,
+    /// A `menuentry` of a `grub.cfg`.
+    Grub,
+    /// A `LABEL` of an `extlinux.conf`.
+    Extlinux,
+    /// Debian's `/vmlinuz` and `/initrd.img` symlinks.
+    DebianSymlinks,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Bls => "BLS entry",
+            Format::Grub => "grub.cfg",
+            Format::Extlinux => "extlinux.conf",
+            Format::DebianSymlinks => "Debian symlinks",
+        })
+    }
+}
+
+/// Where an entry was defined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub format: Format,
+    /// The file that defined it (for symlinks: the kernel's path).
+    pub file: String,
+    /// Its first line in that file (0 when there is no line).
+    pub line: usize,
+}
+
+/// One bootable Linux entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootEntry {
+    /// What the guest's menu shows.
+    pub title: String,
+    /// GRUB's `--id`, a BLS file name without `.conf`, an extlinux `LABEL`.
+    pub id: Option<String>,
+    /// BLS `version`; the other formats do not say.
+    pub version: Option<String>,
+    /// The kernel: a non-empty path inside the filesystem.
+    pub linux: String,
+    /// Initrds, in the order they are to be concatenated.
+    pub initrds: Vec<String>,
+    /// The kernel command line the guest's loader would pass. The caller
+    /// appends the domain's own command line.
+    pub options: String,
+    pub source: Source,
+}
+
+/// What is wrong, and where: every parser error names a file and a line
+/// (1-based; 0 when the problem is the file as a whole).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub what: Problem,
+}
+
+/// The kinds of [`ConfigError`]. Strings quoted from the guest's files are
+/// printed escaped (`{:?}`), so an error always prints as one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// Larger than [`MAX_FILE_SIZE`].
+    TooLarge(usize),
+    /// Not UTF-8, or contains NUL (a kernel command line cannot).
+    NotText,
+    /// Malformed: unbalanced quotes or braces, a missing keyword, ….
+    Syntax(String),
+    /// A command, key or option this parser does not know.
+    Unknown(String),
+    /// Known, but hvmlite cannot honour it (a loop, `source`, a condition
+    /// it cannot evaluate around something that matters).
+    Unsupported(String),
+    /// Nesting deeper than [`MAX_DEPTH`], more than [`MAX_ENTRIES`]
+    /// entries, or too much work.
+    TooComplex(&'static str),
+    /// The configuration's default names no entry.
+    NoSuchDefault(String),
+    /// The default entry does not start Linux (it chainloads, starts Xen, …).
+    NotLinux { title: String, why: String },
+    /// No bootable Linux entry at all.
+    NoEntries,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::TooLarge(n) => write!(f, "file of {n} bytes is larger than {MAX_FILE_SIZE}"),
+            Problem::NotText => write!(f, "not UTF-8 text without NUL bytes"),
+            Problem::Syntax(s) => write!(f, "syntax error: {s}"),
+            Problem::Unknown(s) => write!(f, "unknown {s}"),
+            Problem::Unsupported(s) => write!(f, "unsupported: {s}"),
+            Problem::TooComplex(s) => write!(f, "too complex: {s}"),
+            Problem::NoSuchDefault(d) => write!(f, "the default {d:?} names no entry"),
+            Problem::NotLinux { title, why } => write!(f, "entry {title:?} does not boot Linux: {why}"),
+            Problem::NoEntries => write!(f, "no entry boots Linux"),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.what)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.what)
+        }
+    }
+}
+
+impl ConfigError {
+    pub fn new(file: &str, line: usize, what: Problem) -> Self {
+        ConfigError { file: file.to_string(), line, what }
+    }
+}
+
+/// Errors of [`find`]: the caller's file access failed, a configuration is
+/// wrong, nothing was found, or `hvmlite.entry=` names nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error<E> {
+    Files {
+        path: String,
+        error: E,
+    },
+    Config(ConfigError),
+    /// None of the places [`find`] looks at exists.
+    NothingFound,
+    /// `hvmlite.entry=` names no entry.
+    NoSuchEntry {
+        choice: String,
+        entries: usize,
+    },
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Files { path, error } => write!(f, "reading {path}: {error}"),
+            Error::Config(e) => e.fmt(f),
+            Error::NothingFound => {
+                write!(f, "no boot configuration: no BLS entries, grub.cfg or extlinux.conf, no /vmlinuz or /boot/vmlinuz")
+            }
+            Error::NoSuchEntry { choice, entries } => {
+                write!(f, "hvmlite.entry={choice:?} names none of the {entries} entries (an index or an exact title or id)")
+            }
+        }
+    }
+}
+
+impl<E> From<ConfigError> for Error<E> {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+/// The filesystem the entries are read from.
+pub use super::Files;
+
+/// Why [`Found::selected`] was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// `hvmlite.entry=`.
+    Override,
+    /// The configuration's own default (GRUB's `default`, `loader.conf`'s
+    /// `default`, extlinux's `DEFAULT` / `MENU DEFAULT`).
+    Default,
+    /// The first entry: the configuration names no default.
+    First,
+}
+
+/// The entries of the configuration that decided, and the one to boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The configuration file that decided (for symlinks: the kernel's path).
+    pub config: String,
+    pub format: Format,
+    /// The Linux entries in menu order (submenus flattened). Never empty;
+    /// entries that do not start Linux are left out.
+    pub entries: Vec<BootEntry>,
+    /// Index into `entries` of the entry to boot.
+    pub selected: usize,
+    pub why: Why,
+}
+
+impl Found {
+    pub fn entry(&self) -> &BootEntry {
+        &self.entries[self.selected]
+    }
+}
+
+/// A configuration's entries and its default, before `hvmlite.entry=`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Menu {
+    /// Linux entries in menu order; never empty.
+    pub entries: Vec<BootEntry>,
+    /// The configuration's default, an index into `entries`; an error
+    /// when the default names nothing bootable (reported only when no
+    /// `hvmlite.entry=` overrides it).
+    pub default: Result<Option<usize>, ConfigError>,
+}
+
+/// Where the BLS entries live, in the order searched.
+pub const BLS_DIRS: [&str; 2] = ["/loader/entries", "/boot/loader/entries"];
+/// Where `grub.cfg` lives, in the order searched (`grub2`: Fedora).
+pub const GRUB_CFGS: [&str; 4] = ["/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"];
+/// Where `extlinux.conf` lives, in the order searched.
+pub const EXTLINUX_CONFS: [&str; 2] = ["/boot/extlinux/extlinux.conf", "/extlinux/extlinux.conf"];
+
+/// Find the guest's boot entries and pick one: `choice` is the value of
+/// `hvmlite.entry=` (see [`entry_choice`]), an index into
+/// [`Found::entries`] or an exact title or id; `None` takes the
+/// configuration's default.
+pub fn find<F: Files>(files: &mut F, choice: Option<&str>) -> Result<Found, Error<F::Error>> {
+    let (config, format, menu) = find_menu(files)?;
+    let (selected, why) = select(&menu, choice)?;
+    Ok(Found { config, format, entries: menu.entries, selected, why })
+}
+
+fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu), Error<F::Error>> {
+    let bls = bls::read_entries(files)?;
+    if let Some((dir, entries)) = bls {
+        // Fedora: GRUB reads the BLS entries itself (`blscfg`) and decides
+        // the default from grubenv's saved_entry, not from loader.conf.
+        for path in GRUB_CFGS {
+            if let Some(text) = read_text(files, path)? {
+                if grub::calls_blscfg(&text) {
+                    let menu = run_grub(files, path, &text, Some(&entries))?;
+                    return Ok((path.to_string(), Format::Grub, menu));
+                }
+                break;
+            }
+        }
+        let loader_conf = parent(&dir).map(|d| format!("{d}/loader.conf"));
+        let conf = match &loader_conf {
+            Some(p) => read_text(files, p)?.map(|t| (p.clone(), t)),
+            None => None,
+        };
+        let menu = bls::menu(&dir, entries, conf.as_ref().map(|(p, t)| (p.as_str(), t.as_str())))?;
+        return Ok((dir, Format::Bls, menu));
+    }
+    for path in GRUB_CFGS {
+        if let Some(text) = read_text(files, path)? {
+            let menu = run_grub(files, path, &text, None)?;
+            return Ok((path.to_string(), Format::Grub, menu));
+        }
+    }
+    for path in EXTLINUX_CONFS {
+        if let Some(text) = read_text(files, path)? {
+            let menu = extlinux::parse(path, &text)?;
+            return Ok((path.to_string(), Format::Extlinux, menu));
+        }
+    }
+    if let Some((kernel, menu)) = debian::find(files)? {
+        return Ok((kernel, Format::DebianSymlinks, menu));
+    }
+    Err(Error::NothingFound)
+}
+
+/// Run `grub.cfg` at `path` with the grubenv next to it; GRUB's file
+/// tests (`[ -f … ]`) ask `files`.
+fn run_grub<F: Files>(files: &mut F, path: &str, text: &str, bls: Option<&[bls::BlsEntry]>) -> Result<Menu, Error<F::Error>> {
+    let env = read_grubenv(files, path)?;
+    let mut failed = None;
+    let menu = {
+        let mut exists = |p: &str| match files.exists(p) {
+            Ok(b) => Some(b),
+            Err(error) => {
+                failed.get_or_insert(Error::Files { path: p.to_string(), error });
+                None
+            }
+        };
+        grub::parse(path, text, env.as_ref(), bls, &mut exists)
+    };
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(menu?),
+    }
+}
+
+/// The grubenv next to `grub_cfg`, parsed, if there is one.
+fn read_grubenv<F: Files>(files: &mut F, grub_cfg: &str) -> Result<Option<grub::Grubenv>, Error<F::Error>> {
+    let path = format!("{}/grubenv", parent(grub_cfg).unwrap_or(""));
+    match read_text(files, &path)? {
+        Some(text) => Ok(Some(grub::Grubenv::parse(&path, &text)?)),
+        None => Ok(None),
+    }
+}
+
+/// Pick the entry: `choice` if given (even when the configuration's
+/// default is broken: that is what the override is for), else the menu's
+/// default, else the first.
+fn select<E>(menu: &Menu, choice: Option<&str>) -> Result<(usize, Why), Error<E>> {
+    let n = menu.entries.len();
+    if let Some(c) = choice {
+        let by_index = c.parse::<usize>().ok().filter(|&i| i < n && is_index(c));
+        let by_name = || menu.entries.iter().position(|e| e.title == c || e.id.as_deref() == Some(c));
+        return match by_index.or_else(by_name) {
+            Some(i) => Ok((i, Why::Override)),
+            None => Err(Error::NoSuchEntry { choice: c.to_string(), entries: n }),
+        };
+    }
+    match &menu.default {
+        Ok(Some(i)) if *i < n => Ok((*i, Why::Default)),
+        Ok(_) => Ok((0, Why::First)),
+        Err(e) => Err(Error::Config(e.clone())),
+    }
+}
+
+/// Plain decimal digits: what GRUB and `hvmlite.entry=` take as an index.
+pub(crate) fn is_index(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The value of the last `hvmlite.entry=` on a kernel-style command line
+/// (`hvmlite.entry="Debian GNU/Linux"` for a title with spaces).
+pub fn entry_choice(cmdline: &str) -> Option<String> {
+    let mut found = None;
+    for word in cmdline_words(cmdline) {
+        if let Some(v) = word.strip_prefix("hvmlite.entry=") {
+            found = Some(v.to_string());
+        }
+    }
+    found
+}
+
+/// Split a command line as Linux does: at spaces outside double quotes,
+/// the quotes themselves removed.
+fn cmdline_words(s: &str) -> Vec<String> {
+    let (mut words, mut cur, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for c in s.chars() {
+        match c {
+            '"' => (quoted, any) = (!quoted, true),
+            c if c.is_ascii_whitespace() && !quoted => {
+                if any {
+                    words.push(core::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+/// A configuration file as text: `None` if it does not exist; an error if
+/// it is too large, not UTF-8 or contains NUL.
+fn read_text<F: Files>(files: &mut F, path: &str) -> Result<Option<String>, Error<F::Error>> {
+    let bytes = match files.read(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(None),
+        Err(error) => return Err(Error::Files { path: path.to_string(), error }),
+    };
+    Ok(Some(text(path, bytes)?))
+}
+
+/// Bytes as text, or an error naming the line of the first bad byte.
+pub(crate) fn text(path: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    if bytes.len() > MAX_FILE_SIZE {
+        return Err(ConfigError::new(path, 0, Problem::TooLarge(bytes.len())));
+    }
+    let bad_at = |at: usize| ConfigError::new(path, line_of(&bytes, at), Problem::NotText);
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(bad_at(at));
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            Err(ConfigError::new(path, line_of(e.as_bytes(), at), Problem::NotText))
+        }
+    }
+}
+
+fn line_of(bytes: &[u8], at: usize) -> usize {
+    1 + bytes[..at.min(bytes.len())].iter().filter(|&&b| b == b'\n').count()
+}
+
+/// The directory part of an absolute path (`/a/b` → `/a`, `/a` → ``).
+pub(crate) fn parent(path: &str) -> Option<&str> {
+    path.rfind('/').map(|i| &path[..i])
+}
+
+/// `path` with `.` and `..` components resolved, relative to `dir` when it
+/// is not absolute. `..` above the root stays at the root, as in a kernel.
+pub(crate) fn join(dir: &str, path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let full = if path.starts_with('/') { [path, ""] } else { [dir, path] };
+    for p in full.iter().flat_map(|s| s.split('/')) {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = String::new();
+    for p in parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod testfs {
+    //! An in-memory filesystem for the tests.
+    use super::Files;
+    use alloc::collections::BTreeMap;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    #[derive(Default)]
+    pub struct MemFs {
+        pub files: BTreeMap<String, Vec<u8>>,
+    }
+
+    impl MemFs {
+        pub fn new(files: &[(&str, &str)]) -> Self {
+            MemFs { files: files.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())).collect() }
+        }
+    }
+
+    impl Files for MemFs {
+        type Error = &'static str;
+        fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, &'static str> {
+            Ok(self.files.get(path).cloned())
+        }
+        fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, &'static str> {
+            let prefix = alloc::format!("{dir}/");
+            let names: Vec<String> =
+                self.files.keys().filter_map(|p| p.strip_prefix(&prefix)).filter(|rest| !rest.contains('/')).map(String::from).collect();
+            Ok(if names.is_empty() { None } else { Some(names) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testfs::MemFs;
+    use super::*;
+
+    #[test]
+    fn entry_choice_takes_the_last_and_unquotes() {
+        assert_eq!(entry_choice("ro quiet"), None);
+        assert_eq!(entry_choice("hvmlite.entry=2 x hvmlite.entry=3").as_deref(), Some("3"));
+        assert_eq!(entry_choice("a \"hvmlite.entry=Debian GNU/Linux\" b").as_deref(), Some("Debian GNU/Linux"));
+        assert_eq!(entry_choice("hvmlite.entry=\"Debian GNU/Linux\"").as_deref(), Some("Debian GNU/Linux"));
+    }
+
+    #[test]
+    fn join_resolves_relative_paths() {
+        assert_eq!(join("/boot/extlinux", "../vmlinuz"), "/boot/vmlinuz");
+        assert_eq!(join("/boot/extlinux", "/vmlinuz"), "/vmlinuz");
+        assert_eq!(join("/extlinux", "../../../x"), "/x");
+        assert_eq!(join("/a", "./b//c"), "/a/b/c");
+    }
+
+    #[test]
+    fn text_names_the_line_of_a_bad_byte() {
+        let e = text("/f", b"ok\nok\n\xff\n".to_vec()).unwrap_err();
+        assert_eq!((e.line, e.what), (3, Problem::NotText));
+        let e = text("/f", b"a\0".to_vec()).unwrap_err();
+        assert_eq!(e.to_string(), "/f:1: not UTF-8 text without NUL bytes");
+    }
+
+    #[test]
+    fn nothing_found() {
+        let r = find(&mut MemFs::new(&[("/etc/fstab", "")]), None);
+        assert_eq!(r, Err(Error::NothingFound));
+    }
+
+    #[test]
+    fn a_choice_picks_by_index_title_or_id_and_names_nothing_clearly() {
+        let conf = "DEFAULT b\nLABEL a\n LINUX /a\nLABEL b\n LINUX /b\n MENU LABEL Bee\n";
+        let mut fs = MemFs::new(&[("/boot/extlinux/extlinux.conf", conf)]);
+        let f = find(&mut fs, None).unwrap();
+        assert_eq!((f.selected, f.why), (1, Why::Default));
+        let f = find(&mut fs, Some("0")).unwrap();
+        assert_eq!((f.selected, f.why), (0, Why::Override));
+        assert_eq!(find(&mut fs, Some("Bee")).unwrap().entry().linux, "/b");
+        assert_eq!(find(&mut fs, Some("a")).unwrap().entry().linux, "/a");
+        let e = find(&mut fs, Some("2")).unwrap_err();
+        assert_eq!(e, Error::NoSuchEntry { choice: "2".into(), entries: 2 });
+        assert!(e.to_string().contains("hvmlite.entry=\"2\" names none of the 2 entries"));
+    }
+}
