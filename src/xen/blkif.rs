@@ -256,7 +256,7 @@ impl<const N: usize> Outstanding<N> {
 /// `offset` and `len` are multiples of 512 and the run fits `MAX_SEGMENTS`
 /// pages.
 pub fn segments(offset: usize, len: usize, grefs: &[u32]) -> Result<([Segment; MAX_SEGMENTS], usize), &'static str> {
-    if offset % 512 != 0 || len % 512 != 0 || len == 0 {
+    if !offset.is_multiple_of(512) || !len.is_multiple_of(512) || len == 0 {
         return Err("transfer not in whole 512-byte sectors");
     }
     let end = offset.checked_add(len).ok_or("transfer too long")?;

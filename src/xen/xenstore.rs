@@ -379,8 +379,11 @@ pub(crate) mod fake {
         pub waits: u32,
         /// A backend's side: called after each client write with the path
         /// and value; what it pushes is written too (firing watches).
-        pub backend: Option<fn(&str, &str, &mut Vec<(String, String)>)>,
+        pub backend: Option<BackendHook>,
     }
+
+    /// A fake backend: (path, value written, what it writes in reply).
+    pub type BackendHook = fn(&str, &str, &mut Vec<(String, String)>);
 
     impl Fake {
         pub fn new() -> Self {
