@@ -187,8 +187,10 @@ def bzimage(version=0x020F, xlf=3, pm=4096):
     return bytes(img)
 
 
-def vmlinux(entry=0x1000000, paddr=0x1000000, filesz=0x1000, memsz=0x3000):
+def vmlinux(entry=0x1000000, paddr=0x1000000, filesz=0x1000, memsz=0x3000, pvh=None):
     note = struct.pack("<III", 6, 4, 1) + b"Linux\0\0\0" + b"6.1\0"
+    if pvh is not None:  # XEN_ELFNOTE_PHYS32_ENTRY, a .long as Linux writes it
+        note += struct.pack("<III", 4, 4, 18) + b"Xen\0" + struct.pack("<I", pvh)
     ehdr_size, phdr_size = 64, 56
     phoff = ehdr_size
     note_off = phoff + 2 * phdr_size
@@ -208,6 +210,8 @@ put("kernel", "bzimage-2.15", bzimage())
 put("kernel", "bzimage-2.10-too-old", bzimage(version=0x020A))
 put("kernel", "bzimage-truncated", bzimage()[:2048])
 put("kernel", "vmlinux-one-load", vmlinux())
+put("kernel", "vmlinux-pvh-entry", vmlinux(pvh=0x1000850))
+put("kernel", "vmlinux-pvh-entry-outside", vmlinux(pvh=0x5000000))
 put("kernel", "junk", b"\x7fELF" + bytes(60))
 
 # bundle: a mode byte; mode 1 builds a bundle from sizes + bytes, then flips

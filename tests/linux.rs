@@ -135,6 +135,128 @@ fn self_contained_elf_takes_the_boot_initrd() {
     boots_to_userspace(Way::SelfContainedBootInitrd, "6G");
 }
 
+/// The RAM entries of a map.
+fn ram(map: &[(u64, u64, String)]) -> Vec<(u64, u64)> {
+    map.iter().filter(|e| e.2 == "ram").map(|e| (e.0, e.1)).collect()
+}
+
+/// RAM minus `holes` (each inside one RAM entry).
+fn punch(mut ram: Vec<(u64, u64)>, holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    for &(hs, he) in holes {
+        let i = ram.iter().position(|&(s, e)| s <= hs && he <= e).unwrap_or_else(|| panic!("{hs:#x}-{he:#x} not in RAM {ram:x?}"));
+        let (s, e) = ram.remove(i);
+        let parts: Vec<(u64, u64)> = [(s, hs), (he, e)].into_iter().filter(|p| p.0 < p.1).collect();
+        for (j, p) in parts.into_iter().enumerate() {
+            ram.insert(i + j, p);
+        }
+    }
+    ram
+}
+
+/// Debian's kernel entered at its own PVH entry (`hvmlite.handoff=pvh`)
+/// reaches /init with the same command line, RAM and initrd as through the
+/// 64-bit boot protocol (`hvmlite.handoff=linux64`): from a module bundle
+/// (the kernel copied to its own address) and from the self-contained ELF
+/// (the kernel preloaded there).
+fn pvh_matches_linux64(way: Way) {
+    let (kernel, initrd) = payload(way, &image());
+    let boot = |h: &str| {
+        let token = format!("hvmlite.handoff={h}");
+        let run = qemu(&qemu_args(&kernel, initrd.as_deref(), "512", &token), &[], T);
+        let d = run.dump();
+        assert!(run.has(MARKER), "Linux's /init did not finish ({h}): {d}");
+        assert_eq!(run.status, Some(0), "{d}");
+        assert!(!run.has("FATAL"), "{d}");
+        assert_eq!(
+            after(&run, "payload: handoff "),
+            Some(&*format!("{}asked for)", if h == "pvh" { "pvh, entry 0x1000850 (" } else { "linux64 (" })),
+            "{d}"
+        );
+        run
+    };
+    let (p, l) = (boot("pvh"), boot("linux64"));
+    let (dp, dl) = (p.dump(), l.dump());
+    // The report names the entry and start_info; the entry is the note's.
+    let last = p.hvmlite().last().unwrap().to_string();
+    assert!(last.starts_with("handoff: pvh entry 0x1000850 start_info 0x"), "{dp}");
+    let si = parse_hex(last.split(" start_info ").nth(1).unwrap().split(' ').next().unwrap());
+    assert!(l.hvmlite().last().unwrap().starts_with("handoff: zero page 0x"), "{dl}");
+    // Linux took the PVH path (QEMU's PVH entry is not Xen: no "on Xen PVH").
+    assert!(!p.has("Booting paravirtualized kernel on Xen"), "{dp}");
+    // The same command line, apart from the hand-off asked for.
+    let cmd = |r: &Run| init_lines(r).iter().find_map(|l| l.strip_prefix("cmdline: ")).unwrap().trim().to_string();
+    assert_eq!(cmd(&p), format!("{BUNDLE_CMDLINE} hvmlite.handoff=pvh"), "{dp}");
+    assert_eq!(cmd(&l), format!("{BUNDLE_CMDLINE} hvmlite.handoff=linux64"), "{dl}");
+    // The same report from hvmlite, the same kernel placement.
+    assert_eq!(p.e820(), l.e820(), "{dp}\n{dl}");
+    assert_eq!(after(&p, "payload: load "), after(&l, "payload: load "), "{dp}\n{dl}");
+    assert_eq!(after(&p, "payload: load ").unwrap().split('-').next(), Some("0x1000000"), "PVH: at its own address: {dp}");
+    // The same RAM in Linux's map, except the two pages hvmlite keeps for
+    // the PVH hand-off (start_info, command line), which it marks reserved.
+    let cl = parse_hex(last.split(" cmdline ").nth(1).unwrap().split(' ').next().unwrap());
+    let mut holes = vec![(si, si + 4096), (cl, cl + 4096)];
+    holes.sort();
+    assert_eq!(ram(&linux_e820(&l)), ram(&l.e820()), "{dl}");
+    assert_eq!(ram(&linux_e820(&p)), punch(ram(&l.e820()), &holes), "{dp}");
+    assert_eq!(ram(&linux_memmap(&p)), ram(&linux_e820(&p)), "{dp}");
+    // The same initrd, at the same address, and it ran.
+    let rd = |r: &Run| init_lines(r).iter().find_map(|l| l.strip_prefix("dmesg: RAMDISK: ")).unwrap().to_string();
+    assert_eq!(rd(&p), rd(&l), "{dp}\n{dl}");
+    assert_eq!(after(&p, "payload: initrd "), after(&l, "payload: initrd "), "{dp}");
+    eprintln!("linux {way:?}: pvh {:.1?}, linux64 {:.1?}", p.elapsed, l.elapsed);
+}
+
+#[test]
+fn pvh_handoff_matches_linux64_from_a_bundle() {
+    pvh_matches_linux64(Way::Vmlinux);
+}
+
+#[test]
+fn pvh_handoff_matches_linux64_from_a_self_contained_elf() {
+    pvh_matches_linux64(Way::SelfContained);
+}
+
+/// `hvmlite.handoff=pvh` for a kernel without a PVH entry, or with one that
+/// is out of reach inside a compressed bzImage: one FATAL line, crash.
+#[test]
+fn pvh_handoff_without_a_pvh_entry_is_refused() {
+    let l = linux();
+    let dir = scratch("linux-nopvh");
+    let tool = |args: &[&str]| std::process::Command::new(common::tool()).args(args).output().unwrap();
+    let v = dir.join("vmlinux");
+    assert!(tool(&["extract", "--kernel", l.vmlinuz.to_str().unwrap(), "-o", v.to_str().unwrap()]).status.success());
+    // Turn the Xen PHYS32_ENTRY note (type 18) into an unknown type,
+    // wherever its bytes are (the PT_NOTE and the PT_LOAD that holds .notes).
+    let mut b = std::fs::read(&v).unwrap();
+    let pat: Vec<u8> = [4u32.to_le_bytes(), 8u32.to_le_bytes(), 18u32.to_le_bytes()].concat();
+    let hits: Vec<usize> = b.windows(16).enumerate().filter(|(_, w)| w[..12] == pat[..] && &w[12..] == b"Xen\0").map(|(i, _)| i).collect();
+    assert!(!hits.is_empty(), "Debian's vmlinux has a PHYS32_ENTRY note");
+    for at in hits {
+        b[at + 8] = 0x7f;
+    }
+    let nopvh = dir.join("vmlinux-nopvh");
+    std::fs::write(&nopvh, &b).unwrap();
+    let bundle = dir.join("bundle");
+    pack(&["--kernel", nopvh.to_str().unwrap(), "--initrd", l.initrd.to_str().unwrap()], &bundle);
+    let text = String::from_utf8_lossy(&tool(&["inspect", bundle.to_str().unwrap()]).stdout).to_string();
+    assert!(text.contains("pvh entry: none"), "{text}");
+    let run = qemu(&qemu_args(&image(), Some(&bundle), "256", "hvmlite.handoff=pvh"), &[], HVMLITE_ONLY);
+    assert_fatal(&run, "payload: hvmlite.handoff=pvh, but the kernel has no PVH entry (no XEN_ELFNOTE_PHYS32_ENTRY note)");
+    // A compressed bzImage: the entry is recorded, but out of reach.
+    let bz = dir.join("bundle-bz");
+    pack(&["--kernel", l.vmlinuz.to_str().unwrap(), "--bzimage"], &bz);
+    let text = String::from_utf8_lossy(&tool(&["inspect", bz.to_str().unwrap()]).stdout).to_string();
+    assert!(text.contains("pvh entry: 0x1000850 (recorded at pack time)"), "{text}");
+    let run = qemu(&qemu_args(&image(), Some(&bz), "256", "hvmlite.handoff=pvh"), &[], HVMLITE_ONLY);
+    assert_fatal(
+        &run,
+        "payload: hvmlite.handoff=pvh, but the kernel is a compressed bzImage: its PVH entry 0x1000850 exists only once it is \
+         decompressed (pack it without --bzimage)",
+    );
+    let run = qemu(&qemu_args(&image(), Some(&bz), "256", "hvmlite.handoff=16"), &[], HVMLITE_ONLY);
+    assert_fatal(&run, "payload: hvmlite.handoff=16: the hand-offs are pvh and linux64");
+}
+
 /// The host tool: what `inspect` says about what `pack` made, and what it
 /// refuses.
 #[test]
@@ -150,6 +272,9 @@ fn pack_and_inspect() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("all CRCs good") && text.contains("format: vmlinux") && text.contains("cmdline: \"a b\""), "{text}");
     assert!(text.contains("setup header: 0x7b bytes, boot protocol 2.15"), "{text}");
+    // The PVH entry: in the vmlinux's notes, and recorded in the bundle.
+    assert!(text.contains("  pvh entry: 0x1000850 (XEN_ELFNOTE_PHYS32_ENTRY)"), "{text}");
+    assert!(text.contains("\npvh entry: 0x1000850 (recorded at pack time)"), "{text}");
     let initrd_len = std::fs::metadata(&l.initrd).unwrap().len();
     assert!(text.contains(&format!("initrd: {initrd_len:#x} bytes")), "{text}");
     // A self-contained ELF is found and described; it cannot take a second bundle.

@@ -6,10 +6,11 @@
 //! and inside `total_size`; the command line is text without NUL; errors
 //! are typed and print as one line. An untouched bundle parses back to
 //! exactly its parts; a flipped byte inside a CRC-covered section is never
-//! accepted under `Verify::All`.
+//! accepted under `Verify::All`. A PVH entry section, when written, comes
+//! back as the same value.
 #![no_main]
 
-use hvmlite::payload::bundle::{self, write::Part, Verify, KIND_CMDLINE, KIND_INITRD, KIND_KERNEL};
+use hvmlite::payload::bundle::{self, write::Part, Verify, KIND_CMDLINE, KIND_INITRD, KIND_KERNEL, KIND_PVH_ENTRY};
 use hvmlite_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -57,17 +58,23 @@ fuzz_target!(|data: &[u8]| {
     let initrd = b.take(inn).to_vec();
     let cmdline: String = b.take(cn).iter().map(|&c| char::from(b'a' + c % 26)).collect();
     let flip = b.u32() as usize;
+    let pvh = (cn & 1 == 1).then(|| (b.u32() as u64) << 32 | b.u32() as u64);
+    let pvh_bytes = pvh.map(u64::to_le_bytes);
     let mut parts = vec![Part { kind: KIND_KERNEL, format: bundle::FORMAT_BZIMAGE, data: &kernel }];
     if !initrd.is_empty() {
         parts.push(Part { kind: KIND_INITRD, format: 0, data: &initrd });
     }
     parts.push(Part { kind: KIND_CMDLINE, format: 0, data: cmdline.as_bytes() });
+    if let Some(p) = &pvh_bytes {
+        parts.push(Part { kind: KIND_PVH_ENTRY, format: 0, data: p });
+    }
     let mut img = bundle::write::build(&parts);
 
     let good = check(&img, Verify::All).expect("a freshly written bundle must parse");
     assert_eq!(good.kernel, &kernel[..]);
     assert_eq!(good.initrd.unwrap_or_default(), &initrd[..]);
     assert_eq!(good.cmdline, cmdline);
+    assert_eq!(good.pvh_entry, pvh);
 
     // Where each covered section lies in the image, before any flip.
     let span = |s: &[u8]| {

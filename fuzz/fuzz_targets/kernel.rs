@@ -6,7 +6,10 @@
 //! says it needs; the alignment is a power of two of at least 4 KiB; the
 //! entry lies inside the span; a bzImage keeps its setup header. Errors are
 //! typed and print as one line. The zero page built from it keeps the
-//! loader's fields (command line, initrd) whatever the header says.
+//! loader's fields (command line, initrd) whatever the header says. A PVH
+//! entry (`XEN_ELFNOTE_PHYS32_ENTRY`) is only ever a vmlinux's and lies
+//! inside one of its segments; the note walker run on the raw bytes never
+//! panics, and an entry it finds is spelled out in those bytes.
 #![no_main]
 
 use hvmlite::arch::memory::Range;
@@ -20,6 +23,14 @@ fn inside(outer: &[u8], inner: &[u8]) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
+    match kernel::xen_pvh_entry(data) {
+        Ok(Some(e)) => {
+            let (l4, l8) = ((e as u32).to_le_bytes(), e.to_le_bytes());
+            assert!(data.windows(8).any(|w| w == l8) || (e >> 32 == 0 && data.windows(4).any(|w| w == l4)), "{e:#x} not in the notes");
+        }
+        Ok(None) => {}
+        Err(e) => assert!(!e.to_string().contains('\n')),
+    }
     let k = match kernel::parse(data) {
         Ok(k) => k,
         Err(e) => {
@@ -40,6 +51,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(inside(data, h), "setup header outside the image");
     }
     assert_eq!(k.setup_header.is_some(), k.format == Format::BzImage, "{k:?}");
+    if let Some(e) = k.pvh_entry {
+        assert_eq!(k.format, Format::Vmlinux, "{k:?}");
+        assert!(e >= k.min_addr && e - k.min_addr < k.span, "PVH entry outside the kernel: {k:?}");
+    }
     let _ = k.version(data);
 
     // The zero page the kernel would get: the loader's fields survive any header.

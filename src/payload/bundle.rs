@@ -16,7 +16,8 @@
 //! 0x1c  u32 flags         0
 //! 0x20  u8  reserved[32]  0
 //! 0x40  entries[entry_count]:
-//!       u32 kind   1 kernel, 2 initrd, 3 cmdline, 4 setup header
+//!       u32 kind   1 kernel, 2 initrd, 3 cmdline, 4 setup header,
+//!                  5 PVH entry (u64: the kernel's XEN_ELFNOTE_PHYS32_ENTRY)
 //!       u32 format kernel: 1 bzImage, 2 vmlinux (ELF64), 3 vmlinux whose
 //!                  segments are already in place (embedded only); else 0
 //!       u64 offset from the bundle's start (kernel and initrd: 4 KiB-aligned)
@@ -29,6 +30,9 @@
 //! without NUL. The setup header (bytes 0x1f1.. of the bzImage it came
 //! from) rides along when the kernel is stored as a vmlinux decompressed
 //! from that bzImage, so the zero page still gets the kernel's own header.
+//! The PVH entry (kind 5, 8 bytes) is what the kernel's own ELF note says,
+//! recorded at pack time so that a kernel whose notes are out of sight (a
+//! bzImage kept compressed) still names it; an older reader skips it.
 //! Unknown kinds are skipped: later versions of the format may add some.
 
 use core::fmt;
@@ -45,6 +49,10 @@ pub const KIND_KERNEL: u32 = 1;
 pub const KIND_INITRD: u32 = 2;
 pub const KIND_CMDLINE: u32 = 3;
 pub const KIND_SETUP_HEADER: u32 = 4;
+/// The kernel's 32-bit PVH entry, a `u64` (from its `XEN_ELFNOTE_PHYS32_ENTRY`).
+pub const KIND_PVH_ENTRY: u32 = 5;
+/// Size of a [`KIND_PVH_ENTRY`] section.
+pub const PVH_ENTRY_SIZE: usize = 8;
 
 /// The record an image keeps for an embedded bundle (`hvmlite pack --elf`
 /// fills it in).
@@ -79,6 +87,8 @@ pub struct Bundle<'a> {
     pub initrd_crc: u32,
     pub cmdline: &'a str,
     pub setup_header: Option<&'a [u8]>,
+    /// The kernel's PVH entry, when the pack tool saw one.
+    pub pvh_entry: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +125,7 @@ pub fn kind_name(kind: u32) -> &'static str {
         KIND_INITRD => "initrd",
         KIND_CMDLINE => "cmdline",
         KIND_SETUP_HEADER => "setup header",
+        KIND_PVH_ENTRY => "PVH entry",
         _ => "unknown",
     }
 }
@@ -216,8 +227,9 @@ pub fn parse(b: &[u8], verify: Verify) -> Result<Bundle<'_>, BundleError> {
         initrd_crc: 0,
         cmdline: "",
         setup_header: None,
+        pvh_entry: None,
     };
-    let mut seen = [false; 5];
+    let mut seen = [false; 6];
     for i in 0..count {
         let e = HEADER_SIZE + i * ENTRY_SIZE;
         let s = Section { kind: rd32(b, e), format: rd32(b, e + 4), offset: rd64(b, e + 8), size: rd64(b, e + 16), crc: rd32(b, e + 24) };
@@ -226,13 +238,13 @@ pub fn parse(b: &[u8], verify: Verify) -> Result<Bundle<'_>, BundleError> {
             return Err(BundleError::SectionOutside { kind: s.kind, end: s.offset.saturating_add(s.size), total });
         };
         let data = &b[s.offset as usize..end as usize];
-        if !(1..=4).contains(&s.kind) {
+        if !(1..=5).contains(&s.kind) {
             continue;
         }
         if core::mem::replace(&mut seen[s.kind as usize], true) {
             return Err(BundleError::Duplicate(s.kind));
         }
-        let small = matches!(s.kind, KIND_CMDLINE | KIND_SETUP_HEADER);
+        let small = matches!(s.kind, KIND_CMDLINE | KIND_SETUP_HEADER | KIND_PVH_ENTRY);
         if (verify == Verify::All || small) && crc32(data) != s.crc {
             return Err(BundleError::SectionCrc { kind: s.kind });
         }
@@ -251,6 +263,11 @@ pub fn parse(b: &[u8], verify: Verify) -> Result<Bundle<'_>, BundleError> {
                 if data.contains(&0) {
                     return Err(BundleError::CmdlineNotText);
                 }
+            }
+            KIND_PVH_ENTRY => {
+                let v: [u8; PVH_ENTRY_SIZE] =
+                    data.try_into().map_err(|_| BundleError::BadHeader("the PVH entry section is not 8 bytes"))?;
+                out.pvh_entry = Some(u64::from_le_bytes(v));
             }
             _ => out.setup_header = Some(data),
         }
@@ -347,7 +364,24 @@ mod tests {
             Part { kind: KIND_INITRD, format: 0, data: &[0xbb; 3000] },
             Part { kind: KIND_CMDLINE, format: 0, data: b"console=ttyS0 quiet" },
             Part { kind: KIND_SETUP_HEADER, format: 0, data: &[0xcc; 0x7b] },
+            Part { kind: KIND_PVH_ENTRY, format: 0, data: &0x1000850u64.to_le_bytes() },
         ])
+    }
+
+    #[test]
+    fn pvh_entry_section() {
+        assert_eq!(parse(&sample(), Verify::Small).unwrap().pvh_entry, Some(0x1000850));
+        let none = build(&[Part { kind: KIND_KERNEL, format: 1, data: b"a" }]);
+        assert_eq!(parse(&none, Verify::All).unwrap().pvh_entry, None);
+        let short =
+            build(&[Part { kind: KIND_KERNEL, format: 1, data: b"a" }, Part { kind: KIND_PVH_ENTRY, format: 0, data: &[1, 2, 3, 4] }]);
+        assert_eq!(parse(&short, Verify::All).unwrap_err(), BundleError::BadHeader("the PVH entry section is not 8 bytes"));
+        let two = build(&[
+            Part { kind: KIND_KERNEL, format: 1, data: b"a" },
+            Part { kind: KIND_PVH_ENTRY, format: 0, data: &[0; 8] },
+            Part { kind: KIND_PVH_ENTRY, format: 0, data: &[0; 8] },
+        ]);
+        assert_eq!(parse(&two, Verify::All).unwrap_err(), BundleError::Duplicate(KIND_PVH_ENTRY));
     }
 
     /// Found by the `bundle` fuzz target: an empty kernel section passed.

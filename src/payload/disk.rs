@@ -246,12 +246,22 @@ fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Ext4Fs,
     let kernel_bytes: &'a [u8] = kernel_bytes;
     let k = kernel::parse(kernel_bytes).unwrap_or_else(|e| fatal!("{pname}: kernel {}: {e}", entry.linux));
     let cmdline = entry.options;
+    // A vmlinux names its PVH entry in its notes; a bzImage hides it.
+    let pvh_entry = k.pvh_entry;
     move || {
         let taken = taken;
-        loader::launch(
-            boot,
-            &Payload { image: kernel_bytes, kernel: k, setup_header: None, preloaded: None, initrd, cmdline: &cmdline, occupied: &taken },
-        )
+        let p = Payload {
+            image: kernel_bytes,
+            kernel: k,
+            setup_header: None,
+            preloaded: None,
+            initrd,
+            cmdline: &cmdline,
+            occupied: &taken,
+            pvh_entry,
+            vacated: None,
+        };
+        loader::launch(boot, &p)
     }
 }
 

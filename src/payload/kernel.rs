@@ -15,6 +15,10 @@
 //!   `e_entry`. It must carry a note owned by "Linux" (every vmlinux since
 //!   2.6 has one), so an arbitrary ELF is never mistaken for a kernel.
 //!
+//! A vmlinux may also name its own 32-bit PVH entry in a `"Xen"` note
+//! (`XEN_ELFNOTE_PHYS32_ENTRY`, [`xen_pvh_entry`]): the second hand-off
+//! (`crate::payload::pvh`) enters it there.
+//!
 //! Both come out as a [`Kernel`]: segments at offsets from a load address,
 //! how much memory from there the kernel needs, the alignment, the lowest
 //! address it accepts, and the entry offset. Nothing here touches memory.
@@ -86,6 +90,11 @@ pub struct Kernel<'a> {
     pub entry_offset: u64,
     /// The setup header (bytes 0x1f1 up to its end), for a bzImage.
     pub setup_header: Option<&'a [u8]>,
+    /// The kernel's own 32-bit PVH entry (`XEN_ELFNOTE_PHYS32_ENTRY`), a
+    /// physical address valid when the kernel lies at `min_addr`: for a
+    /// vmlinux that carries the note. A bzImage's notes are inside its
+    /// compressed payload, out of sight.
+    pub pvh_entry: Option<u64>,
 }
 
 impl<'a> Kernel<'a> {
@@ -227,6 +236,7 @@ pub fn parse_bzimage(image: &[u8]) -> Result<Kernel<'_>, KernelError> {
         above_4g: xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G != 0,
         entry_offset: BZIMAGE_ENTRY64,
         setup_header: Some(&image[SETUP_HEADER_START..hdr_end]),
+        pvh_entry: None,
     })
 }
 
@@ -263,6 +273,7 @@ pub fn parse_vmlinux(image: &[u8]) -> Result<Kernel<'_>, KernelError> {
     let (mut base, mut top) = (u64::MAX, 0u64);
     let mut align = VMLINUX_ALIGN;
     let mut linux_note = false;
+    let mut pvh_entry = None;
     let mut loads = [(0u64, 0u64, 0u64, 0u64, 0u64); MAX_SEGMENTS]; // paddr, vaddr, offset, filesz, memsz
     for i in 0..phnum {
         let p = (phoff + i * phentsize) as usize;
@@ -271,7 +282,11 @@ pub fn parse_vmlinux(image: &[u8]) -> Result<Kernel<'_>, KernelError> {
         let (filesz, memsz, palign) = (u64le(image, p + 32).unwrap(), u64le(image, p + 40).unwrap(), u64le(image, p + 48).unwrap());
         let end = off.checked_add(filesz).ok_or(KernelError::NotLinuxElf("has a segment that wraps"))?;
         if ty == PT_NOTE && end <= have {
-            linux_note |= has_linux_note(&image[off as usize..end as usize]);
+            let notes = &image[off as usize..end as usize];
+            linux_note |= has_linux_note(notes);
+            if let Some(e) = xen_pvh_entry(notes)? {
+                pvh_entry = Some(e);
+            }
         }
         if ty != PT_LOAD || memsz == 0 {
             continue;
@@ -321,6 +336,13 @@ pub fn parse_vmlinux(image: &[u8]) -> Result<Kernel<'_>, KernelError> {
             .map(|&(p, v, _, _, _)| p - base + (entry - v))
             .ok_or(KernelError::NotLinuxElf("entry point lies in no PT_LOAD segment"))?
     };
+    // The PVH entry is physical, for the kernel at its p_paddr: it must lie
+    // in a segment, or the note is not this kernel's.
+    if let Some(e) = pvh_entry {
+        if !loads[..nseg].iter().any(|&(p, _, _, _, m)| p <= e && e - p < m) {
+            return Err(KernelError::Bad("XEN_ELFNOTE_PHYS32_ENTRY lies in no PT_LOAD segment"));
+        }
+    }
     Ok(Kernel {
         format: Format::Vmlinux,
         segments,
@@ -332,7 +354,47 @@ pub fn parse_vmlinux(image: &[u8]) -> Result<Kernel<'_>, KernelError> {
         above_4g: true,
         entry_offset,
         setup_header: None,
+        pvh_entry,
     })
+}
+
+/// `XEN_ELFNOTE_PHYS32_ENTRY` — public/elfnote.h: the physical address of
+/// a 32-bit PVH entry point.
+pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
+
+/// The PVH entry a PT_NOTE segment's contents name: the `"Xen"` note of
+/// type [`XEN_ELFNOTE_PHYS32_ENTRY`], whose descriptor is the address as a
+/// 4-byte (Linux's `.long`) or 8-byte (hvmlite's `.quad`) little-endian
+/// number. `Ok(None)` when there is none; malformed notes stop the walk
+/// (as Xen's own reader does), but a PHYS32_ENTRY note of another size, or
+/// two that disagree, is an error.
+pub fn xen_pvh_entry(mut notes: &[u8]) -> Result<Option<u64>, KernelError> {
+    let pad = |x: usize| (x + 3) & !3;
+    let mut found = None;
+    while notes.len() >= 12 {
+        let namesz = u32le(notes, 0).unwrap() as usize;
+        let descsz = u32le(notes, 4).unwrap() as usize;
+        let ty = u32le(notes, 8).unwrap();
+        let desc_at = 12usize.saturating_add(pad(namesz));
+        let next = desc_at.saturating_add(pad(descsz));
+        if namesz > notes.len() || descsz > notes.len() || next > notes.len() {
+            break;
+        }
+        if &notes[12..12 + namesz] == b"Xen\0" && ty == XEN_ELFNOTE_PHYS32_ENTRY {
+            let d = &notes[desc_at..desc_at + descsz];
+            let e = match descsz {
+                4 => u32le(d, 0).unwrap() as u64,
+                8 => u64le(d, 0).unwrap(),
+                _ => return Err(KernelError::Bad("XEN_ELFNOTE_PHYS32_ENTRY is neither 4 nor 8 bytes")),
+            };
+            if found.is_some_and(|f| f != e) {
+                return Err(KernelError::Bad("two XEN_ELFNOTE_PHYS32_ENTRY notes disagree"));
+            }
+            found = Some(e);
+        }
+        notes = &notes[next..];
+    }
+    Ok(found)
 }
 
 /// Whether a PT_NOTE's contents hold a note owned by "Linux".
@@ -472,10 +534,36 @@ pub mod tests {
         b
     }
 
+    /// One ELF note: owner, type, descriptor (each padded to 4 bytes).
+    pub fn note(name: &[u8], ty: u32, desc: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        b.extend_from_slice(&ty.to_le_bytes());
+        b.extend_from_slice(name);
+        b.resize(b.len().div_ceil(4) * 4, 0);
+        b.extend_from_slice(desc);
+        b.resize(b.len().div_ceil(4) * 4, 0);
+        b
+    }
+
+    /// The notes every fake vmlinux carries: a Xen note that is no entry,
+    /// then Linux's.
+    pub fn linux_notes() -> Vec<u8> {
+        let mut n = note(b"Xen\0", 1, &0u32.to_le_bytes());
+        n.extend(note(b"Linux\0", 0x100, &[1, 2, 3, 4]));
+        n
+    }
+
     /// An ELF64 vmlinux with the given PT_LOADs (paddr, vaddr, data, memsz)
     /// and, if `note`, a "Linux" note.
     pub fn fake_vmlinux(entry: u64, loads: &[(u64, u64, &[u8], u64)], note: bool) -> Vec<u8> {
-        let phnum = loads.len() + note as usize;
+        fake_vmlinux_notes(entry, loads, if note { Some(linux_notes()) } else { None })
+    }
+
+    /// An ELF64 vmlinux with the given PT_LOADs and one PT_NOTE holding `notes`.
+    pub fn fake_vmlinux_notes(entry: u64, loads: &[(u64, u64, &[u8], u64)], notes: Option<Vec<u8>>) -> Vec<u8> {
+        let phnum = loads.len() + notes.is_some() as usize;
         let mut b = vec![0u8; 64 + 56 * phnum];
         b[..4].copy_from_slice(b"\x7fELF");
         b[4] = 2;
@@ -501,21 +589,63 @@ pub mod tests {
             b.extend_from_slice(data);
             put(&mut b, PT_LOAD, off, vaddr, paddr, data.len() as u64, memsz);
         }
-        if note {
+        if let Some(n) = notes {
             let off = b.len() as u64;
-            b.extend_from_slice(&4u32.to_le_bytes());
-            b.extend_from_slice(&0u32.to_le_bytes());
-            b.extend_from_slice(&1u32.to_le_bytes());
-            b.extend_from_slice(b"Xen\0");
-            b.extend_from_slice(&6u32.to_le_bytes());
-            b.extend_from_slice(&4u32.to_le_bytes());
-            b.extend_from_slice(&0x100u32.to_le_bytes());
-            b.extend_from_slice(b"Linux\0\0\0");
-            b.extend_from_slice(&[1, 2, 3, 4]);
-            let len = b.len() as u64 - off;
+            b.extend_from_slice(&n);
+            let len = n.len() as u64;
             put(&mut b, PT_NOTE, off, 0, 0, len, len);
         }
         b
+    }
+
+    #[test]
+    fn pvh_entry_is_read_from_the_xen_note() {
+        let text = [0xccu8; 300];
+        let loads: &[(u64, u64, &[u8], u64)] = &[(0x1000000, 0xffffffff81000000, &text, 0x1000)];
+        let with = |desc: &[u8]| {
+            let mut n = linux_notes();
+            n.extend(note(b"Xen\0", XEN_ELFNOTE_PHYS32_ENTRY, desc));
+            fake_vmlinux_notes(0x1000000, loads, Some(n))
+        };
+        // Linux's .long, hvmlite's .quad.
+        assert_eq!(parse(&with(&0x1000850u32.to_le_bytes())).unwrap().pvh_entry, Some(0x1000850));
+        assert_eq!(parse(&with(&0x1000850u64.to_le_bytes())).unwrap().pvh_entry, Some(0x1000850));
+        assert_eq!(parse(&fake_vmlinux(0x1000000, loads, true)).unwrap().pvh_entry, None);
+        // An entry outside the kernel, or of an odd size, is refused.
+        assert_eq!(
+            parse(&with(&0x5000000u32.to_le_bytes())).unwrap_err(),
+            KernelError::Bad("XEN_ELFNOTE_PHYS32_ENTRY lies in no PT_LOAD segment")
+        );
+        assert!(matches!(parse(&with(&[1, 2])), Err(KernelError::Bad(_))));
+        // Another owner's type 18 is not Xen's.
+        let mut n = linux_notes();
+        n.extend(note(b"Linux\0", XEN_ELFNOTE_PHYS32_ENTRY, &0x1000850u32.to_le_bytes()));
+        assert_eq!(parse(&fake_vmlinux_notes(0x1000000, loads, Some(n))).unwrap().pvh_entry, None);
+        // A bzImage's notes are out of sight.
+        assert_eq!(parse(&fake_bzimage(&[0x90; 1000], 0x020f, XLF_KERNEL_64)).unwrap().pvh_entry, None);
+    }
+
+    #[test]
+    fn xen_note_walk_refusals_and_truncation() {
+        let e = |v: u32| note(b"Xen\0", XEN_ELFNOTE_PHYS32_ENTRY, &v.to_le_bytes());
+        assert_eq!(xen_pvh_entry(&e(0x1234)), Ok(Some(0x1234)));
+        assert_eq!(xen_pvh_entry(&[]), Ok(None));
+        // Two that agree are one; two that disagree are an error.
+        assert_eq!(xen_pvh_entry(&[e(7), e(7)].concat()), Ok(Some(7)));
+        assert!(xen_pvh_entry(&[e(7), e(8)].concat()).is_err());
+        // Every cut of a note list is read without panicking, and a cut
+        // note is never taken for a whole one.
+        let all = [note(b"GNU\0", 3, &[9; 20]), e(0x1000850)].concat();
+        for cut in 0..all.len() {
+            assert_eq!(xen_pvh_entry(&all[..cut]), Ok(None), "cut at {cut}");
+        }
+        // Huge sizes stop the walk, they do not wrap.
+        let mut huge = e(5);
+        huge[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(xen_pvh_entry(&huge), Ok(None));
+        huge[0..4].copy_from_slice(&4u32.to_le_bytes());
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(xen_pvh_entry(&huge), Ok(None));
     }
 
     #[test]

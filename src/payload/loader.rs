@@ -16,7 +16,15 @@
 //! 5. give the zero page the kernel's setup header, the payload's initrd
 //!    (in place inside the bundle; for an embedded bundle without one, the
 //!    boot's first module) and command line (the bundle's, then the boot's);
-//! 6. jump (`handoff.s`).
+//! 6. jump (`handoff.s`): through the Linux 64-bit boot protocol with the
+//!    zero page, or — when the boot is the initial domain and the kernel has
+//!    a PVH entry, or `hvmlite.handoff=pvh` asks — through the kernel's own
+//!    PVH entry with a `struct hvm_start_info` ([`crate::payload::pvh`]).
+//!
+//! The kernel entered at its PVH entry must lie at its own physical address
+//! (Linux 6.1's PVH entry code is not relocatable); when the boot's module
+//! (the bundle) lies there, as Xen puts a dom0's modules right after its
+//! kernel (hvmlite), the bundle is first moved clear of it.
 //!
 //! Every failure is one `FATAL` line and the crash shutdown.
 
@@ -25,11 +33,14 @@ use crate::arch::memory::Range;
 use crate::arch::paging;
 use crate::arch::paging::TableAlloc;
 use crate::boot::image::{embedded_range, preloaded_kernel_range};
-use crate::boot::zero_page::BootParams;
+use crate::boot::pvh::EarlyMem;
+use crate::boot::start_info::Handover;
+use crate::boot::zero_page::{self, BootParams};
 use crate::boot::Boot;
 use crate::payload::bundle::{self, Verify};
 use crate::payload::kernel::{self, Format, Kernel};
 use crate::payload::placement::{self, Request};
+use crate::payload::pvh::{self, Handoff, StartInfoSpec};
 use crate::platform;
 use crate::platform::console::Quoted;
 use x86_64::structures::paging::PageTable;
@@ -38,11 +49,14 @@ core::arch::global_asm!(
     include_str!("handoff.s"),
     BOOT_CS = const 0x10,
     BOOT_DS = const 0x18,
+    PVH_CS32 = const 0x08,
+    PVH_DS = const 0x18,
     options(att_syntax)
 );
 
 extern "C" {
     fn hvmlite_handoff(entry: u64, boot_params: u64, cr3: u64) -> !;
+    fn hvmlite_handoff_pvh(entry: u64, start_info: u64, cr3: u64) -> !;
     /// TSC at the 32-bit entry (entry.s).
     static entry_tsc: u64;
 }
@@ -50,6 +64,8 @@ extern "C" {
 /// The kernel's zero page and command line.
 static LINUX_ZP: BootCell<Page<BootParams>> = BootCell::new(Page(BootParams::zeroed()));
 static LINUX_CMDLINE: BootCell<Page<[u8; 4096]>> = BootCell::new(Page([0; 4096]));
+/// The start_info page of the PVH hand-off (start_info, module list, memmap).
+static PVH_START_INFO: BootCell<Page<[u8; 4096]>> = BootCell::new(Page([0; 4096]));
 
 macro_rules! fatal {
     ($($t:tt)*) => { platform::fatal(format_args!("payload: {}", format_args!($($t)*))) };
@@ -93,9 +109,9 @@ pub fn start(boot: &Boot) {
     // The kernel's and initrd's CRCs cost more than the rest of hvmlite
     // under emulation: checked on request (`hvmlite.verify`) only.
     let verify = if boot_cmdline.split_ascii_whitespace().any(|a| a == "hvmlite.verify") { Verify::All } else { Verify::Small };
-    let b = bundle::parse(bytes, verify).unwrap_or_else(|e| fatal!("{e}"));
+    let mut b = bundle::parse(bytes, verify).unwrap_or_else(|e| fatal!("{e}"));
     log::info!("payload: bundle v{} from {} at {:#x} size {:#x}", b.version, source, range.start, b.total_size);
-    let k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
+    let mut k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
     let preloaded = match (k.format, b.kernel_format) {
         (Format::BzImage, bundle::FORMAT_BZIMAGE) | (Format::Vmlinux, bundle::FORMAT_VMLINUX) => None,
         (Format::Vmlinux, bundle::FORMAT_VMLINUX_PRELOADED) => {
@@ -110,6 +126,28 @@ pub fn start(boot: &Boot) {
         }
         (f, n) => fatal!("the bundle says kernel format {n} but the kernel is a {}", f.name()),
     };
+    // The PVH entry: the kernel's own note, else the one the pack tool
+    // recorded (a compressed bzImage hides its notes).
+    let pvh_entry = match (k.pvh_entry, b.pvh_entry) {
+        (Some(own), Some(rec)) if own != rec => fatal!("the bundle records PVH entry {rec:#x}, the kernel's note says {own:#x}"),
+        (own, rec) => own.or(rec),
+    };
+    // The PVH entry wants the kernel at its own address: move a module
+    // bundle that lies there out of the way first (`launch` chooses the
+    // hand-off again, the same way, and says so).
+    let mut moved = None;
+    if handoff(boot, &k, pvh_entry) == Some(Handoff::Pvh) && preloaded.is_none() && source == "module" {
+        let want = Range::sized(k.min_addr, k.span).unwrap_or_else(|| fatal!("the kernel's range wraps"));
+        if want.overlaps(&range) {
+            let to = move_bundle(boot, range, want, b.total_size);
+            log::info!("payload: bundle moved to {:#x}-{:#x}, clear of the kernel's {:#x}-{:#x}", to.start, to.end, want.start, want.end);
+            // SAFETY: `to` is free RAM the runtime tables map, just written.
+            let bytes = unsafe { phys_slice(to) };
+            b = bundle::parse(bytes, Verify::Small).unwrap_or_else(|e| fatal!("the moved bundle: {e}"));
+            k = kernel::parse(b.kernel).unwrap_or_else(|e| fatal!("{e}"));
+            moved = Some(to);
+        }
+    }
     // The bundle's initrd, in place; an embedded bundle without one takes
     // the boot's first module (xl's `ramdisk=`, QEMU's `-initrd`).
     let initrd = match b.initrd {
@@ -117,10 +155,16 @@ pub fn start(boot: &Boot) {
         None if source == "embedded" => zp.initrd(),
         None => None,
     };
-    launch(
-        boot,
-        &Payload { image: b.kernel, kernel: k, setup_header: b.setup_header, preloaded, initrd, cmdline: b.cmdline, occupied: &[] },
-    )
+    let occupied = moved.as_slice();
+    let (image, setup_header, cmdline) = (b.kernel, b.setup_header, b.cmdline);
+    let vacated = moved.map(|_| range);
+    launch(boot, &Payload { image, kernel: k, setup_header, preloaded, initrd, cmdline, occupied, pvh_entry, vacated })
+}
+
+/// The hand-off `launch` will choose, when it will not refuse.
+fn handoff(boot: &Boot, k: &Kernel, pvh_entry: Option<u64>) -> Option<Handoff> {
+    let flags = boot.hvinfo.as_ref().map_or(0, |h| h.start_info_flags);
+    pvh::choose(boot.cmdline.unwrap_or(""), flags, pvh_entry, k.format == Format::BzImage).ok().map(|(h, _)| h)
 }
 
 /// A kernel to start, wherever it came from (a bundle, a disk).
@@ -139,6 +183,11 @@ pub struct Payload<'a> {
     /// Memory the payload lies in that is not among the boot's reserved
     /// ranges (buffers a disk was read into): placement avoids it too.
     pub occupied: &'a [Range],
+    /// The kernel's PVH entry (`XEN_ELFNOTE_PHYS32_ENTRY`), when known.
+    pub pvh_entry: Option<u64>,
+    /// Memory the payload lay in and left (a bundle moved away): the
+    /// boot's reserved ranges inside it need not be avoided.
+    pub vacated: Option<Range>,
 }
 
 /// Ranges placement must avoid: the boot's reserved ones and the
@@ -155,6 +204,15 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
         Some(v) => log::info!("payload: kernel {} {} ({:#x} bytes)", k.format.name(), Quoted(v), p.image.len()),
         None => log::info!("payload: kernel {} ({:#x} bytes)", k.format.name(), p.image.len()),
     }
+    // Which hand-off (`pvh::choose`): the boot's start_info flags come
+    // through the hypervisor record.
+    let si_flags = boot.hvinfo.as_ref().map_or(0, |h| h.start_info_flags);
+    let (handoff, why) = pvh::choose(boot_cmdline, si_flags, p.pvh_entry, k.format == Format::BzImage).unwrap_or_else(|e| fatal!("{e}"));
+    match (handoff, p.pvh_entry) {
+        (Handoff::Pvh, Some(e)) => log::info!("payload: handoff pvh, entry {e:#x} ({why})"),
+        _ => log::info!("payload: handoff {} ({why})", handoff.name()),
+    }
+    let is_pvh = handoff == Handoff::Pvh;
     match p.initrd {
         Some(r) => log::info!("payload: initrd {:#x} size {:#x}", r.start, r.len()),
         None => log::info!("payload: initrd none"),
@@ -192,14 +250,33 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
         span: k.span,
         align: k.align,
         min_addr: k.min_addr,
-        // A preloaded kernel stays where it is: only check that spot.
-        relocatable: k.relocatable && p.preloaded.is_none(),
+        // A preloaded kernel stays where it is: only check that spot. So
+        // does one entered at its PVH entry, whose code is linked there.
+        relocatable: k.relocatable && p.preloaded.is_none() && !is_pvh,
         max_end: if k.above_4g { mapped } else { mapped.min(1 << 32) },
     };
     // Its own range is reserved (startup_64 kept it from the heap); what
-    // else is reserved must not overlap it.
+    // else is reserved must not overlap it. Where a moved bundle was is
+    // free now. For the PVH hand-off, which needs the kernel at its own
+    // address, so is what the boot handed over besides modules
+    // (start_info, memmap, command lines, module list: Xen puts them right
+    // after a dom0's modules): all that was read and copied by now, and the
+    // kernel gets a start_info of hvmlite's own.
+    let mut spent = [Range::new(0, 0); 16];
+    let mut nspent = 0;
+    if is_pvh {
+        let walk = zero_page::for_each_bootmem(&EarlyMem, zp, |e| {
+            if e.kind != Handover::Module as u32 && nspent < spent.len() {
+                spent[nspent] = Range::sized(e.addr, e.size).unwrap_or_default();
+                nspent += 1;
+            }
+        });
+        walk.unwrap_or_else(|e| fatal!("{e}"));
+    }
+    let spent = &spent[..nspent];
+    let free_now = |r: &Range| p.vacated.is_some_and(|v| v.contains(r)) || spent.iter().any(|s| s.contains(r));
     let mut avoid = [Range::new(0, 0); MAX_AVOID];
-    let others = boot.reserved.iter().chain(p.occupied).filter(|r| Some(**r) != p.preloaded);
+    let others = boot.reserved.iter().filter(|r| !free_now(r)).chain(p.occupied).filter(|r| Some(**r) != p.preloaded);
     let n = others.zip(avoid.iter_mut()).map(|(r, b)| *b = *r).count();
     if n == MAX_AVOID {
         fatal!("more than {MAX_AVOID} ranges to keep clear of the kernel");
@@ -228,9 +305,38 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
             core::ptr::write_bytes((dst + s.data.len() as u64) as *mut u8, 0, (s.mem_size - s.data.len() as u64) as usize);
         }
     }
-    let zp_paddr = linux_zp as *const BootParams as u64;
     // SAFETY: written once by entry.s before anything else ran.
     let t0 = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(entry_tsc)) };
+    if let (Handoff::Pvh, Some(e)) = (handoff, p.pvh_entry) {
+        // The PVH entry is physical for the kernel at min_addr (where it is).
+        let entry = e + (load - k.min_addr);
+        // SAFETY: launch runs once; this static is its own.
+        let si = unsafe { &mut PVH_START_INFO.get().0 };
+        let si_paddr = si.as_ptr() as u64;
+        let cmdline_paddr = cmdline.as_ptr() as u64;
+        // Both pages are in hvmlite's image, which placement kept the
+        // kernel clear of; the kernel reads them before it allocates
+        // anything, and the memmap says they are reserved all the same.
+        let keep = [Range::new(si_paddr, si_paddr + 4096), Range::new(cmdline_paddr, cmdline_paddr + 4096)];
+        let spec = StartInfoSpec { flags: si_flags, cmdline_paddr, rsdp_paddr: zp.acpi_rsdp_addr, initrd: p.initrd, map, keep: &keep };
+        let n = pvh::build_start_info(si, si_paddr, &spec).unwrap_or_else(|e| fatal!("{e}"));
+        if entry >> 32 != 0 || si_paddr >> 32 != 0 {
+            fatal!("the PVH entry {entry:#x} and start_info {si_paddr:#x} must lie below 4 GiB");
+        }
+        log::info!(
+            "handoff: pvh entry {:#x} start_info {:#x} cmdline {:#x} ({} memmap entries), tsc {} since entry",
+            entry,
+            si_paddr,
+            cmdline_paddr,
+            n,
+            rdtsc().wrapping_sub(t0)
+        );
+        // SAFETY: the entry lies in the kernel just put in place; start_info,
+        // the command line, the trampoline and its GDT are in hvmlite's
+        // image (below 4 GiB and below the kernel, identity-mapped by `cr3`).
+        unsafe { hvmlite_handoff_pvh(entry, si_paddr, cr3) }
+    }
+    let zp_paddr = linux_zp as *const BootParams as u64;
     let t1 = rdtsc();
     log::info!("handoff: zero page {:#x}, tsc {} since entry", zp_paddr, t1.wrapping_sub(t0));
     // On Xen: the kernel binds VIRQ_TIMER itself, and Xen allows one binding.
@@ -291,6 +397,26 @@ fn handoff_gdt() -> u64 {
     }
     // An entry.s symbol: only its address is taken.
     core::ptr::addr_of!(boot_gdt) as u64
+}
+
+/// Copy the module bundle at `from` (`size` bytes of it) to free RAM clear
+/// of `avoid` and of everything reserved; return where it went.
+fn move_bundle(boot: &Boot, from: Range, avoid: Range, size: u64) -> Range {
+    let mut buf = [Range::new(0, 0); MAX_AVOID];
+    let n = boot.reserved.iter().chain(core::iter::once(&avoid)).zip(buf.iter_mut()).map(|(r, b)| *b = *r).count();
+    if n == buf.len() {
+        fatal!("more than {MAX_AVOID} reserved ranges");
+    }
+    // The old place is reserved (a module), so the new one cannot overlap it.
+    let free =
+        crate::arch::memory::largest_free(boot.e820, &buf[..n], 1 << 20, boot.map_top).filter(|f| f.len() >= size).unwrap_or_else(|| {
+            fatal!("no room to move the bundle ({size:#x} bytes) clear of the kernel's {:#x}-{:#x}", avoid.start, avoid.end)
+        });
+    let to = Range::new(free.start, free.start + size);
+    // SAFETY: `from` is the reserved module (readable, mapped); `to` is free
+    // RAM the runtime tables map writable; they do not overlap.
+    unsafe { core::ptr::copy_nonoverlapping(from.start as *const u8, to.start as *mut u8, size as usize) };
+    to
 }
 
 fn rdtsc() -> u64 {

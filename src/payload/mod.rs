@@ -1,12 +1,14 @@
 //! Starting a Linux kernel: the payload bundle that carries it ([`bundle`]),
-//! the kernel formats ([`kernel`]), where it goes ([`placement`]) and the
-//! hand-off through the 64-bit boot protocol ([`loader`], `handoff.s`), and
-//! where a kernel comes from besides a bundle: the domain's own disk
-//! ([`disk`]).
+//! the kernel formats ([`kernel`]), where it goes ([`placement`]), the
+//! start_info and the choice for the PVH hand-off ([`pvh`]), the hand-off
+//! itself, through the 64-bit boot protocol or the kernel's own PVH entry
+//! ([`loader`], `handoff.s`), and where a kernel comes from besides a
+//! bundle: the domain's own disk ([`disk`]).
 
 pub mod bundle;
 pub mod kernel;
 pub mod placement;
+pub mod pvh;
 
 #[cfg(target_os = "none")]
 pub mod disk;

@@ -65,6 +65,24 @@ pub fn host() -> Host {
     h
 }
 
+/// How dom0 is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dom0 {
+    /// Linux as PV dom0 (the default: what the other tests run on).
+    #[default]
+    Pv,
+    /// Linux as PVH dom0, booted by Xen directly (`dom0=pvh
+    /// dom0-iommu=none`, the vmlinux as the first module).
+    Pvh,
+    /// Linux as PVH dom0 through hvmlite: hvmlite.elf the first module (with
+    /// [`Scenario::hvmlite_args`]), a bundle (the same vmlinux, the
+    /// initramfs, Linux's command line) the second.
+    PvhViaHvmlite,
+}
+
+/// Xen's extra arguments for a PVH dom0 (no IOMMU in QEMU's q35 as set up here).
+pub const XEN_PVH_ARGS: &str = "dom0=pvh dom0-iommu=none";
+
 /// What one run of the host does: files for dom0, xl configs, the script.
 #[derive(Debug, Clone, Default)]
 pub struct Scenario {
@@ -80,6 +98,11 @@ pub struct Scenario {
     pub xen_args: String,
     /// Added to [`LINUX_ARGS`] (no commas: QEMU splits modules on them).
     pub linux_args: String,
+    /// How dom0 is started.
+    pub dom0: Dom0,
+    /// hvmlite's own command line, for [`Dom0::PvhViaHvmlite`] (Linux's is
+    /// the bundle's, then this one).
+    pub hvmlite_args: String,
 }
 
 impl Scenario {
@@ -223,14 +246,29 @@ impl HostRun {
     }
 }
 
-/// QEMU's arguments for the host booting `initramfs`.
+/// dom0 Linux's command line for `s`.
+pub fn linux_cmdline(s: &Scenario) -> String {
+    format!("{LINUX_ARGS} {}", s.linux_args).trim_end().to_string()
+}
+
+/// QEMU's arguments for the host booting `initramfs` (for
+/// [`Dom0::PvhViaHvmlite`]: `initramfs` is the bundle, `image` hvmlite).
 pub fn qemu_args(h: &Host, initramfs: &Path, s: &Scenario) -> Vec<String> {
-    let linux = format!("{LINUX_ARGS} {}", s.linux_args);
-    let k = h.vmlinux.display().to_string();
+    qemu_args_with(h, initramfs, s, None)
+}
+
+fn qemu_args_with(h: &Host, initramfs: &Path, s: &Scenario, image: Option<&Path>) -> Vec<String> {
+    let linux = linux_cmdline(s);
+    let (k, args) = match (s.dom0, image) {
+        (Dom0::PvhViaHvmlite, Some(img)) => (img.display().to_string(), s.hvmlite_args.clone()),
+        (Dom0::PvhViaHvmlite, None) => panic!("a PVH dom0 through hvmlite needs hvmlite's image"),
+        _ => (h.vmlinux.display().to_string(), linux),
+    };
     let i = initramfs.display().to_string();
-    for x in [&linux, &k, &i] {
+    for x in [&args, &k, &i] {
         assert!(!x.contains(','), "QEMU splits multiboot modules on commas: {x}");
     }
+    let pvh = if s.dom0 == Dom0::Pv { "" } else { XEN_PVH_ARGS };
     let mut a: Vec<String> = [
         "-accel",
         "tcg",
@@ -254,9 +292,9 @@ pub fn qemu_args(h: &Host, initramfs: &Path, s: &Scenario) -> Vec<String> {
     a.push("-kernel".into());
     a.push(h.xen.display().to_string());
     a.push("-append".into());
-    a.push(format!("{XEN_ARGS} {}", s.xen_args).trim_end().to_string());
+    a.push(format!("{XEN_ARGS} {pvh} {}", s.xen_args).split_whitespace().collect::<Vec<_>>().join(" "));
     a.push("-initrd".into());
-    a.push(format!("{k} {},{i}", linux.trim_end()));
+    a.push(format!("{k} {},{i}", args.trim()).replace(" ,", ","));
     a
 }
 
@@ -274,7 +312,25 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
     std::fs::write(&initramfs, &img).unwrap();
     std::fs::write(dir.join("run.sh"), &s.script).unwrap();
 
-    let run = super::qemu(&qemu_args(&h, &initramfs, s), STOP, timeout);
+    let args = if s.dom0 == Dom0::PvhViaHvmlite {
+        // The same vmlinux, initramfs and command line, packed for hvmlite.
+        let bundle = dir.join("dom0.bundle");
+        let st = Command::new(super::tool())
+            .args(["pack", "--kernel"])
+            .arg(&h.vmlinux)
+            .arg("--initrd")
+            .arg(&initramfs)
+            .args(["--cmdline", &linux_cmdline(s), "-o"])
+            .arg(&bundle)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run hvmlite pack");
+        assert!(st.success(), "hvmlite pack of dom0 failed");
+        qemu_args_with(&h, &bundle, s, Some(&super::image()))
+    } else {
+        qemu_args(&h, &initramfs, s)
+    };
+    let run = super::qemu(&args, STOP, timeout);
     let at = run.at.clone();
     let rc = run.lines.iter().find_map(|l| l.split_once(DONE).and_then(|(_, r)| r.trim().parse().ok()));
     // The console with each line's arrival time, for looking at later.

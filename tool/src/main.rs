@@ -112,21 +112,31 @@ pub fn pack(kernel_image: &[u8], initrd: Option<&[u8]>, cmdline: &str, decompres
         bail!("the command line may not contain NUL");
     }
     let k = kernel::parse(kernel_image).context("the kernel")?;
-    let (stored, format, header): (Vec<u8>, u32, Option<&[u8]>) = match k.format {
+    let (stored, format, header, pvh): (Vec<u8>, u32, Option<&[u8]>, Option<u64>) = match k.format {
         Format::BzImage if decompress => {
             let vmlinux = decompress_bzimage(kernel_image)?;
-            (compact_vmlinux(&vmlinux)?, bundle::FORMAT_VMLINUX, k.setup_header)
+            let pvh = kernel::parse(&vmlinux).context("the bzImage's vmlinux")?.pvh_entry;
+            (compact_vmlinux(&vmlinux)?, bundle::FORMAT_VMLINUX, k.setup_header, pvh)
         }
-        Format::BzImage => (kernel_image.to_vec(), bundle::FORMAT_BZIMAGE, None),
-        Format::Vmlinux => (compact_vmlinux(kernel_image)?, bundle::FORMAT_VMLINUX, None),
+        // Kept compressed: its notes are inside the payload. Look there
+        // (when the compression is one the tool reads) to record the entry.
+        Format::BzImage => {
+            let pvh = decompress_bzimage(kernel_image).ok().and_then(|v| kernel::parse(&v).ok()?.pvh_entry);
+            (kernel_image.to_vec(), bundle::FORMAT_BZIMAGE, None, pvh)
+        }
+        Format::Vmlinux => (compact_vmlinux(kernel_image)?, bundle::FORMAT_VMLINUX, None, k.pvh_entry),
     };
-    build_bundle(Part { kind: bundle::KIND_KERNEL, format, data: &stored }, header, initrd, cmdline)
+    build_bundle(Part { kind: bundle::KIND_KERNEL, format, data: &stored }, header, initrd, cmdline, pvh)
 }
 
 /// Lay out a bundle from its kernel part and the optional others, and
 /// check that it parses back.
-fn build_bundle(kernel: Part, header: Option<&[u8]>, initrd: Option<&[u8]>, cmdline: &str) -> Result<Vec<u8>> {
+fn build_bundle(kernel: Part, header: Option<&[u8]>, initrd: Option<&[u8]>, cmdline: &str, pvh_entry: Option<u64>) -> Result<Vec<u8>> {
+    let entry = pvh_entry.map(u64::to_le_bytes);
     let mut parts = vec![kernel];
+    if let Some(e) = &entry {
+        parts.push(Part { kind: bundle::KIND_PVH_ENTRY, format: 0, data: e });
+    }
     if let Some(h) = header {
         parts.push(Part { kind: bundle::KIND_SETUP_HEADER, format: 0, data: h });
     }
@@ -151,8 +161,9 @@ pub fn pack_preloaded(kernel_image: &[u8], initrd: Option<&[u8]>, cmdline: &str)
         Format::Vmlinux => compact(kernel_image, true)?,
     };
     let headers = compact(&vmlinux, false)?;
+    let pvh = kernel::parse(&vmlinux).context("the vmlinux")?.pvh_entry;
     let kernel = Part { kind: bundle::KIND_KERNEL, format: bundle::FORMAT_VMLINUX_PRELOADED, data: &headers };
-    let b = build_bundle(kernel, k.setup_header, initrd, cmdline)?;
+    let b = build_bundle(kernel, k.setup_header, initrd, cmdline, pvh)?;
     Ok((b, vmlinux))
 }
 
@@ -360,6 +371,11 @@ fn describe_kernel(k: &Kernel, image: &[u8], indent: &str) {
         k.align
     );
     println!("{indent}entry: load address + {:#x}", k.entry_offset);
+    match k.pvh_entry {
+        Some(e) => println!("{indent}pvh entry: {e:#x} (XEN_ELFNOTE_PHYS32_ENTRY)"),
+        None if k.format == Format::BzImage => println!("{indent}pvh entry: not visible (inside the compressed payload)"),
+        None => println!("{indent}pvh entry: none"),
+    }
     for (i, s) in k.segments().iter().enumerate() {
         println!("{indent}segment[{i}]: +{:#x} file {:#x} mem {:#x}", s.offset, s.data.len(), s.mem_size);
     }
@@ -380,6 +396,10 @@ fn describe_bundle(b: &[u8]) -> Result<()> {
         None => println!("initrd: none"),
     }
     println!("cmdline: {:?}", p.cmdline);
+    match p.pvh_entry {
+        Some(e) => println!("pvh entry: {e:#x} (recorded at pack time)"),
+        None => println!("pvh entry: none recorded"),
+    }
     Ok(())
 }
 
