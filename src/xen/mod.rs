@@ -14,10 +14,12 @@
 //!   [`store`]: this domain's own xenstore connection;
 //! - [`console`]: the PV console ring;
 //! - [`xenbus`]: finding PV devices and the frontend state machine, shared
-//!   by every device; [`blkif`] and [`blkfront`]: the PV block device.
+//!   by every device; [`blkif`] and [`blkfront`]: the PV block device;
+//!   [`netif`] and [`netfront`]: the PV network device.
 
 pub mod abi;
 pub mod blkif;
+pub mod netif;
 pub mod control;
 pub mod ring;
 pub mod time;
@@ -26,6 +28,8 @@ pub mod xenstore;
 
 #[cfg(target_os = "none")]
 pub mod blkfront;
+#[cfg(target_os = "none")]
+pub mod netfront;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
