@@ -305,4 +305,52 @@ mod tests {
         // The one socket in use and the spares: at least two listen still.
         assert!(server.handles.iter().filter(|&&h| b.tcp(h).is_listening()).count() >= 2);
     }
+
+    /// A server that answers and closes at once (HTTP/1.0): the answer
+    /// and the FIN reach the peer, which had already closed its side.
+    #[test]
+    fn answer_then_close_reaches_the_peer() {
+        let mut da = Loopback::new([2, 0, 0, 0, 0, 1]);
+        let mut db = Loopback::new([2, 0, 0, 0, 0, 2]);
+        let mut a = Stack::new(&mut da, IpConfig::parse("10.0.0.1/24", None), 0, 1);
+        let mut b = Stack::new(&mut db, IpConfig::parse("10.0.0.2/24", None), 0, 2);
+        let mut server = Listeners::new(&mut b, 80, 2048, 4096, 3, 6);
+        let client = a.sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 8192]), tcp::SocketBuffer::new(vec![0; 8192])));
+        a.sockets.get_mut::<tcp::Socket>(client).connect(a.iface.context(), (Ipv4Address::new(10, 0, 0, 2), 80), 40000).unwrap();
+        let mut t = 0;
+        let mut sent = false;
+        let mut got = Vec::new();
+        let mut answered = false;
+        for _ in 0..2000 {
+            t += 1000;
+            a.poll(&mut da, t);
+            b.poll(&mut db, t);
+            Loopback::exchange(&mut da, &mut db);
+            let c = a.tcp(client);
+            if c.may_send() && !sent {
+                c.send_slice(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                c.close();
+                sent = true;
+            }
+            if c.can_recv() {
+                c.recv(|buf| {
+                    got.extend_from_slice(buf);
+                    (buf.len(), ())
+                })
+                .unwrap();
+            }
+            for &h in &server.handles {
+                let s = b.tcp(h);
+                if s.can_recv() && !answered {
+                    let mut tmp = [0u8; 512];
+                    assert!(s.recv_slice(&mut tmp).unwrap() > 0);
+                    s.send_slice(&[b'x'; 254]).unwrap();
+                    s.close();
+                    answered = true;
+                }
+            }
+            server.maintain(&mut b);
+        }
+        assert_eq!(got.len(), 254);
+    }
 }
