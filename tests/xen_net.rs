@@ -150,3 +150,84 @@ echo "=== end"
     // A clean close on shutdown.
     assert!(g.iter().any(|l| l.starts_with("hvmlite: net-echo-http: vif/0: closed (")), "{d}");
 }
+
+/// Ten create → first answer → shutdown or destroy cycles: each time the
+/// vif leaves dom0 and xenstore, and nothing is left in `xl list`.
+#[test]
+fn net_create_destroy_cycles_leave_nothing_behind() {
+    let s = scenario(
+        r#"
+i=0
+while [ $i -lt 10 ]; do
+    t0=$(up)
+    xl create /etc/xen/net-echo-http.cfg "$VIF" >/dev/null 2>&1 || exit 20
+    wait_answer 60 || exit 21
+    t1=$(up)
+    if [ $((i % 2)) -eq 0 ]; then xl shutdown -w net-echo-http >/dev/null || exit 22; else xl destroy net-echo-http || exit 22; fi
+    wait_gone net-echo-http 30 || exit 23
+    j=0; until no_vifs >/dev/null; do j=$((j + 1)); [ $j -le 50 ] || { no_vifs; exit 24; }; sleep 0.1; done
+    echo "cycle $i answered-ms=$((t1 - t0)) cycle-ms=$(($(up) - t0))"
+    i=$((i + 1))
+done
+echo "domains $(xl list | wc -l)"
+echo "=== end"
+"#,
+    );
+    let r = xen_host::run("net-cycles", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let cycles: Vec<&str> = r.scenario().into_iter().filter(|l| l.starts_with("cycle ")).collect();
+    assert_eq!(cycles.len(), 10, "{d}");
+    assert!(r.has("domains 2"), "only Domain-0 and the header left: {d}");
+    for c in &cycles {
+        eprintln!("net: {c}");
+    }
+}
+
+/// A dom0 C tool, built static for the test host.
+fn dom0_tool(name: &str) -> PathBuf {
+    require("cc");
+    let out = scratch("dom0-tools-net").join(name);
+    let st = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(root().join(format!("tests/xen-host/{name}.c")))
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "building {name} failed");
+    out
+}
+
+/// A backend that corrupts the shared ring (tests/xen-host/ringpoke.c maps
+/// the vif's TX ring through gntdev beside netback and writes an
+/// impossible response index): the app stops with one FATAL line naming
+/// the ring and the index, the crash shutdown, and after `xl destroy`
+/// nothing of the vif is left.
+#[test]
+fn net_hostile_backend_is_one_fatal_line() {
+    let s = scenario(
+        r#"
+xl create /etc/xen/net-echo-http.cfg "$VIF" || exit 30
+wait_answer 60 || exit 31
+d=$(xl domid net-echo-http)
+echo "=== tx rsp_prod"
+/usr/bin/ringpoke -g $d $(xenstore-read /local/domain/$d/device/vif/0/tx-ring-ref) 8=0x40000000 || exit 32
+ping -c 1 -W 2 $IP >/dev/null
+wait_state net-echo-http c 30 || exit 33
+echo "victim state $(xl_state net-echo-http)"
+xl destroy net-echo-http
+wait_gone net-echo-http 30 || exit 34
+j=0; until no_vifs >/dev/null; do j=$((j + 1)); [ $j -le 50 ] || { no_vifs; exit 35; }; sleep 0.1; done
+echo "=== end"
+"#,
+    )
+    .program_from("/usr/bin/ringpoke", &dom0_tool("ringpoke"));
+    let r = xen_host::run("net-hostile", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let g = r.guest(1);
+    let fatal: Vec<&&str> = g.iter().filter(|l| l.starts_with("hvmlite: FATAL: ")).collect();
+    assert_eq!(fatal.len(), 1, "{d}");
+    assert!(fatal[0].starts_with("hvmlite: FATAL: net-echo-http: vif/0: backend's tx response index 0x40000000 "), "{d}");
+    assert!(g.contains(&"hvmlite: shutdown: crash"), "{d}");
+}
