@@ -117,7 +117,10 @@ echo "=== end"
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
     let g = r.guest(1);
-    assert!(g.iter().any(|l| l.starts_with("hvmlite: net-echo-http: vif/0: mac 00:16:3e:") && l.ends_with("address 192.168.77.2/24 (vif ip)")), "{d}");
+    assert!(
+        g.iter().any(|l| l.starts_with("hvmlite: net-echo-http: vif/0: mac 00:16:3e:") && l.ends_with("address 192.168.77.2/24 (vif ip)")),
+        "{d}"
+    );
     assert!(r.has("vif-ip=192.168.77.2"), "{d}");
     assert!(r.has("3 packets transmitted, 3 packets received"), "{d}");
     // The echo: every byte back, in order.

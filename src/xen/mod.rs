@@ -19,8 +19,8 @@
 
 pub mod abi;
 pub mod blkif;
-pub mod netif;
 pub mod control;
+pub mod netif;
 pub mod ring;
 pub mod time;
 pub mod xenbus;
@@ -28,8 +28,6 @@ pub mod xenstore;
 
 #[cfg(target_os = "none")]
 pub mod blkfront;
-#[cfg(target_os = "none")]
-pub mod netfront;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
@@ -40,6 +38,8 @@ pub mod evtchn;
 pub mod gnttab;
 #[cfg(target_os = "none")]
 pub mod hypercall;
+#[cfg(target_os = "none")]
+pub mod netfront;
 #[cfg(target_os = "none")]
 pub mod page;
 #[cfg(target_os = "none")]

@@ -338,13 +338,7 @@ pub fn complete_rx<const N: usize>(pool: &mut Pool<N>, r: &RxResponse) -> Result
     if r.flags & (NETRXF_MORE_DATA | NETRXF_EXTRA_INFO) != 0 {
         return Err((id, NetifError::Flags { id: r.id, flags: r.flags }));
     }
-    Ok(RxPacket {
-        id: r.id,
-        offset,
-        len,
-        csum_blank: r.flags & NETRXF_CSUM_BLANK != 0,
-        validated: r.flags & NETRXF_DATA_VALIDATED != 0,
-    })
+    Ok(RxPacket { id: r.id, offset, len, csum_blank: r.flags & NETRXF_CSUM_BLANK != 0, validated: r.flags & NETRXF_DATA_VALIDATED != 0 })
 }
 
 /// Fill in the TCP or UDP checksum of an IPv4 frame whose checksum field

@@ -100,7 +100,12 @@ fn main(boot: Boot) -> ! {
             Some((_, Some(c))) => (Some(c), "vif ip"),
             Some((s, None)) => fail(&name, &format_args!("the vif's ip {s:?} is not an IPv4 address")),
             None => match cmdline_ip.filter(|_| i == 0) {
-                Some(s) => (Some(IpConfig::parse(s, None).unwrap_or_else(|| fail("hvmlite.ip", &format_args!("{s:?} is not ADDR/PREFIX[,GATEWAY]")))), "hvmlite.ip"),
+                Some(s) => (
+                    Some(
+                        IpConfig::parse(s, None).unwrap_or_else(|| fail("hvmlite.ip", &format_args!("{s:?} is not ADDR/PREFIX[,GATEWAY]"))),
+                    ),
+                    "hvmlite.ip",
+                ),
                 None => (None, "dhcp"),
             },
         };
@@ -285,14 +290,7 @@ fn serve_http(v: &mut Vif, c: &mut Counters, report: &str, domid: &str) -> bool 
 }
 
 /// The whole response to one request.
-fn answer(
-    req: &[u8],
-    report: &str,
-    domid: &str,
-    c: &Counters,
-    stats: &hvmlite::xen::netfront::Stats,
-    cfg: Option<IpConfig>,
-) -> Vec<u8> {
+fn answer(req: &[u8], report: &str, domid: &str, c: &Counters, stats: &hvmlite::xen::netfront::Stats, cfg: Option<IpConfig>) -> Vec<u8> {
     let line = req.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let line = core::str::from_utf8(line).unwrap_or("").trim_end();
     let mut words = line.split(' ');
@@ -320,7 +318,8 @@ fn answer(
         ("GET", _) => ("404 Not Found", "text/plain", String::from("not found\n")),
         _ => ("400 Bad Request", "text/plain", String::from("bad request\n")),
     };
-    let mut out = format!("HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    let mut out =
+        format!("HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
     out.extend_from_slice(body.as_bytes());
     out
 }
