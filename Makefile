@@ -101,7 +101,7 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) examples deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test apps
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test apps --test xen_net
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
@@ -130,8 +130,9 @@ xen-host-shell: $(IMAGE) deps-qemu
 
 # Not a test: QEMU start → Linux's /init for hvmlite and the stock paths
 # (BENCH_RUNS=N runs each, default 5); prints the table the README keeps.
-bench: $(IMAGE) tool deps-qemu
+bench: $(IMAGE) tool examples deps-qemu
 	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_TOOL=$(abspath $(TOOL)) cargo bench --bench boot
+	HVMLITE_EXAMPLES=$(abspath target/examples) cargo bench --bench net
 
 clean:
 	cargo clean
