@@ -10,7 +10,8 @@
 //! only when it was out, and an RX packet is handed up only for a posted
 //! id with `offset + len` inside the page, a positive length and no
 //! un-negotiated flags; a model of both pools agrees after every step;
-//! `fill_checksum` never panics on any frame; nothing panics.
+//! `fill_checksum` and `checksum_ok` never panic on any frame, handle the
+//! same frames, and a filled checksum verifies; nothing panics.
 #![no_main]
 
 use std::cell::RefCell;
@@ -141,8 +142,13 @@ fuzz_target!(|data: &[u8]| {
                 let n = b.u16() as usize % 1600;
                 let mut f = b.take(n).to_vec();
                 let len = f.len();
-                let _ = netif::fill_checksum(&mut f);
+                let before = netif::checksum_ok(&f);
+                let filled = netif::fill_checksum(&mut f);
                 assert_eq!(f.len(), len);
+                assert_eq!(filled, before.is_some(), "fill_checksum and checksum_ok agree on what they handle");
+                if filled {
+                    assert_eq!(netif::checksum_ok(&f), Some(true), "a filled checksum verifies");
+                }
             }
         }
         assert!(tx.in_flight() <= tx.size() && rx.in_flight() <= rx.size());

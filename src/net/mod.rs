@@ -18,10 +18,13 @@ use alloc::vec::Vec;
 
 pub use smoltcp;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{self, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, DeviceCapabilities, Medium};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, HardwareAddress, IpCidr, Ipv4Address,
+    Ipv4Cidr,
+};
 
 use crate::dev::net::{NetDevice, RxToken, TxToken};
 
@@ -63,6 +66,12 @@ impl<D: NetDevice> phy::Device for Phy<'_, D> {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ethernet;
         c.max_transmission_unit = self.0.max_frame();
+        if self.0.rx_checksums_checked() {
+            // Compute TCP/UDP checksums on what we send, do not check them
+            // again on what the device already checked.
+            c.checksum.tcp = Checksum::Tx;
+            c.checksum.udp = Checksum::Tx;
+        }
         c
     }
 }
@@ -149,6 +158,31 @@ impl Stack {
             let _ = self.iface.routes_mut().add_default_ipv4_route(gw);
         }
         self.config = cfg;
+    }
+
+    /// Say on the wire that our address is here: a gratuitous ARP request
+    /// (sender and target both our address). A peer that was already
+    /// trying to reach us (its neighbour entry waiting for an ARP reply)
+    /// sends at once instead of at its next ARP retry, up to a second
+    /// later. `false`: no address yet, or no room to send.
+    pub fn announce<D: NetDevice>(&self, dev: &mut D) -> bool {
+        let Some(c) = self.config else { return false };
+        let mac = EthernetAddress(dev.mac());
+        let arp = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: mac,
+            source_protocol_addr: c.cidr.address(),
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: c.cidr.address(),
+        };
+        let eth = EthernetRepr { src_addr: mac, dst_addr: EthernetAddress::BROADCAST, ethertype: EthernetProtocol::Arp };
+        let Some(tx) = dev.transmit() else { return false };
+        tx.consume(eth.buffer_len() + arp.buffer_len(), |buf| {
+            let mut frame = EthernetFrame::new_unchecked(buf);
+            eth.emit(&mut frame);
+            arp.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
+        });
+        true
     }
 
     /// Move packets between the device and the sockets, and run DHCP.
@@ -253,6 +287,29 @@ mod tests {
         for bad in ["", "10.1.2.3/33", "x/24", "0.0.0.0/8", "10.1.2.3/24,junk", "255.255.255.255/32"] {
             assert_eq!(IpConfig::parse(bad, Some(24)), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_address_is_announced_by_gratuitous_arp() {
+        let mut d = Loopback::new([2, 0, 0, 0, 0, 9]);
+        assert!(!Stack::new(&mut d, None, 0, 1).announce(&mut d), "no address, nothing to announce");
+        let s = Stack::new(&mut d, IpConfig::parse("10.0.0.9/24", None), 0, 1);
+        assert!(s.announce(&mut d));
+        let sent = d.take_sent();
+        let f = EthernetFrame::new_checked(&sent[sent.len() - 1][..]).unwrap();
+        assert_eq!((f.dst_addr(), f.ethertype()), (EthernetAddress::BROADCAST, EthernetProtocol::Arp));
+        let a = ArpRepr::parse(&ArpPacket::new_checked(f.payload()).unwrap()).unwrap();
+        let ip = Ipv4Address::new(10, 0, 0, 9);
+        assert_eq!(
+            a,
+            ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                source_hardware_addr: EthernetAddress([2, 0, 0, 0, 0, 9]),
+                source_protocol_addr: ip,
+                target_hardware_addr: EthernetAddress([0; 6]),
+                target_protocol_addr: ip,
+            }
+        );
     }
 
     /// Two stacks on a loopback wire: a TCP echo across it, byte for byte.

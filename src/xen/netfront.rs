@@ -4,11 +4,18 @@
 //! Set-up follows xenbus ([`xenbus`]) and public/io/netif.h: the MAC from
 //! our own `mac` key, one TX and one RX ring page, one event channel,
 //! `request-rx-copy` (the backend copies each packet into a page we
-//! posted), `feature-rx-notify`, and `feature-no-csum-offload` (the
-//! backend hands us full checksums, so the stack above can check every
-//! packet; a packet still marked `csum_blank` gets its checksum filled in
-//! here before it goes up). No scatter-gather and no GSO: one packet, one
-//! page, at most [`MAX_FRAME`] bytes.
+//! posted) and `feature-rx-notify`. No scatter-gather and no GSO: one
+//! packet, one page, at most [`MAX_FRAME`] bytes.
+//!
+//! Checksums are validated here, by the flags, as Linux's netfront does:
+//! a packet the backend marks `data_validated` (checked on its way in) or
+//! `csum_blank` (made in the backend's domain, never on a wire) goes up as
+//! it is; any other TCP/UDP packet has its checksum checked here and is
+//! dropped when wrong. The stack above then never checks TCP/UDP checksums
+//! again ([`NetDevice::rx_checksums_checked`]) and never drops a packet
+//! for a blank one. What we send carries full checksums (smoltcp computes
+//! them) and says so (`NETTXF_data_validated`), so the backend's domain
+//! need not check them either.
 //!
 //! Buffers are granted once, at connect, and reused: [`RX_BUFFERS`] pages
 //! posted to the RX ring, [`TX_BUFFERS`] half pages for frames to send.
@@ -28,7 +35,7 @@ use core::fmt;
 use crate::dev::net::{NetDevice, RxToken, TxToken, MAX_FRAME};
 use crate::xen::evtchn::{self, EvtchnError};
 use crate::xen::gnttab::{self, GrantError};
-use crate::xen::netif::{self, FrontRing, NetifError, Pool, RX_ENTRY, TX_ENTRY};
+use crate::xen::netif::{self, FrontRing, NetifError, Pool, NETTXF_DATA_VALIDATED, RX_ENTRY, TX_ENTRY};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
 use crate::xen::xenbus::{Device, State, XenbusError};
@@ -103,10 +110,9 @@ pub struct Stats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
-    /// Packets with a blank checksum that were filled in here.
-    pub rx_csum_filled: u64,
-    /// Packets dropped: a bad response, a failed status, a blank checksum
-    /// that could not be filled in.
+    /// TCP/UDP packets neither validated nor blank, checked here.
+    pub rx_csum_checked: u64,
+    /// Packets dropped: a bad response, a failed status, a wrong checksum.
     pub rx_dropped: u64,
     pub tx_errors: u64,
     /// Responses that broke the protocol (ids, offsets, flags).
@@ -228,7 +234,6 @@ impl NetFront {
         d.write(xs, "event-channel", &format!("{port}"))?;
         d.write(xs, "request-rx-copy", "1")?;
         d.write(xs, "feature-rx-notify", "1")?;
-        d.write(xs, "feature-no-csum-offload", "1")?;
         d.write(xs, "feature-sg", "0")?;
         d.write(xs, "feature-gso-tcpv4", "0")?;
         d.set_state(xs, State::Connected)?;
@@ -307,16 +312,19 @@ impl NetFront {
             let r = netif::decode_rx_response(&e);
             match netif::complete_rx(&mut self.rx.pool, &r) {
                 Ok(p) => {
-                    if p.csum_blank {
+                    if !(p.csum_blank || p.validated) {
                         // SAFETY: a whole page of ours; the packet lies
                         // inside it (checked by complete_rx).
                         let page = unsafe { self.rx.page(p.id) };
-                        if !netif::fill_checksum(&mut page[p.offset..p.offset + p.len]) {
-                            self.sh.stats.rx_dropped += 1;
-                            self.refill();
-                            continue;
+                        match netif::checksum_ok(&page[p.offset..p.offset + p.len]) {
+                            Some(false) => {
+                                self.sh.stats.rx_dropped += 1;
+                                self.refill();
+                                continue;
+                            }
+                            Some(true) => self.sh.stats.rx_csum_checked += 1,
+                            None => {}
                         }
-                        self.sh.stats.rx_csum_filled += 1;
                     }
                     if p.len > MAX_FRAME {
                         self.sh.stats.rx_dropped += 1;
@@ -426,7 +434,9 @@ impl TxToken for NetTx<'_> {
         let buf = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, len) };
         let r = f(buf);
         let (page, offset) = (id as usize * TX_BUF / 4096, id as usize * TX_BUF % 4096);
-        let req = netif::encode_tx_request(tx.grefs[page], offset as u16, 0, id, len as u16);
+        // smoltcp computed every checksum: the backend's domain need not
+        // check them.
+        let req = netif::encode_tx_request(tx.grefs[page], offset as u16, NETTXF_DATA_VALIDATED, id, len as u16);
         if tx.ring.push(&tx.mem, &req) {
             self.sh.stats.tx_packets += 1;
             self.sh.stats.tx_bytes += len as u64;
@@ -472,5 +482,9 @@ impl NetDevice for NetFront {
 
     fn mac(&self) -> [u8; 6] {
         self.mac
+    }
+
+    fn rx_checksums_checked(&self) -> bool {
+        true
     }
 }

@@ -341,35 +341,34 @@ pub fn complete_rx<const N: usize>(pool: &mut Pool<N>, r: &RxResponse) -> Result
     Ok(RxPacket { id: r.id, offset, len, csum_blank: r.flags & NETRXF_CSUM_BLANK != 0, validated: r.flags & NETRXF_DATA_VALIDATED != 0 })
 }
 
-/// Fill in the TCP or UDP checksum of an IPv4 frame whose checksum field
-/// the sender left blank (`NETRXF_csum_blank`: it holds only the
-/// pseudo-header sum, or anything), so that the stack above can verify it
-/// like any other. `false` when the frame is not IPv4 TCP/UDP or is cut
-/// short: the caller drops it.
-pub fn fill_checksum(frame: &mut [u8]) -> bool {
+/// An IPv4 TCP or UDP frame's checksum: where its field is, the protocol,
+/// and the one's-complement sum of the pseudo-header and the segment, with
+/// the field counted as zero when `zero_field`. `None` when the frame is
+/// not IPv4 TCP/UDP, is a later fragment, or is cut short.
+fn transport_sum(frame: &[u8], zero_field: bool) -> Option<(usize, u8, u16)> {
     const ETH: usize = 14;
     if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] {
-        return false;
+        return None;
     }
     let ip = &frame[ETH..];
     let ihl = (ip[0] & 0x0f) as usize * 4;
     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
     if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || ETH + total > frame.len() {
-        return false;
+        return None;
     }
     // A fragment other than the first carries no transport header.
     if u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
-        return false;
+        return None;
     }
     let proto = ip[9];
     let field = match proto {
         6 => 16,
         17 => 6,
-        _ => return false,
+        _ => return None,
     };
     let seg_len = total - ihl;
     if seg_len < field + 2 {
-        return false;
+        return None;
     }
     let mut sum: u32 = 0;
     let mut add = |b: &[u8]| {
@@ -380,19 +379,37 @@ pub fn fill_checksum(frame: &mut [u8]) -> bool {
     add(&ip[12..20]);
     add(&[0, proto]);
     add(&(seg_len as u16).to_be_bytes());
-    let seg_at = ETH + ihl;
-    frame[seg_at + field] = 0;
-    frame[seg_at + field + 1] = 0;
-    add(&frame[seg_at..seg_at + seg_len]);
+    let seg = &ip[ihl..total];
+    add(&seg[..field]);
+    if !zero_field {
+        add(&seg[field..field + 2]);
+    }
+    add(&seg[field + 2..]);
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    let mut c = !(sum as u16);
+    Some((ETH + ihl + field, proto, sum as u16))
+}
+
+/// Fill in the TCP or UDP checksum of an IPv4 frame whose checksum field
+/// the sender left blank (`NETRXF_csum_blank`: it holds only the
+/// pseudo-header sum, or anything). `false` when the frame is not IPv4
+/// TCP/UDP or is cut short.
+pub fn fill_checksum(frame: &mut [u8]) -> bool {
+    let Some((at, proto, sum)) = transport_sum(frame, true) else { return false };
+    let mut c = !sum;
     if proto == 17 && c == 0 {
         c = 0xffff;
     }
-    frame[seg_at + field..seg_at + field + 2].copy_from_slice(&c.to_be_bytes());
+    frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
     true
+}
+
+/// Whether an IPv4 TCP or UDP frame's checksum is right (a UDP checksum
+/// of 0 means none); `None` for anything else (smoltcp checks those).
+pub fn checksum_ok(frame: &[u8]) -> Option<bool> {
+    let (at, proto, sum) = transport_sum(frame, false)?;
+    Some(sum == 0xffff || (proto == 17 && frame[at..at + 2] == [0, 0]))
 }
 
 #[cfg(test)]
@@ -557,10 +574,18 @@ mod tests {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         assert_eq!(sum, 0xffff, "checksum {c:#x}");
+        assert_eq!(checksum_ok(&f), Some(true));
+        f[50] ^= 1;
+        assert_eq!(checksum_ok(&f), Some(false));
+        f[50] ^= 1;
+        let mut none = f.clone();
+        none[40..42].copy_from_slice(&[0, 0]);
+        assert_eq!(checksum_ok(&none), Some(true), "UDP without a checksum");
         // Not IPv4, cut short, or a later fragment: refused.
         let mut arp = f.clone();
         arp[12..14].copy_from_slice(&[8, 6]);
         assert!(!fill_checksum(&mut arp));
+        assert_eq!(checksum_ok(&arp), None);
         assert!(!fill_checksum(&mut f[..30].to_vec()));
         let mut frag = f.clone();
         frag[14 + 7] = 1;

@@ -129,6 +129,7 @@ fn main(boot: Boot) -> ! {
         );
         if let Some(c) = config {
             let _ = xs.write(&format!("data/net/{}/ip", i), &format!("{}", c.cidr.address()));
+            stack.announce(&mut nf);
         }
         vifs.push(Vif { nf, stack, echo, http, conns: Vec::new(), name });
     }
@@ -149,6 +150,7 @@ fn main(boot: Boot) -> ! {
                     match cfg {
                         Some(cfg) => {
                             log::info!("net-echo-http: {}: address {} (dhcp)", v.name, cfg.cidr);
+                            v.stack.announce(&mut v.nf);
                             let _ = xs.write(&format!("data/net/{i}/ip"), &format!("{}", cfg.cidr.address()));
                         }
                         None => log::info!("net-echo-http: {}: dhcp lease lost", v.name),
