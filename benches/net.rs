@@ -68,7 +68,12 @@ httpd -p 80 -h /www
 echo "linux-net: ready" > /dev/hvc0
 while :; do sleep 3600; done
 "#;
-    let cpio = cpio_newc(&[("bin", 0o40755, &[]), ("bin/busybox", 0o100755, &busybox), ("init", 0o100755, init), ("xen-netfront.ko", 0o100644, &netfront)]);
+    let cpio = cpio_newc(&[
+        ("bin", 0o40755, &[]),
+        ("bin/busybox", 0o100755, &busybox),
+        ("init", 0o100755, init),
+        ("xen-netfront.ko", 0o100644, &netfront),
+    ]);
     let initrd = dir.join("linux-net.cpio");
     std::fs::write(&initrd, cpio).unwrap();
     (vmlinuz, initrd)
@@ -98,7 +103,8 @@ fn cpio_newc(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
 }
 
 fn app() -> PathBuf {
-    let p = std::env::var_os("HVMLITE_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| root().join("target/examples")).join("net-echo-http.elf");
+    let p =
+        std::env::var_os("HVMLITE_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| root().join("target/examples")).join("net-echo-http.elf");
     assert!(p.exists(), "{} is missing: run `make examples`", p.display());
     p
 }
@@ -167,7 +173,8 @@ fn main() {
     assert_eq!(r.rc, Some(0), "{}", r.dump());
     let field = |l: &str, k: &str| -> Option<f64> { l.split(' ').find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse().ok()) };
     let median = |who: &str, k: &str| -> f64 {
-        let mut v: Vec<f64> = lines.iter().filter(|l| l.starts_with(&format!("bench {who} ")) && l.contains(" echo=")).filter_map(|l| field(l, k)).collect();
+        let mut v: Vec<f64> =
+            lines.iter().filter(|l| l.starts_with(&format!("bench {who} ")) && l.contains(" echo=")).filter_map(|l| field(l, k)).collect();
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
