@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(600);
+const T: Duration = Duration::from_secs(300);
 
 /// The app as `make examples` builds it.
 fn app() -> PathBuf {
@@ -41,11 +41,15 @@ VIF="vif=['bridge=xenbr0,ip=$IP,script=vif-sh']"
 get() { printf 'GET %s HTTP/1.0\r\n\r\n' "$1" | timeout 20 nc -w 2 $IP 80; }
 # up: dom0's uptime in ms
 up() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
-# wait_answer S: until /status answers (S seconds at most)
+# wait_answer S: until /status answers (S seconds at most; at once when
+# the domain has crashed or gone)
 wait_answer() {
     _i=0
     until get /status 2>/dev/null | grep -q '"domid"'; do
         _i=$((_i + 1)); [ $_i -le $(($1 * 10)) ] || { echo "no answer from $IP"; return 1; }
+        case "$(xl_state net-echo-http)" in
+        *c*|"") echo "net-echo-http crashed or gone: '$(xl_state net-echo-http)'"; return 1 ;;
+        esac
         sleep 0.1
     done
 }
@@ -233,4 +237,45 @@ echo "=== end"
     assert_eq!(fatal.len(), 1, "{d}");
     assert!(fatal[0].starts_with("hvmlite: FATAL: net-echo-http: vif/0: backend's tx response index 0x40000000 "), "{d}");
     assert!(g.contains(&"hvmlite: shutdown: crash"), "{d}");
+}
+
+/// Several vifs, each with its own netfront and stack; and the address
+/// from the command line when the vif has none.
+#[test]
+fn net_two_vifs_and_an_address_from_the_command_line() {
+    let s = scenario(
+        r#"
+echo "=== two vifs"
+# Each vif's buffers and sockets take about 1 MiB: two need more than the
+# config's 4 MiB.
+xl create /etc/xen/net-echo-http.cfg memory=8 "vif=['bridge=xenbr0,ip=192.168.77.2,script=vif-sh','bridge=xenbr0,ip=192.168.77.4,script=vif-sh']" || exit 40
+wait_answer 60 || exit 41
+for a in 192.168.77.2 192.168.77.4; do
+    echo "vif $a $(printf 'GET /status HTTP/1.0\r\n\r\n' | timeout 20 nc -w 2 $a 80 | tail -n 1)"
+done
+xl shutdown -w net-echo-http >/dev/null || exit 42
+wait_gone net-echo-http 30 || exit 43
+j=0; until no_vifs >/dev/null; do j=$((j + 1)); [ $j -le 50 ] || { no_vifs; exit 44; }; sleep 0.1; done
+echo "=== hvmlite.ip"
+xl create /etc/xen/net-echo-http.cfg "vif=['bridge=xenbr0,script=vif-sh']" 'cmdline="hvmlite.ip=192.168.77.5/24,192.168.77.1"' || exit 45
+IP=192.168.77.5
+wait_answer 60 || exit 46
+echo "cmdline $(get /status | tail -n 1)"
+xl destroy net-echo-http
+echo "=== end"
+"#,
+    );
+    let r = xen_host::run("net-vifs", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    assert!(r.scenario().iter().any(|l| l.starts_with("vif 192.168.77.2 {") && l.contains("\"ip\":\"192.168.77.2\"")), "{d}");
+    assert!(r.scenario().iter().any(|l| l.starts_with("vif 192.168.77.4 {") && l.contains("\"ip\":\"192.168.77.4\"")), "{d}");
+    let g = r.guest(1);
+    assert!(
+        g.iter().any(|l| l.starts_with("hvmlite: net-echo-http: vif/1: mac ") && l.ends_with("address 192.168.77.4/24 (vif ip)")),
+        "{d}"
+    );
+    assert!(g.iter().filter(|l| l.contains(": closed (")).count() == 2, "both vifs closed on shutdown: {d}");
+    assert!(r.scenario().iter().any(|l| l.starts_with("cmdline {") && l.contains("\"ip\":\"192.168.77.5\"")), "{d}");
+    assert!(r.guest(2).iter().any(|l| l.ends_with("address 192.168.77.5/24 (hvmlite.ip)")), "{d}");
 }
