@@ -95,13 +95,13 @@ run: $(IMAGE) deps-qemu
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
 test: $(IMAGE) examples tool deps-qemu deps-cc
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast
 
 test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) examples deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test apps
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
