@@ -415,11 +415,14 @@ fn a_lying_block_backend_is_one_fatal_line() {
     let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
     script.push_str(&disk_script("hostile"));
     for mode in ["index", "id"] {
-        // As soon as the frontend has published its ring, lie in it.
+        // As soon as blkback has attached the frontend's ring (before, it
+        // would refuse a ring whose indexes are already wrong), lie in it.
         let poke = format!(
             r#"d=$(xl domid hvmlite-disk)
-i=0; until ref=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-ref0 2>/dev/null || xenstore-read /local/domain/$d/device/vbd/51712/ring-ref 2>/dev/null); do
+be=/local/domain/0/backend/vbd/$d/51712
+i=0; until [ "$(xenstore-read $be/state 2>/dev/null)" = 4 ]; do
     i=$((i + 1)); [ $i -le 2000 ] || exit 12; sleep 0.005; done
+ref=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-ref0 2>/dev/null || xenstore-read /local/domain/$d/device/vbd/51712/ring-ref) || exit 12
 /usr/bin/blkpoke $d $ref {mode} 8000 || exit 13
 "#
         );
@@ -441,7 +444,7 @@ i=0; until ref=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-ref0 2>/de
     // Both are the backend's lie; unit tests and the `blkif` fuzz target
     // pin each one alone.
     let lies: [(&str, &[&str]); 2] = [
-        ("index", &["backend's response index 0x40000000 is not within"]),
+        ("index", &["backend's response index 0x40000000 is past ours"]),
         ("id", &[", which is not outstanding", "backend's response index"]),
     ];
     for (mode, lie) in lies {
