@@ -183,6 +183,7 @@ n=0
 # boot LABEL WAY MEM: one domain from `xl create` to /init's marker; one
 # `bench:` line (dom0's uptime before xl create, after it, at the marker).
 boot() {{
+    local t0 tx t1 x r i size still s dt ls tsc rd
     n=$((n + 1))
     rm -f $log
     read t0 x < /proc/uptime
@@ -225,6 +226,7 @@ boot() {{
 }}
 # minmem WAY: the smallest memory= (MB, a multiple of 8 in 64..256) WAY boots with.
 minmem() {{
+    local lo hi mid
     if boot mem $1 64; then echo "bench: minmem way=$1 mem=64 fails=untested"; return; fi
     lo=64; hi=256
     while [ $((hi - lo)) -gt 8 ]; do
@@ -235,15 +237,49 @@ minmem() {{
 }}
 # A way that cannot boot at all ends the run here.
 for w in a b c; do boot warmup $w 256 || exit 20; done
-r=1
-while [ $r -le {rounds} ]; do
-    for w in a b c; do boot round$r $w 256; done
-    r=$((r + 1))
+round=1
+while [ $round -le {rounds} ]; do
+    for w in a b c; do boot round$round $w 256; done
+    round=$((round + 1))
 done
 for w in a b c; do minmem $w; done
 echo "=== end"
 "#
     )
+}
+
+/// The Xen host under QEMU/TCG has been seen to freeze (QEMU idle, no
+/// console output, the vCPU halted) in the middle of a run: stop our QEMU
+/// (a child of this process) when it has used no CPU time for `idle`, so
+/// that the boots measured until then are still reported.
+fn watchdog(idle: Duration) {
+    let me = std::process::id();
+    std::thread::spawn(move || {
+        let mut last: Option<(u32, u64, std::time::Instant)> = None;
+        loop {
+            std::thread::sleep(Duration::from_secs(5));
+            let Ok(dir) = std::fs::read_dir("/proc") else { continue };
+            let qemu = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).find_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let (comm, rest) = stat.split_once(") ")?;
+                let f: Vec<&str> = rest.split(' ').collect();
+                let ppid: u32 = f.get(1)?.parse().ok()?;
+                let cpu: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+                (ppid == me && comm.contains("qemu-system")).then_some((pid, cpu))
+            });
+            let Some((pid, cpu)) = qemu else { continue };
+            match last {
+                Some((p, c, since)) if p == pid && c == cpu => {
+                    if since.elapsed() >= idle {
+                        eprintln!("bench: QEMU {pid} has used no CPU for {idle:?}: the Xen host froze; stopping it");
+                        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+                        last = None;
+                    }
+                }
+                _ => last = Some((pid, cpu, std::time::Instant::now())),
+            }
+        }
+    });
 }
 
 /// One `bench:` line.
@@ -362,20 +398,24 @@ fn main() {
         .file_from(GRUB_AT, &grub)
         .file_from("/var/lib/hvmlite/bench.bundle", &bundle)
         .file_from("/scenario/disk.img.gz", &gz);
+    watchdog(Duration::from_secs(90));
     let r = xen_host::run("bench-disk", &s, Duration::from_secs(3600));
-    let d = r.dump();
     for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
         eprintln!("{l}");
     }
-    assert_eq!(r.rc, Some(0), "{d}");
-    assert!(r.has("=== end"), "{d}");
+    if r.rc != Some(0) || !r.has("=== end") {
+        // Report what was measured before the host stopped.
+        let tail: Vec<&str> = r.run.lines.iter().rev().take(40).rev().map(String::as_str).collect();
+        eprintln!("the host's last lines (all of them: target/test-scratch/xen-host-bench-disk/console.log):\n{}", tail.join("\n"));
+        println!("\n**The host run did not finish** (scenario rc {:?}): the tables below hold only the boots before it stopped.", r.rc);
+    }
     let all = boots(&r);
     let mhz: f64 = r
         .run
         .lines
         .iter()
         .find_map(|l| l.split_once("Detected ").and_then(|(_, x)| x.strip_suffix(" MHz processor.")).and_then(|x| x.parse().ok()))
-        .unwrap_or_else(|| panic!("no TSC rate from Xen\n{d}"));
+        .unwrap_or_else(|| panic!("no TSC rate from Xen"));
     let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
     report(&r, &all, rounds, mhz, [size(&img), size(&grub), size(&bundle)]);
 }
@@ -403,20 +443,26 @@ fn report(r: &HostRun, all: &[Boot], rounds: usize, mhz: f64, [elf, grub, bundle
         ("c", "(c) hvmlite + dom0-side bundle (bzImage)"),
     ];
     let timed: Vec<&Boot> = all.iter().filter(|b| b.label.starts_with("round")).collect();
-    let failed: Vec<&&Boot> = timed.iter().filter(|b| !b.ok).collect();
-    assert!(failed.is_empty(), "timed boots failed: {failed:#?}");
-    let of = |w: &str| timed.iter().filter(|b| b.way == w).copied().collect::<Vec<&Boot>>();
+    for b in timed.iter().filter(|b| !b.ok) {
+        println!("**A timed boot failed**, left out: {b:?}");
+    }
+    let of = |w: &str| timed.iter().filter(|b| b.way == w && b.ok).copied().collect::<Vec<&Boot>>();
     let own = |b: &Boot| b.tsc.map(|t| t as f64 / (mhz * 1e6)).unwrap_or(f64::NAN);
     let pre = |b: &Boot| b.total - b.create - b.linux;
     let med_total = |w: &str| median(of(w).iter().map(|b| b.total).collect());
     let (ta, tb, tc) = (med_total("a"), med_total("b"), med_total("c"));
 
-    println!("\nXen 4.17 host in QEMU TCG (dom0 PV, 1 vCPU), TSC {mhz:.0} MHz; memory = 256, {rounds} rounds after a warm-up, interleaved a, b, c");
+    let done = ["a", "b", "c"].map(|w| of(w).len());
+    println!("\nXen 4.17 host in QEMU TCG (dom0 PV, 1 vCPU), TSC {mhz:.0} MHz; memory = 256, {rounds} rounds after a warm-up, interleaved a, b, c (timed boots done: {done:?})");
     println!("\n`xl create` → `/init`'s marker in the guest's console log, seconds (dom0's clock, polled every 0.1 s):\n");
     println!("| way | min | median | max | median vs (c) | GRUB's median vs this |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for (w, name) in names {
         let t = sorted(of(w).iter().map(|b| b.total).collect());
+        if t.is_empty() {
+            println!("| {name} | — | — | — | — | — |");
+            continue;
+        }
         let m = med_total(w);
         println!("| {name} | {:.2} | {m:.2} | {:.2} | {:.3}× | {:.2}× |", t[0], t[t.len() - 1], m / tc, tb / m);
     }
@@ -479,13 +525,15 @@ fn report(r: &HostRun, all: &[Boot], rounds: usize, mhz: f64, [elf, grub, bundle
 
     let reads: Vec<(u64, u64)> = a.iter().filter_map(|x| x.read).collect();
     let mibs = sorted(reads.iter().map(|(b, ms)| *b as f64 / (1 << 20) as f64 / (*ms as f64 / 1e3)).collect());
-    println!(
-        "\nhvmlite's disk read (a): {} bytes (kernel + initrd), {:.0} / {:.0} / {:.0} MiB/s (min / median / max)",
-        reads.first().map(|r| r.0).unwrap_or(0),
-        mibs[0],
-        median(mibs.clone()),
-        mibs[mibs.len() - 1]
-    );
+    if !mibs.is_empty() {
+        println!(
+            "\nhvmlite's disk read (a): {} bytes (kernel + initrd), {:.0} / {:.0} / {:.0} MiB/s (min / median / max)",
+            reads.first().map(|r| r.0).unwrap_or(0),
+            mibs[0],
+            median(mibs.clone()),
+            mibs[mibs.len() - 1]
+        );
+    }
 
     println!("\nSmallest `memory =` (MB, 8 MB steps, single boots):\n");
     println!("| way | boots with | does not boot with |");
