@@ -179,6 +179,7 @@ gunzip -c /scenario/disk.img.gz > /scenario/disk.img && rm /scenario/disk.img.gz
 dev=$(attach /scenario/disk.img) || exit 8
 log=/var/log/xen/console/guest-bench.log
 fail_re='Kernel panic|hvmlite: FATAL|grub>|Press any key|out of memory|reboot: Restarting'
+nomem_re='no room for|no free RAM|out of memory|Out of memory|Initramfs unpacking failed'
 n=0
 # boot LABEL WAY MEM: one domain from `xl create` to /init's marker; one
 # `bench:` line (dom0's uptime before xl create, after it, at the marker).
@@ -222,16 +223,34 @@ boot() {{
     fi
     xl destroy bench >/dev/null 2>&1
     wait_gone bench 60
-    [ $r = ok ]
+    [ $r = ok ] && return 0
+    # 2: it failed for want of memory (hvmlite's, GRUB's or Linux's words).
+    grep -q -E "$nomem_re" $log 2>/dev/null && return 2
+    return 1
+}}
+# fits WAY MEM: WAY boots with MEM, or fails for want of memory; a boot
+# that fails otherwise (not a question of size) is tried again, 3 times in all.
+fits() {{
+    local k rc
+    k=0
+    while [ $k -lt 3 ]; do
+        boot mem $1 $2
+        rc=$?
+        [ $rc -eq 0 ] && return 0
+        [ $rc -eq 2 ] && return 1
+        echo "bench: retry way=$1 mem=$2: failed, not for want of memory"
+        k=$((k + 1))
+    done
+    return 1
 }}
 # minmem WAY: the smallest memory= (MB, a multiple of 8 in 64..256) WAY boots with.
 minmem() {{
     local lo hi mid
-    if boot mem $1 64; then echo "bench: minmem way=$1 mem=64 fails=untested"; return; fi
+    if fits $1 64; then echo "bench: minmem way=$1 mem=64 fails=untested"; return; fi
     lo=64; hi=256
     while [ $((hi - lo)) -gt 8 ]; do
         mid=$(( (lo + hi) / 16 * 8 ))
-        if boot mem $1 $mid; then hi=$mid; else lo=$mid; fi
+        if fits $1 $mid; then hi=$mid; else lo=$mid; fi
     done
     echo "bench: minmem way=$1 mem=$hi fails=$lo"
 }}
