@@ -128,10 +128,15 @@ deps-fuzz:
 xen-host-shell: $(IMAGE) deps-qemu
 	sh tests/xen-host/shell.sh $(IMAGE)
 
-# Not a test: QEMU start → Linux's /init for hvmlite and the stock paths
-# (BENCH_RUNS=N runs each, default 5); prints the table the README keeps.
+# Not a test: benches/boot.rs (QEMU start → Linux's /init for hvmlite and
+# the stock paths) and benches/disk.rs (the Xen host: `xl create` → /init
+# booting a disk through hvmlite and through GRUB's PVH image); each prints
+# the table docs/benchmarks.md keeps. BENCH_RUNS=N runs (rounds) of each way,
+# default 5; BENCHES="disk" runs only that one.
+BENCHES ?= boot disk
+
 bench: $(IMAGE) tool deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_TOOL=$(abspath $(TOOL)) cargo bench --bench boot
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_TOOL=$(abspath $(TOOL)) cargo bench $(BENCHES:%=--bench %)
 
 clean:
 	cargo clean
