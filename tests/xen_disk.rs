@@ -307,6 +307,21 @@ fn boots_the_kernel_on_each_kind_of_disk() {
     }
 }
 
+/// Start hvmlite with the disk in `$dev`, run `then`, and expect the
+/// domain to crash (`on_crash = "preserve"`): its console, then destroy it.
+fn crash_script(label: &str, then: &str) -> String {
+    format!(
+        r#"echo "=== xl create ({label})"
+xl create /etc/xen/hvmlite-disk.cfg 'kernel="/usr/lib/hvmlite/hvmlite.elf"' "disk=['format=raw, vdev=xvda, access=rw, backendtype=phy, script=block-sh, target=$dev']" || exit 10
+{then}wait_state hvmlite-disk c 60 || exit 11
+echo "=== console ({label})"
+cat /var/log/xen/console/guest-hvmlite-disk.log
+rm -f /var/log/xen/console/guest-hvmlite-disk.log
+xl destroy hvmlite-disk
+"#
+    )
+}
+
 /// A disk of `sectors` whose MBR has the primary partitions `entries`
 /// (start, sectors), with `fs` written at a sector when given.
 fn with_table(sectors: u64, entries: &[(u64, u64)], fs: Option<(u64, Vec<u8>)>) -> Vec<u8> {
@@ -365,16 +380,7 @@ fn bad_disks_are_one_fatal_line_each() {
     for (name, data, _) in &cases {
         files.push((format!("/scenario/{name}.img.gz"), save_gz(name, data)));
         script.push_str(&disk_script(name));
-        script.push_str(&format!(
-            r#"echo "=== xl create ({name})"
-xl create /etc/xen/hvmlite-disk.cfg 'kernel="/usr/lib/hvmlite/hvmlite.elf"' "disk=['format=raw, vdev=xvda, access=rw, backendtype=phy, script=block-sh, target=$dev']" || exit 10
-wait_state hvmlite-disk c 60 || exit 11
-echo "=== console ({name})"
-cat /var/log/xen/console/guest-hvmlite-disk.log
-rm -f /var/log/xen/console/guest-hvmlite-disk.log
-xl destroy hvmlite-disk
-"#
-        ));
+        script.push_str(&crash_script(name, ""));
     }
     script.push_str("echo \"=== end\"\n");
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
@@ -392,5 +398,61 @@ xl destroy hvmlite-disk
         assert!(fatal[0].starts_with("hvmlite: FATAL: disk: ") && fatal[0].contains(what), "{name}: {}\n{d}", fatal[0]);
         assert!(g.lines.contains(&"hvmlite: shutdown: crash"), "{name}: {d}");
         eprintln!("bad disk {name}: {}", fatal[0]);
+    }
+}
+
+/// A block backend that lies (tests/xen-host/blkpoke.c writes the
+/// frontend's ring from dom0 while blkback serves it): an index far ahead
+/// of what was asked, and a response for a request never sent (its id is
+/// 0xdead, or whatever the slot held when the lie raced the frontend's own
+/// write there). Each ends in one FATAL line naming the lie, and the crash
+/// shutdown.
+#[test]
+fn a_lying_block_backend_is_one_fatal_line() {
+    // Something long to read: the lie has a window to land in.
+    let disk = ext4("hostile", 16, &[Item::File("/vmlinuz", vec![0x5a; 8 << 20]), Item::File("/initrd.img", vec![1; 1 << 20])]);
+    let gz = save_gz("hostile", &disk);
+    let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
+    script.push_str(&disk_script("hostile"));
+    for mode in ["index", "id"] {
+        // As soon as blkback has attached the frontend's ring (before, it
+        // would refuse a ring whose indexes are already wrong), lie in it.
+        let poke = format!(
+            r#"d=$(xl domid hvmlite-disk)
+be=/local/domain/0/backend/vbd/$d/51712
+i=0; until [ "$(xenstore-read $be/state 2>/dev/null)" = 4 ]; do
+    i=$((i + 1)); [ $i -le 2000 ] || exit 12; sleep 0.005; done
+ref=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-ref0 2>/dev/null || xenstore-read /local/domain/$d/device/vbd/51712/ring-ref) || exit 12
+/usr/bin/blkpoke $d $ref {mode} 8000 || exit 13
+"#
+        );
+        script.push_str(&crash_script(mode, &poke));
+    }
+    script.push_str("echo \"=== end\"\n");
+    let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
+    let s = Scenario::new(&script)
+        .config("hvmlite-disk.cfg", &cfg)
+        .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+        .file_from("/scenario/hostile.img.gz", &gz)
+        .program_from("/usr/bin/blkpoke", &xen_host::dom0_tool("blkpoke"));
+    let r = xen_host::run("disk-hostile", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    // The forged response races blkback's own writes to the ring: the
+    // frontend meets it as a response for a request never sent, or, when
+    // blkback moved the index under it, as an index past what was asked.
+    // Both are the backend's lie; unit tests and the `blkif` fuzz target
+    // pin each one alone.
+    let lies: [(&str, &[&str]); 2] = [
+        ("index", &["backend's response index 0x40000000 is past ours"]),
+        ("id", &[", which is not outstanding", "backend's response index"]),
+    ];
+    for (mode, lie) in lies {
+        let g = Guest::from(&r, mode);
+        let fatal: Vec<&&str> = g.lines.iter().filter(|l| l.starts_with("hvmlite: FATAL: ")).collect();
+        assert_eq!(fatal.len(), 1, "{mode}: one FATAL line: {d}");
+        assert!(fatal[0].starts_with("hvmlite: FATAL: disk: ") && lie.iter().any(|w| fatal[0].contains(w)), "{mode}: {}\n{d}", fatal[0]);
+        assert!(g.lines.contains(&"hvmlite: shutdown: crash"), "{mode}: {d}");
+        eprintln!("lying backend ({mode}): {}", fatal[0]);
     }
 }

@@ -8,7 +8,6 @@
 mod common;
 use common::xen_host::{self, Scenario};
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(300);
@@ -40,20 +39,6 @@ ask() {
 fn stubdom(script: &str) -> Scenario {
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-stubdom.cfg")).unwrap();
     Scenario::new(&format!("{LIB}\n{script}")).config("hvmlite-stubdom.cfg", &cfg).file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
-}
-
-/// A dom0 test tool from tests/xen-host/NAME.c, built static.
-fn tool(name: &str) -> std::path::PathBuf {
-    require("cc");
-    let out = scratch("dom0-tools").join(name);
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(root().join(format!("tests/xen-host/{name}.c")))
-        .status()
-        .expect("run cc");
-    assert!(st.success(), "building {name} failed");
-    out
 }
 
 /// dom0's own output between `marker` and the next `=== ` marker (Xen's
@@ -105,7 +90,7 @@ xenstore-list /local/domain
 echo "=== end"
 "#,
     )
-    .program_from("/usr/bin/gntread", &tool("gntread"));
+    .program_from("/usr/bin/gntread", &xen_host::dom0_tool("gntread"));
     let r = xen_host::run("stubdom-service", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
@@ -275,7 +260,7 @@ echo "victim state $(xl_state victim)"
 echo "=== end"
 "#,
     )
-    .program_from("/usr/bin/ringpoke", &tool("ringpoke"));
+    .program_from("/usr/bin/ringpoke", &xen_host::dom0_tool("ringpoke"));
     let r = xen_host::run("stubdom-hostile", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");

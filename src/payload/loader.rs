@@ -307,6 +307,17 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
     }
     // SAFETY: written once by entry.s before anything else ran.
     let t0 = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(entry_tsc)) };
+    // On Xen, the e820 the kernel gets calls every frame of RAM RAM: Xen's
+    // pages hvmlite mapped over RAM (shared info, the grant table) go, and
+    // RAM comes back in their place. Left there, a kernel that puts itself
+    // over them (a bzImage's decompressor with KASLR picks a random spot)
+    // would have Xen writing into its code. And the kernel binds VIRQ_TIMER
+    // itself, which Xen allows once.
+    if crate::xen::hypercalls_ready() {
+        crate::xen::events::release_timer();
+        crate::xen::evtchn::release_shared_info().unwrap_or_else(|e| fatal!("giving the shared info frame back as RAM failed ({e})"));
+        crate::xen::gnttab::release().unwrap_or_else(|e| fatal!("giving the grant table frame back as RAM failed ({e})"));
+    }
     if let (Handoff::Pvh, Some(e)) = (handoff, p.pvh_entry) {
         // The PVH entry is physical for the kernel at min_addr (where it is).
         let entry = e + (load - k.min_addr);
@@ -339,10 +350,6 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
     let zp_paddr = linux_zp as *const BootParams as u64;
     let t1 = rdtsc();
     log::info!("handoff: zero page {:#x}, tsc {} since entry", zp_paddr, t1.wrapping_sub(t0));
-    // On Xen: the kernel binds VIRQ_TIMER itself, and Xen allows one binding.
-    if crate::xen::hypercalls_ready() {
-        crate::xen::events::release_timer();
-    }
     // SAFETY: the kernel is in place; the zero page, command line, page
     // tables and GDT are in hvmlite's image, below the kernel (checked
     // above), and `cr3` maps all of it.
@@ -357,14 +364,13 @@ const HANDOFF_TABLES: usize = 2 + (HANDOFF_MAP_LIMIT >> 30) as usize;
 
 /// The hand-off page tables, in hvmlite's image.
 ///
-/// A bzImage's decompressor, entered at its 64-bit entry, copies only the
-/// top-level table it was handed and keeps using the lower levels while
-/// it decompresses, and with KASLR it moves itself to a random address
-/// among RAM above its load address, avoiding only the zero page, command
-/// line, initrd, `setup_data` nodes and itself. Tables in hvmlite's heap
-/// (at the top of RAM) could be overwritten under it: the domain then
-/// died in the decompressor's `error()`. hvmlite's image lies at 1 MiB,
-/// below every kernel it places, which the decompressor never picks.
+/// A kernel entered at its 64-bit entry runs on them until it has built
+/// its own, and a bzImage's decompressor meanwhile moves itself (with
+/// KASLR, to a random address above its load address, avoiding only the
+/// zero page, command line, initrd, `setup_data` and itself). hvmlite's
+/// image lies at 1 MiB, below every kernel it places, where nothing the
+/// kernel does before then can land; tables in the heap, at the top of
+/// RAM, would be only as safe as the kernel's own bookkeeping keeps them.
 static HANDOFF_POOL: BootCell<Page<[PageTable; HANDOFF_TABLES]>> = BootCell::new(Page([const { PageTable::new() }; HANDOFF_TABLES]));
 
 struct HandoffTables {

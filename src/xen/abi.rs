@@ -158,6 +158,27 @@ pub struct XenAddToPhysmap {
     pub idx: u64,
     pub gpfn: u64,
 }
+/// `XENMEM_populate_physmap`, `XENMEM_remove_from_physmap` — public/memory.h
+pub const XENMEM_POPULATE_PHYSMAP: u32 = 6;
+pub const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
+/// `struct xen_memory_reservation` — public/memory.h (x86_64: the handle
+/// is a pointer to `xen_pfn_t`s).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenMemoryReservation {
+    pub extent_start: u64,
+    pub nr_extents: u64,
+    pub extent_order: u32,
+    pub mem_flags: u32,
+    pub domid: u16,
+}
+/// `struct xen_remove_from_physmap` — public/memory.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenRemoveFromPhysmap {
+    pub domid: u16,
+    pub gpfn: u64,
+}
 /// `XENMAPSPACE_*` — public/memory.h
 pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
 pub const XENMAPSPACE_GRANT_TABLE: u32 = 1;

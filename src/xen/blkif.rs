@@ -96,8 +96,9 @@ pub fn decode_response(b: &[u8; RESPONSE_SIZE]) -> Response {
 /// What a backend can get wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlkifError {
-    /// `rsp_prod` ran more than a ring ahead of what we consumed, or behind.
-    RingIndexes { rsp_prod: u32, rsp_cons: u32, size: u32 },
+    /// `rsp_prod` ran ahead of ours by more than the requests in flight
+    /// (or behind ours, which wraps to the same).
+    RingIndexes { rsp_prod: u32, rsp_cons: u32, in_flight: u32 },
     /// A response for a request id we never sent or already completed.
     UnknownId(u64),
     /// A response whose operation is not the one its request had.
@@ -109,8 +110,11 @@ pub enum BlkifError {
 impl fmt::Display for BlkifError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            BlkifError::RingIndexes { rsp_prod, rsp_cons, size } => {
-                write!(f, "backend's response index {rsp_prod:#x} is not within {size} of ours ({rsp_cons:#x})")
+            BlkifError::RingIndexes { rsp_prod, rsp_cons, in_flight } => {
+                write!(
+                    f,
+                    "backend's response index {rsp_prod:#x} is past ours ({rsp_cons:#x}) by more than the {in_flight} requests in flight"
+                )
             }
             BlkifError::UnknownId(id) => write!(f, "backend answered request id {id:#x}, which is not outstanding"),
             BlkifError::WrongOperation { id, sent, got } => {
@@ -190,7 +194,7 @@ impl FrontRing {
         let ahead = prod.wrapping_sub(self.rsp_cons);
         // The backend can answer only what we asked.
         if ahead > self.in_flight() {
-            return Err(BlkifError::RingIndexes { rsp_prod: prod, rsp_cons: self.rsp_cons, size: self.size });
+            return Err(BlkifError::RingIndexes { rsp_prod: prod, rsp_cons: self.rsp_cons, in_flight: self.in_flight() });
         }
         if ahead == 0 {
             // Ask for an event at the next response, then look once more

@@ -51,6 +51,17 @@ pub fn init() -> Result<(), EvtchnError> {
     Ok(())
 }
 
+/// Take the shared info page out of RAM again (before a kernel gets the
+/// RAM): the frame becomes ordinary memory, and event channels and the
+/// clock stop working here.
+pub fn release_shared_info() -> Result<(), i64> {
+    let si = SHARED_INFO.swap(0, Ordering::AcqRel);
+    if si == 0 {
+        return Ok(());
+    }
+    xen::restore_ram(si >> 12)
+}
+
 /// Where the shared info page is mapped, once [`init`] has run.
 pub fn shared_info() -> Option<u64> {
     let si = SHARED_INFO.load(Ordering::Acquire);

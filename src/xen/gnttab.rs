@@ -50,6 +50,19 @@ pub fn init() -> Result<(), GrantError> {
     Ok(())
 }
 
+/// Take the grant table out of RAM again (before a kernel gets the RAM):
+/// the frame becomes ordinary memory. Every grant must be revoked first.
+pub fn release() -> Result<(), i64> {
+    let table = TABLE.swap(0, Ordering::AcqRel);
+    if table == 0 {
+        return Ok(());
+    }
+    for w in &USED {
+        w.store(0, Ordering::Release);
+    }
+    xen::restore_ram(table >> 12)
+}
+
 fn entry(gref: u32) -> u64 {
     TABLE.load(Ordering::Acquire) + gref as u64 * 8
 }

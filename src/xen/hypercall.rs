@@ -90,7 +90,8 @@ pub fn shutdown(reason: u32) -> i64 {
 // ---- HVM parameters, physmap, event channels, polling ---------------------
 
 use crate::xen::abi::{
-    SchedPoll, XenAddToPhysmap, XenHvmParam, DOMID_SELF, HVMOP_GET_PARAM, HVMOP_SET_PARAM, SCHEDOP_POLL, XENMEM_ADD_TO_PHYSMAP,
+    SchedPoll, XenAddToPhysmap, XenHvmParam, XenMemoryReservation, XenRemoveFromPhysmap, DOMID_SELF, HVMOP_GET_PARAM, HVMOP_SET_PARAM,
+    SCHEDOP_POLL, XENMEM_ADD_TO_PHYSMAP, XENMEM_POPULATE_PHYSMAP, XENMEM_REMOVE_FROM_PHYSMAP,
 };
 use xen_sys::{__HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op};
 
@@ -123,6 +124,34 @@ pub fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), i64> {
     // SAFETY: Xen reads one `struct xen_add_to_physmap`; the frame at
     // `gpfn` is a page the caller owns and gives up to Xen's mapping.
     check(unsafe { xen_sys::hypercall_2(__HYPERVISOR_memory_op, XENMEM_ADD_TO_PHYSMAP as u64, &mut a as *mut _ as u64) })
+}
+
+/// Put ordinary RAM back at guest frame `gpfn`, where
+/// [`add_to_physmap`] had put one of Xen's pages (shared info, a grant
+/// frame): `XENMEM_remove_from_physmap`, then `XENMEM_populate_physmap` of
+/// one page there. Adding Xen's page gave up the RAM page, so the domain
+/// stays within its allocation.
+pub fn restore_ram(gpfn: u64) -> Result<(), i64> {
+    let mut r = XenRemoveFromPhysmap { domid: DOMID_SELF, gpfn };
+    // SAFETY: Xen reads one `struct xen_remove_from_physmap`; nothing of
+    // ours lives in the frame (the caller stopped using Xen's page there).
+    check(unsafe { xen_sys::hypercall_2(__HYPERVISOR_memory_op, XENMEM_REMOVE_FROM_PHYSMAP as u64, &mut r as *mut _ as u64) })?;
+    let mut frame = gpfn;
+    let mut m = XenMemoryReservation {
+        extent_start: &mut frame as *mut u64 as u64,
+        nr_extents: 1,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: DOMID_SELF,
+    };
+    // SAFETY: Xen reads the reservation and the one frame number it points
+    // at; it returns how many extents it populated.
+    let rc = unsafe { xen_sys::hypercall_2(__HYPERVISOR_memory_op, XENMEM_POPULATE_PHYSMAP as u64, &mut m as *mut _ as u64) };
+    match rc {
+        1 => Ok(()),
+        rc if rc < 0 => Err(rc),
+        _ => Err(-12), // -ENOMEM: nothing populated
+    }
 }
 
 /// `HYPERVISOR_event_channel_op(cmd, arg)` with `arg` a `repr(C)` struct.

@@ -20,6 +20,12 @@ pub enum Item<'a> {
 /// An ext4 filesystem image of `mib` MiB holding `items` (`mkfs.ext4 -d`,
 /// Debian's defaults: 64bit, extents, metadata_csum, flex_bg).
 pub fn ext4(name: &str, mib: u64, items: &[Item]) -> Vec<u8> {
+    ext4_uuid(name, mib, items, None)
+}
+
+/// [`ext4`] with the filesystem UUID `uuid` (what a grub.cfg's `search
+/// --fs-uuid` names), else a random one.
+pub fn ext4_uuid(name: &str, mib: u64, items: &[Item], uuid: Option<&str>) -> Vec<u8> {
     require("mkfs.ext4");
     let dir = scratch("disks").join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -38,7 +44,9 @@ pub fn ext4(name: &str, mib: u64, items: &[Item]) -> Vec<u8> {
     }
     let img = dir.join("fs.img");
     let st = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-E", "root_owner=0:0", "-d"])
+        .args(["-q", "-F", "-E", "root_owner=0:0"])
+        .args(uuid.map(|u| vec!["-U", u]).unwrap_or_default())
+        .arg("-d")
         .arg(&tree)
         .arg(&img)
         .arg(format!("{mib}M"))

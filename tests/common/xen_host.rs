@@ -338,3 +338,19 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
     std::fs::write(dir.join("console.log"), log).unwrap();
     HostRun { run, at, rc }
 }
+
+/// A dom0 test tool from tests/xen-host/NAME.c, built static (dom0's
+/// initramfs has no libc of the host's version).
+pub fn dom0_tool(name: &str) -> PathBuf {
+    super::require("cc");
+    let out = super::scratch("dom0-tools").join(name);
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let st = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(super::root().join(format!("tests/xen-host/{name}.c")))
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "building {name} failed");
+    out
+}
