@@ -5,7 +5,7 @@ TARGET   := x86_64-unknown-none
 ELF      := target/$(TARGET)/release/hvmlite
 IMAGE    := hvmlite.elf
 # The apps in examples/, each built into its own PVH ELF under target/examples/.
-EXAMPLES := hello-stubdom
+EXAMPLES := hello-stubdom net-echo-http
 EXAMPLE_ELFS := $(EXAMPLES:%=target/examples/%.elf)
 # The host tool (tool/): `hvmlite pack`, `inspect`, `extract`.
 TOOL     := target/debug/hvmlite
@@ -101,12 +101,12 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) examples deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
 # Stable Rust works: fuzz/run.sh sets RUSTC_BOOTSTRAP=1 for AddressSanitizer.
-FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 bootcfg blkif time_info
+FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 bootcfg blkif netif time_info
 FUZZ_TIME    ?= 60
 FUZZ_CI_TIME ?= 5
 
@@ -132,11 +132,12 @@ xen-host-shell: $(IMAGE) deps-qemu
 # the stock paths) and benches/disk.rs (the Xen host: `xl create` → /init
 # booting a disk through hvmlite and through GRUB's PVH image); each prints
 # the table docs/benchmarks.md keeps. BENCH_RUNS=N runs (rounds) of each way,
-# default 5; BENCHES="disk" runs only that one.
-BENCHES ?= boot disk
+# default 5; BENCHES="disk" runs only that one. benches/net.rs: the network
+# stubdomain against a Linux PVH domU on the Xen host (docs/network.md).
+BENCHES ?= boot disk net
 
-bench: $(IMAGE) tool deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_TOOL=$(abspath $(TOOL)) cargo bench $(BENCHES:%=--bench %)
+bench: $(IMAGE) tool examples deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_TOOL=$(abspath $(TOOL)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo bench $(BENCHES:%=--bench %)
 
 clean:
 	cargo clean

@@ -31,8 +31,9 @@
 //! - [`payload`]: starting a Linux kernel from a payload bundle.
 //!
 //! Beside them, for what is built on devices: [`dev`], the small traits a
-//! device implements (a block device), imports nothing; [`disk`] —
-//! partitions and filesystems — sees only those traits, never Xen.
+//! device implements (a block device, a network device), imports nothing; [`disk`] —
+//! partitions and filesystems — and [`net`] — TCP/IP on smoltcp — see
+//! only those traits, never Xen.
 //!
 //! Pure logic builds for the host and is unit-tested there; what touches
 //! hardware builds only for `x86_64-unknown-none`.
@@ -44,6 +45,7 @@ pub mod arch;
 pub mod boot;
 pub mod dev;
 pub mod disk;
+pub mod net;
 pub mod payload;
 #[cfg(target_os = "none")]
 pub mod platform;

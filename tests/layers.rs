@@ -8,10 +8,12 @@ use std::path::Path;
 /// Each folder and what it may import. The runtime's stack, bottom to top:
 /// arch < xen < platform < boot < payload. Beside it: `dev`, the device
 /// traits, imports nothing and anything may implement or use them;
-/// `disk` (partitions, filesystems) sees only `dev`, never Xen.
+/// `disk` (partitions, filesystems) and `net` (TCP/IP) see only `dev`,
+/// never Xen.
 const LAYERS: &[(&str, &[&str])] = &[
     ("dev", &["dev"]),
     ("disk", &["dev", "disk"]),
+    ("net", &["dev", "net"]),
     ("arch", &["arch"]),
     ("xen", &["dev", "arch", "xen"]),
     ("platform", &["arch", "xen", "platform"]),

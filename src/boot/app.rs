@@ -83,6 +83,18 @@ impl Boot {
     /// Print the boot report (docs/report.md): what hvmlite found, line by
     /// line, ending with `ready`.
     pub fn report(&self) {
+        self.report_to(&mut |line| report!("{line}"));
+        paging_audit();
+        report!("ready");
+    }
+
+    /// The boot report's lines up to the paging line, each handed to `out`
+    /// (an app serving the report over the network writes them into a
+    /// page; [`report`](Self::report) logs them).
+    pub fn report_to(&self, out: &mut dyn FnMut(core::fmt::Arguments)) {
+        macro_rules! report {
+            ($($t:tt)*) => { out(format_args!($($t)*)) };
+        }
         report!("hvmlite {} startup_64: zero page at {:#x}", env!("CARGO_PKG_VERSION"), self.zero_page_paddr);
         match &self.hvinfo {
             Some(r) => {
@@ -126,8 +138,6 @@ impl Boot {
         report!("rsdp: {:#x}", rsdp);
         report!("heap: {:#x}-{:#x} ({} KiB)", self.heap.start, self.heap.end, self.heap.len() / 1024);
         report!("paging: identity 0-{:#x}, text rx, rodata r, data nx{}", self.map_top, if self.nx { "" } else { " (no NX on this CPU)" });
-        paging_audit();
-        report!("ready");
     }
 
     /// What the command line asks for (the README lists the options):

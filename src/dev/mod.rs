@@ -3,3 +3,4 @@
 //! vector in host tests.
 
 pub mod block;
+pub mod net;

@@ -14,11 +14,13 @@
 //!   [`store`]: this domain's own xenstore connection;
 //! - [`console`]: the PV console ring;
 //! - [`xenbus`]: finding PV devices and the frontend state machine, shared
-//!   by every device; [`blkif`] and [`blkfront`]: the PV block device.
+//!   by every device; [`blkif`] and [`blkfront`]: the PV block device;
+//!   [`netif`] and [`netfront`]: the PV network device.
 
 pub mod abi;
 pub mod blkif;
 pub mod control;
+pub mod netif;
 pub mod ring;
 pub mod time;
 pub mod xenbus;
@@ -36,6 +38,8 @@ pub mod evtchn;
 pub mod gnttab;
 #[cfg(target_os = "none")]
 pub mod hypercall;
+#[cfg(target_os = "none")]
+pub mod netfront;
 #[cfg(target_os = "none")]
 pub mod page;
 #[cfg(target_os = "none")]

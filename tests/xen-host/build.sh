@@ -54,7 +54,7 @@ inputs() {
         f=$(ls "$debs/${p}"_*.deb 2>/dev/null | head -n1)
         echo "${f##*/}:$p"
     done
-    cat "$here/build.sh" "$here/init" "$here/lib.sh" "$here/block" "$root/xen/fetch-xen.sh"
+    cat "$here/build.sh" "$here/init" "$here/lib.sh" "$here/block" "$here/vif" "$root/xen/fetch-xen.sh"
 }
 hash=$(inputs | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$hash" ] &&
@@ -151,6 +151,13 @@ k=$(ls -d "$u/$kpkg"/lib/modules/*)/kernel
 cp "$k/drivers/block/loop.ko" "$k/drivers/block/xen-blkback/xen-blkback.ko" "$r/usr/lib/modules/"
 cp "$here/block" "$r/etc/xen/scripts/block-sh"
 chmod 755 "$r/etc/xen/scripts/block-sh"
+# The network backend (lib.sh: net_backend): a bridge and netback, loaded
+# in dependency order (llc, stp, bridge), with a /bin/sh vif script in
+# place of Debian's bash vif-bridge.
+cp "$k/net/llc/llc.ko" "$k/net/802/stp.ko" "$k/net/bridge/bridge.ko" \
+    "$k/drivers/net/xen-netback/xen-netback.ko" "$r/usr/lib/modules/"
+cp "$here/vif" "$r/etc/xen/scripts/vif-sh"
+chmod 755 "$r/etc/xen/scripts/vif-sh"
 
 cp "$here/init" "$r/init"
 chmod 755 "$r/init"

@@ -50,3 +50,20 @@ attach() {
     losetup "$_d" "$1" || return 1
     echo "$_d"
 }
+
+# net_backend [ADDR/PREFIX]: load the network backend (bridge and netback),
+# once, and make bridge xenbr0 with dom0's address on it (default
+# 192.168.77.1/24). A vif spec names script=vif-sh and bridge=xenbr0.
+net_backend() {
+    if [ ! -d /sys/module/xen_netback ]; then
+        for m in llc stp bridge xen-netback; do
+            insmod /usr/lib/modules/$m.ko || return 1
+        done
+    fi
+    [ -d /sys/class/net/xenbr0 ] && return 0
+    ip link set lo up
+    brctl addbr xenbr0 || return 1
+    brctl setfd xenbr0 0 2>/dev/null
+    ip addr add "${1:-192.168.77.1/24}" dev xenbr0 || return 1
+    ip link set xenbr0 up
+}

@@ -3,6 +3,11 @@
  * GFN of domain DOMID (a xenstore or console ring) through Linux's privcmd
  * device, as xenstored and xenconsoled do, and writes each 32-bit VALUE at
  * byte OFFSET (e.g. a ring index). Test-only; built static by the test.
+ *
+ * ringpoke -g DOMID GREF OFFSET=VALUE...: the same on a page DOMID granted
+ * to dom0 (a PV device's shared ring, e.g. a vif's tx-ring-ref), mapped a
+ * second time through Linux's gntdev device, beside the backend's own
+ * mapping: a backend that scribbles on the ring.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -24,8 +29,52 @@ struct privcmd_mmapbatch_v2 {
 #define IOCTL_PRIVCMD_MMAPBATCH_V2 \
     _IOC(_IOC_NONE, 'P', 4, sizeof(struct privcmd_mmapbatch_v2))
 
+/* linux/include/uapi/xen/gntdev.h */
+struct ioctl_gntdev_grant_ref { uint32_t domid; uint32_t ref; };
+struct ioctl_gntdev_map_grant_ref {
+    uint32_t count; uint32_t pad; uint64_t index;
+    struct ioctl_gntdev_grant_ref refs[1];
+};
+#define IOCTL_GNTDEV_MAP_GRANT_REF \
+    _IOC(_IOC_NONE, 'G', 0, sizeof(struct ioctl_gntdev_map_grant_ref))
+
+static int poke(void *page, const char *dom, const char *what, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq) { fprintf(stderr, "ringpoke: %s: want OFFSET=VALUE\n", argv[i]); return 2; }
+        unsigned long off = strtoul(argv[i], NULL, 0);
+        uint32_t val = (uint32_t)strtoul(eq + 1, NULL, 0);
+        if (off > 4092 || off % 4) { fprintf(stderr, "ringpoke: bad offset %lu\n", off); return 2; }
+        uint32_t old = ((volatile uint32_t *)page)[off / 4];
+        ((volatile uint32_t *)page)[off / 4] = val;
+        printf("ringpoke: domain %s %s offset %lu: %#x -> %#x\n", dom, what, off, old, val);
+    }
+    return 0;
+}
+
+static int grant_mode(int argc, char **argv)
+{
+    int fd = open("/dev/xen/gntdev", O_RDWR);
+    if (fd < 0) { perror("ringpoke: /dev/xen/gntdev"); return 1; }
+    struct ioctl_gntdev_map_grant_ref map = { .count = 1 };
+    map.refs[0].domid = (uint32_t)strtoul(argv[2], NULL, 0);
+    map.refs[0].ref = (uint32_t)strtoul(argv[3], NULL, 0);
+    if (ioctl(fd, IOCTL_GNTDEV_MAP_GRANT_REF, &map) < 0) { perror("ringpoke: map grant"); return 1; }
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map.index);
+    if (page == MAP_FAILED) { perror("ringpoke: mmap grant"); return 1; }
+    char what[32];
+    snprintf(what, sizeof what, "grant %s", argv[3]);
+    int rc = poke(page, argv[2], what, argc - 4, argv + 4);
+    munmap(page, 4096);
+    close(fd);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "-g") == 0)
+        return grant_mode(argc, argv);
     if (argc < 4) {
         fprintf(stderr, "usage: ringpoke DOMID GFN OFFSET=VALUE...\n");
         return 2;

@@ -1,0 +1,490 @@
+//! The PV network frontend: a vif the toolstack gave this domain
+//! (`vif = [...]` in xl), as a [`NetDevice`].
+//!
+//! Set-up follows xenbus ([`xenbus`]) and public/io/netif.h: the MAC from
+//! our own `mac` key, one TX and one RX ring page, one event channel,
+//! `request-rx-copy` (the backend copies each packet into a page we
+//! posted) and `feature-rx-notify`. No scatter-gather and no GSO: one
+//! packet, one page, at most [`MAX_FRAME`] bytes.
+//!
+//! Checksums are validated here, by the flags, as Linux's netfront does:
+//! a packet the backend marks `data_validated` (checked on its way in) or
+//! `csum_blank` (made in the backend's domain, never on a wire) goes up as
+//! it is; any other TCP/UDP packet has its checksum checked here and is
+//! dropped when wrong. The stack above then never checks TCP/UDP checksums
+//! again ([`NetDevice::rx_checksums_checked`]) and never drops a packet
+//! for a blank one. What we send carries full checksums (smoltcp computes
+//! them) and says so (`NETTXF_data_validated`), so the backend's domain
+//! need not check them either.
+//!
+//! Buffers are granted once, at connect, and reused: [`RX_BUFFERS`] pages
+//! posted to the RX ring, [`TX_BUFFERS`] half pages for frames to send.
+//! The hot path takes and gives back ids in fixed pools (`netif::Pool`)
+//! and never allocates.
+//!
+//! The backend is not trusted ([`netif`]): a bad response costs its
+//! packet and is counted ([`Stats`]); a corrupt ring index ends the device
+//! ([`NetFront::broken`]) — nothing ever reads outside a buffer or waits
+//! without a bound.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::dev::net::{NetDevice, RxToken, TxToken, MAX_FRAME};
+use crate::xen::evtchn::{self, EvtchnError};
+use crate::xen::gnttab::{self, GrantError};
+use crate::xen::netif::{self, FrontRing, NetifError, Pool, NETTXF_DATA_VALIDATED, RX_ENTRY, TX_ENTRY};
+use crate::xen::page::{alloc_pages, free_pages, SharedPage};
+use crate::xen::store::Store;
+use crate::xen::xenbus::{Device, State, XenbusError};
+
+/// Pages posted for received packets.
+pub const RX_BUFFERS: usize = 64;
+/// Frames in flight to the backend, two to a page.
+pub const TX_BUFFERS: usize = 64;
+const TX_BUF: usize = 2048;
+/// How many bad responses are logged one by one (all are counted).
+const LOGGED_ERRORS: u64 = 8;
+
+#[derive(Debug)]
+pub enum NetfrontError {
+    Xenbus(XenbusError),
+    Grant(GrantError),
+    Evtchn(EvtchnError),
+    NoMemory,
+    /// The backend cannot copy into our pages (`feature-rx-copy`).
+    NoRxCopy,
+    /// Our `mac` key is missing or not six hex bytes.
+    BadMac(Option<String>),
+}
+
+impl fmt::Display for NetfrontError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetfrontError::Xenbus(e) => e.fmt(f),
+            NetfrontError::Grant(e) => e.fmt(f),
+            NetfrontError::Evtchn(e) => e.fmt(f),
+            NetfrontError::NoMemory => f.write_str("no memory for the rings and buffers"),
+            NetfrontError::NoRxCopy => f.write_str("the backend does not offer feature-rx-copy"),
+            NetfrontError::BadMac(m) => write!(f, "mac key {m:?} is not a MAC address"),
+        }
+    }
+}
+
+impl From<XenbusError> for NetfrontError {
+    fn from(e: XenbusError) -> Self {
+        NetfrontError::Xenbus(e)
+    }
+}
+impl From<GrantError> for NetfrontError {
+    fn from(e: GrantError) -> Self {
+        NetfrontError::Grant(e)
+    }
+}
+impl From<EvtchnError> for NetfrontError {
+    fn from(e: EvtchnError) -> Self {
+        NetfrontError::Evtchn(e)
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.trim().split(':');
+    for b in mac.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// Counters, for the app's status and the tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// TCP/UDP packets neither validated nor blank, checked here.
+    pub rx_csum_checked: u64,
+    /// Packets dropped: a bad response, a failed status, a wrong checksum.
+    pub rx_dropped: u64,
+    pub tx_errors: u64,
+    /// Responses that broke the protocol (ids, offsets, flags).
+    pub bad_responses: u64,
+}
+
+struct Rx {
+    ring: FrontRing,
+    mem: SharedPage,
+    pool: Pool<RX_BUFFERS>,
+    base: u64,
+    grefs: Vec<u32>,
+}
+
+struct Tx {
+    ring: FrontRing,
+    mem: SharedPage,
+    pool: Pool<TX_BUFFERS>,
+    base: u64,
+    grefs: Vec<u32>,
+}
+
+/// What both halves share: the port, the counters, the first fatal error.
+struct Shared {
+    name: String,
+    port: u32,
+    stats: Stats,
+    broken: Option<NetifError>,
+}
+
+impl Shared {
+    fn bad(&mut self, e: NetifError) {
+        if e.is_fatal() {
+            if self.broken.is_none() {
+                log::warn!("netfront: {}: {e}; the device is stopped", self.name);
+                self.broken = Some(e);
+            }
+            return;
+        }
+        if !matches!(e, NetifError::Status { .. }) {
+            self.stats.bad_responses += 1;
+        }
+        let n = self.stats.bad_responses + self.stats.tx_errors + self.stats.rx_dropped;
+        if n <= LOGGED_ERRORS {
+            log::warn!("netfront: {}: {e}; packet dropped", self.name);
+        }
+    }
+}
+
+pub struct NetFront {
+    dev: Device,
+    mac: [u8; 6],
+    rx: Rx,
+    tx: Tx,
+    sh: Shared,
+    rx_ring_base: u64,
+    tx_ring_base: u64,
+    rx_ring_gref: u32,
+    tx_ring_gref: u32,
+    /// The backend's `ip` key (xl's `vif = ['ip=…']`), if any.
+    pub ip: Option<String>,
+}
+
+impl NetFront {
+    /// Connect to `dev` (a `vif` from [`crate::xen::xenbus::devices`]).
+    pub fn open(xs: &mut Store, dev: Device) -> Result<NetFront, NetfrontError> {
+        gnttab::init()?;
+        let be = dev.backend_id;
+        dev.wait_backend(xs, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing)?;
+        if !dev.backend_feature(xs, "feature-rx-copy")? {
+            return Err(NetfrontError::NoRxCopy);
+        }
+        let mac_key = match xs.read(&format!("{}/mac", dev.frontend)) {
+            Ok(m) => m,
+            Err(_) => return Err(NetfrontError::BadMac(None)),
+        };
+        let mac = parse_mac(&mac_key).ok_or(NetfrontError::BadMac(Some(mac_key)))?;
+        let ip = dev.backend_key(xs, "ip")?;
+
+        let tx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
+        let rx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
+        let tx_ring_gref = gnttab::grant(be, tx_ring_base >> 12, false)?;
+        let rx_ring_gref = gnttab::grant(be, rx_ring_base >> 12, false)?;
+        // SAFETY: fresh heap pages, identity-mapped, used only as these rings.
+        let (tx_mem, rx_mem) = unsafe { (SharedPage::new(tx_ring_base), SharedPage::new(rx_ring_base)) };
+        let tx_ring = FrontRing::init(&tx_mem, "tx", TX_ENTRY);
+        let rx_ring = FrontRing::init(&rx_mem, "rx", RX_ENTRY);
+
+        let rx_base = alloc_pages(RX_BUFFERS).ok_or(NetfrontError::NoMemory)?;
+        let mut rx_grefs = Vec::with_capacity(RX_BUFFERS);
+        for i in 0..RX_BUFFERS {
+            rx_grefs.push(gnttab::grant(be, (rx_base >> 12) + i as u64, false)?);
+        }
+        let tx_pages = TX_BUFFERS * TX_BUF / 4096;
+        let tx_base = alloc_pages(tx_pages).ok_or(NetfrontError::NoMemory)?;
+        let mut tx_grefs = Vec::with_capacity(tx_pages);
+        for i in 0..tx_pages {
+            // The backend only reads what we send.
+            tx_grefs.push(gnttab::grant(be, (tx_base >> 12) + i as u64, true)?);
+        }
+        let port = evtchn::alloc_unbound(be)?;
+
+        let mut nf = NetFront {
+            sh: Shared { name: format!("vif/{}", dev.id), port, stats: Stats::default(), broken: None },
+            dev,
+            mac,
+            rx: Rx { ring: rx_ring, mem: rx_mem, pool: Pool::default(), base: rx_base, grefs: rx_grefs },
+            tx: Tx { ring: tx_ring, mem: tx_mem, pool: Pool::default(), base: tx_base, grefs: tx_grefs },
+            rx_ring_base,
+            tx_ring_base,
+            rx_ring_gref,
+            tx_ring_gref,
+            ip,
+        };
+        nf.refill();
+        let d = &nf.dev;
+        d.write(xs, "tx-ring-ref", &format!("{tx_ring_gref}"))?;
+        d.write(xs, "rx-ring-ref", &format!("{rx_ring_gref}"))?;
+        d.write(xs, "event-channel", &format!("{port}"))?;
+        d.write(xs, "request-rx-copy", "1")?;
+        d.write(xs, "feature-rx-notify", "1")?;
+        d.write(xs, "feature-sg", "0")?;
+        d.write(xs, "feature-gso-tcpv4", "0")?;
+        d.set_state(xs, State::Connected)?;
+        d.wait_backend(xs, "Connected", |s| s == State::Connected, |s| s >= State::Closing)?;
+        let _ = evtchn::notify(port);
+        Ok(nf)
+    }
+
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+    /// The event channel: wait on it with `events::wait`.
+    pub fn port(&self) -> u32 {
+        self.sh.port
+    }
+    pub fn device(&self) -> &Device {
+        &self.dev
+    }
+    pub fn stats(&self) -> Stats {
+        self.sh.stats
+    }
+    /// The error that stopped the device (a corrupt ring index), if any.
+    pub fn broken(&self) -> Option<&NetifError> {
+        self.sh.broken.as_ref()
+    }
+
+    /// Post every free RX buffer.
+    fn refill(&mut self) {
+        let rx = &mut self.rx;
+        let mut posted = false;
+        while let Some(id) = rx.pool.take() {
+            if !rx.ring.push(&rx.mem, &netif::encode_rx_request(id, rx.grefs[id as usize])) {
+                rx.pool.put_back(id);
+                break;
+            }
+            posted = true;
+        }
+        if posted && rx.ring.publish(&rx.mem) {
+            let _ = evtchn::notify(self.sh.port);
+        }
+    }
+
+    /// Take back every TX buffer the backend is done with.
+    fn reap_tx(&mut self) {
+        let mut e = [0u8; TX_ENTRY];
+        while self.sh.broken.is_none() {
+            match self.tx.ring.next_response(&self.tx.mem, &mut e, true) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let r = netif::decode_tx_response(&e);
+                    if let Err(err) = netif::complete_tx(&mut self.tx.pool, &r) {
+                        if matches!(err, NetifError::Status { .. }) {
+                            self.sh.stats.tx_errors += 1;
+                        }
+                        self.sh.bad(err);
+                    }
+                }
+                Err(err) => self.sh.bad(err),
+            }
+        }
+    }
+
+    /// The next good RX packet: `(id, offset, len)` in its page. Bad ones
+    /// are dropped (their buffers posted again) on the way.
+    fn next_packet(&mut self) -> Option<(u16, usize, usize)> {
+        let mut e = [0u8; RX_ENTRY];
+        while self.sh.broken.is_none() {
+            match self.rx.ring.next_response(&self.rx.mem, &mut e, true) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(err) => {
+                    self.sh.bad(err);
+                    return None;
+                }
+            }
+            let r = netif::decode_rx_response(&e);
+            match netif::complete_rx(&mut self.rx.pool, &r) {
+                Ok(p) => {
+                    if !(p.csum_blank || p.validated) {
+                        // SAFETY: a whole page of ours; the packet lies
+                        // inside it (checked by complete_rx).
+                        let page = unsafe { self.rx.page(p.id) };
+                        match netif::checksum_ok(&page[p.offset..p.offset + p.len]) {
+                            Some(false) => {
+                                self.sh.stats.rx_dropped += 1;
+                                self.refill();
+                                continue;
+                            }
+                            Some(true) => self.sh.stats.rx_csum_checked += 1,
+                            None => {}
+                        }
+                    }
+                    if p.len > MAX_FRAME {
+                        self.sh.stats.rx_dropped += 1;
+                        self.refill();
+                        continue;
+                    }
+                    // Take the id back out: it is lent to the token and
+                    // posted again when the token is done.
+                    // (The pool is a stack: the id just retired is the
+                    // one taken.)
+                    let id = self.rx.pool.take().filter(|&id| id == p.id)?;
+                    return Some((id, p.offset, p.len));
+                }
+                Err((id, err)) => {
+                    self.sh.stats.rx_dropped += 1;
+                    self.sh.bad(err);
+                    if id.is_some() {
+                        self.refill();
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Hand the vif back: close the connection, take back every grant,
+    /// close the event channel. A grant the backend still maps (it should
+    /// not, once Closed) is left, and its page with it.
+    pub fn close(self, xs: &mut Store) -> Result<(), NetfrontError> {
+        self.dev.close(xs)?;
+        let mut leaked = false;
+        let mut revoke = |g: u32| {
+            if gnttab::revoke(g).is_err() {
+                leaked = true;
+            }
+        };
+        revoke(self.tx_ring_gref);
+        revoke(self.rx_ring_gref);
+        self.rx.grefs.iter().chain(self.tx.grefs.iter()).for_each(|&g| revoke(g));
+        let _ = evtchn::close(self.sh.port);
+        if !leaked {
+            // SAFETY: every grant on these pages is revoked and the backend
+            // is disconnected; they are ours again.
+            unsafe {
+                free_pages(self.tx_ring_base, 1);
+                free_pages(self.rx_ring_base, 1);
+                free_pages(self.rx.base, RX_BUFFERS);
+                free_pages(self.tx.base, TX_BUFFERS * TX_BUF / 4096);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Rx {
+    /// # Safety
+    /// `id` < RX_BUFFERS; the page is shared with the backend, which may
+    /// write it at any time (that changes bytes, never bounds).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn page(&self, id: u16) -> &mut [u8] {
+        assert!((id as usize) < RX_BUFFERS);
+        // SAFETY: inside the RX buffer pages, as the caller promises.
+        unsafe { core::slice::from_raw_parts_mut((self.base + id as u64 * 4096) as *mut u8, 4096) }
+    }
+}
+
+/// A received packet, lent to the stack; its page is posted again after.
+pub struct NetRx<'a> {
+    rx: &'a mut Rx,
+    port: u32,
+    id: u16,
+    offset: usize,
+    len: usize,
+}
+
+impl RxToken for NetRx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, f: F) -> R {
+        // SAFETY: the id came from the pool; offset + len ≤ 4096.
+        let page = unsafe { self.rx.page(self.id) };
+        let r = f(&mut page[self.offset..self.offset + self.len]);
+        let rx = self.rx;
+        if rx.ring.push(&rx.mem, &netif::encode_rx_request(self.id, rx.grefs[self.id as usize])) {
+            if rx.ring.publish(&rx.mem) {
+                let _ = evtchn::notify(self.port);
+            }
+        } else {
+            rx.pool.put_back(self.id);
+        }
+        r
+    }
+}
+
+/// Room for one frame in a TX buffer.
+pub struct NetTx<'a> {
+    tx: &'a mut Tx,
+    sh: &'a mut Shared,
+}
+
+impl TxToken for NetTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let len = len.min(TX_BUF);
+        let tx = self.tx;
+        let id = tx.pool.take().expect("a TxToken is handed out only with a free buffer");
+        let at = tx.base + id as u64 * TX_BUF as u64;
+        // SAFETY: buffer `id` of the TX pages: ours until the backend
+        // answers the request we are about to post.
+        let buf = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, len) };
+        let r = f(buf);
+        let (page, offset) = (id as usize * TX_BUF / 4096, id as usize * TX_BUF % 4096);
+        // smoltcp computed every checksum: the backend's domain need not
+        // check them.
+        let req = netif::encode_tx_request(tx.grefs[page], offset as u16, NETTXF_DATA_VALIDATED, id, len as u16);
+        if tx.ring.push(&tx.mem, &req) {
+            self.sh.stats.tx_packets += 1;
+            self.sh.stats.tx_bytes += len as u64;
+            if tx.ring.publish(&tx.mem) {
+                let _ = evtchn::notify(self.sh.port);
+            }
+        } else {
+            tx.pool.put_back(id);
+            self.sh.stats.tx_errors += 1;
+        }
+        r
+    }
+}
+
+impl NetDevice for NetFront {
+    type Rx<'a> = NetRx<'a>;
+    type Tx<'a> = NetTx<'a>;
+
+    fn receive(&mut self) -> Option<(NetRx<'_>, NetTx<'_>)> {
+        self.reap_tx();
+        if self.tx.pool.free_count() == 0 {
+            return None;
+        }
+        let (id, offset, len) = self.next_packet()?;
+        self.sh.stats.rx_packets += 1;
+        self.sh.stats.rx_bytes += len as u64;
+        let port = self.sh.port;
+        Some((NetRx { rx: &mut self.rx, port, id, offset, len }, NetTx { tx: &mut self.tx, sh: &mut self.sh }))
+    }
+
+    fn transmit(&mut self) -> Option<NetTx<'_>> {
+        if self.sh.broken.is_some() {
+            return None;
+        }
+        if self.tx.pool.free_count() == 0 {
+            self.reap_tx();
+        }
+        if self.tx.pool.free_count() == 0 {
+            return None;
+        }
+        Some(NetTx { tx: &mut self.tx, sh: &mut self.sh })
+    }
+
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    fn rx_checksums_checked(&self) -> bool {
+        true
+    }
+}
