@@ -1,10 +1,12 @@
 /*
- * blkpoke DOMID GREF MODE MS: a block backend that lies, for tests. Maps
- * the first page of a frontend's blkif ring (grant GREF of domain DOMID,
- * which the frontend granted to dom0 for blkback) through Linux's gntdev
- * device and, for MS milliseconds, keeps breaking the protocol there:
+ * blkpoke DOMID GREF ENTRIES MODE MS: a block backend that lies, for
+ * tests. Maps the first page of a frontend's blkif ring of ENTRIES entries
+ * (grant GREF of domain DOMID, which the frontend granted to dom0 for
+ * blkback) through Linux's gntdev device and, for MS milliseconds, keeps
+ * breaking the protocol there:
  *   index  rsp_prod far ahead of anything the frontend asked
- *   id     a response naming request id 0xdead, which is never outstanding
+ *   id     a response naming request id 0xdead, which is never outstanding,
+ *          whenever the next response slot lies in the mapped page
  * blkback writes the ring too, so the lie is repeated every 100 us until
  * the frontend has read it. Test-only; built static by the test.
  */
@@ -41,10 +43,12 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5 || (strcmp(argv[3], "index") && strcmp(argv[3], "id"))) {
-        fprintf(stderr, "usage: blkpoke DOMID GREF index|id MS\n");
+    if (argc != 6 || (strcmp(argv[4], "index") && strcmp(argv[4], "id"))) {
+        fprintf(stderr, "usage: blkpoke DOMID GREF ENTRIES index|id MS\n");
         return 2;
     }
+    uint32_t entries = (uint32_t)strtoul(argv[3], NULL, 0);
+    if (entries == 0 || (entries & (entries - 1))) { fprintf(stderr, "blkpoke: ENTRIES must be a power of two\n"); return 2; }
     int fd = open("/dev/xen/gntdev", O_RDWR);
     if (fd < 0) { perror("blkpoke: /dev/xen/gntdev"); return 1; }
     struct ioctl_gntdev_map_grant_ref map = { .count = 1 };
@@ -54,18 +58,19 @@ int main(int argc, char **argv)
     volatile uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map.index);
     if (p == MAP_FAILED) { perror("blkpoke: mmap"); return 1; }
     volatile uint32_t *rsp_prod = (volatile uint32_t *)(p + RSP_PROD);
-    double end = now() + strtoul(argv[4], NULL, 0) / 1000.0;
+    const char *mode = argv[4];
+    double end = now() + strtoul(argv[5], NULL, 0) / 1000.0;
     unsigned long writes = 0;
     uint32_t ours = 0xffffffff;
     while (now() < end) {
         uint32_t prod = *rsp_prod;
-        if (!strcmp(argv[3], "index")) {
+        if (!strcmp(mode, "index")) {
             if (prod != 0x40000000) { *rsp_prod = 0x40000000; writes++; }
-        } else if (prod != ours) {
+        } else if (prod != ours && (prod & (entries - 1)) < 32) {
             /* Publish one more response, naming an id never sent, each time
-             * blkback has moved the index. Only the first 36 entries lie in
-             * this page: slots 0..31 of any ring. */
-            volatile uint8_t *e = p + ENTRIES + (prod % 32) * ENTRY;
+             * blkback has moved the index and the slot is in this page
+             * (the first 36 entries are; take 32). */
+            volatile uint8_t *e = p + ENTRIES + (prod & (entries - 1)) * ENTRY;
             uint64_t id = 0xdead;
             memcpy((void *)e, &id, 8);
             e[8] = 0;                    /* BLKIF_OP_READ */
@@ -77,6 +82,6 @@ int main(int argc, char **argv)
         }
         usleep(100);
     }
-    printf("blkpoke: domain %s ring %s: %s lie written %lu times\n", argv[1], argv[2], argv[3], writes);
+    printf("blkpoke: domain %s ring %s: %s lie written %lu times\n", argv[1], argv[2], mode, writes);
     return 0;
 }
