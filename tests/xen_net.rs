@@ -239,10 +239,11 @@ echo "=== end"
     assert!(g.contains(&"hvmlite: shutdown: crash"), "{d}");
 }
 
-/// Several vifs, each with its own netfront and stack; and the address
-/// from the command line when the vif has none.
+/// Several vifs, each with its own netfront and stack; the address from
+/// the command line when the vif has none; and from a DHCP server when
+/// neither gives one.
 #[test]
-fn net_two_vifs_and_an_address_from_the_command_line() {
+fn net_two_vifs_and_addresses_from_the_command_line_and_dhcp() {
     let s = scenario(
         r#"
 echo "=== two vifs"
@@ -262,6 +263,21 @@ IP=192.168.77.5
 wait_answer 60 || exit 46
 echo "cmdline $(get /status | tail -n 1)"
 xl destroy net-echo-http
+wait_gone net-echo-http 30 || exit 47
+echo "=== dhcp"
+# No ip= and no hvmlite.ip=: the address comes from a DHCP server on the
+# bridge (busybox udhcpd).
+printf 'start 192.168.77.100\nend 192.168.77.110\ninterface xenbr0\nlease_file /tmp/udhcpd.leases\noption subnet 255.255.255.0\noption router 192.168.77.1\n' > /tmp/udhcpd.conf
+touch /tmp/udhcpd.leases
+udhcpd /tmp/udhcpd.conf || exit 48
+xl create /etc/xen/net-echo-http.cfg "vif=['bridge=xenbr0,script=vif-sh']" || exit 49
+d=$(xl domid net-echo-http)
+i=0; until ip=$(xenstore-read /local/domain/$d/data/net/0/ip 2>/dev/null); do i=$((i + 1)); [ $i -le 600 ] || exit 50; sleep 0.1; done
+echo "lease $ip"
+IP=$ip
+wait_answer 60 || exit 51
+echo "dhcp $(get /status | tail -n 1)"
+xl destroy net-echo-http
 echo "=== end"
 "#,
     );
@@ -278,4 +294,11 @@ echo "=== end"
     assert!(g.iter().filter(|l| l.contains(": closed (")).count() == 2, "both vifs closed on shutdown: {d}");
     assert!(r.scenario().iter().any(|l| l.starts_with("cmdline {") && l.contains("\"ip\":\"192.168.77.5\"")), "{d}");
     assert!(r.guest(2).iter().any(|l| l.ends_with("address 192.168.77.5/24 (hvmlite.ip)")), "{d}");
+    // DHCP: a lease from the server's pool, announced in xenstore, served on.
+    let lease = r.scenario().into_iter().find_map(|l| l.strip_prefix("lease 192.168.77.")).unwrap_or_else(|| panic!("no lease: {d}"));
+    let host: u32 = lease.trim().parse().unwrap_or_else(|_| panic!("lease {lease}: {d}"));
+    assert!((100..=110).contains(&host), "lease outside the pool: {d}");
+    let ip = format!("192.168.77.{host}");
+    assert!(r.scenario().iter().any(|l| l.starts_with("dhcp {") && l.contains(&format!("\"ip\":\"{ip}\""))), "{d}");
+    assert!(r.guest(3).iter().any(|l| l.ends_with(&format!("address {ip}/24 (dhcp)"))), "{d}");
 }
