@@ -118,16 +118,7 @@ struct Guest<'a> {
 
 impl<'a> Guest<'a> {
     fn from(r: &'a xen_host::HostRun, label: &str) -> Self {
-        let marker = format!("=== console ({label})");
-        let lines = r
-            .scenario()
-            .into_iter()
-            .skip_while(|l| !l.contains(&marker))
-            .skip(1)
-            .filter(|l| !l.starts_with("(XEN)") && !l.starts_with("(d"))
-            .take_while(|l| !l.starts_with("=== "))
-            .collect();
-        Guest { lines }
+        Guest { lines: r.section(&format!("=== console ({label})")) }
     }
     fn hv(&self, key: &str) -> Option<&'a str> {
         let k = format!("hvmlite: {key}");

@@ -29,15 +29,7 @@ struct Guest<'a> {
 
 impl<'a> Guest<'a> {
     fn from(r: &'a xen_host::HostRun, marker: &str) -> Self {
-        let lines = r
-            .scenario()
-            .into_iter()
-            .skip_while(|l| !l.contains(marker))
-            .skip(1)
-            .filter(|l| !l.starts_with("(XEN)") && !l.starts_with("(d"))
-            .take_while(|l| !l.starts_with("=== "))
-            .collect();
-        Guest { lines }
+        Guest { lines: r.section(marker) }
     }
     fn hv(&self, key: &str) -> Option<&'a str> {
         let k = format!("hvmlite: {key}");

@@ -41,18 +41,6 @@ fn stubdom(script: &str) -> Scenario {
     Scenario::new(&format!("{LIB}\n{script}")).config("hvmlite-stubdom.cfg", &cfg).file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
 }
 
-/// dom0's own output between `marker` and the next `=== ` marker (Xen's
-/// `(XEN)` and guests' `(dN)` lines share the serial console; left out).
-fn lines_after<'a>(r: &'a xen_host::HostRun, marker: &str) -> Vec<&'a str> {
-    r.scenario()
-        .into_iter()
-        .skip_while(|l| !l.contains(marker))
-        .skip(1)
-        .filter(|l| !l.starts_with("(XEN)") && !l.starts_with("(d"))
-        .take_while(|l| !l.starts_with("=== "))
-        .collect()
-}
-
 #[test]
 fn stubdomain_service_end_to_end() {
     let s = stubdom(
@@ -100,7 +88,7 @@ echo "=== end"
     assert!(g.contains(&"hvmlite: stubdom: ready, serving data/hvmlite/request"), "{d}");
 
     // The report in xenstore, as a dom0 tool reads it.
-    let xs = lines_after(&r, "=== xenstore");
+    let xs = r.section("=== xenstore");
     for want in [
         "/local/domain/1/data/hvmlite/state = \"ready\"",
         "/local/domain/1/data/hvmlite/report/hypervisor = \"xen\"",
@@ -113,31 +101,31 @@ echo "=== end"
         assert!(xs.contains(&want), "missing {want:?}: {d}");
     }
     // Request/response.
-    let resp = lines_after(&r, "=== requests");
+    let resp = r.section("=== requests");
     assert!(resp.contains(&"response 1: 1 pong"), "{d}");
     assert!(resp.contains(&"response 1: 2 hello stubdomain"), "{d}");
     assert!(resp.contains(&"response 1: 3 error: unknown command \"frobnicate\""), "{d}");
     let gref: u32 = resp.iter().find_map(|l| l.strip_prefix("response 1: 4 ")).and_then(|g| g.parse().ok()).expect(&d);
     assert!(gref >= 8, "reserved grant refs must not be used: {d}");
     // The granted page, read in dom0 through gntdev; then revoked.
-    assert_eq!(lines_after(&r, "=== gntread").first(), Some(&"gntread: hvmlite grant page from domain 1"), "{d}");
+    assert_eq!(r.section("=== gntread").first(), Some(&"gntread: hvmlite grant page from domain 1"), "{d}");
     assert!(r.scenario().contains(&"response 1: 5 revoked"), "{d}");
     // After the revoke, gntdev refuses the mapping (at map or mmap time).
-    let after = lines_after(&r, "=== gntread after revoke");
+    let after = r.section("=== gntread after revoke");
     assert!(after.iter().any(|l| l.starts_with("gntread: map") || l.starts_with("gntread: mmap")), "{d}");
     assert!(!after.iter().any(|l| l.contains("hvmlite grant page")), "{d}");
     // The PV console: the boot report reached it (what `xl console` shows),
     // and a line typed into it came back.
-    let cons = lines_after(&r, "=== console log");
+    let cons = r.section("=== console log");
     assert!(cons.contains(&"hvmlite: hypervisor: xen (cpuid base 0x40000000, signature \"XenVMMXenVMM\")"), "{d}");
     assert!(cons.contains(&"hvmlite: ready"), "{d}");
     assert!(g.contains(&"hvmlite: console: \"hello console\""), "{d}");
     // xl shutdown: the PV protocol, acknowledged, a clean poweroff; nothing left.
     assert!(g.contains(&"hvmlite: control/shutdown: poweroff"), "{d}");
     assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
-    let list = lines_after(&r, "=== xl list");
+    let list = r.section("=== xl list");
     assert!(!list.iter().any(|l| l.starts_with("hvmlite-stubdom")), "{d}");
-    assert_eq!(lines_after(&r, "=== domains in xenstore"), vec!["0"], "{d}");
+    assert_eq!(r.section("=== domains in xenstore"), vec!["0"], "{d}");
     eprintln!(
         "stubdom: xl create -> state ready {:.2?} (dom0's view), -> report ready {:.2?}",
         r.between("=== xl create", "=== ready").unwrap_or_default(),
@@ -192,9 +180,9 @@ echo "=== end"
     assert!(r.scenario().iter().any(|l| l.starts_with("s3 state ") && l.contains('c')), "{d}");
     assert!(r.has("hvmlite: FATAL: panic: crash requested through xenstore"), "{d}");
     assert!(r.has("hvmlite: control/shutdown: reboot"), "{d}");
-    let list = lines_after(&r, "=== xl list");
+    let list = r.section("=== xl list");
     assert_eq!(list.iter().filter(|l| !l.starts_with("Name ")).count(), 1, "only Domain-0 left: {d}");
-    assert_eq!(lines_after(&r, "=== domains in xenstore"), vec!["0"], "nothing left in xenstore: {d}");
+    assert_eq!(r.section("=== domains in xenstore"), vec!["0"], "nothing left in xenstore: {d}");
     if let Some(c) = r.scenario().iter().find_map(|l| l.strip_prefix("cycles: 20 in ")) {
         let (a, b) = c.split_once("..").unwrap();
         let secs = b.parse::<f64>().unwrap() - a.parse::<f64>().unwrap();
@@ -221,7 +209,7 @@ echo "=== end"
     let r = xen_host::run("stubdom-memory", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
-    let sizes = lines_after(&r, "=== sizes");
+    let sizes = r.section("=== sizes");
     let works: Vec<&str> = sizes.iter().filter(|l| l.ends_with(": works")).copied().collect();
     assert!(works.contains(&"memory=8: works"), "the shipped config must work: {d}");
     assert!(works.contains(&"memory=4: works"), "{d}");

@@ -244,6 +244,17 @@ impl HostRun {
         let to = l.iter().position(|x| x.contains(DONE)).unwrap_or(l.len());
         l[from.min(to)..to].iter().map(|s| s.as_str()).collect()
     }
+    /// dom0's own output between `marker` and the next `=== ` marker (Xen's
+    /// `(XEN)` and guests' `(dN)` lines share the serial console; left out).
+    pub fn section(&self, marker: &str) -> Vec<&str> {
+        self.scenario()
+            .into_iter()
+            .skip_while(|l| !l.contains(marker))
+            .skip(1)
+            .filter(|l| !l.starts_with("(XEN)") && !l.starts_with("(d"))
+            .take_while(|l| !l.starts_with("=== "))
+            .collect()
+    }
 }
 
 /// dom0 Linux's command line for `s`.
