@@ -16,41 +16,21 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/common/linux.rs"]
+mod linux_support;
 
 use common::xen_host::{self, Scenario};
 use common::*;
+use linux_support::{busybox, cpio, kernel_module, linux};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-fn run(cmd: &mut Command) {
-    let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(st.success(), "{cmd:?} failed");
-}
-
-fn deb(prefix: &str) -> PathBuf {
-    std::fs::read_dir(root().join("target/debs"))
-        .expect("target/debs: run the Xen-host tests once (tests/xen-host/build.sh fetches the packages)")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix}*.deb in target/debs"))
-}
 
 /// Debian's bzImage and an initramfs for the Linux domU.
 fn linux_domu() -> (PathBuf, PathBuf) {
     let dir = scratch("net-bench");
-    let x = dir.join("x");
-    let _ = std::fs::remove_dir_all(&x);
-    std::fs::create_dir_all(&x).unwrap();
-    run(Command::new("dpkg-deb").arg("-x").arg(deb("linux-image-6")).arg(&x));
-    run(Command::new("dpkg-deb").arg("-x").arg(deb("busybox-static_")).arg(&x));
-    let find = |sub: &str, name: &str| -> PathBuf {
-        let out = Command::new("find").arg(x.join(sub)).args(["-name", name]).output().unwrap();
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap_or_else(|| panic!("no {name}")))
-    };
-    let vmlinuz = find("boot", "vmlinuz-*");
-    let netfront = std::fs::read(find("lib/modules", "xen-netfront.ko")).unwrap();
-    let busybox = std::fs::read(x.join("bin/busybox")).unwrap();
+    let vmlinuz = linux().vmlinuz.clone();
+    let netfront = kernel_module("drivers/net/xen-netfront.ko");
+    let busybox = busybox();
     let init = br#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -68,7 +48,7 @@ httpd -p 80 -h /www
 echo "linux-net: ready" > /dev/hvc0
 while :; do sleep 3600; done
 "#;
-    let cpio = cpio_newc(&[
+    let cpio = cpio(&[
         ("bin", 0o40755, &[]),
         ("bin/busybox", 0o100755, &busybox),
         ("init", 0o100755, init),
@@ -77,29 +57,6 @@ while :; do sleep 3600; done
     let initrd = dir.join("linux-net.cpio");
     std::fs::write(&initrd, cpio).unwrap();
     (vmlinuz, initrd)
-}
-
-/// A newc cpio archive of (name, mode, data).
-fn cpio_newc(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let pad = |o: &mut Vec<u8>| o.resize(o.len().div_ceil(4) * 4, 0);
-    let mut put = |ino: u32, name: &str, mode: u32, data: &[u8]| {
-        let f = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
-        out.extend_from_slice(b"070701");
-        for v in f {
-            out.extend_from_slice(format!("{v:08x}").as_bytes());
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        pad(&mut out);
-        out.extend_from_slice(data);
-        pad(&mut out);
-    };
-    for (i, (n, m, d)) in entries.iter().enumerate() {
-        put(i as u32 + 1, n, *m, d);
-    }
-    put(0, "TRAILER!!!", 0, &[]);
-    out
 }
 
 fn app() -> PathBuf {

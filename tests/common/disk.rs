@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::{require, root, scratch};
-use super::linux_support::{cpio, linux};
+use super::common::{require, scratch};
+use super::linux_support::{busybox, cpio, kernel_module};
 
 pub const SECTOR: u64 = 512;
 
@@ -177,15 +177,12 @@ poweroff -f
 
 /// The initramfs of the disk tests (busybox, the modules, [`DISK_INIT`]).
 pub fn disk_initrd() -> Vec<u8> {
-    let l = linux();
-    let pkg_root = l.vmlinuz.parent().unwrap().parent().unwrap();
-    let modules = std::fs::read_dir(pkg_root.join("lib/modules")).unwrap().next().unwrap().unwrap().path().join("kernel");
-    let busybox = std::fs::read(root().join("target/linux/busybox-static/bin/busybox")).unwrap();
+    let busybox = busybox();
     let mods: Vec<(String, Vec<u8>)> = DISK_MODULES
         .iter()
         .map(|m| {
             let name = Path::new(m).file_name().unwrap().to_str().unwrap();
-            (format!("lib/modules/{name}"), std::fs::read(modules.join(m)).unwrap())
+            (format!("lib/modules/{name}"), kernel_module(m))
         })
         .collect();
     let mut entries: Vec<(&str, u32, &[u8])> = vec![

@@ -89,6 +89,20 @@ pub fn linux() -> &'static Linux {
     })
 }
 
+/// Debian's static busybox (fetched by [`linux`]).
+pub fn busybox() -> Vec<u8> {
+    linux();
+    std::fs::read(root().join("target/linux/busybox-static/bin/busybox")).expect("busybox-static's busybox")
+}
+
+/// A module of Debian's kernel package, by its path under `kernel/`
+/// (e.g. `drivers/net/xen-netfront.ko`).
+pub fn kernel_module(rel: &str) -> Vec<u8> {
+    let pkg_root = linux().vmlinuz.parent().unwrap().parent().unwrap();
+    let modules = std::fs::read_dir(pkg_root.join("lib/modules")).unwrap().next().unwrap().unwrap().path();
+    std::fs::read(modules.join("kernel").join(rel)).unwrap_or_else(|e| panic!("module {rel}: {e}"))
+}
+
 /// A newc cpio archive (what the kernel unpacks as initramfs).
 pub fn cpio(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
