@@ -10,7 +10,7 @@
  * blkback writes the ring too, so the lie is repeated every 100 us until
  * the frontend has read it. Test-only; built static by the test.
  */
-#include <fcntl.h>
+#include "gntdev.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +19,6 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-
-/* linux/include/uapi/xen/gntdev.h */
-struct ioctl_gntdev_grant_ref { uint32_t domid; uint32_t ref; };
-struct ioctl_gntdev_map_grant_ref {
-    uint32_t count; uint32_t pad; uint64_t index;
-    struct ioctl_gntdev_grant_ref refs[1];
-};
-#define IOCTL_GNTDEV_MAP_GRANT_REF \
-    _IOC(_IOC_NONE, 'G', 0, sizeof(struct ioctl_gntdev_map_grant_ref))
 
 /* public/io/blkif.h, x86_64: the ring header, then 112-byte entries. */
 #define RSP_PROD 8
@@ -49,14 +40,8 @@ int main(int argc, char **argv)
     }
     uint32_t entries = (uint32_t)strtoul(argv[3], NULL, 0);
     if (entries == 0 || (entries & (entries - 1))) { fprintf(stderr, "blkpoke: ENTRIES must be a power of two\n"); return 2; }
-    int fd = open("/dev/xen/gntdev", O_RDWR);
-    if (fd < 0) { perror("blkpoke: /dev/xen/gntdev"); return 1; }
-    struct ioctl_gntdev_map_grant_ref map = { .count = 1 };
-    map.refs[0].domid = (uint32_t)strtoul(argv[1], NULL, 0);
-    map.refs[0].ref = (uint32_t)strtoul(argv[2], NULL, 0);
-    if (ioctl(fd, IOCTL_GNTDEV_MAP_GRANT_REF, &map) < 0) { perror("blkpoke: map"); return 1; }
-    volatile uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map.index);
-    if (p == MAP_FAILED) { perror("blkpoke: mmap"); return 1; }
+    struct gnt_page g = gnt_map("blkpoke", argv[1], argv[2], PROT_READ | PROT_WRITE);
+    volatile uint8_t *p = g.page;
     volatile uint32_t *rsp_prod = (volatile uint32_t *)(p + RSP_PROD);
     const char *mode = argv[4];
     double end = now() + strtoul(argv[5], NULL, 0) / 1000.0;

@@ -9,6 +9,7 @@
  * second time through Linux's gntdev device, beside the backend's own
  * mapping: a backend that scribbles on the ring.
  */
+#include "gntdev.h"
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,15 +30,6 @@ struct privcmd_mmapbatch_v2 {
 #define IOCTL_PRIVCMD_MMAPBATCH_V2 \
     _IOC(_IOC_NONE, 'P', 4, sizeof(struct privcmd_mmapbatch_v2))
 
-/* linux/include/uapi/xen/gntdev.h */
-struct ioctl_gntdev_grant_ref { uint32_t domid; uint32_t ref; };
-struct ioctl_gntdev_map_grant_ref {
-    uint32_t count; uint32_t pad; uint64_t index;
-    struct ioctl_gntdev_grant_ref refs[1];
-};
-#define IOCTL_GNTDEV_MAP_GRANT_REF \
-    _IOC(_IOC_NONE, 'G', 0, sizeof(struct ioctl_gntdev_map_grant_ref))
-
 static int poke(void *page, const char *dom, const char *what, int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -55,19 +47,11 @@ static int poke(void *page, const char *dom, const char *what, int argc, char **
 
 static int grant_mode(int argc, char **argv)
 {
-    int fd = open("/dev/xen/gntdev", O_RDWR);
-    if (fd < 0) { perror("ringpoke: /dev/xen/gntdev"); return 1; }
-    struct ioctl_gntdev_map_grant_ref map = { .count = 1 };
-    map.refs[0].domid = (uint32_t)strtoul(argv[2], NULL, 0);
-    map.refs[0].ref = (uint32_t)strtoul(argv[3], NULL, 0);
-    if (ioctl(fd, IOCTL_GNTDEV_MAP_GRANT_REF, &map) < 0) { perror("ringpoke: map grant"); return 1; }
-    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map.index);
-    if (page == MAP_FAILED) { perror("ringpoke: mmap grant"); return 1; }
+    struct gnt_page g = gnt_map("ringpoke", argv[2], argv[3], PROT_READ | PROT_WRITE);
     char what[32];
     snprintf(what, sizeof what, "grant %s", argv[3]);
-    int rc = poke(page, argv[2], what, argc - 4, argv + 4);
-    munmap(page, 4096);
-    close(fd);
+    int rc = poke(g.page, argv[2], what, argc - 4, argv + 4);
+    gnt_unmap(g);
     return rc;
 }
 
