@@ -350,11 +350,10 @@ order=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-page-order 2>/dev/n
     let r = xen_host::run("disk-hostile", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
-    // The forged response races blkback's own writes to the same slot and
-    // index: the frontend meets it as a response for a request never sent,
-    // as one whose operation is not the request's (the two writers' bytes
-    // mixed), or as an index past what was asked. Each is the backend's
-    // lie, caught; unit tests and the `blkif` fuzz target pin each alone.
+    // The index lie races blkback's own index writes; the id lie renames a
+    // response blkback already published, which stands until read. What
+    // the frontend meets first can still be any of its checks on a lying
+    // backend; unit tests and the `blkif` fuzz target pin each one alone.
     let lies: [(&str, &[&str]); 2] = [
         ("index", &["backend's response index 0x40000000 is past ours"]),
         ("id", &[", which is not outstanding", ") with operation ", "backend's response index"]),

@@ -5,8 +5,8 @@
  * blkback) through Linux's gntdev device and, for MS milliseconds, keeps
  * breaking the protocol there:
  *   index  rsp_prod far ahead of anything the frontend asked
- *   id     a response naming request id 0xdead, which is never outstanding,
- *          whenever the next response slot lies in the mapped page
+ *   id     a published response renamed to request id 0xdead, never
+ *          outstanding, whenever its slot lies in the mapped page
  * blkback writes the ring too, so the lie is repeated every 100 us until
  * the frontend has read it. Test-only; built static by the test.
  */
@@ -51,18 +51,16 @@ int main(int argc, char **argv)
         uint32_t prod = *rsp_prod;
         if (!strcmp(mode, "index")) {
             if (prod != 0x40000000) { *rsp_prod = 0x40000000; writes++; }
-        } else if (prod != ours && (prod & (entries - 1)) < 32) {
-            /* Publish one more response, naming an id never sent, each time
-             * blkback has moved the index and the slot is in this page
-             * (the first 36 entries are; take 32). */
-            volatile uint8_t *e = p + ENTRIES + (prod & (entries - 1)) * ENTRY;
+        } else if (prod != ours && prod != 0 && ((prod - 1) & (entries - 1)) < 32) {
+            /* Rename the response blkback just published to request id
+             * 0xdead, never sent. blkback does not write that slot again
+             * until the ring wraps, so the lie stands until the frontend
+             * reads it (if it has not already). Only the first 36 entries
+             * lie in this page: take 32. */
+            volatile uint8_t *e = p + ENTRIES + ((prod - 1) & (entries - 1)) * ENTRY;
             uint64_t id = 0xdead;
             memcpy((void *)e, &id, 8);
-            e[8] = 0;                    /* BLKIF_OP_READ */
-            e[10] = 0; e[11] = 0;        /* BLKIF_RSP_OKAY */
-            __sync_synchronize();
-            *rsp_prod = prod + 1;
-            ours = prod + 1;
+            ours = prod;
             writes++;
         }
         usleep(100);
