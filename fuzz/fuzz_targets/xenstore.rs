@@ -7,6 +7,8 @@
 //! length), raw bytes, arbitrary index values on either ring, consuming the
 //! request, timing out, or a storm of signals that never brings data.
 //!
+//! A batch's requests are answered oldest first.
+//!
 //! Invariants: every call returns (Ok or a typed error) within a bounded
 //! number of `wait()` calls, never panics, and the client touches only
 //! the four index words (storing only its own two: req_prod, rsp_cons),
@@ -14,10 +16,11 @@
 #![no_main]
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 use hvmlite::xen::abi::*;
 use hvmlite::xen::ring::RingMem;
-use hvmlite::xen::xenstore::{Transport, Xenstore, XsError, MAX_WAITS, REQ, RSP};
+use hvmlite::xen::xenstore::{Op, Transport, Xenstore, XsError, MAX_BATCH, MAX_WAITS, REQ, RSP};
 use hvmlite_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -71,7 +74,9 @@ struct Peer<'a> {
     script: Bytes<'a>,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
-    /// (type, id) of the last request header seen.
+    /// (type, id) of the requests seen and not yet answered, oldest first
+    /// (a batch sends several), and of the last one seen.
+    pending: VecDeque<(u32, u32)>,
     last: (u32, u32),
     storm: bool,
     waits: u32,
@@ -93,6 +98,9 @@ impl Peer<'_> {
                 break;
             }
             self.last = (w(0), w(1));
+            if self.pending.len() < 128 {
+                self.pending.push_back(self.last);
+            }
             self.inbuf.drain(..XS_HEADER + len);
         }
     }
@@ -115,17 +123,19 @@ impl Peer<'_> {
                 0 => break true,
                 1 => break false,
                 2 | 3 => {
-                    // A reply to the last request, mostly honest.
+                    // A reply to the oldest request not yet answered
+                    // (else the last one), mostly honest.
                     self.take_requests();
+                    let (lty, lid) = self.pending.pop_front().unwrap_or(self.last);
                     let f = self.script.u8();
                     let ty = if f & 1 == 0 {
-                        self.last.0
+                        lty
                     } else if f & 2 == 0 {
                         xs_type::ERROR
                     } else {
                         self.script.u32() % 20
                     };
-                    let id = if f & 4 == 0 { self.last.1 } else { self.script.u32() };
+                    let id = if f & 4 == 0 { lid } else { self.script.u32() };
                     let n = self.script.u16() as usize % 96;
                     let body = self.script.take(n).to_vec();
                     let len = if f & 8 == 0 { body.len() as u32 } else { self.script.u32() % 5000 };
@@ -203,6 +213,7 @@ fuzz_target!(|data: &[u8]| {
         script: Bytes::new(data),
         inbuf: vec![],
         outbuf: vec![],
+        pending: VecDeque::new(),
         last: (0, 0),
         storm: false,
         waits: 0,
@@ -214,7 +225,7 @@ fuzz_target!(|data: &[u8]| {
         }
         xs.transport().waits = 0;
         let call = xs.transport().script.u8();
-        let res: Result<(), XsError> = match call % 10 {
+        let res: Result<(), XsError> = match call % 11 {
             0 => xs.read("device/vif/0/state").map(|s| assert!(s.len() <= XS_PAYLOAD_MAX)),
             1 => xs.write("data/hvmlite/state", "ready"),
             2 => xs.directory("device").map(|v| assert!(v.iter().map(|s| s.len() + 1).sum::<usize>() <= XS_PAYLOAD_MAX + 1)),
@@ -224,6 +235,15 @@ fuzz_target!(|data: &[u8]| {
             6 => xs.get_domain_path(7).map(|_| ()),
             7 => xs.mkdir("data/x"),
             8 => xs.rm("data/x"),
+            9 => {
+                // A batch: as many answers as requests, each one bounded.
+                let n = xs.transport().script.u8() as usize % (MAX_BATCH + 1);
+                let ops: Vec<Op> = (0..n).map(|i| if i % 2 == 0 { Op::read("device/vbd/51712/state") } else { Op::write("device/vbd/51712/ring-ref", "8") }).collect();
+                xs.batch(&ops).map(|r| {
+                    assert_eq!(r.len(), n);
+                    assert!(r.iter().all(|a| a.as_ref().map_or(true, |b| b.len() <= XS_PAYLOAD_MAX)));
+                })
+            }
             _ => xs.poll_event().map(|e| {
                 if let Some(e) = e {
                     assert!(e.path.len() + e.token.len() <= 3 * XS_PAYLOAD_MAX);

@@ -26,12 +26,13 @@ const MAX_QUEUED_EVENTS: usize = 64;
 /// Messages that are neither our reply nor a watch event, skipped before
 /// the peer is declared broken.
 const MAX_STRAY: usize = 16;
-/// `wait()` calls one request (or one `poll_event`) may make. An honest
-/// xenstored needs about one per ring-full of traffic, and a request's
-/// traffic is bounded (at most `MAX_STRAY + MAX_QUEUED_EVENTS + 1` messages
-/// of at most 16 + 4096 bytes: about 330 ring-fulls), so a peer that keeps
-/// signalling without ever completing the reply ends in `Timeout`, not a
-/// livelock.
+/// `wait()` calls one exchange (a request, a [`Xenstore::batch`], or one
+/// `poll_event`) may make. An honest xenstored needs about one per
+/// ring-full of traffic, and an exchange's traffic is bounded (at most
+/// `MAX_BATCH` requests and replies and `MAX_STRAY + MAX_QUEUED_EVENTS`
+/// other messages, each of at most 16 + 4096 bytes: about 870 ring-fulls),
+/// so a peer that keeps signalling without ever completing the replies
+/// ends in `Timeout`, not a livelock.
 pub const MAX_WAITS: u32 = 1024;
 
 /// What the client needs from its surroundings.
@@ -132,8 +133,10 @@ pub struct Xenstore<T: Transport> {
     next_id: u32,
     events: VecDeque<WatchEvent>,
     pub dropped_events: u64,
-    /// What is left of [`MAX_WAITS`] for the current request.
+    /// What is left of [`MAX_WAITS`] for the current exchange.
     waits_left: u32,
+    /// The part of a message read so far (never more than one message).
+    rx: Vec<u8>,
 }
 
 struct Header {
@@ -142,16 +145,73 @@ struct Header {
     len: usize,
 }
 
+/// Most requests one [`Xenstore::batch`] carries.
+pub const MAX_BATCH: usize = 64;
+
+/// One request of a [`Xenstore::batch`].
+#[derive(Clone, Debug)]
+pub struct Op {
+    ty: u32,
+    tx: u32,
+    payload: Vec<u8>,
+    /// A path or token too long or holding a NUL.
+    bad: bool,
+}
+
+/// The answer to one request of a batch: its payload, or the error
+/// xenstored gave for it.
+pub type Reply = Result<Vec<u8>, Errno>;
+
+impl Op {
+    fn new(ty: u32, tx: u32, strings: &[&str], value: Option<&str>) -> Op {
+        let mut payload = Vec::new();
+        let mut bad = false;
+        for s in strings {
+            bad |= s.as_bytes().contains(&0);
+            payload.extend_from_slice(s.as_bytes());
+            payload.push(0);
+        }
+        if let Some(v) = value {
+            payload.extend_from_slice(v.as_bytes());
+        }
+        bad |= payload.len() > XS_PAYLOAD_MAX;
+        Op { ty, tx, payload, bad }
+    }
+    pub fn read(path: &str) -> Op {
+        Op::new(xs_type::READ, 0, &[path], None)
+    }
+    pub fn write(path: &str, value: &str) -> Op {
+        Op::new(xs_type::WRITE, 0, &[path], Some(value))
+    }
+    pub fn rm(path: &str) -> Op {
+        Op::new(xs_type::RM, 0, &[path], None)
+    }
+    pub fn directory(path: &str) -> Op {
+        Op::new(xs_type::DIRECTORY, 0, &[path], None)
+    }
+    pub fn watch(path: &str, token: &str) -> Op {
+        Op::new(xs_type::WATCH, 0, &[path, token], None)
+    }
+    pub fn unwatch(path: &str, token: &str) -> Op {
+        Op::new(xs_type::UNWATCH, 0, &[path, token], None)
+    }
+    /// The same request inside transaction `tx`.
+    pub fn in_tx(mut self, tx: u32) -> Op {
+        self.tx = tx;
+        self
+    }
+}
+
 impl<T: Transport> Xenstore<T> {
     pub fn new(t: T) -> Self {
-        Xenstore { t, next_id: 1, events: VecDeque::new(), dropped_events: 0, waits_left: MAX_WAITS }
+        Xenstore { t, next_id: 1, events: VecDeque::new(), dropped_events: 0, waits_left: MAX_WAITS, rx: Vec::new() }
     }
 
     pub fn transport(&mut self) -> &mut T {
         &mut self.t
     }
 
-    /// Wait for xenstored, within the request's budget.
+    /// Wait for xenstored, within the exchange's budget.
     fn wait(&mut self) -> Result<(), XsError> {
         if self.waits_left == 0 || !self.t.wait() {
             return Err(XsError::Timeout);
@@ -160,44 +220,34 @@ impl<T: Transport> Xenstore<T> {
         Ok(())
     }
 
-    fn send_all(&mut self, data: &[u8]) -> Result<(), XsError> {
-        let mut off = 0;
-        while off < data.len() {
-            let n = REQ.produce(self.t.mem(), &data[off..])?;
-            off += n;
-            self.t.notify();
+    /// The next whole message on the response ring, if one has arrived;
+    /// what there is of a longer one is kept for the next call. Reads only
+    /// what the current message still lacks, so `rx` holds at most one.
+    fn take_msg(&mut self) -> Result<Option<(Header, Vec<u8>)>, XsError> {
+        loop {
+            let mut need = XS_HEADER - self.rx.len().min(XS_HEADER);
+            if need == 0 {
+                let w = |i: usize| u32::from_le_bytes(self.rx[i * 4..i * 4 + 4].try_into().unwrap());
+                let hdr = Header { ty: w(0), id: w(1), len: w(3) as usize };
+                if hdr.len > XS_PAYLOAD_MAX {
+                    self.rx.clear();
+                    return Err(XsError::Protocol("reply longer than XENSTORE_PAYLOAD_MAX"));
+                }
+                need = XS_HEADER + hdr.len - self.rx.len();
+                if need == 0 {
+                    let body = self.rx.split_off(XS_HEADER);
+                    self.rx.clear();
+                    return Ok(Some((hdr, body)));
+                }
+            }
+            let mut buf = [0u8; XS_RING_SIZE as usize];
+            let n = RSP.consume(self.t.mem(), &mut buf[..need.min(XS_RING_SIZE as usize)])?;
             if n == 0 {
-                self.wait()?;
+                return Ok(None);
             }
+            self.rx.extend_from_slice(&buf[..n]);
+            self.t.notify(); // space freed for xenstored
         }
-        Ok(())
-    }
-
-    fn recv_exact(&mut self, buf: &mut [u8]) -> Result<(), XsError> {
-        let mut off = 0;
-        while off < buf.len() {
-            let n = RSP.consume(self.t.mem(), &mut buf[off..])?;
-            off += n;
-            if n > 0 {
-                self.t.notify(); // space freed for xenstored
-            } else {
-                self.wait()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn recv_msg(&mut self) -> Result<(Header, Vec<u8>), XsError> {
-        let mut h = [0u8; XS_HEADER];
-        self.recv_exact(&mut h)?;
-        let w = |i: usize| u32::from_le_bytes(h[i * 4..i * 4 + 4].try_into().unwrap());
-        let hdr = Header { ty: w(0), id: w(1), len: w(3) as usize };
-        if hdr.len > XS_PAYLOAD_MAX {
-            return Err(XsError::Protocol("reply longer than XENSTORE_PAYLOAD_MAX"));
-        }
-        let mut body = alloc::vec![0u8; hdr.len];
-        self.recv_exact(&mut body)?;
-        Ok((hdr, body))
     }
 
     fn queue_event(&mut self, body: &[u8]) {
@@ -212,50 +262,76 @@ impl<T: Transport> Xenstore<T> {
             .push_back(WatchEvent { path: String::from_utf8_lossy(path).into_owned(), token: String::from_utf8_lossy(token).into_owned() });
     }
 
-    /// Send one request made of `parts` and return the reply's payload.
-    pub fn request(&mut self, ty: u32, tx: u32, parts: &[&[u8]]) -> Result<Vec<u8>, XsError> {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        if len > XS_PAYLOAD_MAX {
+    /// Send `ops` together and collect their replies, in order: xenstored
+    /// answers them one after the other, so a batch costs about one wait
+    /// where one request at a time costs one wait each. Requests go out as
+    /// the ring has room while replies are taken as they come (xenstored
+    /// stops reading a domain whose replies pile up). Watch events that
+    /// arrive meanwhile are queued; messages that are neither are skipped,
+    /// within bounds. A reply of the wrong type fails the whole batch.
+    pub fn batch(&mut self, ops: &[Op]) -> Result<Vec<Reply>, XsError> {
+        if ops.len() > MAX_BATCH || ops.iter().any(|o| o.bad) {
             return Err(XsError::BadArgument);
         }
         self.waits_left = MAX_WAITS;
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        let mut msg = Vec::with_capacity(XS_HEADER + len);
-        for v in [ty, id, tx, len as u32] {
-            msg.extend_from_slice(&v.to_le_bytes());
+        let mut out = Vec::new();
+        let mut ids = Vec::with_capacity(ops.len());
+        for op in ops {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            ids.push(id);
+            for v in [op.ty, id, op.tx, op.payload.len() as u32] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&op.payload);
         }
-        for p in parts {
-            msg.extend_from_slice(p);
+        let mut replies: Vec<Option<Reply>> = ops.iter().map(|_| None).collect();
+        let (mut left, mut sent, mut others) = (ops.len(), 0, 0);
+        while left > 0 {
+            let mut progress = false;
+            if sent < out.len() {
+                let n = REQ.produce(self.t.mem(), &out[sent..])?;
+                if n > 0 {
+                    sent += n;
+                    progress = true;
+                    self.t.notify();
+                }
+            }
+            while left > 0 {
+                let Some((h, body)) = self.take_msg()? else { break };
+                progress = true;
+                let ours = ids.iter().position(|&id| id == h.id).filter(|&k| replies[k].is_none());
+                match ours {
+                    Some(k) if h.ty != xs_type::WATCH_EVENT => {
+                        replies[k] = Some(if h.ty == xs_type::ERROR {
+                            Err(Errno::parse(&body))
+                        } else if h.ty != ops[k].ty {
+                            return Err(XsError::Protocol("reply type does not match the request"));
+                        } else {
+                            Ok(body)
+                        });
+                        left -= 1;
+                        continue;
+                    }
+                    _ if h.ty == xs_type::WATCH_EVENT => self.queue_event(&body),
+                    _ => {} // a stray reply: skipped, within bounds
+                }
+                others += 1;
+                if others > MAX_STRAY + MAX_QUEUED_EVENTS {
+                    return Err(XsError::Protocol("too many messages that are not our reply"));
+                }
+            }
+            if left > 0 && !progress {
+                self.wait()?;
+            }
         }
-        self.send_all(&msg)?;
-        for _ in 0..=MAX_STRAY + MAX_QUEUED_EVENTS {
-            let (h, body) = self.recv_msg()?;
-            if h.ty == xs_type::WATCH_EVENT {
-                self.queue_event(&body);
-                continue;
-            }
-            if h.id != id {
-                continue; // a stray reply: skip, within bounds
-            }
-            if h.ty == xs_type::ERROR {
-                return Err(XsError::Errno(Errno::parse(&body)));
-            }
-            if h.ty != ty {
-                return Err(XsError::Protocol("reply type does not match the request"));
-            }
-            return Ok(body);
-        }
-        Err(XsError::Protocol("too many messages that are not our reply"))
+        Ok(replies.into_iter().map(|r| r.unwrap_or(Err(Errno::Other))).collect())
     }
 
-    fn path(p: &str) -> Result<Vec<u8>, XsError> {
-        if p.as_bytes().contains(&0) || p.len() >= XS_PAYLOAD_MAX {
-            return Err(XsError::BadArgument);
-        }
-        let mut v = Vec::from(p.as_bytes());
-        v.push(0);
-        Ok(v)
+    /// Send one request and return its reply's payload.
+    fn request(&mut self, op: Op) -> Result<Vec<u8>, XsError> {
+        let reply = self.batch(core::slice::from_ref(&op))?.pop().unwrap_or(Err(Errno::Other));
+        reply.map_err(XsError::Errno)
     }
 
     fn text(body: Vec<u8>) -> Result<String, XsError> {
@@ -267,8 +343,7 @@ impl<T: Transport> Xenstore<T> {
     }
 
     pub fn read_tx(&mut self, tx: u32, path: &str) -> Result<String, XsError> {
-        let p = Self::path(path)?;
-        let mut body = self.request(xs_type::READ, tx, &[&p])?;
+        let mut body = self.request(Op::read(path).in_tx(tx))?;
         if body.last() == Some(&0) {
             body.pop();
         }
@@ -280,23 +355,24 @@ impl<T: Transport> Xenstore<T> {
     }
 
     pub fn write_tx(&mut self, tx: u32, path: &str, value: &str) -> Result<(), XsError> {
-        let p = Self::path(path)?;
-        self.request(xs_type::WRITE, tx, &[&p, value.as_bytes()]).map(|_| ())
+        self.request(Op::write(path, value).in_tx(tx)).map(|_| ())
     }
 
     pub fn mkdir(&mut self, path: &str) -> Result<(), XsError> {
-        let p = Self::path(path)?;
-        self.request(xs_type::MKDIR, 0, &[&p]).map(|_| ())
+        self.request(Op::new(xs_type::MKDIR, 0, &[path], None)).map(|_| ())
     }
 
     pub fn rm(&mut self, path: &str) -> Result<(), XsError> {
-        let p = Self::path(path)?;
-        self.request(xs_type::RM, 0, &[&p]).map(|_| ())
+        self.request(Op::rm(path)).map(|_| ())
     }
 
     pub fn directory(&mut self, path: &str) -> Result<Vec<String>, XsError> {
-        let p = Self::path(path)?;
-        let body = self.request(xs_type::DIRECTORY, 0, &[&p])?;
+        let body = self.request(Op::directory(path))?;
+        Self::entries(body)
+    }
+
+    /// The names in a `DIRECTORY` reply.
+    pub fn entries(body: Vec<u8>) -> Result<Vec<String>, XsError> {
         body.split(|&c| c == 0)
             .filter(|s| !s.is_empty())
             .map(|s| String::from_utf8(s.to_vec()).map_err(|_| XsError::Protocol("directory entry is not UTF-8")))
@@ -304,8 +380,7 @@ impl<T: Transport> Xenstore<T> {
     }
 
     pub fn get_domain_path(&mut self, domid: u32) -> Result<String, XsError> {
-        let id = Self::path(&alloc::format!("{domid}"))?;
-        let mut body = self.request(xs_type::GET_DOMAIN_PATH, 0, &[&id])?;
+        let mut body = self.request(Op::new(xs_type::GET_DOMAIN_PATH, 0, &[&alloc::format!("{domid}")], None))?;
         if body.last() == Some(&0) {
             body.pop();
         }
@@ -313,37 +388,34 @@ impl<T: Transport> Xenstore<T> {
     }
 
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let (p, t) = (Self::path(path)?, Self::path(token)?);
-        self.request(xs_type::WATCH, 0, &[&p, &t]).map(|_| ())
+        self.request(Op::watch(path, token)).map(|_| ())
     }
 
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let (p, t) = (Self::path(path)?, Self::path(token)?);
-        self.request(xs_type::UNWATCH, 0, &[&p, &t]).map(|_| ())
+        self.request(Op::unwatch(path, token)).map(|_| ())
     }
 
     /// Start a transaction; returns its id.
     pub fn transaction_start(&mut self) -> Result<u32, XsError> {
-        let body = self.request(xs_type::TRANSACTION_START, 0, &[b"\0"])?;
+        let body = self.request(Op::new(xs_type::TRANSACTION_START, 0, &[""], None))?;
         let s = Self::text(body)?;
         s.trim_end_matches('\0').parse().map_err(|_| XsError::Protocol("transaction id is not a number"))
     }
 
     /// End a transaction: `Err(Errno(Eagain))` means it must be retried.
     pub fn transaction_end(&mut self, tx: u32, commit: bool) -> Result<(), XsError> {
-        let arg: &[u8] = if commit { b"T\0" } else { b"F\0" };
-        self.request(xs_type::TRANSACTION_END, tx, &[arg]).map(|_| ())
+        self.request(Op::new(xs_type::TRANSACTION_END, tx, &[if commit { "T" } else { "F" }], None)).map(|_| ())
     }
 
-    /// A queued watch event, or one already waiting on the ring (does not block).
+    /// A queued watch event, or one already waiting on the ring (does not
+    /// block; part of a message is kept for later).
     pub fn poll_event(&mut self) -> Result<Option<WatchEvent>, XsError> {
         if let Some(e) = self.events.pop_front() {
             return Ok(Some(e));
         }
         self.waits_left = MAX_WAITS;
         let mut stray = 0;
-        while RSP.available(self.t.mem())? as usize >= XS_HEADER {
-            let (h, body) = self.recv_msg()?;
+        while let Some((h, body)) = self.take_msg()? {
             if h.ty == xs_type::WATCH_EVENT {
                 self.queue_event(&body);
                 return Ok(self.events.pop_front());
@@ -487,6 +559,16 @@ pub(crate) mod fake {
                     // xenstored fires every new watch once.
                     let (p, t) = (args[0].clone(), args[1].clone());
                     self.event(&p, &t);
+                }
+                xs_type::UNWATCH => {
+                    let w = (args[0].clone(), args[1].clone());
+                    match self.watches.iter().position(|x| *x == w) {
+                        Some(i) => {
+                            self.watches.remove(i);
+                            self.reply(ty, id, tx, b"OK\0");
+                        }
+                        None => self.reply(xs_type::ERROR, id, tx, b"ENOENT\0"),
+                    }
                 }
                 xs_type::TRANSACTION_START => {
                     let t = self.next_tx;
@@ -641,6 +723,61 @@ mod tests {
         // The budget is per request.
         xs.transport().1 = 0;
         assert_eq!(xs.read("k"), Err(XsError::Timeout));
+    }
+
+    #[test]
+    fn a_batch_crosses_the_ring_both_ways_and_keeps_each_answer() {
+        let mut f = Fake::new();
+        f.store.insert("k".into(), "v".into());
+        let mut xs = Xenstore::new(f);
+        xs.watch("device", "dev").unwrap();
+        assert!(xs.poll_event().unwrap().is_some()); // the watch's first firing
+        let val: String = "x".repeat(60);
+        let mut ops = vec![Op::read("missing"), Op::write("/ro/x", "1")];
+        for i in 0..30 {
+            ops.push(Op::write(&format!("device/vbd/51712/ring-ref{i}"), &val));
+        }
+        ops.push(Op::read("device/vbd/51712/ring-ref29"));
+        ops.push(Op::directory("device/vbd/51712"));
+        ops.push(Op::read("k"));
+        // Far more than one ring-full (1024 bytes) each way.
+        assert!(ops.iter().map(|o| o.payload.len() + XS_HEADER).sum::<usize>() > 3000);
+        let r = xs.batch(&ops).unwrap();
+        assert_eq!(r.len(), ops.len());
+        assert_eq!(r[0], Err(Errno::Enoent));
+        assert_eq!(r[1], Err(Errno::Eacces));
+        assert!(r[2..32].iter().all(|w| w.as_deref() == Ok(&b"OK\0"[..])));
+        assert_eq!(r[32].as_deref(), Ok(val.as_bytes()));
+        assert_eq!(Xenstore::<Fake>::entries(r[33].clone().unwrap()).unwrap().len(), 30);
+        assert_eq!(r[34].as_deref(), Ok(&b"v"[..]));
+        // Each write fired the watch: the events were kept (up to the bound).
+        let mut n = 0;
+        while xs.poll_event().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n as u64 + xs.dropped_events, 30);
+        // The client goes on after the batch as before.
+        assert_eq!(xs.read("k").unwrap(), "v");
+    }
+
+    #[test]
+    fn a_batch_skips_strays_and_refuses_what_it_cannot_send() {
+        let mut f = Fake::new();
+        f.store.insert("k".into(), "v".into());
+        // Before the real reply, a reply to an id that was never sent.
+        f.evil = Some(|_, m| {
+            let mut stray = m.clone();
+            stray[4..8].copy_from_slice(&0x7777u32.to_le_bytes());
+            stray.extend_from_slice(m);
+            *m = stray;
+        });
+        let mut xs = Xenstore::new(f);
+        let r = xs.batch(&[Op::read("k"), Op::read("k")]).unwrap();
+        assert_eq!(r, vec![Ok(b"v".to_vec()), Ok(b"v".to_vec())]);
+        let many: Vec<Op> = (0..=MAX_BATCH).map(|_| Op::read("k")).collect();
+        assert_eq!(xs.batch(&many), Err(XsError::BadArgument));
+        assert_eq!(xs.batch(&[Op::read("a\0b")]), Err(XsError::BadArgument));
+        assert_eq!(xs.batch(&[]), Ok(vec![]));
     }
 
     #[test]
