@@ -31,7 +31,7 @@ use crate::xen::gnttab::{self, GrantError};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
 use crate::xen::time;
-use crate::xen::xenbus::{Device, State, XenbusError};
+use crate::xen::xenbus::{Device, State, Step, XenbusError};
 
 /// Requests in flight at once, each with its own bounce pages.
 pub const SLOTS: usize = 32;
@@ -134,8 +134,9 @@ impl BlkFront {
         gnttab::init()?;
         let be = dev.backend_id;
         // The backend publishes its features by InitWait.
-        dev.wait_backend(xs, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing)?;
-        let order = dev.backend_parse::<_, u32>(xs, "max-ring-page-order")?.unwrap_or(0).min(MAX_RING_ORDER);
+        let seen = dev.step(xs, Step::new().follow().read("max-ring-page-order"))?;
+        let seen = dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &["max-ring-page-order"])?;
+        let order = seen.parse::<u32>("max-ring-page-order")?.unwrap_or(0).min(MAX_RING_ORDER);
         let pages = 1usize << order;
         let ring_base = alloc_pages(pages).ok_or(BlkfrontError::NoMemory)?;
         let mut ring_grefs = Vec::with_capacity(pages);
@@ -146,36 +147,8 @@ impl BlkFront {
         let ring_mem = unsafe { SharedPage::region(ring_base, pages * 4096) };
         let ring = FrontRing::init(&ring_mem, blkif::ring_entries(pages));
         let port = evtchn::alloc_unbound(be).map_err(BlkfrontError::Evtchn)?;
-
-        if order == 0 {
-            dev.write(xs, "ring-ref", &format!("{}", ring_grefs[0]))?;
-        } else {
-            dev.write(xs, "ring-page-order", &format!("{order}"))?;
-            for (i, g) in ring_grefs.iter().enumerate() {
-                dev.write(xs, &format!("ring-ref{i}"), &format!("{g}"))?;
-            }
-        }
-        dev.write(xs, "event-channel", &format!("{port}"))?;
-        dev.write(xs, "protocol", "x86_64-abi")?;
-        dev.set_state(xs, State::Initialised)?;
-        dev.wait_backend(xs, "Connected", |s| s == State::Connected, |s| s >= State::Closing)?;
-
-        let sector_size = dev.backend_parse::<_, u32>(xs, "sector-size")?.unwrap_or(512);
-        // `sectors` counts 512-byte units whatever the sector size.
-        let units = dev.backend_parse::<_, u64>(xs, "sectors")?.unwrap_or(0);
-        if !valid_sector_size(sector_size) {
-            return Err(BlkfrontError::BadGeometry { sectors: units, sector_size });
-        }
-        let info_bits = dev.backend_parse::<_, u32>(xs, "info")?.unwrap_or(0);
-        let info = Info {
-            sector_size,
-            sectors: units / (sector_size as u64 / 512),
-            read_only: info_bits & blkif::VDISK_READONLY != 0,
-            cdrom: info_bits & blkif::VDISK_CDROM != 0,
-            flush: dev.backend_feature(xs, "feature-flush-cache")?,
-            ring_pages: pages,
-        };
-
+        // The bounce pages, granted once for the device's life: the grants
+        // are persistent whether or not the backend keeps them mapped.
         let mut slots = Vec::with_capacity(SLOTS);
         for _ in 0..SLOTS {
             let base = alloc_pages(MAX_SEGMENTS).ok_or(BlkfrontError::NoMemory)?;
@@ -185,7 +158,40 @@ impl BlkFront {
             }
             slots.push(Slot { base, grefs, target: (0, 0) });
         }
-        dev.set_state(xs, State::Connected)?;
+
+        // Everything we set up, `Initialised`, and what a connected backend
+        // says about the disk: one round trip.
+        let mut step = Step::new();
+        if order == 0 {
+            step = step.write("ring-ref", ring_grefs[0]);
+        } else {
+            step = step.write("ring-page-order", order);
+            for (i, g) in ring_grefs.iter().enumerate() {
+                step = step.write(&format!("ring-ref{i}"), g);
+            }
+        }
+        step = step.write("event-channel", port).write("protocol", "x86_64-abi").write("feature-persistent", 1);
+        const DISK: [&str; 4] = ["sector-size", "sectors", "info", "feature-flush-cache"];
+        let step = DISK.iter().fold(step.state(State::Initialised), |st, k| st.read(k));
+        let seen = dev.step(xs, step)?;
+        let seen = dev.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &DISK)?;
+
+        let sector_size = seen.parse::<u32>("sector-size")?.unwrap_or(512);
+        // `sectors` counts 512-byte units whatever the sector size.
+        let units = seen.parse::<u64>("sectors")?.unwrap_or(0);
+        if !valid_sector_size(sector_size) {
+            return Err(BlkfrontError::BadGeometry { sectors: units, sector_size });
+        }
+        let info_bits = seen.parse::<u32>("info")?.unwrap_or(0);
+        let info = Info {
+            sector_size,
+            sectors: units / (sector_size as u64 / 512),
+            read_only: info_bits & blkif::VDISK_READONLY != 0,
+            cdrom: info_bits & blkif::VDISK_CDROM != 0,
+            flush: seen.feature("feature-flush-cache")?,
+            ring_pages: pages,
+        };
+        dev.step(xs, Step::new().state(State::Connected).unfollow())?;
         Ok(BlkFront {
             dev,
             ring,
@@ -306,7 +312,8 @@ impl BlkFront {
     pub fn close(self, xs: &mut Store) -> Result<(), BlkfrontError> {
         self.dev.close(xs)?;
         // The backend has let go (Closed): nothing of ours is mapped.
-        let mut keys: Vec<String> = ["ring-ref", "ring-page-order", "event-channel", "protocol"].iter().map(|s| String::from(*s)).collect();
+        let mut keys: Vec<String> =
+            ["ring-ref", "ring-page-order", "event-channel", "protocol", "feature-persistent"].iter().map(|s| String::from(*s)).collect();
         for (i, g) in self.ring_grefs.iter().enumerate() {
             keys.push(format!("ring-ref{i}"));
             gnttab::revoke(*g)?;

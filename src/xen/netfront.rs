@@ -38,7 +38,7 @@ use crate::xen::gnttab::{self, GrantError};
 use crate::xen::netif::{self, FrontRing, NetifError, Pool, NETTXF_DATA_VALIDATED, RX_ENTRY, TX_ENTRY};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
-use crate::xen::xenbus::{Device, State, XenbusError};
+use crate::xen::xenbus::{Device, State, Step, XenbusError};
 
 /// Pages posted for received packets.
 pub const RX_BUFFERS: usize = 64;
@@ -181,16 +181,15 @@ impl NetFront {
     pub fn open(xs: &mut Store, dev: Device) -> Result<NetFront, NetfrontError> {
         gnttab::init()?;
         let be = dev.backend_id;
-        dev.wait_backend(xs, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing)?;
-        if !dev.backend_feature(xs, "feature-rx-copy")? {
+        let mac_key = xs.read(&format!("{}/mac", dev.frontend)).map_err(|_| NetfrontError::BadMac(None))?;
+        let mac = parse_mac(&mac_key).ok_or(NetfrontError::BadMac(Some(mac_key)))?;
+        const FEATURES: [&str; 2] = ["feature-rx-copy", "ip"];
+        let seen = dev.step(xs, FEATURES.iter().fold(Step::new().follow(), |st, k| st.read(k)))?;
+        let seen = dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &FEATURES)?;
+        if !seen.feature("feature-rx-copy")? {
             return Err(NetfrontError::NoRxCopy);
         }
-        let mac_key = match xs.read(&format!("{}/mac", dev.frontend)) {
-            Ok(m) => m,
-            Err(_) => return Err(NetfrontError::BadMac(None)),
-        };
-        let mac = parse_mac(&mac_key).ok_or(NetfrontError::BadMac(Some(mac_key)))?;
-        let ip = dev.backend_key(xs, "ip")?;
+        let ip = seen.key("ip").map(String::from);
 
         let tx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
         let rx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
@@ -229,15 +228,18 @@ impl NetFront {
         };
         nf.refill();
         let d = &nf.dev;
-        d.write(xs, "tx-ring-ref", &format!("{tx_ring_gref}"))?;
-        d.write(xs, "rx-ring-ref", &format!("{rx_ring_gref}"))?;
-        d.write(xs, "event-channel", &format!("{port}"))?;
-        d.write(xs, "request-rx-copy", "1")?;
-        d.write(xs, "feature-rx-notify", "1")?;
-        d.write(xs, "feature-sg", "0")?;
-        d.write(xs, "feature-gso-tcpv4", "0")?;
-        d.set_state(xs, State::Connected)?;
-        d.wait_backend(xs, "Connected", |s| s == State::Connected, |s| s >= State::Closing)?;
+        let step = Step::new()
+            .write("tx-ring-ref", tx_ring_gref)
+            .write("rx-ring-ref", rx_ring_gref)
+            .write("event-channel", port)
+            .write("request-rx-copy", 1)
+            .write("feature-rx-notify", 1)
+            .write("feature-sg", 0)
+            .write("feature-gso-tcpv4", 0)
+            .state(State::Connected);
+        let seen = d.step(xs, step)?;
+        d.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &[])?;
+        d.step(xs, Step::new().unfollow())?;
         let _ = evtchn::notify(port);
         Ok(nf)
     }
@@ -355,6 +357,8 @@ impl NetFront {
     /// not, once Closed) is left, and its page with it.
     pub fn close(self, xs: &mut Store) -> Result<(), NetfrontError> {
         self.dev.close(xs)?;
+        // The domain is going: no reset for a next frontend, only the watch.
+        let _ = self.dev.step(xs, Step::new().unfollow());
         let mut leaked = false;
         let mut revoke = |g: u32| {
             if gnttab::revoke(g).is_err() {

@@ -23,7 +23,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::xen::xenstore::{Errno, Transport, Xenstore, XsError};
+use crate::xen::xenstore::{Errno, Op, Reply, Transport, Xenstore, XsError, MAX_BATCH};
 
 /// `enum xenbus_state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -149,12 +149,22 @@ pub fn devices<T: Transport>(xs: &mut Xenstore<T>, class: &str) -> Result<Vec<De
         Err(XsError::Errno(Errno::Enoent)) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
+    let ids: Vec<String> = ids.into_iter().take(MAX_BATCH / 2).collect();
+    // Every device's backend and backend-id, in one batch.
+    let mut ops = Vec::new();
+    for name in &ids {
+        ops.push(Op::read(&format!("{dir}/{name}/backend")));
+        ops.push(Op::read(&format!("{dir}/{name}/backend-id")));
+    }
+    let mut replies = xs.batch(&ops)?.into_iter();
     let mut out = Vec::new();
     for name in ids {
         let frontend = format!("{dir}/{name}");
         let id = name.parse::<u32>().map_err(|_| XenbusError::BadKey { path: frontend.clone(), value: None })?;
-        let backend = read_key(xs, &format!("{frontend}/backend"))?;
-        let backend_id = parse_key(xs, &format!("{frontend}/backend-id"))?;
+        let path = format!("{frontend}/backend");
+        let backend = value(&path, replies.next())?.ok_or(XenbusError::BadKey { path, value: None })?;
+        let path = format!("{frontend}/backend-id");
+        let backend_id = parse(&path, value(&path, replies.next())?)?.ok_or(XenbusError::BadKey { path, value: None })?;
         // The backend lives in its domain's backend tree; anything else is
         // a toolstack bug or a lie, and we would write and watch there.
         if !backend.starts_with(&format!("/local/domain/{backend_id}/backend/{class}/")) {
@@ -166,102 +176,178 @@ pub fn devices<T: Transport>(xs: &mut Xenstore<T>, class: &str) -> Result<Vec<De
     Ok(out)
 }
 
-fn read_key<T: Transport>(xs: &mut Xenstore<T>, path: &str) -> Result<String, XenbusError> {
-    match xs.read(path) {
-        Ok(v) => Ok(v),
-        Err(XsError::Errno(Errno::Enoent)) => Err(XenbusError::BadKey { path: path.into(), value: None }),
-        Err(e) => Err(e.into()),
+/// A key's value from its reply: `None` when absent.
+fn value(path: &str, reply: Option<Reply>) -> Result<Option<String>, XenbusError> {
+    match reply {
+        Some(Ok(mut v)) => {
+            if v.last() == Some(&0) {
+                v.pop();
+            }
+            String::from_utf8(v).map(Some).map_err(|_| XenbusError::BadKey { path: path.into(), value: None })
+        }
+        Some(Err(Errno::Enoent)) => Ok(None),
+        Some(Err(e)) => Err(XsError::Errno(e).into()),
+        None => Err(XsError::Protocol("a reply is missing").into()),
     }
 }
 
-fn parse_key<T: Transport, V: core::str::FromStr>(xs: &mut Xenstore<T>, path: &str) -> Result<V, XenbusError> {
-    let v = read_key(xs, path)?;
-    v.trim().parse().map_err(|_| XenbusError::BadKey { path: path.into(), value: Some(v) })
+/// A present value that must parse.
+fn parse<V: core::str::FromStr>(path: &str, v: Option<String>) -> Result<Option<V>, XenbusError> {
+    match v {
+        None => Ok(None),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| XenbusError::BadKey { path: path.into(), value: Some(v) }),
+    }
+}
+
+/// One step of the protocol, sent as one xenstore batch: our writes and
+/// removals, then our new state, then a read of the backend's state and of
+/// the backend keys the step needs. xenstored answers in order, so what is
+/// read was the backend's after our writes. One step costs one round trip
+/// to dom0, where one request at a time would cost one each.
+#[derive(Default)]
+pub struct Step {
+    writes: Vec<(String, String)>,
+    removes: Vec<String>,
+    state: Option<State>,
+    reads: Vec<String>,
+    watch: Option<bool>,
+}
+
+impl Step {
+    pub fn new() -> Step {
+        Step::default()
+    }
+    /// Write one of our keys.
+    pub fn write(mut self, key: &str, value: impl fmt::Display) -> Step {
+        self.writes.push((key.into(), value.to_string()));
+        self
+    }
+    /// Remove one of our keys (absent is fine).
+    pub fn remove(mut self, key: &str) -> Step {
+        self.removes.push(key.into());
+        self
+    }
+    /// Say `state` after the writes.
+    pub fn state(mut self, state: State) -> Step {
+        self.state = Some(state);
+        self
+    }
+    /// Read a backend key (see [`Seen`]).
+    pub fn read(mut self, key: &str) -> Step {
+        self.reads.push(key.into());
+        self
+    }
+    /// Start following the backend's state: a watch that [`Device::wait_backend`]
+    /// blocks on, until a step with [`unfollow`](Self::unfollow).
+    pub fn follow(mut self) -> Step {
+        self.watch = Some(true);
+        self
+    }
+    pub fn unfollow(mut self) -> Step {
+        self.watch = Some(false);
+        self
+    }
+}
+
+/// What a [`Step`] read: the backend's state and keys.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub state: State,
+    backend: String,
+    values: Vec<(String, Option<String>)>,
+}
+
+impl Seen {
+    /// A backend key read by the step, `None` when absent (or not read).
+    pub fn key(&self, key: &str) -> Option<&str> {
+        self.values.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.as_deref())
+    }
+    /// A backend key that must parse when present.
+    pub fn parse<V: core::str::FromStr>(&self, key: &str) -> Result<Option<V>, XenbusError> {
+        parse(&format!("{}/{key}", self.backend), self.key(key).map(String::from))
+    }
+    /// A backend feature flag (`feature-…` = "1").
+    pub fn feature(&self, key: &str) -> Result<bool, XenbusError> {
+        Ok(self.parse::<u32>(key)?.unwrap_or(0) == 1)
+    }
 }
 
 impl Device {
-    /// A backend key, `None` when absent.
-    pub fn backend_key<T: Transport>(&self, xs: &mut Xenstore<T>, key: &str) -> Result<Option<String>, XenbusError> {
-        match xs.read(&format!("{}/{key}", self.backend)) {
-            Ok(v) => Ok(Some(v)),
-            Err(XsError::Errno(Errno::Enoent)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    fn token(&self) -> String {
+        format!("xenbus:{}", self.frontend)
     }
 
-    /// A backend key that must parse when present.
-    pub fn backend_parse<T: Transport, V: core::str::FromStr>(&self, xs: &mut Xenstore<T>, key: &str) -> Result<Option<V>, XenbusError> {
-        match self.backend_key(xs, key)? {
-            None => Ok(None),
-            Some(v) => {
-                v.trim().parse().map(Some).map_err(|_| XenbusError::BadKey { path: format!("{}/{key}", self.backend), value: Some(v) })
+    /// Run one [`Step`]: one batch, one round trip.
+    pub fn step<T: Transport>(&self, xs: &mut Xenstore<T>, step: Step) -> Result<Seen, XenbusError> {
+        let state_path = format!("{}/state", self.backend);
+        let mut ops = Vec::new();
+        for (k, v) in &step.writes {
+            ops.push(Op::write(&format!("{}/{k}", self.frontend), v));
+        }
+        for k in &step.removes {
+            ops.push(Op::rm(&format!("{}/{k}", self.frontend)));
+        }
+        if let Some(s) = step.state {
+            ops.push(Op::write(&format!("{}/state", self.frontend), &(s as u8).to_string()));
+        }
+        match step.watch {
+            Some(true) => ops.push(Op::watch(&state_path, &self.token())),
+            Some(false) => ops.push(Op::unwatch(&state_path, &self.token())),
+            None => {}
+        }
+        let acks = ops.len();
+        ops.push(Op::read(&state_path));
+        for k in &step.reads {
+            ops.push(Op::read(&format!("{}/{k}", self.backend)));
+        }
+        let replies = xs.batch(&ops)?;
+        for (i, r) in replies[..acks].iter().enumerate() {
+            match r {
+                Ok(_) => {}
+                // Removing what is not there is fine.
+                Err(Errno::Enoent) if i >= step.writes.len() && i < step.writes.len() + step.removes.len() => {}
+                Err(e) => return Err(XsError::Errno(*e).into()),
             }
         }
-    }
-
-    /// A backend feature flag (`feature-…` = "1").
-    pub fn backend_feature<T: Transport>(&self, xs: &mut Xenstore<T>, key: &str) -> Result<bool, XenbusError> {
-        Ok(self.backend_parse::<T, u32>(xs, key)?.unwrap_or(0) == 1)
-    }
-
-    /// Write one of our own keys.
-    pub fn write<T: Transport>(&self, xs: &mut Xenstore<T>, key: &str, value: &str) -> Result<(), XenbusError> {
-        Ok(xs.write(&format!("{}/{key}", self.frontend), value)?)
-    }
-
-    /// Remove one of our own keys (absent is fine).
-    pub fn remove<T: Transport>(&self, xs: &mut Xenstore<T>, key: &str) -> Result<(), XenbusError> {
-        match xs.rm(&format!("{}/{key}", self.frontend)) {
-            Ok(()) | Err(XsError::Errno(Errno::Enoent)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub fn set_state<T: Transport>(&self, xs: &mut Xenstore<T>, s: State) -> Result<(), XenbusError> {
-        self.write(xs, "state", &(s as u8).to_string())
-    }
-
-    pub fn backend_state<T: Transport>(&self, xs: &mut Xenstore<T>) -> Result<State, XenbusError> {
-        let path = format!("{}/state", self.backend);
-        match xs.read(&path) {
+        let mut rest = replies.into_iter().skip(acks);
+        let state = match value(&state_path, rest.next())? {
             // A backend directory being torn down reads as Closed.
-            Err(XsError::Errno(Errno::Enoent)) => Ok(State::Closed),
-            Err(e) => Err(e.into()),
-            Ok(v) => State::parse(&v).ok_or(XenbusError::BadState { path, value: v }),
+            None => State::Closed,
+            Some(v) => State::parse(&v).ok_or(XenbusError::BadState { path: state_path, value: v })?,
+        };
+        let mut values = Vec::new();
+        for k in step.reads {
+            let v = value(&format!("{}/{k}", self.backend), rest.next())?;
+            values.push((k, v));
         }
+        Ok(Seen { state, backend: self.backend.clone(), values })
     }
 
-    /// Wait until the backend's state is one `done` accepts; a state `bad`
-    /// accepts is an error at once. Blocks on a watch of the backend's
-    /// state, at most [`MAX_WAITS`] times.
+    /// Wait, following the backend's state (a [`Step::follow`] must be in
+    /// force), until `done` accepts it; a state `bad` accepts is an error at
+    /// once. Each time the watch fires the state is read again, with
+    /// `reads` (the [`Seen`] returned holds them, read with the state). At most [`MAX_WAITS`] bounded blocks without the state
+    /// arriving.
     pub fn wait_backend<T: Transport>(
         &self,
         xs: &mut Xenstore<T>,
+        mut seen: Seen,
         waiting_for: &'static str,
         done: impl Fn(State) -> bool,
         bad: impl Fn(State) -> bool,
-    ) -> Result<State, XenbusError> {
-        let path = format!("{}/state", self.backend);
-        let token = format!("xenbus:{}", self.frontend);
-        xs.watch(&path, &token)?;
-        let result = self.wait_watched(xs, &token, waiting_for, done, bad);
-        let _ = xs.unwatch(&path, &token);
-        result
-    }
-
-    fn wait_watched<T: Transport>(
-        &self,
-        xs: &mut Xenstore<T>,
-        token: &str,
-        waiting_for: &'static str,
-        done: impl Fn(State) -> bool,
-        bad: impl Fn(State) -> bool,
-    ) -> Result<State, XenbusError> {
+        reads: &[&str],
+    ) -> Result<Seen, XenbusError> {
+        let token = self.token();
         let mut waits = 0;
         loop {
-            let s = self.backend_state(xs)?;
+            let s = seen.state;
             if done(s) {
-                return Ok(s);
+                // `reads` must come from the same look as the state.
+                if reads.iter().all(|k| seen.values.iter().any(|(have, _)| have == k)) {
+                    return Ok(seen);
+                }
+                seen = self.step(xs, reads.iter().fold(Step::new(), |st, k| st.read(k)))?;
+                continue;
             }
             if bad(s) {
                 return Err(XenbusError::Unexpected { device: self.frontend.clone(), state: s, waiting_for });
@@ -279,30 +365,29 @@ impl Device {
                     }
                 }
             }
+            seen = self.step(xs, reads.iter().fold(Step::new(), |st, k| st.read(k)))?;
         }
     }
 
-    /// Hand the device back: `Closing`, the backend closes, `Closed`, then
-    /// `Initialising`, and the backend is back in `InitWait` for the next
-    /// frontend. Call after revoking nothing: the caller revokes its grants
-    /// and closes its event channel once the backend has let go (Closed).
+    /// Hand the device back: `Closing`, the backend closes, `Closed`. The
+    /// caller then revokes its grants and closes its event channel (the
+    /// backend has let go) and calls [`reset`](Self::reset).
     pub fn close<T: Transport>(&self, xs: &mut Xenstore<T>) -> Result<(), XenbusError> {
-        self.set_state(xs, State::Closing)?;
-        self.wait_backend(xs, "Closing or Closed", |s| s >= State::Closing || s <= State::InitWait, |_| false)?;
-        self.set_state(xs, State::Closed)?;
-        self.wait_backend(xs, "Closed", |s| s == State::Closed || s <= State::InitWait, |_| false)?;
+        let seen = self.step(xs, Step::new().state(State::Closing).follow())?;
+        self.wait_backend(xs, seen, "Closing or Closed", |s| s >= State::Closing || s <= State::InitWait, |_| false, &[])?;
+        let seen = self.step(xs, Step::new().state(State::Closed))?;
+        self.wait_backend(xs, seen, "Closed", |s| s == State::Closed || s <= State::InitWait, |_| false, &[])?;
         Ok(())
     }
 
     /// After [`close`](Self::close) and the caller's clean-up: forget what
     /// we published and say `Initialising`, so the backend prepares for the
-    /// next frontend (it goes back to `InitWait`).
+    /// next frontend (it goes back to `InitWait`); stop following it.
     pub fn reset<T: Transport>(&self, xs: &mut Xenstore<T>, keys: &[&str]) -> Result<(), XenbusError> {
-        for k in keys {
-            self.remove(xs, k)?;
-        }
-        self.set_state(xs, State::Initialising)?;
-        self.wait_backend(xs, "InitWait", |s| s == State::InitWait, |_| false).map(|_| ())
+        let step = keys.iter().fold(Step::new(), |st, k| st.remove(k)).state(State::Initialising);
+        let seen = self.step(xs, step)?;
+        self.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |_| false, &[])?;
+        self.step(xs, Step::new().unfollow()).map(|_| ())
     }
 }
 
@@ -367,17 +452,21 @@ mod tests {
     fn connect_close_and_reset() {
         let mut xs = disk();
         let d = devices(&mut xs, "vbd").unwrap().remove(0);
-        assert_eq!(d.backend_state(&mut xs).unwrap(), State::InitWait);
-        assert_eq!(d.backend_parse::<_, u64>(&mut xs, "sectors").unwrap(), Some(2048));
-        assert_eq!(d.backend_parse::<_, u64>(&mut xs, "sector-size").unwrap(), None);
-        d.write(&mut xs, "ring-ref", "8").unwrap();
-        d.set_state(&mut xs, State::Initialised).unwrap();
-        assert_eq!(d.wait_backend(&mut xs, "Connected", |s| s == State::Connected, |s| s > State::Connected).unwrap(), State::Connected);
+        let seen = d.step(&mut xs, Step::new().follow().read("sectors").read("sector-size")).unwrap();
+        assert_eq!(seen.state, State::InitWait);
+        assert_eq!(seen.parse::<u64>("sectors").unwrap(), Some(2048));
+        assert_eq!(seen.parse::<u64>("sector-size").unwrap(), None);
+        let seen = d.step(&mut xs, Step::new().write("ring-ref", 8).state(State::Initialised)).unwrap();
+        let seen = d.wait_backend(&mut xs, seen, "Connected", |s| s == State::Connected, |s| s > State::Connected, &["sectors"]).unwrap();
+        assert_eq!((seen.state, seen.key("sectors")), (State::Connected, Some("2048")));
+        d.step(&mut xs, Step::new().state(State::Connected).unfollow()).unwrap();
+        assert!(xs.transport().watches.is_empty());
         d.close(&mut xs).unwrap();
-        d.reset(&mut xs, &["ring-ref"]).unwrap();
-        assert_eq!(d.backend_state(&mut xs).unwrap(), State::InitWait);
+        d.reset(&mut xs, &["ring-ref", "never-written"]).unwrap();
+        assert_eq!(d.step(&mut xs, Step::new()).unwrap().state, State::InitWait);
         assert!(!xs.transport().store.contains_key("device/vbd/51712/ring-ref"));
         assert_eq!(xs.transport().store["device/vbd/51712/state"], "1");
+        assert!(xs.transport().watches.is_empty(), "the watch ends with the reset");
     }
 
     #[test]
@@ -385,15 +474,21 @@ mod tests {
         let mut xs = disk();
         xs.transport().backend = None; // never answers
         let d = devices(&mut xs, "vbd").unwrap().remove(0);
-        d.set_state(&mut xs, State::Initialised).unwrap();
-        let e = d.wait_backend(&mut xs, "Connected", |s| s == State::Connected, |s| s > State::Connected).unwrap_err();
+        let seen = d.step(&mut xs, Step::new().state(State::Initialised).follow()).unwrap();
+        let e = d.wait_backend(&mut xs, seen, "Connected", |s| s == State::Connected, |s| s > State::Connected, &[]).unwrap_err();
         assert!(matches!(e, XenbusError::Timeout { state: State::InitWait, .. }), "{e:?}");
         xs.transport().store.insert(format!("{BE}/state"), "42".into());
-        assert!(matches!(d.backend_state(&mut xs), Err(XenbusError::BadState { .. })));
+        assert!(matches!(d.step(&mut xs, Step::new()), Err(XenbusError::BadState { .. })));
         xs.transport().store.insert(format!("{BE}/state"), "6".into());
-        let e = d.wait_backend(&mut xs, "Connected", |s| s == State::Connected, |s| s > State::Connected).unwrap_err();
+        let seen = d.step(&mut xs, Step::new()).unwrap();
+        let e = d.wait_backend(&mut xs, seen, "Connected", |s| s == State::Connected, |s| s > State::Connected, &[]).unwrap_err();
         assert!(matches!(e, XenbusError::Unexpected { state: State::Closed, .. }), "{e}");
         xs.transport().store.insert(format!("{BE}/sectors"), "lots".into());
-        assert!(matches!(d.backend_parse::<_, u64>(&mut xs, "sectors"), Err(XenbusError::BadKey { .. })));
+        let seen = d.step(&mut xs, Step::new().read("sectors")).unwrap();
+        assert!(matches!(seen.parse::<u64>("sectors"), Err(XenbusError::BadKey { .. })));
+        // A write xenstored refuses is an error, not ignored.
+        xs.transport().store.insert("device/vbd/51712/backend".into(), "/ro/x".into());
+        let ro = Device { frontend: "/ro/vbd".into(), ..d.clone() };
+        assert!(matches!(ro.step(&mut xs, Step::new().write("ring-ref", 1)), Err(XenbusError::Xenstore(XsError::Errno(Errno::Eacces)))));
     }
 }
