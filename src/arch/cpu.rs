@@ -25,6 +25,26 @@ pub unsafe fn outb(port: u16, value: u8) {
     unsafe { Port::<u8>::new(port).write(value) }
 }
 
+/// Write `bytes` to `port` with one `rep outsb`: under a hypervisor that
+/// is one exit for the whole string (Xen emulates the repeats together),
+/// where `outb` costs one exit a byte.
+///
+/// # Safety
+/// The caller must know what the device at `port` does with the writes.
+pub unsafe fn outsb(port: u16, bytes: &[u8]) {
+    // SAFETY: reads `bytes.len()` bytes from `bytes` (DF is clear, as the
+    // ABI keeps it); the port's effect is the caller's to know.
+    unsafe {
+        core::arch::asm!(
+            "rep outsb",
+            in("dx") port,
+            inout("rsi") bytes.as_ptr() => _,
+            inout("rcx") bytes.len() => _,
+            options(nostack, preserves_flags, readonly)
+        )
+    }
+}
+
 /// # Safety
 /// The caller must know the read has no harmful side effect.
 pub unsafe fn inb(port: u16) -> u8 {

@@ -113,12 +113,12 @@ fn emit(bytes: &[u8]) {
             emit(&l.buf[..l.len]);
         }
     }
+    if sinks & SINK_E9 != 0 {
+        // SAFETY: port 0xe9 is a write-only debug port (QEMU debugcon,
+        // Xen's HVM debug port); absent, the writes are ignored.
+        unsafe { cpu::outsb(DEBUGCON, bytes) };
+    }
     for &b in bytes {
-        if sinks & SINK_E9 != 0 {
-            // SAFETY: port 0xe9 is a write-only debug port (QEMU debugcon,
-            // Xen's HVM debug port); absent, the write is ignored.
-            unsafe { cpu::outb(DEBUGCON, b) };
-        }
         if sinks & SINK_COM1 != 0 {
             // SAFETY: COM1's line status and data registers. The wait is
             // bounded: a missing UART reads 0xff, i.e. "ready".
