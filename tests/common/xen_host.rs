@@ -341,7 +341,7 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
     } else {
         qemu_args(&h, &initramfs, s)
     };
-    let run = super::qemu(&args, STOP, timeout);
+    let run = super::qemu_xen(&args, STOP, timeout);
     let at = run.at.clone();
     let rc = run.lines.iter().find_map(|l| l.split_once(DONE).and_then(|(_, r)| r.trim().parse().ok()));
     // The console with each line's arrival time, for looking at later.
