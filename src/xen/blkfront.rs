@@ -272,35 +272,48 @@ impl BlkFront {
             if queued && self.ring.publish(&self.ring_mem) {
                 let _ = evtchn::notify(self.port);
             }
-            // Take every response there is.
-            let mut got = false;
-            loop {
-                let r = match self.ring.next_response(&self.ring_mem) {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
-                };
-                let id = match self.out.complete(&r) {
-                    Ok(id) => id,
-                    Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
-                };
-                got = true;
-                let (at, n) = self.slots[id].target;
+            let mut drain_slot = |slot: &Slot| {
                 if op == OP_READ {
+                    let (at, n) = slot.target;
                     // SAFETY: as above; `n` ≤ SLOT_BYTES was set when sent.
-                    let data = unsafe { core::slice::from_raw_parts(self.slots[id].base as *const u8, n) };
-                    drain(at, data);
-                    self.bytes_read += n as u64;
+                    drain(at, unsafe { core::slice::from_raw_parts(slot.base as *const u8, n) });
                 }
+            };
+            self.reap(&mut idle, &mut drain_slot)?;
+        }
+        Ok(())
+    }
+
+    /// Take every response there is, each checked and handed to `done`
+    /// with its slot; when none came and requests are out, wait for the
+    /// backend (bounded: [`MAX_IDLE_WAITS`] silent waits in a row, counted
+    /// in `idle`, end the device).
+    fn reap(&mut self, idle: &mut u32, done: &mut dyn FnMut(&Slot)) -> Result<(), BlockError> {
+        let mut got = false;
+        loop {
+            let r = match self.ring.next_response(&self.ring_mem) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
+            };
+            let id = match self.out.complete(&r) {
+                Ok(id) => id,
+                Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
+            };
+            got = true;
+            let slot = &self.slots[id];
+            if r.op == OP_READ {
+                self.bytes_read += slot.target.1 as u64;
             }
-            if got {
-                idle = 0;
-            } else if self.out.busy() > 0 && !events::wait(&[self.port], Some(time::now() + WAIT)).any_port() {
-                idle += 1;
-                if idle >= MAX_IDLE_WAITS {
-                    let busy = self.out.busy();
-                    return Err(self.fail(BlkfrontError::Timeout { in_flight: busy }));
-                }
+            done(slot);
+        }
+        if got {
+            *idle = 0;
+        } else if self.out.busy() > 0 && !events::wait(&[self.port], Some(time::now() + WAIT)).any_port() {
+            *idle += 1;
+            if *idle >= MAX_IDLE_WAITS {
+                let busy = self.out.busy();
+                return Err(self.fail(BlkfrontError::Timeout { in_flight: busy }));
             }
         }
         Ok(())
@@ -368,8 +381,6 @@ impl BlockDevice for BlkFront {
         }
         let Some(id) = self.out.free() else { return Err(BlockError::Busy) };
         let req = blkif::encode_request(OP_FLUSH_DISKCACHE, self.dev.id as u16, id as u64, 0, &[]);
-        // A flush carries no data: run it as a one-request transfer of
-        // nothing by hand.
         if !self.ring.push(&self.ring_mem, &req) {
             return Err(BlockError::Busy);
         }
@@ -378,23 +389,9 @@ impl BlockDevice for BlkFront {
             let _ = evtchn::notify(self.port);
         }
         let mut idle = 0;
-        loop {
-            match self.ring.next_response(&self.ring_mem) {
-                Ok(Some(r)) => {
-                    return match self.out.complete(&r) {
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(self.fail(BlkfrontError::Protocol(e))),
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
-            }
-            if !events::wait(&[self.port], Some(time::now() + WAIT)).any_port() {
-                idle += 1;
-                if idle >= MAX_IDLE_WAITS {
-                    return Err(self.fail(BlkfrontError::Timeout { in_flight: 1 }));
-                }
-            }
+        while self.out.busy() > 0 {
+            self.reap(&mut idle, &mut |_| {})?;
         }
+        Ok(())
     }
 }
