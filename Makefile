@@ -5,7 +5,7 @@ TARGET   := x86_64-unknown-none
 ELF      := target/$(TARGET)/release/hvmlite
 IMAGE    := hvmlite.elf
 # The apps in examples/, each built into its own PVH ELF under target/examples/.
-EXAMPLES := hello-stubdom net-echo-http
+EXAMPLES := hello-stubdom net-echo-http disk-log
 EXAMPLE_ELFS := $(EXAMPLES:%=target/examples/%.elf)
 # The host tool (tool/): `hvmlite pack`, `inspect`, `extract`.
 TOOL     := target/debug/hvmlite

@@ -6,30 +6,13 @@
 mod common;
 use common::xen_host::{self, Scenario};
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 const XEN_T: Duration = Duration::from_secs(300);
-
-/// An app from examples/ as `make examples` builds it: `$HVMLITE_EXAMPLES/NAME.elf`,
-/// else built here.
-fn example(name: &str) -> PathBuf {
-    if let Some(dir) = std::env::var_os("HVMLITE_EXAMPLES") {
-        let p = Path::new(&dir).join(format!("{name}.elf"));
-        assert!(p.exists(), "{} is missing: run `make examples`", p.display());
-        return p;
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let st = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-none", "-p", name])
-        .current_dir(root())
-        .status();
-    assert!(st.map(|s| s.success()).unwrap_or(false), "building {name} failed");
-    root().join("target/x86_64-unknown-none/release").join(name)
-}
 
 /// The fenced block that follows `marker` in README.md.
 fn readme_block(readme: &str, marker: &str) -> String {

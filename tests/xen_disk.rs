@@ -156,7 +156,7 @@ fn boots_the_kernel_on_each_kind_of_disk() {
     script.push_str(&boot_script("mbr-grub", "hvmlite.test=mbr"));
     script.push_str(&disk_script("gpt-bls"));
     script.push_str(&boot_script("gpt-bls", ""));
-    script.push_str(&boot_script("gpt-bls-override", "hvmlite.entry=1"));
+    script.push_str(&boot_script("gpt-bls-override", "hvmlite.root=xvda2 hvmlite.entry=1"));
     script.push_str(&disk_script("whole-symlinks"));
     script.push_str(&boot_script("whole", &format!("{OPTS} test.mount=xvda")));
     script.push_str(&disk_script("extlinux"));
@@ -196,9 +196,20 @@ fn boots_the_kernel_on_each_kind_of_disk() {
         "xvda2",
         "hello from the GPT disk",
     );
+    // hvmlite.root= names the partition: the other one is not looked at.
     let g = Guest::from(&r, "gpt-bls-override");
     let opts = format!("{} test.entry=old", mnt("xvda2"));
-    assert_booted(&g, &d, "\"Debian old\" (1 of 2, hvmlite.entry)", &opts, "hvmlite.entry=1", "xvda2", "hello from the GPT disk");
+    let domain = "hvmlite.root=xvda2 hvmlite.entry=1";
+    assert_booted(
+        &g,
+        &d,
+        "xvda2 BLS entry /loader/entries: \"Debian old\" (1 of 2, hvmlite.entry)",
+        &opts,
+        domain,
+        "xvda2",
+        "hello from the GPT disk",
+    );
+    assert!(g.hv("disk: xvda1").is_none(), "xvda1 looked at despite hvmlite.root=xvda2: {d}");
 
     let g = Guest::from(&r, "whole");
     assert!(g.hv("disk: xvda: no partition table").is_some(), "{d}");
@@ -365,5 +376,65 @@ order=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-page-order 2>/dev/n
         assert!(fatal[0].starts_with("hvmlite: FATAL: disk: ") && lie.iter().any(|w| fatal[0].contains(w)), "{mode}: {}\n{d}", fatal[0]);
         assert!(g.lines.contains(&"hvmlite: shutdown: crash"), "{mode}: {d}");
         eprintln!("lying backend ({mode}): {}", fatal[0]);
+    }
+}
+
+/// Writes and flushes through blkback, with 512- and 4096-byte sectors:
+/// `examples/disk-log` (a stubdomain that counts its boots in its disk's
+/// first block and writes a record for each) boots twice on each disk;
+/// dom0 then reads the records from the image the loop device served.
+#[test]
+fn a_stubdomain_writes_and_flushes_its_disk_at_512_and_4096_bytes() {
+    let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
+    for bs in [512, 4096] {
+        script.push_str(&format!(
+            r#"dd if=/dev/zero of=/scenario/log-{bs}.img bs=4096 count=64 2>/dev/null || exit 8
+dev=$(attach /scenario/log-{bs}.img) || exit 8
+[ {bs} = 512 ] || /usr/bin/loopblk $dev {bs} || exit 7
+for i in 1 2; do
+    echo "=== xl create (log-{bs}-$i)"
+    xl create /etc/xen/disk-log.cfg 'kernel="/usr/lib/hvmlite/disk-log.elf"' "disk=['format=raw, vdev=xvda, access=rw, backendtype=phy, script=block-sh, target=$dev']" || exit 10
+    wait_gone disk-log 60 || exit 11
+    echo "=== console (log-{bs}-$i)"
+    cat /var/log/xen/console/guest-disk-log.log
+    rm -f /var/log/xen/console/guest-disk-log.log
+done
+losetup -d $dev
+echo "=== console (image-{bs})"
+for b in 0 1 2 3; do dd if=/scenario/log-{bs}.img bs={bs} skip=$b count=1 2>/dev/null | strings | sed "s/^/block $b: /"; done
+"#
+        ));
+    }
+    script.push_str("echo \"=== end\"\n");
+    let cfg = std::fs::read_to_string(root().join("xen/disk-log.cfg")).unwrap();
+    let s = Scenario::new(&script)
+        .config("disk-log.cfg", &cfg)
+        .file_from("/usr/lib/hvmlite/disk-log.elf", &example("disk-log"))
+        .program_from("/usr/bin/loopblk", &xen_host::dom0_tool("loopblk"));
+    let r = xen_host::run("disk-log", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    for bs in [512u32, 4096] {
+        let blocks = 64 * 4096 / bs;
+        for i in 1..=2 {
+            let g = Guest::from(&r, &format!("log-{bs}-{i}"));
+            assert!(g.lines.contains(&format!("hvmlite: disk-log: xvda: {blocks} blocks of {bs} bytes, flush").as_str()), "{bs}/{i}: {d}");
+            let done = format!("hvmlite: disk-log: xvda: boot {i} written to block {i} and flushed, read back the same");
+            assert!(g.lines.contains(&done.as_str()), "{bs}/{i}: {d}");
+            assert!(g.lines.contains(&"hvmlite: shutdown: poweroff"), "{bs}/{i}: {d}");
+        }
+        // What landed in the image, block by block (text only).
+        let img = Guest::from(&r, &format!("image-{bs}"));
+        assert_eq!(
+            img.lines.iter().filter(|l| l.starts_with("block 0: ")).copied().collect::<Vec<_>>(),
+            ["block 0: hvmlite disk-log", "block 0: boots 2"],
+            "{d}"
+        );
+        for b in 1..=2 {
+            let rec: Vec<&&str> = img.lines.iter().filter(|l| l.starts_with(&format!("block {b}: "))).collect();
+            assert_eq!(rec.len(), 1, "{bs}: block {b}: {d}");
+            assert!(rec[0].starts_with(&format!("block {b}: disk-log: boot {b}, block size {bs}, ")), "{bs}: {}\n{d}", rec[0]);
+        }
+        assert!(!img.lines.iter().any(|l| l.starts_with("block 3: ")), "{bs}: block 3 was written: {d}");
     }
 }

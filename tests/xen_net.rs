@@ -10,27 +10,9 @@
 mod common;
 use common::xen_host::{self, HostRun, Scenario};
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(300);
-
-/// The app as `make examples` builds it.
-fn app() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HVMLITE_EXAMPLES") {
-        let p = Path::new(&dir).join("net-echo-http.elf");
-        assert!(p.exists(), "{} is missing: run `make examples`", p.display());
-        return p;
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let st = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-none", "-p", "net-echo-http"])
-        .current_dir(root())
-        .status();
-    assert!(st.map(|s| s.success()).unwrap_or(false), "building net-echo-http failed");
-    root().join("target/x86_64-unknown-none/release/net-echo-http")
-}
 
 /// dom0 helpers: the vif spec, HTTP GET with busybox nc, waiting for the
 /// first answer.
@@ -66,7 +48,7 @@ fn scenario(script: &str) -> Scenario {
     let cfg = std::fs::read_to_string(root().join("xen/net-echo-http.cfg")).unwrap();
     Scenario::new(&format!("{LIB}\nnet_backend || exit 90\n{script}"))
         .config("net-echo-http.cfg", &cfg)
-        .file_from("/usr/lib/hvmlite/net-echo-http.elf", &app())
+        .file_from("/usr/lib/hvmlite/net-echo-http.elf", &example("net-echo-http"))
 }
 
 /// A `key=value` word of the scenario line starting with `tag`.
@@ -191,20 +173,6 @@ echo "=== end"
     }
 }
 
-/// A dom0 C tool, built static for the test host.
-fn dom0_tool(name: &str) -> PathBuf {
-    require("cc");
-    let out = scratch("dom0-tools-net").join(name);
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(root().join(format!("tests/xen-host/{name}.c")))
-        .status()
-        .expect("run cc");
-    assert!(st.success(), "building {name} failed");
-    out
-}
-
 /// A backend that corrupts the shared ring (tests/xen-host/ringpoke.c maps
 /// the vif's TX ring through gntdev beside netback and writes an
 /// impossible response index): the app stops with one FATAL line naming
@@ -228,7 +196,7 @@ j=0; until no_vifs >/dev/null; do j=$((j + 1)); [ $j -le 50 ] || { no_vifs; exit
 echo "=== end"
 "#,
     )
-    .program_from("/usr/bin/ringpoke", &dom0_tool("ringpoke"));
+    .program_from("/usr/bin/ringpoke", &xen_host::dom0_tool("ringpoke"));
     let r = xen_host::run("net-hostile", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");

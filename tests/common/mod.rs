@@ -39,6 +39,23 @@ pub fn tool() -> PathBuf {
     .clone()
 }
 
+/// An app from examples/ as `make examples` builds it: `$HVMLITE_EXAMPLES/NAME.elf`,
+/// else built here.
+pub fn example(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("HVMLITE_EXAMPLES") {
+        let p = Path::new(&dir).join(format!("{name}.elf"));
+        assert!(p.exists(), "{} is missing: run `make examples`", p.display());
+        return p;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-none", "-p", name])
+        .current_dir(root())
+        .status();
+    assert!(st.map(|s| s.success()).unwrap_or(false), "building {name} failed");
+    root().join("target/x86_64-unknown-none/release").join(name)
+}
+
 pub fn require(cmd: &str) {
     let ok = Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).stdout(Stdio::null()).status();
     assert!(ok.map(|s| s.success()).unwrap_or(false), "`{cmd}` is not installed: `make test` installs it");
