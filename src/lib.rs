@@ -47,6 +47,7 @@ pub mod dev;
 pub mod disk;
 pub mod net;
 pub mod payload;
+pub mod sort;
 #[cfg(target_os = "none")]
 pub mod platform;
 pub mod xen;

@@ -9,16 +9,17 @@ use std::path::Path;
 /// arch < xen < platform < boot < payload. Beside it: `dev`, the device
 /// traits, imports nothing and anything may implement or use them;
 /// `disk` (partitions, filesystems) and `net` (TCP/IP) see only `dev`,
-/// never Xen.
+/// never Xen. Under everything, `sort` (one copy of core's sort for all).
 const LAYERS: &[(&str, &[&str])] = &[
-    ("dev", &["dev"]),
-    ("disk", &["dev", "disk"]),
-    ("net", &["dev", "net"]),
-    ("arch", &["arch"]),
-    ("xen", &["dev", "arch", "xen"]),
-    ("platform", &["arch", "xen", "platform"]),
-    ("boot", &["arch", "xen", "platform", "boot"]),
-    ("payload", &["dev", "disk", "arch", "xen", "platform", "boot", "payload"]),
+    ("sort", &["sort"]),
+    ("dev", &["sort", "dev"]),
+    ("disk", &["sort", "dev", "disk"]),
+    ("net", &["sort", "dev", "net"]),
+    ("arch", &["sort", "arch"]),
+    ("xen", &["sort", "dev", "arch", "xen"]),
+    ("platform", &["sort", "arch", "xen", "platform"]),
+    ("boot", &["sort", "arch", "xen", "platform", "boot"]),
+    ("payload", &["sort", "dev", "disk", "arch", "xen", "platform", "boot", "payload"]),
 ];
 
 fn allowed(layer: &str) -> Option<&'static [&'static str]> {

@@ -138,7 +138,7 @@ pub fn sanitize(input: &[E820Entry], points: &mut [u64], out: &mut [E820Entry]) 
         np += 2;
     }
     let points = &mut points[..np];
-    points.sort_unstable();
+    crate::sort::sort_by(points, |a, b| a.cmp(b));
     let np = dedup_sorted(points);
 
     // For each elementary interval, the most restrictive covering type.

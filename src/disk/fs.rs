@@ -494,7 +494,7 @@ impl Ext4Fs {
                 }
             }
         }
-        names.sort();
+        crate::sort::sort_by(&mut names, |a, b| a.cmp(b));
         Ok(names)
     }
 

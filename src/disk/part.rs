@@ -429,7 +429,7 @@ fn check_on_disk(p: &PartitionInfo, disk_sectors: u64) -> Result<(), PartError> 
 /// the disk, so `end()` is exact).
 fn check_overlaps(parts: &[&PartitionInfo]) -> Result<(), PartError> {
     let mut sorted: Vec<&PartitionInfo> = parts.iter().copied().filter(|p| p.sectors > 0).collect();
-    sorted.sort_by_key(|p| (p.start, p.number));
+    crate::sort::sort_by_key(&mut sorted, |p| (p.start, p.number));
     // In start order, a partition overlaps an earlier one exactly when it
     // starts before the furthest end seen so far.
     let mut furthest: Option<&PartitionInfo> = None;

@@ -172,7 +172,7 @@ pub fn devices<T: Transport>(xs: &mut Xenstore<T>, class: &str) -> Result<Vec<De
         }
         out.push(Device { class: class.into(), id, frontend, backend, backend_id });
     }
-    out.sort_by_key(|d| d.id);
+    crate::sort::sort_by_key(&mut out, |d| d.id);
     Ok(out)
 }
 

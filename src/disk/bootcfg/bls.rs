@@ -146,7 +146,7 @@ pub fn read_entries<F: Files>(files: &mut F) -> Result<Option<(String, Vec<BlsEn
         if names.len() > MAX_ENTRIES {
             return Err(ConfigError::new(dir, 0, Problem::TooComplex("too many entry files")).into());
         }
-        names.sort();
+        crate::sort::sort_by(&mut names, |a, b| a.cmp(b));
         let mut entries = Vec::new();
         for name in names {
             let path = format!("{dir}/{name}");
@@ -162,7 +162,7 @@ pub fn read_entries<F: Files>(files: &mut F) -> Result<Option<(String, Vec<BlsEn
 
 /// Sort as systemd-boot does (see the module documentation).
 pub fn sort(entries: &mut [BlsEntry]) {
-    entries.sort_by(order);
+    crate::sort::sort_by(entries, order);
 }
 
 fn order(a: &BlsEntry, b: &BlsEntry) -> Ordering {
