@@ -5,7 +5,8 @@
 //! (measured, `nm --size-sort`). Here every caller sorts an index order
 //! through one `dyn` comparator, so core's unstable sort exists once,
 //! made stable by comparing indexes last, and each caller adds only the
-//! small permutation step.
+//! small permutation step. It allocates (the index order): code that
+//! runs before the heap exists sorts in place with core's sort.
 
 use alloc::vec;
 use alloc::vec::Vec;

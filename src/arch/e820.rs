@@ -138,7 +138,8 @@ pub fn sanitize(input: &[E820Entry], points: &mut [u64], out: &mut [E820Entry]) 
         np += 2;
     }
     let points = &mut points[..np];
-    crate::sort::sort_by(points, |a, b| a.cmp(b));
+    // In place: this runs before the heap exists (crate::sort allocates).
+    points.sort_unstable();
     let np = dedup_sorted(points);
 
     // For each elementary interval, the most restrictive covering type.
