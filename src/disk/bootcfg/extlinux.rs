@@ -123,7 +123,7 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
             ("append", Some(cur)) => cur.append = Some(rest.to_string()),
             ("linux" | "kernel", Some(cur)) => {
                 if rest.is_empty() {
-                    return Err(err(line, Problem::Syntax(format!("{} without a file", kw.to_uppercase()))));
+                    return Err(err(line, Problem::Syntax(format!("{} without a file", kw.to_ascii_uppercase()))));
                 }
                 let file = rest.split_ascii_whitespace().next().unwrap_or(rest);
                 if kw == "kernel" && file.to_ascii_lowercase().ends_with(".c32") {
@@ -133,9 +133,9 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
                 }
             }
             ("initrd", Some(cur)) => cur.initrds = Some(list(dir, rest)),
-            (k, Some(cur)) if NOT_LINUX.contains(&k) => cur.not_linux = Some(format!("it uses {}", k.to_uppercase())),
+            (k, Some(cur)) if NOT_LINUX.contains(&k) => cur.not_linux = Some(format!("it uses {}", k.to_ascii_uppercase())),
             ("linux" | "kernel" | "initrd", None) => {
-                return Err(err(line, Problem::Syntax(format!("{} before the first LABEL", kw.to_uppercase()))))
+                return Err(err(line, Problem::Syntax(format!("{} before the first LABEL", kw.to_ascii_uppercase()))))
             }
             (k, _) if IGNORED.contains(&k) || NOT_LINUX.contains(&k) => {}
             (k, _) => return Err(err(line, Problem::Unknown(format!("keyword {k:?}")))),
