@@ -207,44 +207,49 @@ enum Tok {
     Close(usize),
 }
 
+/// Split `text` into tokens. It is lexed as bytes: everything GRUB's
+/// syntax gives a meaning is ASCII, and the bytes of a multi-byte
+/// character (all non-ASCII) are copied like any other literal text.
 fn lex(file: &str, text: &str) -> Result<Vec<Tok>, ConfigError> {
-    let s: Vec<char> = text.chars().collect();
+    let s = text.as_bytes();
     let (mut i, mut line) = (0, 1);
     let mut toks = Vec::new();
     let err = |line, what: &str| ConfigError::new(file, line, Problem::Syntax(what.to_string()));
     while i < s.len() {
         match s[i] {
-            ' ' | '\t' | '\r' => i += 1,
-            '\n' => {
+            b' ' | b'\t' | b'\r' => i += 1,
+            b'\n' => {
                 toks.push(Tok::Sep(line));
                 line += 1;
                 i += 1;
             }
-            ';' => {
+            b';' => {
                 toks.push(Tok::Sep(line));
                 i += 1;
             }
-            '{' => {
+            b'{' => {
                 toks.push(Tok::Open(line));
                 i += 1;
             }
-            '}' => {
+            b'}' => {
                 toks.push(Tok::Close(line));
                 i += 1;
             }
-            '#' => {
-                while i < s.len() && s[i] != '\n' {
+            b'#' => {
+                while i < s.len() && s[i] != b'\n' {
                     i += 1;
                 }
             }
-            '\\' if s.get(i + 1) == Some(&'\n') => {
+            b'\\' if s.get(i + 1) == Some(&b'\n') => {
                 i += 2;
                 line += 1;
             }
-            '|' | '&' | '<' | '>' => return Err(err(line, &format!("{:?} (pipes and redirections) outside quotes", s[i]))),
+            b'|' | b'&' | b'<' | b'>' => {
+                return Err(err(line, &format!("{:?} (pipes and redirections) outside quotes", char::from(s[i]))))
+            }
             _ => {
                 let start_line = line;
-                let (w, next) = word(&s, i, &mut line).map_err(|(l, what)| err(l, what))?;
+                let (w, next) = word(text, i, &mut line).map_err(|(l, what)| err(l, what))?;
                 toks.push(Tok::Word(w, start_line));
                 i = next;
             }
@@ -253,33 +258,35 @@ fn lex(file: &str, text: &str) -> Result<Vec<Tok>, ConfigError> {
     Ok(toks)
 }
 
-/// One word starting at `s[i]`: its pieces and the index after it.
-fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (usize, &'static str)> {
+/// One word starting at byte `i` of `text`: its pieces and the index
+/// after it.
+fn word(text: &str, mut i: usize, line: &mut usize) -> Result<(Word, usize), (usize, &'static str)> {
+    let s = text.as_bytes();
     let start = i;
     let mut w = Word { pieces: Vec::new(), quoted: false, raw: String::new() };
-    let mut lit = String::new();
-    let flush = |lit: &mut String, w: &mut Word| {
+    let mut lit = Vec::new();
+    let flush = |lit: &mut Vec<u8>, w: &mut Word| {
         if !lit.is_empty() {
-            w.pieces.push(Piece::Lit(core::mem::take(lit)));
+            w.pieces.push(Piece::Lit(copied(lit)));
         }
     };
     while i < s.len() {
         match s[i] {
-            ' ' | '\t' | '\r' | '\n' | ';' | '{' | '}' | '|' | '&' | '<' | '>' => break,
-            '\\' => {
+            b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'}' | b'|' | b'&' | b'<' | b'>' => break,
+            b'\\' => {
                 match s.get(i + 1) {
-                    Some('\n') => *line += 1,
+                    Some(b'\n') => *line += 1,
                     Some(&c) => lit.push(c),
                     None => {}
                 }
                 i += 2;
             }
-            '\'' => {
+            b'\'' => {
                 let open = *line;
                 w.quoted = true;
                 i += 1;
-                while i < s.len() && s[i] != '\'' {
-                    *line += usize::from(s[i] == '\n');
+                while i < s.len() && s[i] != b'\'' {
+                    *line += usize::from(s[i] == b'\n');
                     lit.push(s[i]);
                     i += 1;
                 }
@@ -287,39 +294,39 @@ fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (us
                     return Err((open, "unterminated single quote"));
                 }
                 // '' is an empty word, not nothing.
-                w.pieces.push(Piece::Lit(core::mem::take(&mut lit)));
+                w.pieces.push(Piece::Lit(copied(&mut lit)));
                 i += 1;
             }
-            '"' => {
+            b'"' => {
                 let open = *line;
                 w.quoted = true;
                 i += 1;
-                w.pieces.push(Piece::Lit(core::mem::take(&mut lit)));
+                w.pieces.push(Piece::Lit(copied(&mut lit)));
                 loop {
                     match s.get(i) {
                         None => return Err((open, "unterminated double quote")),
-                        Some('"') => break,
-                        Some('\\') if matches!(s.get(i + 1), Some('$' | '"' | '\\')) => {
+                        Some(b'"') => break,
+                        Some(b'\\') if matches!(s.get(i + 1), Some(b'$' | b'"' | b'\\')) => {
                             lit.push(s[i + 1]);
                             i += 2;
                         }
-                        Some('\\') if s.get(i + 1) == Some(&'\n') => {
+                        Some(b'\\') if s.get(i + 1) == Some(&b'\n') => {
                             *line += 1;
                             i += 2;
                         }
-                        Some('$') => {
-                            let (name, next) = var(s, i, *line)?;
+                        Some(b'$') => {
+                            let (name, next) = var(text, i, *line)?;
                             match name {
                                 Some(n) => {
                                     flush(&mut lit, &mut w);
                                     w.pieces.push(Piece::QVar(n));
                                 }
-                                None => lit.push('$'),
+                                None => lit.push(b'$'),
                             }
                             i = next;
                         }
                         Some(&c) => {
-                            *line += usize::from(c == '\n');
+                            *line += usize::from(c == b'\n');
                             lit.push(c);
                             i += 1;
                         }
@@ -328,14 +335,14 @@ fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (us
                 flush(&mut lit, &mut w);
                 i += 1;
             }
-            '$' => {
-                let (name, next) = var(s, i, *line)?;
+            b'$' => {
+                let (name, next) = var(text, i, *line)?;
                 match name {
                     Some(n) => {
                         flush(&mut lit, &mut w);
                         w.pieces.push(Piece::Var(n));
                     }
-                    None => lit.push('$'),
+                    None => lit.push(b'$'),
                 }
                 i = next;
             }
@@ -346,34 +353,47 @@ fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (us
         }
     }
     flush(&mut lit, &mut w);
-    w.raw = s[start..i.min(s.len())].iter().collect();
+    // Words end at an ASCII byte or the end: the slice is whole characters.
+    w.raw = text[start..i.min(s.len())].to_string();
     Ok((w, i))
 }
 
-/// The variable at `s[i] == '$'`: its name (`None`: a lone `$`, literal)
-/// and the index after it.
-fn var(s: &[char], i: usize, line: usize) -> Result<(Option<String>, usize), (usize, &'static str)> {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+/// The literal text collected so far, taken. Always UTF-8: the lexer
+/// drops and inserts only ASCII bytes, which are never part of a
+/// multi-byte character, so every character it copies stays whole.
+fn copied(lit: &mut Vec<u8>) -> String {
+    let text = String::from_utf8(core::mem::take(lit));
+    debug_assert!(text.is_ok(), "the lexer split a character");
+    text.unwrap_or_default()
+}
+
+/// The variable at `text[i] == '$'`: its name (`None`: a lone `$`,
+/// literal) and the index after it.
+fn var(text: &str, i: usize, line: usize) -> Result<(Option<String>, usize), (usize, &'static str)> {
+    let s = text.as_bytes();
+    let ident = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
+    // The name ends at an ASCII byte, so `text[i + 1..end]` is whole characters.
+    let name = |end: usize| Some(text[i + 1..end].to_string());
     match s.get(i + 1) {
-        Some('{') => {
-            let end = s[i + 2..].iter().position(|&c| c == '}').map(|p| i + 2 + p);
+        Some(b'{') => {
+            let end = s[i + 2..].iter().position(|&c| c == b'}').map(|p| i + 2 + p);
             let Some(end) = end else { return Err((line, "unterminated ${")) };
-            let name: String = s[i + 2..end].iter().collect();
-            let ok = !name.is_empty() && (name.chars().all(ident) || matches!(name.as_str(), "?" | "#" | "*" | "@"));
+            let name = &s[i + 2..end];
+            let ok = !name.is_empty() && (name.iter().all(ident) || matches!(name, b"?" | b"#" | b"*" | b"@"));
             if !ok {
                 return Err((line, "a ${…} that is not a variable name"));
             }
-            Ok((Some(name), end + 1))
+            Ok((Some(text[i + 2..end].to_string()), end + 1))
         }
-        Some(&c) if c.is_ascii_digit() => {
+        Some(c) if c.is_ascii_digit() => {
             let n = s[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            Ok((Some(s[i + 1..i + 1 + n].iter().collect()), i + 1 + n))
+            Ok((name(i + 1 + n), i + 1 + n))
         }
-        Some(&c) if ident(c) => {
-            let n = s[i + 1..].iter().take_while(|&&c| ident(c)).count();
-            Ok((Some(s[i + 1..i + 1 + n].iter().collect()), i + 1 + n))
+        Some(c) if ident(c) => {
+            let n = s[i + 1..].iter().take_while(|c| ident(c)).count();
+            Ok((name(i + 1 + n), i + 1 + n))
         }
-        Some(&c) if matches!(c, '?' | '#' | '*' | '@') => Ok((Some(c.to_string()), i + 2)),
+        Some(b'?' | b'#' | b'*' | b'@') => Ok((name(i + 2), i + 2)),
         _ => Ok((None, i + 1)),
     }
 }
