@@ -105,7 +105,7 @@ pub fn parse_entry(path: &str, text: &str) -> Result<Option<BlsEntry>, ConfigErr
             "version" => once(&mut e.version)?,
             "machine-id" => once(&mut e.machine_id)?,
             "sort-key" => once(&mut e.sort_key)?,
-            "linux" if e.linux.is_some() => return Err(err(line, Problem::Syntax("linux given twice".into()))),
+            "linux" if e.linux.is_some() => return Err(err(line, Problem::syntax("linux given twice"))),
             "linux" => e.linux = Some((value.to_string(), line)),
             "initrd" => e.initrds.push(value.to_string()),
             "options" => {
@@ -124,7 +124,7 @@ pub fn parse_entry(path: &str, text: &str) -> Result<Option<BlsEntry>, ConfigErr
     if e.not_linux.is_some() {
         e.linux = None;
     } else if e.linux.is_none() {
-        return Err(err(0, Problem::Syntax("no linux line".into())));
+        return Err(err(0, Problem::syntax("no linux line")));
     }
     Ok(Some(e))
 }

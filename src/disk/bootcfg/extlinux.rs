@@ -100,7 +100,7 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
         match (kw.as_str(), current) {
             ("label", _) => {
                 if rest.is_empty() {
-                    return Err(err(line, Problem::Syntax("LABEL without a name".into())));
+                    return Err(err(line, Problem::syntax("LABEL without a name")));
                 }
                 if labels.len() >= MAX_ENTRIES {
                     return Err(err(line, Problem::TooComplex("too many labels")));
@@ -113,12 +113,12 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
                 match (sub.to_ascii_lowercase().as_str(), cur) {
                     ("label", Some(cur)) => cur.title = Some(value.trim().replace('^', "")),
                     ("default", Some(cur)) => menu_default = Some((cur.name.clone(), line)),
-                    ("include", _) => return Err(err(line, Problem::Unsupported("MENU INCLUDE".into()))),
+                    ("include", _) => return Err(err(line, Problem::unsupported("MENU INCLUDE"))),
                     _ => {}
                 }
             }
             ("text", _) => in_text = true,
-            ("include", _) => return Err(err(line, Problem::Unsupported("INCLUDE: hvmlite reads only this file".into()))),
+            ("include", _) => return Err(err(line, Problem::unsupported("INCLUDE: hvmlite reads only this file"))),
             ("append", None) => global_append = Some(rest.to_string()),
             ("append", Some(cur)) => cur.append = Some(rest.to_string()),
             ("linux" | "kernel", Some(cur)) => {

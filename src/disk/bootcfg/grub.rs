@@ -57,7 +57,7 @@ pub struct Grubenv {
 
 impl Grubenv {
     pub fn parse(path: &str, text: &str) -> Result<Self, ConfigError> {
-        let err = |line, s: &str| ConfigError::new(path, line, Problem::Syntax(s.to_string()));
+        let err = |line, s: &str| ConfigError::new(path, line, Problem::syntax(s));
         let mut lines = text.split('\n').enumerate();
         match lines.next() {
             Some((_, "# GRUB Environment Block")) => {}
@@ -214,7 +214,7 @@ fn lex(file: &str, text: &str) -> Result<Vec<Tok>, ConfigError> {
     let s = text.as_bytes();
     let (mut i, mut line) = (0, 1);
     let mut toks = Vec::new();
-    let err = |line, what: &str| ConfigError::new(file, line, Problem::Syntax(what.to_string()));
+    let err = |line, what: &str| ConfigError::new(file, line, Problem::syntax(what));
     while i < s.len() {
         match s[i] {
             b' ' | b'\t' | b'\r' => i += 1,
@@ -244,9 +244,7 @@ fn lex(file: &str, text: &str) -> Result<Vec<Tok>, ConfigError> {
                 i += 2;
                 line += 1;
             }
-            b'|' | b'&' | b'<' | b'>' => {
-                return Err(err(line, &format!("{:?} (pipes and redirections) outside quotes", char::from(s[i]))))
-            }
+            b'|' | b'&' | b'<' | b'>' => return Err(err(line, &format!("{:?} (pipes and redirections) outside quotes", char::from(s[i])))),
             _ => {
                 let start_line = line;
                 let (w, next) = word(text, i, &mut line).map_err(|(l, what)| err(l, what))?;
@@ -430,7 +428,7 @@ impl Parser<'_> {
         let (stmts, end) = self.list(0, &[])?;
         match end {
             End::Eof => Ok(stmts),
-            End::Close => Err(self.err(self.last_line(), Problem::Syntax("a } that closes nothing".into()))),
+            End::Close => Err(self.err(self.last_line(), Problem::syntax("a } that closes nothing"))),
             End::Keyword(k) => Err(self.err(self.last_line(), Problem::Syntax(format!("{k} without if")))),
         }
     }
@@ -459,7 +457,7 @@ impl Parser<'_> {
                     self.pos += 1;
                     return Ok((stmts, End::Close));
                 }
-                Some(Tok::Open(l)) => return Err(self.err(*l, Problem::Syntax("a { that opens nothing".into()))),
+                Some(Tok::Open(l)) => return Err(self.err(*l, Problem::syntax("a { that opens nothing"))),
                 Some(Tok::Word(w, l)) => (w, *l),
             };
             let kw = w.literal().unwrap_or("");
@@ -495,7 +493,7 @@ impl Parser<'_> {
 
     fn if_(&mut self, depth: usize, line: usize) -> Result<Stmt, ConfigError> {
         self.pos += 1;
-        let unterminated = |p: &Self| p.err(line, Problem::Syntax("if without fi".into()));
+        let unterminated = |p: &Self| p.err(line, Problem::syntax("if without fi"));
         let mut arms = Vec::new();
         loop {
             let (cond, end) = self.list(depth + 1, &["then"])?;
@@ -543,7 +541,7 @@ impl Parser<'_> {
             _ => None,
         };
         let Some(name) = name else {
-            return Err(self.err(line, Problem::Syntax("function without a name".into())));
+            return Err(self.err(line, Problem::syntax("function without a name")));
         };
         self.pos += 1;
         let body = self.block(depth, line, "function")?;
@@ -867,7 +865,7 @@ impl<'a> Run<'a, '_> {
         for t in lex(&e.file, field).map_err(relocate)? {
             match t {
                 Tok::Word(w, _) => out.extend(self.expand(&w, vars, line).map_err(relocate)?),
-                _ => return Err(relocate(self.err(line, Problem::Syntax("; or a brace in a BLS field".into())))),
+                _ => return Err(relocate(self.err(line, Problem::syntax("; or a brace in a BLS field")))),
             }
         }
         Ok(out)
@@ -902,7 +900,7 @@ impl<'a> Run<'a, '_> {
         mode: &mut Mode<'_, 'a>,
     ) -> Result<(), ConfigError> {
         let Mode::Menu(items) = mode else {
-            return Err(self.err(line, Problem::Unsupported("a menuentry or submenu inside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("a menuentry or submenu inside a menuentry")));
         };
         self.items += 1;
         if self.items > MAX_ENTRIES {
@@ -944,7 +942,7 @@ impl<'a> Run<'a, '_> {
         }
         match title {
             Some(t) => Ok((t, id)),
-            None => Err(self.err(line, Problem::Syntax("menuentry without a title".into()))),
+            None => Err(self.err(line, Problem::syntax("menuentry without a title"))),
         }
     }
 
@@ -1265,14 +1263,14 @@ impl<'a> Run<'a, '_> {
 
     fn blscfg(&mut self, words: &[Word], line: usize, mode: &mut Mode<'_, 'a>) -> Result<(), ConfigError> {
         let Mode::Menu(items) = mode else {
-            return Err(self.err(line, Problem::Unsupported("blscfg inside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("blscfg inside a menuentry")));
         };
         if words.len() > 1 {
             return Err(self.err(line, Problem::Unsupported(format!("blscfg options ({:?})", words[1].raw))));
         }
         let Some(bls) = self.bls else {
             let why = "blscfg, but there are no BLS entries in /loader/entries or /boot/loader/entries";
-            return Err(self.err(line, Problem::Syntax(why.into())));
+            return Err(self.err(line, Problem::syntax(why)));
         };
         self.items += bls.len();
         if self.items > MAX_ENTRIES {
@@ -1284,14 +1282,14 @@ impl<'a> Run<'a, '_> {
 
     fn linux(&mut self, args: &[Word], line: usize, vars: &Vars, mode: &mut Mode<'_, 'a>) -> Result<(), ConfigError> {
         let Mode::Entry(boot) = mode else {
-            return Err(self.err(line, Problem::Unsupported("linux outside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("linux outside a menuentry")));
         };
         let mut words = Vec::new();
         for w in args {
             words.extend(self.expand(w, vars, line)?);
         }
         let Some(path) = words.first() else {
-            return Err(self.err(line, Problem::Syntax("linux without a kernel".into())));
+            return Err(self.err(line, Problem::syntax("linux without a kernel")));
         };
         let path = self.fs_path(path, vars, line)?;
         boot.linux = Some((path, words[1..].join(" ")));
@@ -1300,7 +1298,7 @@ impl<'a> Run<'a, '_> {
 
     fn initrd(&mut self, args: &[Word], line: usize, vars: &Vars, mode: &mut Mode<'_, 'a>) -> Result<(), ConfigError> {
         let Mode::Entry(boot) = mode else {
-            return Err(self.err(line, Problem::Unsupported("initrd outside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("initrd outside a menuentry")));
         };
         let mut paths = Vec::new();
         for w in args {
@@ -1312,7 +1310,7 @@ impl<'a> Run<'a, '_> {
             }
         }
         if paths.is_empty() {
-            return Err(self.err(line, Problem::Syntax("initrd without a file".into())));
+            return Err(self.err(line, Problem::syntax("initrd without a file")));
         }
         boot.initrds = paths;
         Ok(())
@@ -1358,7 +1356,7 @@ impl<'a> Run<'a, '_> {
                             let why = format!("${n} is set by a search or probe at line {at}, which hvmlite cannot run");
                             return Err(self.err(line, Problem::Unsupported(why)));
                         }
-                        None if n == "?" => return Err(self.err(line, Problem::Unsupported("$? (a command's status)".into()))),
+                        None if n == "?" => return Err(self.err(line, Problem::unsupported("$? (a command's status)"))),
                         None => "",
                     };
                     (v, matches!(p, Piece::Var(_)))
