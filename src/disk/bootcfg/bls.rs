@@ -146,7 +146,7 @@ pub fn read_entries<F: Files>(files: &mut F) -> Result<Option<(String, Vec<BlsEn
         if names.len() > MAX_ENTRIES {
             return Err(ConfigError::new(dir, 0, Problem::TooComplex("too many entry files")).into());
         }
-        crate::sort::sort_by(&mut names, |a, b| a.cmp(b));
+        crate::sort::sort_by(&mut names, String::cmp);
         let mut entries = Vec::new();
         for name in names {
             let path = format!("{dir}/{name}");

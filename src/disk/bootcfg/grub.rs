@@ -125,7 +125,8 @@ pub fn parse(
     exists: &mut dyn FnMut(&str) -> Option<bool>,
 ) -> Result<Menu, ConfigError> {
     let toks = lex(path, text)?;
-    let stmts = Parser { file: path, toks: &toks, pos: 0 }.script()?;
+    let mut parser = Parser { file: path, toks: &toks, pos: 0, function_names: Vec::new() };
+    let stmts = parser.script()?;
     let dir = super::parent(path).unwrap_or("").to_string();
     let mut run = Run {
         file: path,
@@ -133,7 +134,7 @@ pub fn parse(
         env,
         bls,
         exists,
-        functions: BTreeMap::new(),
+        functions: Functions::new(parser.function_names),
         steps: 0,
         expanded: 0,
         items: 0,
@@ -417,6 +418,8 @@ struct Parser<'t> {
     file: &'t str,
     toks: &'t [Tok],
     pos: usize,
+    /// The name of every `function` statement, in file order.
+    function_names: Vec<String>,
 }
 
 impl Parser<'_> {
@@ -545,6 +548,7 @@ impl Parser<'_> {
         };
         self.pos += 1;
         let body = self.block(depth, line, "function")?;
+        self.function_names.push(name.clone());
         Ok(Stmt::Function { name, body })
     }
 
@@ -630,6 +634,41 @@ impl Vars {
 }
 
 // ---------------------------------------------------------------- running
+
+/// The file's functions. Their names are literal words, so the parser
+/// has seen them all: a sorted table of the names (no map to insert into
+/// while running), and each one's body once its `function` statement ran.
+struct Functions<'a> {
+    names: Vec<String>,
+    bodies: Vec<Option<&'a [Stmt]>>,
+}
+
+impl<'a> Functions<'a> {
+    fn new(mut names: Vec<String>) -> Self {
+        crate::sort::sort_by(&mut names, String::cmp);
+        let bodies = alloc::vec![None; names.len()];
+        Functions { names, bodies }
+    }
+
+    /// `function NAME { BODY }` ran: a later one replaces an earlier one.
+    fn define(&mut self, name: &str, body: &'a [Stmt]) {
+        if let Some(slot) = self.slot(name).and_then(|i| self.bodies.get_mut(i)) {
+            *slot = Some(body);
+        }
+    }
+
+    /// The body of function `name`, if it has been defined.
+    fn get(&self, name: &str) -> Option<&'a [Stmt]> {
+        self.slot(name).and_then(|i| self.bodies.get(i).copied().flatten())
+    }
+
+    /// The first place of `name` in the table (a name defined twice is
+    /// there twice; the first place is the one used).
+    fn slot(&self, name: &str) -> Option<usize> {
+        let i = self.names.partition_point(|n| n.as_str() < name);
+        (self.names.get(i)? == name).then_some(i)
+    }
+}
 
 /// A menu item after its body ran.
 enum Node {
@@ -772,7 +811,7 @@ struct Run<'a, 'x> {
     env: Option<&'a Grubenv>,
     bls: Option<&'a [BlsEntry]>,
     exists: &'x mut dyn FnMut(&str) -> Option<bool>,
-    functions: BTreeMap<String, &'a [Stmt]>,
+    functions: Functions<'a>,
     steps: usize,
     expanded: usize,
     items: usize,
@@ -880,7 +919,7 @@ impl<'a> Run<'a, '_> {
                 Stmt::Cmd { words, line } => self.command(words, *line, vars, mode, depth)?,
                 Stmt::If { arms, otherwise } => self.if_(s, arms, otherwise, vars, mode, depth)?,
                 Stmt::Function { name, body } => {
-                    self.functions.insert(name.clone(), body);
+                    self.functions.define(name, body);
                 }
                 Stmt::Menu { submenu, args, body, line } => self.define(*submenu, args, body, *line, vars, mode)?,
             }
@@ -977,7 +1016,7 @@ impl<'a> Run<'a, '_> {
         let line = *line;
         self.step(line)?;
         let name = words.first().and_then(Word::literal).unwrap_or("");
-        if self.functions.contains_key(name) {
+        if self.functions.get(name).is_some() {
             return Ok(None);
         }
         let mut args = Vec::new();
@@ -1093,7 +1132,7 @@ impl<'a> Run<'a, '_> {
             return assigns_grub_only(first);
         }
         let Some(name) = first.literal() else { return false };
-        if let Some(&body) = self.functions.get(name) {
+        if let Some(body) = self.functions.get(name) {
             return self.inert(body, depth + 1);
         }
         match name {
@@ -1119,7 +1158,7 @@ impl<'a> Run<'a, '_> {
         let Some(name) = first.literal().map(str::to_string) else {
             return Err(self.err(line, Problem::Unsupported(format!("a command name that is not plain text: {:?}", first.raw))));
         };
-        if let Some(&body) = self.functions.get(name.as_str()) {
+        if let Some(body) = self.functions.get(&name) {
             return self.call(body, &words[1..], line, vars, mode, depth);
         }
         match name.as_str() {
@@ -2145,6 +2184,19 @@ f
         assert_eq!(e.line, 4);
         let e = run("menuentry 'a\n", None).unwrap_err();
         assert_eq!(e.to_string(), "/boot/grub/grub.cfg:1: syntax error: unterminated single quote");
+    }
+
+    #[test]
+    fn functions_exist_once_their_definition_ran() {
+        let entry = "menuentry A {\n  linux /vmlinuz $k\n}\n";
+        // A later definition replaces an earlier one.
+        let cfg = format!("function k {{ k=one }}\nfunction k {{ k=two }}\nk\n{entry}");
+        assert_eq!(run(&cfg, None).unwrap().entries[0].options, "two");
+        // Called before its definition ran, it is no command at all.
+        let e = run(&format!("k\nfunction k {{ k=one }}\n{entry}"), None).unwrap_err();
+        assert_eq!(e.to_string(), "/boot/grub/grub.cfg:1: unknown command \"k\"");
+        let cfg = format!("if false; then function k {{ k=one }}; fi\nk\n{entry}");
+        assert_eq!(run(&cfg, None).unwrap_err().to_string(), "/boot/grub/grub.cfg:2: unknown command \"k\"");
     }
 
     #[test]
