@@ -111,7 +111,7 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
             ("menu", cur) => {
                 let (sub, value) = rest.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((rest, ""));
                 match (sub.to_ascii_lowercase().as_str(), cur) {
-                    ("label", Some(cur)) => cur.title = Some(value.trim().replace('^', "")),
+                    ("label", Some(cur)) => cur.title = Some(value.trim().split('^').collect()),
                     ("default", Some(cur)) => menu_default = Some((cur.name.clone(), line)),
                     ("include", _) => return Err(err(line, Problem::unsupported("MENU INCLUDE"))),
                     _ => {}
@@ -147,6 +147,15 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
 /// A comma-separated list of files.
 fn list(dir: &str, s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|f| !f.is_empty()).map(|f| join(dir, f)).collect()
+}
+
+/// The files of every `initrd=` in an `APPEND` line.
+fn initrds_in(dir: &str, append: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for v in append.split_ascii_whitespace().filter_map(|w| w.strip_prefix("initrd=")) {
+        files.extend(list(dir, v));
+    }
+    files
 }
 
 fn build(
@@ -186,7 +195,7 @@ fn build(
         };
         let initrds = match l.initrds {
             Some(i) => i,
-            None => append.split_ascii_whitespace().filter_map(|w| w.strip_prefix("initrd=")).flat_map(|v| list(dir, v)).collect(),
+            None => initrds_in(dir, &append),
         };
         entries.push(BootEntry {
             title,
