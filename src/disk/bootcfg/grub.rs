@@ -1494,7 +1494,16 @@ fn assigned(w: &Word) -> Option<&str> {
 /// An `if` condition as text, with its line, for messages.
 fn describe(cond: &[Stmt]) -> (String, usize) {
     match cond.first() {
-        Some(Stmt::Cmd { words, line }) => (words.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(" "), *line),
+        Some(Stmt::Cmd { words, line }) => {
+            let mut text = String::new();
+            for (i, w) in words.iter().enumerate() {
+                if i > 0 {
+                    text.push(' ');
+                }
+                text.push_str(&w.raw);
+            }
+            (text, *line)
+        }
         _ => (String::from("(a compound condition)"), 0),
     }
 }
