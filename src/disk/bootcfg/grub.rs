@@ -100,13 +100,15 @@ impl Grubenv {
     }
 }
 
+/// `s` with each `\` removed and the byte after it kept as it is (the
+/// bytes of a multi-byte character after it then follow unchanged).
 fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        out.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+    let mut out = Vec::new();
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        out.push(if b == b'\\' { bytes.next().unwrap_or(b'\\') } else { b });
     }
-    out
+    copied(&mut out)
 }
 
 /// Whether the file calls `blscfg` (as a command, not in a comment).
@@ -357,9 +359,9 @@ fn word(text: &str, mut i: usize, line: &mut usize) -> Result<(Word, usize), (us
     Ok((w, i))
 }
 
-/// The literal text collected so far, taken. Always UTF-8: the lexer
-/// drops and inserts only ASCII bytes, which are never part of a
-/// multi-byte character, so every character it copies stays whole.
+/// The text collected so far, taken. Always UTF-8: the lexer and
+/// [`unescape`] drop and insert only ASCII bytes, which are never part of
+/// a multi-byte character, so every character they copy stays whole.
 fn copied(lit: &mut Vec<u8>) -> String {
     let text = String::from_utf8(core::mem::take(lit));
     debug_assert!(text.is_ok(), "the lexer split a character");
@@ -2168,6 +2170,10 @@ f
         assert_eq!(e.linux, "/boot/vm linuz");
         assert_eq!(e.options, "one two three four a b a b a bx $v $v ef");
         assert_eq!(e.initrds, ["/a", "/b"]);
+        // Characters beyond ASCII pass through quotes, escapes and words whole.
+        let m = run("menuentry 'Déb\"ü' {\n linux /vmlinuz-ü \\é \"\\ß$v\" ñ\\\nx\n}\n", None).unwrap();
+        let e = &m.entries[0];
+        assert_eq!((e.title.as_str(), e.linux.as_str(), e.options.as_str()), ("Déb\"ü", "/vmlinuz-ü", "é \\ß ñx"));
     }
 
     #[test]
@@ -2247,6 +2253,8 @@ f
         assert_eq!(env.get("saved_entry"), Some("a\\b"));
         assert_eq!(env.get("kernelopts"), Some("root=x ro"));
         assert_eq!(env.get("x"), Some("1\n2"));
+        let env = Grubenv::parse("/g", &grubenv(&["title=D\\é\\ü"])).unwrap();
+        assert_eq!(env.get("title"), Some("Déü"));
         assert_eq!(Grubenv::parse("/g", "saved_entry=0\n").unwrap_err().line, 1);
         assert_eq!(Grubenv::parse("/g", "# GRUB Environment Block\nfoo\n").unwrap_err().line, 2);
     }
