@@ -105,7 +105,7 @@ pub fn parse_entry(path: &str, text: &str) -> Result<Option<BlsEntry>, ConfigErr
             "version" => once(&mut e.version)?,
             "machine-id" => once(&mut e.machine_id)?,
             "sort-key" => once(&mut e.sort_key)?,
-            "linux" if e.linux.is_some() => return Err(err(line, Problem::Syntax("linux given twice".into()))),
+            "linux" if e.linux.is_some() => return Err(err(line, Problem::syntax("linux given twice"))),
             "linux" => e.linux = Some((value.to_string(), line)),
             "initrd" => e.initrds.push(value.to_string()),
             "options" => {
@@ -124,7 +124,7 @@ pub fn parse_entry(path: &str, text: &str) -> Result<Option<BlsEntry>, ConfigErr
     if e.not_linux.is_some() {
         e.linux = None;
     } else if e.linux.is_none() {
-        return Err(err(0, Problem::Syntax("no linux line".into())));
+        return Err(err(0, Problem::syntax("no linux line")));
     }
     Ok(Some(e))
 }
@@ -146,7 +146,7 @@ pub fn read_entries<F: Files>(files: &mut F) -> Result<Option<(String, Vec<BlsEn
         if names.len() > MAX_ENTRIES {
             return Err(ConfigError::new(dir, 0, Problem::TooComplex("too many entry files")).into());
         }
-        crate::sort::sort_by(&mut names, |a, b| a.cmp(b));
+        crate::sort::sort_by(&mut names, String::cmp);
         let mut entries = Vec::new();
         for name in names {
             let path = format!("{dir}/{name}");

@@ -100,7 +100,7 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
         match (kw.as_str(), current) {
             ("label", _) => {
                 if rest.is_empty() {
-                    return Err(err(line, Problem::Syntax("LABEL without a name".into())));
+                    return Err(err(line, Problem::syntax("LABEL without a name")));
                 }
                 if labels.len() >= MAX_ENTRIES {
                     return Err(err(line, Problem::TooComplex("too many labels")));
@@ -111,19 +111,19 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
             ("menu", cur) => {
                 let (sub, value) = rest.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((rest, ""));
                 match (sub.to_ascii_lowercase().as_str(), cur) {
-                    ("label", Some(cur)) => cur.title = Some(value.trim().replace('^', "")),
+                    ("label", Some(cur)) => cur.title = Some(value.trim().split('^').collect()),
                     ("default", Some(cur)) => menu_default = Some((cur.name.clone(), line)),
-                    ("include", _) => return Err(err(line, Problem::Unsupported("MENU INCLUDE".into()))),
+                    ("include", _) => return Err(err(line, Problem::unsupported("MENU INCLUDE"))),
                     _ => {}
                 }
             }
             ("text", _) => in_text = true,
-            ("include", _) => return Err(err(line, Problem::Unsupported("INCLUDE: hvmlite reads only this file".into()))),
+            ("include", _) => return Err(err(line, Problem::unsupported("INCLUDE: hvmlite reads only this file"))),
             ("append", None) => global_append = Some(rest.to_string()),
             ("append", Some(cur)) => cur.append = Some(rest.to_string()),
             ("linux" | "kernel", Some(cur)) => {
                 if rest.is_empty() {
-                    return Err(err(line, Problem::Syntax(format!("{} without a file", kw.to_uppercase()))));
+                    return Err(err(line, Problem::Syntax(format!("{} without a file", kw.to_ascii_uppercase()))));
                 }
                 let file = rest.split_ascii_whitespace().next().unwrap_or(rest);
                 if kw == "kernel" && file.to_ascii_lowercase().ends_with(".c32") {
@@ -133,9 +133,9 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
                 }
             }
             ("initrd", Some(cur)) => cur.initrds = Some(list(dir, rest)),
-            (k, Some(cur)) if NOT_LINUX.contains(&k) => cur.not_linux = Some(format!("it uses {}", k.to_uppercase())),
+            (k, Some(cur)) if NOT_LINUX.contains(&k) => cur.not_linux = Some(format!("it uses {}", k.to_ascii_uppercase())),
             ("linux" | "kernel" | "initrd", None) => {
-                return Err(err(line, Problem::Syntax(format!("{} before the first LABEL", kw.to_uppercase()))))
+                return Err(err(line, Problem::Syntax(format!("{} before the first LABEL", kw.to_ascii_uppercase()))))
             }
             (k, _) if IGNORED.contains(&k) || NOT_LINUX.contains(&k) => {}
             (k, _) => return Err(err(line, Problem::Unknown(format!("keyword {k:?}")))),
@@ -147,6 +147,15 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
 /// A comma-separated list of files.
 fn list(dir: &str, s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|f| !f.is_empty()).map(|f| join(dir, f)).collect()
+}
+
+/// The files of every `initrd=` in an `APPEND` line.
+fn initrds_in(dir: &str, append: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for v in append.split_ascii_whitespace().filter_map(|w| w.strip_prefix("initrd=")) {
+        files.extend(list(dir, v));
+    }
+    files
 }
 
 fn build(
@@ -186,7 +195,7 @@ fn build(
         };
         let initrds = match l.initrds {
             Some(i) => i,
-            None => append.split_ascii_whitespace().filter_map(|w| w.strip_prefix("initrd=")).flat_map(|v| list(dir, v)).collect(),
+            None => initrds_in(dir, &append),
         };
         entries.push(BootEntry {
             title,

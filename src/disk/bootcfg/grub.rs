@@ -57,7 +57,7 @@ pub struct Grubenv {
 
 impl Grubenv {
     pub fn parse(path: &str, text: &str) -> Result<Self, ConfigError> {
-        let err = |line, s: &str| ConfigError::new(path, line, Problem::Syntax(s.to_string()));
+        let err = |line, s: &str| ConfigError::new(path, line, Problem::syntax(s));
         let mut lines = text.split('\n').enumerate();
         match lines.next() {
             Some((_, "# GRUB Environment Block")) => {}
@@ -100,13 +100,15 @@ impl Grubenv {
     }
 }
 
+/// `s` with each `\` removed and the byte after it kept as it is (the
+/// bytes of a multi-byte character after it then follow unchanged).
 fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        out.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+    let mut out = Vec::new();
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        out.push(if b == b'\\' { bytes.next().unwrap_or(b'\\') } else { b });
     }
-    out
+    copied(&mut out)
 }
 
 /// Whether the file calls `blscfg` (as a command, not in a comment).
@@ -125,7 +127,8 @@ pub fn parse(
     exists: &mut dyn FnMut(&str) -> Option<bool>,
 ) -> Result<Menu, ConfigError> {
     let toks = lex(path, text)?;
-    let stmts = Parser { file: path, toks: &toks, pos: 0 }.script()?;
+    let mut parser = Parser { file: path, toks: &toks, pos: 0, function_names: Vec::new() };
+    let stmts = parser.script()?;
     let dir = super::parent(path).unwrap_or("").to_string();
     let mut run = Run {
         file: path,
@@ -133,7 +136,7 @@ pub fn parse(
         env,
         bls,
         exists,
-        functions: BTreeMap::new(),
+        functions: Functions::new(parser.function_names),
         steps: 0,
         expanded: 0,
         items: 0,
@@ -207,44 +210,47 @@ enum Tok {
     Close(usize),
 }
 
+/// Split `text` into tokens. It is lexed as bytes: everything GRUB's
+/// syntax gives a meaning is ASCII, and the bytes of a multi-byte
+/// character (all non-ASCII) are copied like any other literal text.
 fn lex(file: &str, text: &str) -> Result<Vec<Tok>, ConfigError> {
-    let s: Vec<char> = text.chars().collect();
+    let s = text.as_bytes();
     let (mut i, mut line) = (0, 1);
     let mut toks = Vec::new();
-    let err = |line, what: &str| ConfigError::new(file, line, Problem::Syntax(what.to_string()));
+    let err = |line, what: &str| ConfigError::new(file, line, Problem::syntax(what));
     while i < s.len() {
         match s[i] {
-            ' ' | '\t' | '\r' => i += 1,
-            '\n' => {
+            b' ' | b'\t' | b'\r' => i += 1,
+            b'\n' => {
                 toks.push(Tok::Sep(line));
                 line += 1;
                 i += 1;
             }
-            ';' => {
+            b';' => {
                 toks.push(Tok::Sep(line));
                 i += 1;
             }
-            '{' => {
+            b'{' => {
                 toks.push(Tok::Open(line));
                 i += 1;
             }
-            '}' => {
+            b'}' => {
                 toks.push(Tok::Close(line));
                 i += 1;
             }
-            '#' => {
-                while i < s.len() && s[i] != '\n' {
+            b'#' => {
+                while i < s.len() && s[i] != b'\n' {
                     i += 1;
                 }
             }
-            '\\' if s.get(i + 1) == Some(&'\n') => {
+            b'\\' if s.get(i + 1) == Some(&b'\n') => {
                 i += 2;
                 line += 1;
             }
-            '|' | '&' | '<' | '>' => return Err(err(line, &format!("{:?} (pipes and redirections) outside quotes", s[i]))),
+            b'|' | b'&' | b'<' | b'>' => return Err(err(line, &format!("{:?} (pipes and redirections) outside quotes", char::from(s[i])))),
             _ => {
                 let start_line = line;
-                let (w, next) = word(&s, i, &mut line).map_err(|(l, what)| err(l, what))?;
+                let (w, next) = word(text, i, &mut line).map_err(|(l, what)| err(l, what))?;
                 toks.push(Tok::Word(w, start_line));
                 i = next;
             }
@@ -253,33 +259,35 @@ fn lex(file: &str, text: &str) -> Result<Vec<Tok>, ConfigError> {
     Ok(toks)
 }
 
-/// One word starting at `s[i]`: its pieces and the index after it.
-fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (usize, &'static str)> {
+/// One word starting at byte `i` of `text`: its pieces and the index
+/// after it.
+fn word(text: &str, mut i: usize, line: &mut usize) -> Result<(Word, usize), (usize, &'static str)> {
+    let s = text.as_bytes();
     let start = i;
     let mut w = Word { pieces: Vec::new(), quoted: false, raw: String::new() };
-    let mut lit = String::new();
-    let flush = |lit: &mut String, w: &mut Word| {
+    let mut lit = Vec::new();
+    let flush = |lit: &mut Vec<u8>, w: &mut Word| {
         if !lit.is_empty() {
-            w.pieces.push(Piece::Lit(core::mem::take(lit)));
+            w.pieces.push(Piece::Lit(copied(lit)));
         }
     };
     while i < s.len() {
         match s[i] {
-            ' ' | '\t' | '\r' | '\n' | ';' | '{' | '}' | '|' | '&' | '<' | '>' => break,
-            '\\' => {
+            b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'}' | b'|' | b'&' | b'<' | b'>' => break,
+            b'\\' => {
                 match s.get(i + 1) {
-                    Some('\n') => *line += 1,
+                    Some(b'\n') => *line += 1,
                     Some(&c) => lit.push(c),
                     None => {}
                 }
                 i += 2;
             }
-            '\'' => {
+            b'\'' => {
                 let open = *line;
                 w.quoted = true;
                 i += 1;
-                while i < s.len() && s[i] != '\'' {
-                    *line += usize::from(s[i] == '\n');
+                while i < s.len() && s[i] != b'\'' {
+                    *line += usize::from(s[i] == b'\n');
                     lit.push(s[i]);
                     i += 1;
                 }
@@ -287,39 +295,39 @@ fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (us
                     return Err((open, "unterminated single quote"));
                 }
                 // '' is an empty word, not nothing.
-                w.pieces.push(Piece::Lit(core::mem::take(&mut lit)));
+                w.pieces.push(Piece::Lit(copied(&mut lit)));
                 i += 1;
             }
-            '"' => {
+            b'"' => {
                 let open = *line;
                 w.quoted = true;
                 i += 1;
-                w.pieces.push(Piece::Lit(core::mem::take(&mut lit)));
+                w.pieces.push(Piece::Lit(copied(&mut lit)));
                 loop {
                     match s.get(i) {
                         None => return Err((open, "unterminated double quote")),
-                        Some('"') => break,
-                        Some('\\') if matches!(s.get(i + 1), Some('$' | '"' | '\\')) => {
+                        Some(b'"') => break,
+                        Some(b'\\') if matches!(s.get(i + 1), Some(b'$' | b'"' | b'\\')) => {
                             lit.push(s[i + 1]);
                             i += 2;
                         }
-                        Some('\\') if s.get(i + 1) == Some(&'\n') => {
+                        Some(b'\\') if s.get(i + 1) == Some(&b'\n') => {
                             *line += 1;
                             i += 2;
                         }
-                        Some('$') => {
-                            let (name, next) = var(s, i, *line)?;
+                        Some(b'$') => {
+                            let (name, next) = var(text, i, *line)?;
                             match name {
                                 Some(n) => {
                                     flush(&mut lit, &mut w);
                                     w.pieces.push(Piece::QVar(n));
                                 }
-                                None => lit.push('$'),
+                                None => lit.push(b'$'),
                             }
                             i = next;
                         }
                         Some(&c) => {
-                            *line += usize::from(c == '\n');
+                            *line += usize::from(c == b'\n');
                             lit.push(c);
                             i += 1;
                         }
@@ -328,14 +336,14 @@ fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (us
                 flush(&mut lit, &mut w);
                 i += 1;
             }
-            '$' => {
-                let (name, next) = var(s, i, *line)?;
+            b'$' => {
+                let (name, next) = var(text, i, *line)?;
                 match name {
                     Some(n) => {
                         flush(&mut lit, &mut w);
                         w.pieces.push(Piece::Var(n));
                     }
-                    None => lit.push('$'),
+                    None => lit.push(b'$'),
                 }
                 i = next;
             }
@@ -346,34 +354,47 @@ fn word(s: &[char], mut i: usize, line: &mut usize) -> Result<(Word, usize), (us
         }
     }
     flush(&mut lit, &mut w);
-    w.raw = s[start..i.min(s.len())].iter().collect();
+    // Words end at an ASCII byte or the end: the slice is whole characters.
+    w.raw = text[start..i.min(s.len())].to_string();
     Ok((w, i))
 }
 
-/// The variable at `s[i] == '$'`: its name (`None`: a lone `$`, literal)
-/// and the index after it.
-fn var(s: &[char], i: usize, line: usize) -> Result<(Option<String>, usize), (usize, &'static str)> {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+/// The text collected so far, taken. Always UTF-8: the lexer and
+/// [`unescape`] drop and insert only ASCII bytes, which are never part of
+/// a multi-byte character, so every character they copy stays whole.
+fn copied(lit: &mut Vec<u8>) -> String {
+    let text = String::from_utf8(core::mem::take(lit));
+    debug_assert!(text.is_ok(), "the lexer split a character");
+    text.unwrap_or_default()
+}
+
+/// The variable at `text[i] == '$'`: its name (`None`: a lone `$`,
+/// literal) and the index after it.
+fn var(text: &str, i: usize, line: usize) -> Result<(Option<String>, usize), (usize, &'static str)> {
+    let s = text.as_bytes();
+    let ident = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
+    // The name ends at an ASCII byte, so `text[i + 1..end]` is whole characters.
+    let name = |end: usize| Some(text[i + 1..end].to_string());
     match s.get(i + 1) {
-        Some('{') => {
-            let end = s[i + 2..].iter().position(|&c| c == '}').map(|p| i + 2 + p);
+        Some(b'{') => {
+            let end = s[i + 2..].iter().position(|&c| c == b'}').map(|p| i + 2 + p);
             let Some(end) = end else { return Err((line, "unterminated ${")) };
-            let name: String = s[i + 2..end].iter().collect();
-            let ok = !name.is_empty() && (name.chars().all(ident) || matches!(name.as_str(), "?" | "#" | "*" | "@"));
+            let name = &s[i + 2..end];
+            let ok = !name.is_empty() && (name.iter().all(ident) || matches!(name, b"?" | b"#" | b"*" | b"@"));
             if !ok {
                 return Err((line, "a ${…} that is not a variable name"));
             }
-            Ok((Some(name), end + 1))
+            Ok((Some(text[i + 2..end].to_string()), end + 1))
         }
-        Some(&c) if c.is_ascii_digit() => {
+        Some(c) if c.is_ascii_digit() => {
             let n = s[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            Ok((Some(s[i + 1..i + 1 + n].iter().collect()), i + 1 + n))
+            Ok((name(i + 1 + n), i + 1 + n))
         }
-        Some(&c) if ident(c) => {
-            let n = s[i + 1..].iter().take_while(|&&c| ident(c)).count();
-            Ok((Some(s[i + 1..i + 1 + n].iter().collect()), i + 1 + n))
+        Some(c) if ident(c) => {
+            let n = s[i + 1..].iter().take_while(|c| ident(c)).count();
+            Ok((name(i + 1 + n), i + 1 + n))
         }
-        Some(&c) if matches!(c, '?' | '#' | '*' | '@') => Ok((Some(c.to_string()), i + 2)),
+        Some(b'?' | b'#' | b'*' | b'@') => Ok((name(i + 2), i + 2)),
         _ => Ok((None, i + 1)),
     }
 }
@@ -399,6 +420,8 @@ struct Parser<'t> {
     file: &'t str,
     toks: &'t [Tok],
     pos: usize,
+    /// The name of every `function` statement, in file order.
+    function_names: Vec<String>,
 }
 
 impl Parser<'_> {
@@ -410,7 +433,7 @@ impl Parser<'_> {
         let (stmts, end) = self.list(0, &[])?;
         match end {
             End::Eof => Ok(stmts),
-            End::Close => Err(self.err(self.last_line(), Problem::Syntax("a } that closes nothing".into()))),
+            End::Close => Err(self.err(self.last_line(), Problem::syntax("a } that closes nothing"))),
             End::Keyword(k) => Err(self.err(self.last_line(), Problem::Syntax(format!("{k} without if")))),
         }
     }
@@ -439,7 +462,7 @@ impl Parser<'_> {
                     self.pos += 1;
                     return Ok((stmts, End::Close));
                 }
-                Some(Tok::Open(l)) => return Err(self.err(*l, Problem::Syntax("a { that opens nothing".into()))),
+                Some(Tok::Open(l)) => return Err(self.err(*l, Problem::syntax("a { that opens nothing"))),
                 Some(Tok::Word(w, l)) => (w, *l),
             };
             let kw = w.literal().unwrap_or("");
@@ -475,7 +498,7 @@ impl Parser<'_> {
 
     fn if_(&mut self, depth: usize, line: usize) -> Result<Stmt, ConfigError> {
         self.pos += 1;
-        let unterminated = |p: &Self| p.err(line, Problem::Syntax("if without fi".into()));
+        let unterminated = |p: &Self| p.err(line, Problem::syntax("if without fi"));
         let mut arms = Vec::new();
         loop {
             let (cond, end) = self.list(depth + 1, &["then"])?;
@@ -523,10 +546,11 @@ impl Parser<'_> {
             _ => None,
         };
         let Some(name) = name else {
-            return Err(self.err(line, Problem::Syntax("function without a name".into())));
+            return Err(self.err(line, Problem::syntax("function without a name")));
         };
         self.pos += 1;
         let body = self.block(depth, line, "function")?;
+        self.function_names.push(name.clone());
         Ok(Stmt::Function { name, body })
     }
 
@@ -612,6 +636,41 @@ impl Vars {
 }
 
 // ---------------------------------------------------------------- running
+
+/// The file's functions. Their names are literal words, so the parser
+/// has seen them all: a sorted table of the names (no map to insert into
+/// while running), and each one's body once its `function` statement ran.
+struct Functions<'a> {
+    names: Vec<String>,
+    bodies: Vec<Option<&'a [Stmt]>>,
+}
+
+impl<'a> Functions<'a> {
+    fn new(mut names: Vec<String>) -> Self {
+        crate::sort::sort_by(&mut names, String::cmp);
+        let bodies = alloc::vec![None; names.len()];
+        Functions { names, bodies }
+    }
+
+    /// `function NAME { BODY }` ran: a later one replaces an earlier one.
+    fn define(&mut self, name: &str, body: &'a [Stmt]) {
+        if let Some(slot) = self.slot(name).and_then(|i| self.bodies.get_mut(i)) {
+            *slot = Some(body);
+        }
+    }
+
+    /// The body of function `name`, if it has been defined.
+    fn get(&self, name: &str) -> Option<&'a [Stmt]> {
+        self.slot(name).and_then(|i| self.bodies.get(i).copied().flatten())
+    }
+
+    /// The first place of `name` in the table (a name defined twice is
+    /// there twice; the first place is the one used).
+    fn slot(&self, name: &str) -> Option<usize> {
+        let i = self.names.partition_point(|n| n.as_str() < name);
+        (self.names.get(i)? == name).then_some(i)
+    }
+}
 
 /// A menu item after its body ran.
 enum Node {
@@ -754,7 +813,7 @@ struct Run<'a, 'x> {
     env: Option<&'a Grubenv>,
     bls: Option<&'a [BlsEntry]>,
     exists: &'x mut dyn FnMut(&str) -> Option<bool>,
-    functions: BTreeMap<String, &'a [Stmt]>,
+    functions: Functions<'a>,
     steps: usize,
     expanded: usize,
     items: usize,
@@ -847,7 +906,7 @@ impl<'a> Run<'a, '_> {
         for t in lex(&e.file, field).map_err(relocate)? {
             match t {
                 Tok::Word(w, _) => out.extend(self.expand(&w, vars, line).map_err(relocate)?),
-                _ => return Err(relocate(self.err(line, Problem::Syntax("; or a brace in a BLS field".into())))),
+                _ => return Err(relocate(self.err(line, Problem::syntax("; or a brace in a BLS field")))),
             }
         }
         Ok(out)
@@ -862,7 +921,7 @@ impl<'a> Run<'a, '_> {
                 Stmt::Cmd { words, line } => self.command(words, *line, vars, mode, depth)?,
                 Stmt::If { arms, otherwise } => self.if_(s, arms, otherwise, vars, mode, depth)?,
                 Stmt::Function { name, body } => {
-                    self.functions.insert(name.clone(), body);
+                    self.functions.define(name, body);
                 }
                 Stmt::Menu { submenu, args, body, line } => self.define(*submenu, args, body, *line, vars, mode)?,
             }
@@ -882,7 +941,7 @@ impl<'a> Run<'a, '_> {
         mode: &mut Mode<'_, 'a>,
     ) -> Result<(), ConfigError> {
         let Mode::Menu(items) = mode else {
-            return Err(self.err(line, Problem::Unsupported("a menuentry or submenu inside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("a menuentry or submenu inside a menuentry")));
         };
         self.items += 1;
         if self.items > MAX_ENTRIES {
@@ -924,7 +983,7 @@ impl<'a> Run<'a, '_> {
         }
         match title {
             Some(t) => Ok((t, id)),
-            None => Err(self.err(line, Problem::Syntax("menuentry without a title".into()))),
+            None => Err(self.err(line, Problem::syntax("menuentry without a title"))),
         }
     }
 
@@ -959,7 +1018,7 @@ impl<'a> Run<'a, '_> {
         let line = *line;
         self.step(line)?;
         let name = words.first().and_then(Word::literal).unwrap_or("");
-        if self.functions.contains_key(name) {
+        if self.functions.get(name).is_some() {
             return Ok(None);
         }
         let mut args = Vec::new();
@@ -1075,7 +1134,7 @@ impl<'a> Run<'a, '_> {
             return assigns_grub_only(first);
         }
         let Some(name) = first.literal() else { return false };
-        if let Some(&body) = self.functions.get(name) {
+        if let Some(body) = self.functions.get(name) {
             return self.inert(body, depth + 1);
         }
         match name {
@@ -1101,7 +1160,7 @@ impl<'a> Run<'a, '_> {
         let Some(name) = first.literal().map(str::to_string) else {
             return Err(self.err(line, Problem::Unsupported(format!("a command name that is not plain text: {:?}", first.raw))));
         };
-        if let Some(&body) = self.functions.get(name.as_str()) {
+        if let Some(body) = self.functions.get(&name) {
             return self.call(body, &words[1..], line, vars, mode, depth);
         }
         match name.as_str() {
@@ -1245,14 +1304,14 @@ impl<'a> Run<'a, '_> {
 
     fn blscfg(&mut self, words: &[Word], line: usize, mode: &mut Mode<'_, 'a>) -> Result<(), ConfigError> {
         let Mode::Menu(items) = mode else {
-            return Err(self.err(line, Problem::Unsupported("blscfg inside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("blscfg inside a menuentry")));
         };
         if words.len() > 1 {
             return Err(self.err(line, Problem::Unsupported(format!("blscfg options ({:?})", words[1].raw))));
         }
         let Some(bls) = self.bls else {
             let why = "blscfg, but there are no BLS entries in /loader/entries or /boot/loader/entries";
-            return Err(self.err(line, Problem::Syntax(why.into())));
+            return Err(self.err(line, Problem::syntax(why)));
         };
         self.items += bls.len();
         if self.items > MAX_ENTRIES {
@@ -1264,14 +1323,14 @@ impl<'a> Run<'a, '_> {
 
     fn linux(&mut self, args: &[Word], line: usize, vars: &Vars, mode: &mut Mode<'_, 'a>) -> Result<(), ConfigError> {
         let Mode::Entry(boot) = mode else {
-            return Err(self.err(line, Problem::Unsupported("linux outside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("linux outside a menuentry")));
         };
         let mut words = Vec::new();
         for w in args {
             words.extend(self.expand(w, vars, line)?);
         }
         let Some(path) = words.first() else {
-            return Err(self.err(line, Problem::Syntax("linux without a kernel".into())));
+            return Err(self.err(line, Problem::syntax("linux without a kernel")));
         };
         let path = self.fs_path(path, vars, line)?;
         boot.linux = Some((path, words[1..].join(" ")));
@@ -1280,7 +1339,7 @@ impl<'a> Run<'a, '_> {
 
     fn initrd(&mut self, args: &[Word], line: usize, vars: &Vars, mode: &mut Mode<'_, 'a>) -> Result<(), ConfigError> {
         let Mode::Entry(boot) = mode else {
-            return Err(self.err(line, Problem::Unsupported("initrd outside a menuentry".into())));
+            return Err(self.err(line, Problem::unsupported("initrd outside a menuentry")));
         };
         let mut paths = Vec::new();
         for w in args {
@@ -1292,7 +1351,7 @@ impl<'a> Run<'a, '_> {
             }
         }
         if paths.is_empty() {
-            return Err(self.err(line, Problem::Syntax("initrd without a file".into())));
+            return Err(self.err(line, Problem::syntax("initrd without a file")));
         }
         boot.initrds = paths;
         Ok(())
@@ -1338,7 +1397,7 @@ impl<'a> Run<'a, '_> {
                             let why = format!("${n} is set by a search or probe at line {at}, which hvmlite cannot run");
                             return Err(self.err(line, Problem::Unsupported(why)));
                         }
-                        None if n == "?" => return Err(self.err(line, Problem::Unsupported("$? (a command's status)".into()))),
+                        None if n == "?" => return Err(self.err(line, Problem::unsupported("$? (a command's status)"))),
                         None => "",
                     };
                     (v, matches!(p, Piece::Var(_)))
@@ -1437,7 +1496,16 @@ fn assigned(w: &Word) -> Option<&str> {
 /// An `if` condition as text, with its line, for messages.
 fn describe(cond: &[Stmt]) -> (String, usize) {
     match cond.first() {
-        Some(Stmt::Cmd { words, line }) => (words.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(" "), *line),
+        Some(Stmt::Cmd { words, line }) => {
+            let mut text = String::new();
+            for (i, w) in words.iter().enumerate() {
+                if i > 0 {
+                    text.push(' ');
+                }
+                text.push_str(&w.raw);
+            }
+            (text, *line)
+        }
         _ => (String::from("(a compound condition)"), 0),
     }
 }
@@ -2102,6 +2170,10 @@ f
         assert_eq!(e.linux, "/boot/vm linuz");
         assert_eq!(e.options, "one two three four a b a b a bx $v $v ef");
         assert_eq!(e.initrds, ["/a", "/b"]);
+        // Characters beyond ASCII pass through quotes, escapes and words whole.
+        let m = run("menuentry 'Déb\"ü' {\n linux /vmlinuz-ü \\é \"\\ß$v\" ñ\\\nx\n}\n", None).unwrap();
+        let e = &m.entries[0];
+        assert_eq!((e.title.as_str(), e.linux.as_str(), e.options.as_str()), ("Déb\"ü", "/vmlinuz-ü", "é \\ß ñx"));
     }
 
     #[test]
@@ -2127,6 +2199,19 @@ f
         assert_eq!(e.line, 4);
         let e = run("menuentry 'a\n", None).unwrap_err();
         assert_eq!(e.to_string(), "/boot/grub/grub.cfg:1: syntax error: unterminated single quote");
+    }
+
+    #[test]
+    fn functions_exist_once_their_definition_ran() {
+        let entry = "menuentry A {\n  linux /vmlinuz $k\n}\n";
+        // A later definition replaces an earlier one.
+        let cfg = format!("function k {{ k=one }}\nfunction k {{ k=two }}\nk\n{entry}");
+        assert_eq!(run(&cfg, None).unwrap().entries[0].options, "two");
+        // Called before its definition ran, it is no command at all.
+        let e = run(&format!("k\nfunction k {{ k=one }}\n{entry}"), None).unwrap_err();
+        assert_eq!(e.to_string(), "/boot/grub/grub.cfg:1: unknown command \"k\"");
+        let cfg = format!("if false; then function k {{ k=one }}; fi\nk\n{entry}");
+        assert_eq!(run(&cfg, None).unwrap_err().to_string(), "/boot/grub/grub.cfg:2: unknown command \"k\"");
     }
 
     #[test]
@@ -2168,6 +2253,8 @@ f
         assert_eq!(env.get("saved_entry"), Some("a\\b"));
         assert_eq!(env.get("kernelopts"), Some("root=x ro"));
         assert_eq!(env.get("x"), Some("1\n2"));
+        let env = Grubenv::parse("/g", &grubenv(&["title=D\\é\\ü"])).unwrap();
+        assert_eq!(env.get("title"), Some("Déü"));
         assert_eq!(Grubenv::parse("/g", "saved_entry=0\n").unwrap_err().line, 1);
         assert_eq!(Grubenv::parse("/g", "# GRUB Environment Block\nfoo\n").unwrap_err().line, 2);
     }

@@ -131,6 +131,28 @@ pub enum Problem {
     NoEntries,
 }
 
+impl Problem {
+    /// [`Problem::Syntax`] with a fixed message. Out of line, as are the
+    /// two below: each of the many fixed messages is then one call, not a
+    /// copy of the allocation and of the text's bytes in the code.
+    #[inline(never)]
+    pub fn syntax(what: &str) -> Self {
+        Problem::Syntax(what.to_string())
+    }
+
+    /// [`Problem::Unknown`] with a fixed message.
+    #[inline(never)]
+    pub fn unknown(what: &str) -> Self {
+        Problem::Unknown(what.to_string())
+    }
+
+    /// [`Problem::Unsupported`] with a fixed message.
+    #[inline(never)]
+    pub fn unsupported(what: &str) -> Self {
+        Problem::Unsupported(what.to_string())
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
