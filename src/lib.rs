@@ -47,9 +47,9 @@ pub mod dev;
 pub mod disk;
 pub mod net;
 pub mod payload;
-pub mod sort;
 #[cfg(target_os = "none")]
 pub mod platform;
+pub mod sort;
 pub mod xen;
 
 #[cfg(not(target_os = "none"))]
