@@ -47,6 +47,9 @@ pub enum BlockError {
     /// The device itself reported a failure, with its own status code
     /// (blkfront: the ring response's status).
     Device(i32),
+    /// The device stopped working (its driver found the other end broken
+    /// or silent); the driver keeps why (e.g. `BlkFront::error`).
+    Stopped,
 }
 
 impl fmt::Display for BlockError {
@@ -63,6 +66,7 @@ impl fmt::Display for BlockError {
             BlockError::Unsupported => f.write_str("the device does not support this operation"),
             BlockError::Busy => f.write_str("the device is busy with another request"),
             BlockError::Device(status) => write!(f, "the device reported an error (status {status})"),
+            BlockError::Stopped => f.write_str("the device stopped"),
         }
     }
 }

@@ -223,15 +223,17 @@ impl BlkFront {
         self.error.as_deref()
     }
 
+    /// End the device with `e`: a failed status is the device's own
+    /// error; anything else (a protocol violation, silence) stops it.
     fn fail(&mut self, e: BlkfrontError) -> BlockError {
-        let code = match &e {
-            BlkfrontError::Protocol(BlkifError::Status { status, .. }) => *status as i32,
-            _ => -1,
+        let status = match &e {
+            BlkfrontError::Protocol(BlkifError::Status { status, .. }) => Some(*status as i32),
+            _ => None,
         };
         if self.error.is_none() {
             self.error = Some(format!("{}: {e}", self.dev.frontend));
         }
-        BlockError::Device(code)
+        status.map_or(BlockError::Stopped, BlockError::Device)
     }
 
     /// Run one transfer: `len` bytes from 512-byte unit `unit`, split into
@@ -246,7 +248,7 @@ impl BlkFront {
         mut drain: impl FnMut(usize, &[u8]),
     ) -> Result<(), BlockError> {
         if self.error.is_some() {
-            return Err(BlockError::Device(-1));
+            return Err(BlockError::Stopped);
         }
         let mut sent = 0usize;
         let mut idle = 0;
@@ -382,7 +384,7 @@ impl BlockDevice for BlkFront {
             return Err(BlockError::Unsupported);
         }
         if self.error.is_some() {
-            return Err(BlockError::Device(-1));
+            return Err(BlockError::Stopped);
         }
         let Some(id) = self.out.free() else { return Err(BlockError::Busy) };
         let req = blkif::encode_request(OP_FLUSH_DISKCACHE, self.dev.id as u16, id as u64, 0, &[]);
