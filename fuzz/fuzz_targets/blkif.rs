@@ -10,52 +10,16 @@
 //! a model of the outstanding set agrees after every step; nothing panics.
 #![no_main]
 
-use std::cell::RefCell;
-
 use hvmlite::xen::blkif::{self, BlkifError, FrontRing, Outstanding, Response, ENTRY_SIZE, OP_READ, OP_WRITE};
-use hvmlite::xen::ring::RingMem;
-use hvmlite_fuzz::Bytes;
+use hvmlite_fuzz::{Bytes, CheckedRing};
 use libfuzzer_sys::fuzz_target;
 
 const PAGES: usize = 2;
 const SLOTS: usize = 8;
 
-struct Ring {
-    bytes: RefCell<Vec<u8>>,
-}
-
-impl Ring {
-    fn check(&self, off: usize, len: usize) {
-        assert!(off + len <= PAGES * 4096, "access {off:#x}+{len} outside the ring");
-    }
-}
-
-impl RingMem for Ring {
-    fn load32(&self, off: usize) -> u32 {
-        self.check(off, 4);
-        assert!(off < 16, "index loads only from the header: {off:#x}");
-        u32::from_le_bytes(self.bytes.borrow()[off..off + 4].try_into().unwrap())
-    }
-    fn store32(&self, off: usize, v: u32) {
-        self.check(off, 4);
-        assert!(off < 16, "index stores only to the header: {off:#x}");
-        self.bytes.borrow_mut()[off..off + 4].copy_from_slice(&v.to_le_bytes());
-    }
-    fn read(&self, off: usize, buf: &mut [u8]) {
-        self.check(off, buf.len());
-        assert!(off >= 64 && (off - 64) % ENTRY_SIZE == 0, "entry reads start at a slot: {off:#x}");
-        buf.copy_from_slice(&self.bytes.borrow()[off..off + buf.len()]);
-    }
-    fn write(&self, off: usize, data: &[u8]) {
-        self.check(off, data.len());
-        assert!(off >= 64 && (off - 64) % ENTRY_SIZE == 0 && data.len() == ENTRY_SIZE, "requests fill whole slots: {off:#x}");
-        self.bytes.borrow_mut()[off..off + data.len()].copy_from_slice(data);
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes::new(data);
-    let m = Ring { bytes: RefCell::new(vec![0; PAGES * 4096]) };
+    let m = CheckedRing::new(PAGES, ENTRY_SIZE);
     let size = blkif::ring_entries(PAGES);
     let mut ring = FrontRing::init(&m, size);
     let mut out = Outstanding::<SLOTS>::default();

@@ -14,53 +14,17 @@
 //! same frames, and a filled checksum verifies; nothing panics.
 #![no_main]
 
-use std::cell::RefCell;
-
 use hvmlite::xen::netif::{self, FrontRing, NetifError, Pool, RxResponse, TxResponse, RX_ENTRY, TX_ENTRY};
 use hvmlite::xen::ring::RingMem;
-use hvmlite_fuzz::Bytes;
+use hvmlite_fuzz::{Bytes, CheckedRing};
 use libfuzzer_sys::fuzz_target;
 
 const N: usize = 16;
 
-struct Ring {
-    entry: usize,
-    bytes: RefCell<Vec<u8>>,
-}
-
-impl Ring {
-    fn check(&self, off: usize, len: usize) {
-        assert!(off + len <= 4096, "access {off:#x}+{len} outside the ring");
-    }
-}
-
-impl RingMem for Ring {
-    fn load32(&self, off: usize) -> u32 {
-        self.check(off, 4);
-        assert!(off < 16, "index loads only from the header: {off:#x}");
-        u32::from_le_bytes(self.bytes.borrow()[off..off + 4].try_into().unwrap())
-    }
-    fn store32(&self, off: usize, v: u32) {
-        self.check(off, 4);
-        assert!(off < 16, "index stores only to the header: {off:#x}");
-        self.bytes.borrow_mut()[off..off + 4].copy_from_slice(&v.to_le_bytes());
-    }
-    fn read(&self, off: usize, buf: &mut [u8]) {
-        self.check(off, buf.len());
-        assert!(off >= 64 && (off - 64) % self.entry == 0, "entry reads start at a slot: {off:#x}");
-        buf.copy_from_slice(&self.bytes.borrow()[off..off + buf.len()]);
-    }
-    fn write(&self, off: usize, data: &[u8]) {
-        self.check(off, data.len());
-        assert!(off >= 64 && (off - 64) % self.entry == 0 && data.len() == self.entry, "requests fill whole slots: {off:#x}");
-        self.bytes.borrow_mut()[off..off + data.len()].copy_from_slice(data);
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes::new(data);
-    let tx_m = Ring { entry: TX_ENTRY, bytes: RefCell::new(vec![0; 4096]) };
-    let rx_m = Ring { entry: RX_ENTRY, bytes: RefCell::new(vec![0; 4096]) };
+    let tx_m = CheckedRing::new(1, TX_ENTRY);
+    let rx_m = CheckedRing::new(1, RX_ENTRY);
     let mut tx = FrontRing::init(&tx_m, "tx", TX_ENTRY);
     let mut rx = FrontRing::init(&rx_m, "rx", RX_ENTRY);
     let (mut tx_pool, mut rx_pool) = (Pool::<N>::default(), Pool::<N>::default());

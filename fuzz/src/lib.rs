@@ -1,5 +1,6 @@
 //! What the fuzz targets share: a byte cursor over the fuzzer's input,
-//! physical memory backed by a byte vector, and the invariant checks of a
+//! physical memory backed by a byte vector, a ring page that checks the
+//! frontend's every access, and the invariant checks of a
 //! sanitised e820 map and of the heap search, each written against an
 //! independent model rather than against hvmlite's own helpers.
 
@@ -225,5 +226,48 @@ pub fn check_largest_free(map: &[E820Entry], reserved: &[Range], min: u64, max: 
             got.map_or(0, |r| r.len()),
             "map {map:?} reserved {reserved:?} min {min:#x} max {max:#x}: got {got:?}"
         );
+    }
+}
+
+/// A front ring's shared pages as the fuzz targets hand them to the
+/// frontend, checking every access it makes: inside the pages, index loads
+/// and stores only in the header, entry reads at slot boundaries and
+/// entry writes of whole slots (`entry` bytes each, after the 64-byte
+/// header).
+pub struct CheckedRing {
+    pub entry: usize,
+    pub bytes: RefCell<Vec<u8>>,
+}
+
+impl CheckedRing {
+    pub fn new(pages: usize, entry: usize) -> Self {
+        CheckedRing { entry, bytes: RefCell::new(vec![0; pages * 4096]) }
+    }
+    fn check(&self, off: usize, len: usize) {
+        let size = self.bytes.borrow().len();
+        assert!(off + len <= size, "access {off:#x}+{len} outside the ring");
+    }
+}
+
+impl hvmlite::xen::ring::RingMem for CheckedRing {
+    fn load32(&self, off: usize) -> u32 {
+        self.check(off, 4);
+        assert!(off < 16, "index loads only from the header: {off:#x}");
+        u32::from_le_bytes(self.bytes.borrow()[off..off + 4].try_into().unwrap())
+    }
+    fn store32(&self, off: usize, v: u32) {
+        self.check(off, 4);
+        assert!(off < 16, "index stores only to the header: {off:#x}");
+        self.bytes.borrow_mut()[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    fn read(&self, off: usize, buf: &mut [u8]) {
+        self.check(off, buf.len());
+        assert!(off >= 64 && (off - 64) % self.entry == 0, "entry reads start at a slot: {off:#x}");
+        buf.copy_from_slice(&self.bytes.borrow()[off..off + buf.len()]);
+    }
+    fn write(&self, off: usize, data: &[u8]) {
+        self.check(off, data.len());
+        assert!(off >= 64 && (off - 64) % self.entry == 0 && data.len() == self.entry, "requests fill whole slots: {off:#x}");
+        self.bytes.borrow_mut()[off..off + data.len()].copy_from_slice(data);
     }
 }
