@@ -166,7 +166,11 @@ fn quote(s: &str, how: u8) -> String {
 /// GRUB would take for an option).
 fn title(b: &mut Bytes, max: usize) -> String {
     let t = text(b, max);
-    if t.starts_with('-') { format!("a{t}") } else { t }
+    if t.starts_with('-') {
+        format!("a{t}")
+    } else {
+        t
+    }
 }
 
 fn model_entry(b: &mut Bytes, n: usize) -> Model {
@@ -206,7 +210,12 @@ fn generated(b: &mut Bytes) {
     for _ in 0..1 + b.u8() % 5 {
         if b.u8().is_multiple_of(3) {
             let title = title(b, 8);
-            let children: Vec<Model> = (0..1 + b.u8() % 3).map(|_| { n += 1; model_entry(b, n) }).collect();
+            let children: Vec<Model> = (0..1 + b.u8() % 3)
+                .map(|_| {
+                    n += 1;
+                    model_entry(b, n)
+                })
+                .collect();
             n += 1;
             nodes.push(Node::Sub(title, format!("sub{n}"), children));
         } else {
@@ -222,15 +231,26 @@ fn generated(b: &mut Bytes) {
         let first_title = level.iter().position(|(t, i)| *t == title || *i == title) == Some(at);
         match style % 3 {
             1 => id.to_string(),
-            2 if first_title && !title.contains('>') && !title.is_empty() && !title.bytes().all(|c| c.is_ascii_digit()) => title.to_string(),
+            2 if first_title && !title.contains('>') && !title.is_empty() && !title.bytes().all(|c| c.is_ascii_digit()) => {
+                title.to_string()
+            }
             _ => at.to_string(),
         }
     };
-    let top: Vec<(&str, &str)> = nodes.iter().map(|n| match n {
-        Node::Entry(m) => (m.title.as_str(), m.id.as_str()),
-        Node::Sub(t, i, _) => (t.as_str(), i.as_str()),
-    }).collect();
-    let flat_before: usize = nodes[..pick].iter().map(|n| match n { Node::Entry(_) => 1, Node::Sub(_, _, c) => c.len() }).sum();
+    let top: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|n| match n {
+            Node::Entry(m) => (m.title.as_str(), m.id.as_str()),
+            Node::Sub(t, i, _) => (t.as_str(), i.as_str()),
+        })
+        .collect();
+    let flat_before: usize = nodes[..pick]
+        .iter()
+        .map(|n| match n {
+            Node::Entry(_) => 1,
+            Node::Sub(_, _, c) => c.len(),
+        })
+        .sum();
     let (default, want) = match &nodes[pick] {
         Node::Entry(m) => (names(&m.title, &m.id, pick, &top), flat_before),
         Node::Sub(t, i, children) => {
@@ -253,12 +273,14 @@ fn generated(b: &mut Bytes) {
             }
         }
     }
-    let menu = grub::parse("/boot/grub/grub.cfg", &cfg, None, None, &mut |_| Some(false))
-        .unwrap_or_else(|e| panic!("{e}\n{cfg}"));
-    let models: Vec<&Model> = nodes.iter().flat_map(|n| match n {
-        Node::Entry(m) => vec![m],
-        Node::Sub(_, _, c) => c.iter().collect(),
-    }).collect();
+    let menu = grub::parse("/boot/grub/grub.cfg", &cfg, None, None, &mut |_| Some(false)).unwrap_or_else(|e| panic!("{e}\n{cfg}"));
+    let models: Vec<&Model> = nodes
+        .iter()
+        .flat_map(|n| match n {
+            Node::Entry(m) => vec![m],
+            Node::Sub(_, _, c) => c.iter().collect(),
+        })
+        .collect();
     assert_eq!(menu.entries.len(), models.len(), "{cfg}");
     for (e, m) in menu.entries.iter().zip(&models) {
         assert_eq!((&e.title, e.id.as_deref(), &e.linux), (&m.title, Some(m.id.as_str()), &m.linux), "{cfg}");

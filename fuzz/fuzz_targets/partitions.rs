@@ -40,8 +40,7 @@ impl BlockDevice for SparseDisk {
     }
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         self.reads += 1;
-        let count = check_request(self.ss, self.sectors, sector, buf.len())
-            .unwrap_or_else(|e| panic!("read past the device: {e}"));
+        let count = check_request(self.ss, self.sectors, sector, buf.len()).unwrap_or_else(|e| panic!("read past the device: {e}"));
         let ss = self.ss as usize;
         for i in 0..count as usize {
             let out = &mut buf[i * ss..(i + 1) * ss];

@@ -238,7 +238,9 @@ fuzz_target!(|data: &[u8]| {
             9 => {
                 // A batch: as many answers as requests, each one bounded.
                 let n = xs.transport().script.u8() as usize % (MAX_BATCH + 1);
-                let ops: Vec<Op> = (0..n).map(|i| if i % 2 == 0 { Op::read("device/vbd/51712/state") } else { Op::write("device/vbd/51712/ring-ref", "8") }).collect();
+                let ops: Vec<Op> = (0..n)
+                    .map(|i| if i % 2 == 0 { Op::read("device/vbd/51712/state") } else { Op::write("device/vbd/51712/ring-ref", "8") })
+                    .collect();
                 xs.batch(&ops).map(|r| {
                     assert_eq!(r.len(), n);
                     assert!(r.iter().all(|a| a.as_ref().map_or(true, |b| b.len() <= XS_PAYLOAD_MAX)));
