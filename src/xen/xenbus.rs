@@ -14,6 +14,10 @@
 //! close, `Closed`, then `Initialising`, which makes the backend go back to
 //! `InitWait` ("prepare for reconnect" in Linux's blkback).
 //!
+//! Each step of the protocol (our keys and state, a watch, the backend's
+//! state and keys) is one pipelined xenstore batch ([`Step`]): a round trip
+//! to dom0's xenstored costs milliseconds, a step about one.
+//!
 //! Everything the backend writes is untrusted: states outside the enum,
 //! ids that do not parse, a backend path outside `/local/domain/<id>/backend/`
 //! are typed errors. Every wait is bounded.
@@ -149,14 +153,17 @@ pub fn devices<T: Transport>(xs: &mut Xenstore<T>, class: &str) -> Result<Vec<De
         Err(XsError::Errno(Errno::Enoent)) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let ids: Vec<String> = ids.into_iter().take(MAX_BATCH / 2).collect();
-    // Every device's backend and backend-id, in one batch.
-    let mut ops = Vec::new();
-    for name in &ids {
-        ops.push(Op::read(&format!("{dir}/{name}/backend")));
-        ops.push(Op::read(&format!("{dir}/{name}/backend-id")));
+    // Every device's backend and backend-id, in batches.
+    let mut replies = Vec::new();
+    for chunk in ids.chunks(MAX_BATCH / 2) {
+        let mut ops = Vec::new();
+        for name in chunk {
+            ops.push(Op::read(&format!("{dir}/{name}/backend")));
+            ops.push(Op::read(&format!("{dir}/{name}/backend-id")));
+        }
+        replies.extend(xs.batch(&ops)?);
     }
-    let mut replies = xs.batch(&ops)?.into_iter();
+    let mut replies = replies.into_iter();
     let mut out = Vec::new();
     for name in ids {
         let frontend = format!("{dir}/{name}");
@@ -446,6 +453,20 @@ mod tests {
         // A backend path outside the backend domain's tree is refused.
         xs.transport().store.insert("device/vbd/51712/backend".into(), "/local/domain/7/data".into());
         assert!(matches!(devices(&mut xs, "vbd"), Err(XenbusError::BadKey { .. })));
+    }
+
+    #[test]
+    fn more_devices_than_one_batch_holds() {
+        let mut xs = disk();
+        for id in 0..70u32 {
+            let fe = format!("device/vbd/{}", 51712 + 16 * (id + 1));
+            xs.transport().store.insert(format!("{fe}/backend"), format!("/local/domain/0/backend/vbd/5/{}", 51712 + 16 * (id + 1)));
+            xs.transport().store.insert(format!("{fe}/backend-id"), "0".into());
+        }
+        let d = devices(&mut xs, "vbd").unwrap();
+        assert_eq!(d.len(), 71);
+        assert!(d.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(d[70].backend, format!("/local/domain/0/backend/vbd/5/{}", 51712 + 16 * 70));
     }
 
     #[test]
