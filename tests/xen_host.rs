@@ -155,3 +155,50 @@ xl list
     assert!(!list.iter().any(|l| l.starts_with("hvmlite")), "{d}");
     eprintln!("domu-many: run {:.1?}", r.elapsed);
 }
+
+/// The harness's answer to QEMU's lost timer interrupt
+/// (`common::qemu_xen`, docs/testing.md), exercised on purpose: the test
+/// stops QEMU (SIGSTOP) for 7 s while dom0 sleeps, so QEMU's CPU time
+/// stands still as in the fault; the watchdog must then type CTRL-a six
+/// times, Xen must take the serial input and give it back to dom0 once
+/// QEMU runs again, and the run must end normally.
+#[test]
+fn the_harness_nudges_xen_when_qemu_stands_still() {
+    let s = Scenario::new("echo \"=== sleeping\"\nsleep 30\necho \"=== awake\"\n");
+    let stopper = std::thread::spawn(|| {
+        let pid = qemu_pid("xen-host-nudge/initramfs", Duration::from_secs(120)).expect("QEMU for the nudge scenario");
+        // dom0 is in its sleep by then (the host is ready in about 7 s).
+        std::thread::sleep(Duration::from_secs(14));
+        let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("run kill").success();
+        assert!(signal("-STOP"), "stopping QEMU");
+        std::thread::sleep(Duration::from_secs(7));
+        assert!(signal("-CONT"), "continuing QEMU");
+    });
+    let r = xen_host::run("nudge", &s, T);
+    stopper.join().expect("the stopper thread");
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let nudged = r.run.lines.iter().position(|l| l.starts_with(NUDGED)).unwrap_or_else(|| panic!("no nudge: {d}"));
+    let after = &r.run.lines[nudged..];
+    let to_xen =
+        after.iter().position(|l| l.contains("*** Serial input to Xen")).unwrap_or_else(|| panic!("Xen did not take the input: {d}"));
+    assert!(after[to_xen..].iter().any(|l| l.contains("*** Serial input to DOM0")), "Xen did not give the input back: {d}");
+    assert!(r.run.lines.iter().any(|l| l.contains("=== awake")), "{d}");
+}
+
+/// The pid of the QEMU whose command line holds `marker`, once it runs.
+fn qemu_pid(marker: &str, within: Duration) -> Option<u32> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        for e in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.starts_with("qemu-system-x86_64") && cmd.contains(marker) {
+                return Some(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
