@@ -119,7 +119,7 @@ fn try_disk<'a>(
         if info.ring_pages == 1 { "" } else { "s" }
     );
     let disk: Disk = Rc::new(RefCell::new(blk));
-    let table = part::read_table(&mut disk.clone()).unwrap_or_else(|e| fatal!("{name}: {}", with_device(&disk, e)));
+    let table = part::read_table(&mut disk.clone()).unwrap_or_else(|e| fatal!("{name}: {}", disk.borrow().explain(e)));
     let kind = match table.kind {
         TableKind::Whole => "no partition table",
         TableKind::Mbr => "MBR",
@@ -143,14 +143,6 @@ fn try_disk<'a>(
     None
 }
 
-/// A device error with what the frontend knows about it.
-fn with_device(disk: &Disk, e: impl core::fmt::Display) -> String {
-    match disk.borrow().error() {
-        Some(why) => format!("{e} ({why})"),
-        None => format!("{e}"),
-    }
-}
-
 fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&str>) -> Option<(Ext4Fs, Found)> {
     let part = p.open(disk.clone()).unwrap_or_else(|e| fatal!("{pname}: {e}"));
     let mut fs = match Ext4Fs::open_with_window(part, READ_WINDOW) {
@@ -159,7 +151,7 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
             log::info!("disk: {pname}: not ext2/3/4");
             return None;
         }
-        Err(e) => fatal!("{pname}: {}", with_device(disk, e)),
+        Err(e) => fatal!("{pname}: {}", disk.borrow().explain(e)),
     };
     match bootcfg::find(&mut fs, choice) {
         Ok(found) => {
@@ -183,7 +175,7 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
             log::info!("disk: {pname}: no boot configuration");
             None
         }
-        Err(e) => fatal!("{pname}: {}", with_device(disk, e)),
+        Err(e) => fatal!("{pname}: {}", disk.borrow().explain(e)),
     }
 }
 
@@ -197,20 +189,21 @@ fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Ext4Fs,
 
     // The kernel low, right above hvmlite; the initrd high, below the
     // heap: the kernel is then placed in between.
-    let klen = fs.file_len(&entry.linux).unwrap_or_else(|e| fatal!("{pname}: kernel {}: {}", entry.linux, with_device(&disk, e)));
+    let klen = fs.file_len(&entry.linux).unwrap_or_else(|e| fatal!("{pname}: kernel {}: {}", entry.linux, disk.borrow().explain(e)));
     let kbuf = fit_free(boot.e820, &avoid(&taken), klen as u64, BUF_MIN, BUF_MAX, false)
         .unwrap_or_else(|| fatal!("{pname}: no free RAM for the {klen}-byte kernel {}", entry.linux));
     taken.push(kbuf);
     // SAFETY: free RAM (not reserved, not another buffer), identity-mapped
     // writable; from here on it is kept clear of the kernel's placement.
     let kernel_bytes = unsafe { core::slice::from_raw_parts_mut(kbuf.start as *mut u8, klen) };
-    fs.read_file_into(&entry.linux, kernel_bytes).unwrap_or_else(|e| fatal!("{pname}: kernel {}: {}", entry.linux, with_device(&disk, e)));
+    fs.read_file_into(&entry.linux, kernel_bytes)
+        .unwrap_or_else(|e| fatal!("{pname}: kernel {}: {}", entry.linux, disk.borrow().explain(e)));
 
     // Several initrds are concatenated, each padded to 4 bytes (as GRUB
     // does: cpio archives may follow one another).
     let mut sizes = Vec::new();
     for path in &entry.initrds {
-        sizes.push(fs.file_len(path).unwrap_or_else(|e| fatal!("{pname}: initrd {path}: {}", with_device(&disk, e))));
+        sizes.push(fs.file_len(path).unwrap_or_else(|e| fatal!("{pname}: initrd {path}: {}", disk.borrow().explain(e))));
     }
     let total: usize = sizes.iter().map(|s| s.next_multiple_of(4)).sum();
     let initrd = if total == 0 {
@@ -223,7 +216,7 @@ fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Ext4Fs,
         for (path, &len) in entry.initrds.iter().zip(&sizes) {
             // SAFETY: inside `ibuf`, free RAM as the kernel buffer is.
             let dst = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, len) };
-            fs.read_file_into(path, dst).unwrap_or_else(|e| fatal!("{pname}: initrd {path}: {}", with_device(&disk, e)));
+            fs.read_file_into(path, dst).unwrap_or_else(|e| fatal!("{pname}: initrd {path}: {}", disk.borrow().explain(e)));
             // SAFETY: the padding lies inside `ibuf` (sized with it).
             unsafe { core::ptr::write_bytes((at + len as u64) as *mut u8, 0, len.next_multiple_of(4) - len) };
             at += len.next_multiple_of(4) as u64;

@@ -177,7 +177,7 @@ impl BlkFront {
         }
         step = step.write("event-channel", port).write("protocol", "x86_64-abi").write("feature-persistent", 1);
         const DISK: [&str; 4] = ["sector-size", "sectors", "info", "feature-flush-cache"];
-        let step = DISK.iter().fold(step.state(State::Initialised), |st, k| st.read(k));
+        let step = step.state(State::Initialised).reads(&DISK);
         let seen = dev.step(xs, step)?;
         let seen = dev.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &DISK)?;
 
@@ -221,6 +221,16 @@ impl BlkFront {
     /// What ended the device, if something did.
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
+    }
+
+    /// `e` (an error from a request to this device, or from what read
+    /// through it) with what ended the device, if something did: a
+    /// [`BlockError`] alone cannot say.
+    pub fn explain(&self, e: impl fmt::Display) -> String {
+        match self.error() {
+            Some(why) => format!("{e} ({why})"),
+            None => format!("{e}"),
+        }
     }
 
     /// End the device with `e`: a failed status is the device's own

@@ -184,7 +184,7 @@ impl NetFront {
         let mac_key = xs.read(&format!("{}/mac", dev.frontend)).map_err(|_| NetfrontError::BadMac(None))?;
         let mac = parse_mac(&mac_key).ok_or(NetfrontError::BadMac(Some(mac_key)))?;
         const FEATURES: [&str; 2] = ["feature-rx-copy", "ip"];
-        let seen = dev.step(xs, FEATURES.iter().fold(Step::new().follow(), |st, k| st.read(k)))?;
+        let seen = dev.step(xs, Step::new().follow().reads(&FEATURES))?;
         let seen = dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &FEATURES)?;
         if !seen.feature("feature-rx-copy")? {
             return Err(NetfrontError::NoRxCopy);

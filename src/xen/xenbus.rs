@@ -244,6 +244,10 @@ impl Step {
         self.reads.push(key.into());
         self
     }
+    /// Read each of `keys`.
+    pub fn reads(self, keys: &[&str]) -> Step {
+        keys.iter().fold(self, |st, k| st.read(k))
+    }
     /// Start following the backend's state: a watch that [`Device::wait_backend`]
     /// blocks on, until a step with [`unfollow`](Self::unfollow).
     pub fn follow(mut self) -> Step {
@@ -353,7 +357,7 @@ impl Device {
                 if reads.iter().all(|k| seen.values.iter().any(|(have, _)| have == k)) {
                     return Ok(seen);
                 }
-                seen = self.step(xs, reads.iter().fold(Step::new(), |st, k| st.read(k)))?;
+                seen = self.step(xs, Step::new().reads(reads))?;
                 continue;
             }
             if bad(s) {
@@ -372,7 +376,7 @@ impl Device {
                     }
                 }
             }
-            seen = self.step(xs, reads.iter().fold(Step::new(), |st, k| st.read(k)))?;
+            seen = self.step(xs, Step::new().reads(reads))?;
         }
     }
 

@@ -43,7 +43,7 @@ fn main(boot: Boot) -> ! {
 
     // The header: the magic and the boot count, or a fresh disk.
     let mut block = vec![0u8; bs];
-    disk.read(0, &mut block).unwrap_or_else(|e| fail("reading block 0", &with(&disk, e)));
+    disk.read(0, &mut block).unwrap_or_else(|e| fail("reading block 0", &disk.explain(e)));
     let boots = core::str::from_utf8(&block)
         .ok()
         .and_then(|t| t.strip_prefix(MAGIC))
@@ -58,29 +58,21 @@ fn main(boot: Boot) -> ! {
     let record = format!("disk-log: boot {n}, block size {bs}, {} ms after start\n", time::since_boot().as_millis());
     let mut out = vec![0u8; bs];
     out[..record.len()].copy_from_slice(record.as_bytes());
-    disk.write(n, &out).unwrap_or_else(|e| fail(&format!("writing block {n}"), &with(&disk, e)));
+    disk.write(n, &out).unwrap_or_else(|e| fail(&format!("writing block {n}"), &disk.explain(e)));
     let header = format!("{MAGIC}boots {n}\n");
     let mut head = vec![0u8; bs];
     head[..header.len()].copy_from_slice(header.as_bytes());
-    disk.write(0, &head).unwrap_or_else(|e| fail("writing block 0", &with(&disk, e)));
+    disk.write(0, &head).unwrap_or_else(|e| fail("writing block 0", &disk.explain(e)));
     if info.flush {
-        disk.flush().unwrap_or_else(|e| fail("flush", &with(&disk, e)));
+        disk.flush().unwrap_or_else(|e| fail("flush", &disk.explain(e)));
     }
 
     let mut back = vec![0u8; bs];
-    disk.read(n, &mut back).unwrap_or_else(|e| fail(&format!("reading block {n}"), &with(&disk, e)));
+    disk.read(n, &mut back).unwrap_or_else(|e| fail(&format!("reading block {n}"), &disk.explain(e)));
     if back != out {
         fail(&name, &format_args!("block {n} read back differs from what was written"));
     }
     log::info!("disk-log: {name}: boot {n} written to block {n}{}, read back the same", if info.flush { " and flushed" } else { "" });
     disk.close(&mut xs).unwrap_or_else(|e| fail("handing the disk back", &e));
     platform::shutdown(Shutdown::Poweroff)
-}
-
-/// A block error with what the frontend knows of it.
-fn with(disk: &BlkFront, e: hvmlite::dev::block::BlockError) -> alloc::string::String {
-    match disk.error() {
-        Some(why) => format!("{e} ({why})"),
-        None => format!("{e}"),
-    }
 }
