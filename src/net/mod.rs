@@ -312,31 +312,38 @@ mod tests {
         );
     }
 
-    /// Two stacks on a loopback wire: a TCP echo across it, byte for byte.
-    #[test]
-    fn tcp_echo_over_a_loopback_wire() {
-        let mut da = Loopback::new([2, 0, 0, 0, 0, 1]);
-        let mut db = Loopback::new([2, 0, 0, 0, 0, 2]);
-        let ca = IpConfig::parse("10.0.0.1/24", None);
-        let cb = IpConfig::parse("10.0.0.2/24", None);
-        let mut a = Stack::new(&mut da, ca, 0, 1);
-        let mut b = Stack::new(&mut db, cb, 0, 2);
-        let mut server = Listeners::new(&mut b, 7, 4096, 4096, 2, 4);
-        let client = a.sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 8192]), tcp::SocketBuffer::new(vec![0; 8192])));
-        a.sockets.get_mut::<tcp::Socket>(client).connect(a.iface.context(), (Ipv4Address::new(10, 0, 0, 2), 7), 40000).unwrap();
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
-        let (mut sent, mut got) = (0, Vec::new());
-        let mut t = 0i64;
-        while got.len() < data.len() {
-            t += 1000;
-            assert!(t < 60_000_000, "echo stalled at {} of {} bytes", got.len(), data.len());
-            a.poll(&mut da, t);
-            b.poll(&mut db, t);
-            Loopback::exchange(&mut da, &mut db);
-            let c = a.tcp(client);
-            if c.can_send() && sent < data.len() {
-                sent += c.send_slice(&data[sent..]).unwrap();
-            }
+    /// Two stacks on a loopback wire: `a` at 10.0.0.1, `b` at 10.0.0.2.
+    struct Wire {
+        da: Loopback,
+        db: Loopback,
+        a: Stack,
+        b: Stack,
+    }
+
+    impl Wire {
+        fn new() -> Wire {
+            let mut da = Loopback::new([2, 0, 0, 0, 0, 1]);
+            let mut db = Loopback::new([2, 0, 0, 0, 0, 2]);
+            let a = Stack::new(&mut da, IpConfig::parse("10.0.0.1/24", None), 0, 1);
+            let b = Stack::new(&mut db, IpConfig::parse("10.0.0.2/24", None), 0, 2);
+            Wire { da, db, a, b }
+        }
+        /// A TCP client on `a`, connecting to `b`'s `port`.
+        fn client(&mut self, port: u16) -> SocketHandle {
+            let a = &mut self.a;
+            let client = a.sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 8192]), tcp::SocketBuffer::new(vec![0; 8192])));
+            a.sockets.get_mut::<tcp::Socket>(client).connect(a.iface.context(), (Ipv4Address::new(10, 0, 0, 2), port), 40000).unwrap();
+            client
+        }
+        /// Both stacks polled at `t` and what they sent carried across.
+        fn tick(&mut self, t: i64) {
+            self.a.poll(&mut self.da, t);
+            self.b.poll(&mut self.db, t);
+            Loopback::exchange(&mut self.da, &mut self.db);
+        }
+        /// Whatever `client` (on `a`) has received, appended to `got`.
+        fn receive(&mut self, client: SocketHandle, got: &mut Vec<u8>) {
+            let c = self.a.tcp(client);
             if c.can_recv() {
                 c.recv(|buf| {
                     got.extend_from_slice(buf);
@@ -344,8 +351,29 @@ mod tests {
                 })
                 .unwrap();
             }
+        }
+    }
+
+    /// Two stacks on a loopback wire: a TCP echo across it, byte for byte.
+    #[test]
+    fn tcp_echo_over_a_loopback_wire() {
+        let mut w = Wire::new();
+        let mut server = Listeners::new(&mut w.b, 7, 4096, 4096, 2, 4);
+        let client = w.client(7);
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut t = 0i64;
+        while got.len() < data.len() {
+            t += 1000;
+            assert!(t < 60_000_000, "echo stalled at {} of {} bytes", got.len(), data.len());
+            w.tick(t);
+            let c = w.a.tcp(client);
+            if c.can_send() && sent < data.len() {
+                sent += c.send_slice(&data[sent..]).unwrap();
+            }
+            w.receive(client, &mut got);
             for &h in &server.handles {
-                let s = b.tcp(h);
+                let s = w.b.tcp(h);
                 let mut tmp = [0u8; 2048];
                 while s.can_recv() && s.send_capacity() - s.send_queue() > 0 {
                     let room = (s.send_capacity() - s.send_queue()).min(tmp.len());
@@ -356,48 +384,36 @@ mod tests {
                     s.send_slice(&tmp[..n]).unwrap();
                 }
             }
-            server.maintain(&mut b);
+            server.maintain(&mut w.b);
         }
         assert_eq!(got, data);
         // The one socket in use and the spares: at least two listen still.
-        assert!(server.handles.iter().filter(|&&h| b.tcp(h).is_listening()).count() >= 2);
+        assert!(server.handles.iter().filter(|&&h| w.b.tcp(h).is_listening()).count() >= 2);
     }
 
     /// A server that answers and closes at once (HTTP/1.0): the answer
     /// and the FIN reach the peer, which had already closed its side.
     #[test]
     fn answer_then_close_reaches_the_peer() {
-        let mut da = Loopback::new([2, 0, 0, 0, 0, 1]);
-        let mut db = Loopback::new([2, 0, 0, 0, 0, 2]);
-        let mut a = Stack::new(&mut da, IpConfig::parse("10.0.0.1/24", None), 0, 1);
-        let mut b = Stack::new(&mut db, IpConfig::parse("10.0.0.2/24", None), 0, 2);
-        let mut server = Listeners::new(&mut b, 80, 2048, 4096, 3, 6);
-        let client = a.sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 8192]), tcp::SocketBuffer::new(vec![0; 8192])));
-        a.sockets.get_mut::<tcp::Socket>(client).connect(a.iface.context(), (Ipv4Address::new(10, 0, 0, 2), 80), 40000).unwrap();
+        let mut w = Wire::new();
+        let mut server = Listeners::new(&mut w.b, 80, 2048, 4096, 3, 6);
+        let client = w.client(80);
         let mut t = 0;
         let mut sent = false;
         let mut got = Vec::new();
         let mut answered = false;
         for _ in 0..2000 {
             t += 1000;
-            a.poll(&mut da, t);
-            b.poll(&mut db, t);
-            Loopback::exchange(&mut da, &mut db);
-            let c = a.tcp(client);
+            w.tick(t);
+            let c = w.a.tcp(client);
             if c.may_send() && !sent {
                 c.send_slice(b"GET / HTTP/1.0\r\n\r\n").unwrap();
                 c.close();
                 sent = true;
             }
-            if c.can_recv() {
-                c.recv(|buf| {
-                    got.extend_from_slice(buf);
-                    (buf.len(), ())
-                })
-                .unwrap();
-            }
+            w.receive(client, &mut got);
             for &h in &server.handles {
-                let s = b.tcp(h);
+                let s = w.b.tcp(h);
                 if s.can_recv() && !answered {
                     let mut tmp = [0u8; 512];
                     assert!(s.recv_slice(&mut tmp).unwrap() > 0);
@@ -406,7 +422,7 @@ mod tests {
                     answered = true;
                 }
             }
-            server.maintain(&mut b);
+            server.maintain(&mut w.b);
         }
         assert_eq!(got.len(), 254);
     }
