@@ -1,10 +1,12 @@
 /*
  * Stage 1 of the boot flow: the 32-bit PVH entry.
  *
- * Xen (and QEMU's PVH path) jump here as named by the XEN_ELFNOTE_PHYS32_ENTRY
- * note, in flat 32-bit protected mode, paging off, interrupts off, no stack,
- * %ebx = physical address of struct hvm_start_info
- * (xen/include/public/arch-x86/hvm/start_info.h).
+ * Xen (and QEMU's PVH path) enter at the XEN_ELFNOTE_PHYS32_ENTRY note's
+ * address, stage 0 (head.s), which unpacks a squashed image and jumps here,
+ * still in flat 32-bit protected mode, paging off, interrupts off, no stack,
+ * with %ebx = physical address of struct hvm_start_info
+ * (xen/include/public/arch-x86/hvm/start_info.h) and %edx:%eax = the
+ * time-stamp counter read at the entry.
  *
  * This file only does what Rust cannot: keep %ebx, clear .bss, take a stack,
  * build the early page tables (identity map of the first 4 GiB in 2 MiB pages),
@@ -20,7 +22,7 @@
     .long {PHYS32_ENTRY}    /* XEN_ELFNOTE_PHYS32_ENTRY */
     .asciz "Xen"
     .balign 4
-    .quad pvh_entry32
+    .quad pvh_head32
     .balign 4
 
     /* ---- 32-bit entry ------------------------------------------------- */
@@ -28,10 +30,7 @@
     .code32
     .globl pvh_entry32
 pvh_entry32:
-    cli
-    cld
     /* The time-stamp counter at entry, for the hand-off line. */
-    rdtsc
     mov     %eax, entry_tsc
     mov     %edx, entry_tsc + 4
     /* Keep the start_info pointer in %esi: nothing below touches it. */
@@ -98,14 +97,7 @@ pvh_entry32:
 
 no_long_mode:
     mov     $msg_no_long_mode, %esi
-    mov     $0xe9, %dx
-4:  lodsb
-    test    %al, %al
-    jz      5f
-    outb    %al, %dx
-    jmp     4b
-5:  hlt
-    jmp     5b
+    jmp     fatal32
 
     /* ---- 64-bit ------------------------------------------------------- */
     .code64

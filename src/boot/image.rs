@@ -15,6 +15,14 @@ pub const EMBED_MAGIC: [u8; 16] = *b"hvmlite-payload\0";
 /// Size of that record.
 pub const EMBED_RECORD_SIZE: usize = 48;
 
+/// Marks stage 0's record (`squash_record` in head.s) that `hvmlite
+/// squash` fills in: this magic, then `u32 src`, `u32 len` (the LZ4 block,
+/// 0 when the image is not squashed), `u32 out`, `u32 out_len` (where it
+/// unpacks to, and how many bytes).
+pub const SQUASH_MAGIC: [u8; 16] = *b"hvmlite-squash\0\0";
+/// Size of that record.
+pub const SQUASH_RECORD_SIZE: usize = 32;
+
 #[cfg(target_os = "none")]
 /// Where hvmlite itself lies (code, data, bss with stack and tables).
 pub fn image_range() -> Range {

@@ -1,5 +1,7 @@
 //! The boot flow, one file a stage:
-//! 1. `entry.s` — the 32-bit PVH entry: stack, early page tables, long mode;
+//! 0. `head.s` — where Xen enters: a squashed image (`hvmlite squash`)
+//!    unpacks itself;
+//! 1. `entry.s` — the 32-bit start: stack, early page tables, long mode;
 //! 2. [`pvh`] — `struct hvm_start_info` ([`start_info`]) → the zero page
 //!    ([`zero_page`]), with the hypervisor record ([`hvinfo`]);
 //! 3. [`startup`] — `startup_64(boot_params)`: the common 64-bit entry that
@@ -30,8 +32,17 @@ pub use app::Boot;
 #[cfg(target_os = "none")]
 const STACK_SIZE: usize = 64 * 1024;
 
-// The PVH entry, the ELF note that names it, and the boot and exception
-// stacks.
+// Where Xen enters, and what unpacks a squashed image.
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    include_str!("head.s"),
+    QEMU_EXIT_PORT = const crate::platform::QEMU_EXIT_PORT,
+    QEMU_EXIT_CRASH = const crate::platform::QEMU_EXIT_CRASH,
+    options(att_syntax)
+);
+
+// The 32-bit start, the ELF note that names the entry, and the boot and
+// exception stacks.
 #[cfg(target_os = "none")]
 core::arch::global_asm!(
     include_str!("entry.s"),

@@ -312,11 +312,15 @@ pub fn garbage(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// hvmlite's entry address, from its ELF header.
-pub fn elf_entry(path: &Path) -> u64 {
+/// hvmlite's entry address, from its ELF header, and where its lowest
+/// PT_LOAD segment lies.
+pub fn elf_entry_and_start(path: &Path) -> (u64, u64) {
     let b = std::fs::read(path).unwrap();
     assert_eq!(&b[..4], b"\x7fELF");
-    u64::from_le_bytes(b[24..32].try_into().unwrap())
+    let field = |at: usize, n: usize| b[at..at + n].iter().rev().fold(0u64, |v, &x| v << 8 | x as u64);
+    let (phoff, phnum) = (field(32, 8) as usize, field(56, 2) as usize);
+    let start = (0..phnum).map(|i| phoff + 56 * i).filter(|&p| field(p, 4) == 1).map(|p| field(p + 24, 8)).min().expect("a PT_LOAD");
+    (field(24, 8), start)
 }
 
 /// Build the test-only shim (tests/shim/shim.S) for one breakage `mode`.
@@ -326,7 +330,8 @@ pub fn shim(mode: u32) -> PathBuf {
     let status = Command::new("cc")
         .args(["-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-e,shim_entry"])
         .arg("-Wl,-Ttext-segment=0x2000000")
-        .arg(format!("-Wl,--defsym=HVMLITE_ENTRY={:#x}", elf_entry(&image())))
+        .arg(format!("-Wl,--defsym=HVMLITE_ENTRY={:#x}", elf_entry_and_start(&image()).0))
+        .arg(format!("-Wl,--defsym=HVMLITE_START={:#x}", elf_entry_and_start(&image()).1))
         .arg(format!("-DMODE={mode}"))
         .arg(root().join("tests/shim/shim.S"))
         .arg("-o")

@@ -3,7 +3,8 @@
  *
  * QEMU boots this as the PVH kernel while `-device loader` places
  * hvmlite.elf in memory. The shim breaks start_info in the way MODE names,
- * then jumps to hvmlite's own PVH entry (HVMLITE_ENTRY, from its ELF header)
+ * then jumps to hvmlite's own PVH entry (HVMLITE_ENTRY, from its ELF header;
+ * HVMLITE_START is where its lowest segment lies)
  * with %ebx as PVH defines it.
  */
 #define BAD_MAGIC           1
@@ -52,7 +53,7 @@ shim_entry:
     movl    $0x10000000, SI_MEMMAP_ENTRIES(%ebx)
 #elif MODE == MODULE_OVER_IMAGE
     mov     SI_MODLIST(%ebx), %eax  /* modlist_paddr (low half) */
-    movl    $HVMLITE_ENTRY, 0(%eax) /* module 0 now starts inside hvmlite */
+    movl    $HVMLITE_START, 0(%eax) /* module 0 now starts inside hvmlite */
     movl    $0, 4(%eax)
 #elif MODE == NULL_START_INFO
     xor     %ebx, %ebx
