@@ -4,12 +4,17 @@
 //! hvmlite pack --kernel vmlinuz [--initrd initrd.img] [--cmdline "…"] [--bzimage] [--elf hvmlite.elf] -o OUT
 //! hvmlite inspect FILE
 //! hvmlite extract --kernel vmlinuz -o vmlinux
+//! hvmlite squash IMAGE -o OUT
 //! ```
 //!
 //! `pack` stores a bzImage **decompressed** by default (as a compact
 //! vmlinux ELF plus the bzImage's setup header), so nothing is
 //! decompressed at boot; `--bzimage` keeps it as it is. `--elf` writes one
 //! self-contained PVH ELF: hvmlite with the bundle as an extra segment.
+//! `squash` packs an hvmlite image's code and data ([`squash`]).
+
+mod elf_out;
+mod squash;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -17,9 +22,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use object::elf;
-use object::endian::{LittleEndian as LE, U16, U32, U64};
+
+use elf_out::Segment;
+use object::endian::{LittleEndian as LE, U32, U64};
 use object::read::elf::{FileHeader, ProgramHeader};
 
+use hvmlite::boot::image::SQUASH_MAGIC;
 use hvmlite::payload::bundle::{self, write::Part, Verify};
 use hvmlite::payload::kernel::{self, Format, Kernel};
 
@@ -55,6 +63,13 @@ enum Cmd {
     },
     /// Describe a bundle, a self-contained hvmlite ELF or a kernel image.
     Inspect { file: PathBuf },
+    /// Pack an hvmlite image's code and data into one LZ4 block that its
+    /// first instructions unpack (the installed hvmlite.elf is squashed).
+    Squash {
+        image: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Write the vmlinux inside a bzImage (decompressed, compacted): an ELF
     /// that Linux's own PVH entry or any ELF loader boots.
     Extract {
@@ -96,6 +111,13 @@ fn main() -> Result<()> {
             };
             std::fs::write(&output, &v).with_context(|| format!("writing {}", output.display()))?;
             println!("{}: {} bytes", output.display(), v.len());
+            Ok(())
+        }
+        Cmd::Squash { image, output } => {
+            let i = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
+            let out = squash::squash(&i).with_context(|| format!("squashing {}", image.display()))?;
+            std::fs::write(&output, &out).with_context(|| format!("writing {}", output.display()))?;
+            println!("{}: {} bytes (from {})", output.display(), out.len(), i.len());
             Ok(())
         }
         Cmd::Inspect { file } => {
@@ -218,9 +240,7 @@ fn compact(image: &[u8], load_data: bool) -> Result<Vec<u8>> {
     let e = hdr.endian()?;
     let phdrs: Vec<_> =
         hdr.program_headers(e, image)?.iter().filter(|p| matches!(p.p_type(e), elf::PT_LOAD | elf::PT_NOTE) && p.p_memsz(e) > 0).collect();
-    let n = phdrs.len();
-    let mut out = vec![0u8; 64 + 56 * n];
-    let mut new_phdrs = Vec::new();
+    let mut segs = Vec::new();
     for p in &phdrs {
         let data = p.data(e, image).map_err(|_| anyhow::anyhow!("segment outside the file"))?;
         let keep = match p.p_type(e) {
@@ -228,49 +248,16 @@ fn compact(image: &[u8], load_data: bool) -> Result<Vec<u8>> {
             elf::PT_LOAD => data.len() - data.iter().rev().take_while(|&&b| b == 0).count(),
             _ => data.len(),
         };
-        let align = if p.p_type(e) == elf::PT_LOAD { 4096 } else { 8 };
-        out.resize(out.len().div_ceil(align) * align, 0);
-        let off = out.len() as u64;
-        out.extend_from_slice(&data[..keep]);
-        new_phdrs.push(elf::ProgramHeader64::<LE> {
-            p_type: U32::new(LE, p.p_type(e)),
-            p_flags: U32::new(LE, p.p_flags(e)),
-            p_offset: U64::new(LE, off),
-            p_vaddr: U64::new(LE, p.p_vaddr(e)),
-            p_paddr: U64::new(LE, p.p_paddr(e)),
-            p_filesz: U64::new(LE, keep as u64),
-            p_memsz: U64::new(LE, p.p_memsz(e)),
-            p_align: U64::new(LE, p.p_align(e)),
+        segs.push(Segment {
+            p_type: p.p_type(e),
+            flags: p.p_flags(e),
+            paddr: p.p_paddr(e),
+            data: &data[..keep],
+            mem_size: p.p_memsz(e),
+            align: p.p_align(e),
         });
     }
-    let fh = elf::FileHeader64::<LE> {
-        e_ident: elf::Ident {
-            magic: elf::ELFMAG,
-            class: elf::ELFCLASS64,
-            data: elf::ELFDATA2LSB,
-            version: elf::EV_CURRENT,
-            os_abi: 0,
-            abi_version: 0,
-            padding: [0; 7],
-        },
-        e_type: U16::new(LE, elf::ET_EXEC),
-        e_machine: U16::new(LE, elf::EM_X86_64),
-        e_version: U32::new(LE, elf::EV_CURRENT as u32),
-        e_entry: U64::new(LE, hdr.e_entry(e)),
-        e_phoff: U64::new(LE, 64),
-        e_shoff: U64::new(LE, 0),
-        e_flags: U32::new(LE, 0),
-        e_ehsize: U16::new(LE, 64),
-        e_phentsize: U16::new(LE, 56),
-        e_phnum: U16::new(LE, n as u16),
-        e_shentsize: U16::new(LE, 64),
-        e_shnum: U16::new(LE, 0),
-        e_shstrndx: U16::new(LE, 0),
-    };
-    out[..64].copy_from_slice(object::bytes_of(&fh));
-    for (i, p) in new_phdrs.iter().enumerate() {
-        out[64 + 56 * i..64 + 56 * (i + 1)].copy_from_slice(object::bytes_of(p));
-    }
+    let out = elf_out::write(hdr.e_entry(e), &segs);
     // Same segments, same entry: the loader sees the same kernel.
     let (a, b) = (kernel::parse_vmlinux(image)?, kernel::parse_vmlinux(&out).context("the compacted vmlinux")?);
     assert_eq!((a.span, a.entry_offset, a.min_addr), (b.span, b.entry_offset, b.min_addr));
@@ -279,12 +266,16 @@ fn compact(image: &[u8], load_data: bool) -> Result<Vec<u8>> {
 
 /// hvmlite's image with `bundle` appended as one more PT_LOAD right after
 /// the image (and after `preloaded`'s kernel) in physical memory, and the
-/// image's `Embedded` record (found by its magic) pointing at it. With
+/// image's `Embedded` record (found by its magic) pointing at it. A
+/// squashed image is unpacked first: the record lies inside its block, and
+/// the result is tens of MiB of kernel anyway. With
 /// `preloaded` (a compact vmlinux), its PT_LOADs become the ELF's own, at
 /// their physical addresses, and the record names their range. The
 /// original bytes stay where they were; the program header table moves to
 /// the end of the file.
 pub fn embed(image: &[u8], bundle_bytes: &[u8], preloaded: Option<&[u8]>) -> Result<Vec<u8>> {
+    let unsquashed = squash::unsquash(image).context("the hvmlite image")?;
+    let image = unsquashed.as_ref().map_or(image, |u| &u.image[..]);
     let hdr = elf::FileHeader64::<object::Endianness>::parse(image).context("hvmlite image is not an ELF64")?;
     let e = hdr.endian()?;
     let phdrs = hdr.program_headers(e, image)?;
@@ -407,6 +398,20 @@ fn inspect(b: &[u8]) -> Result<()> {
     if bundle::is_bundle(b) {
         return describe_bundle(b);
     }
+    match squash::unsquash(b) {
+        Ok(Some(u)) => {
+            let r = u.record;
+            println!("squashed hvmlite image: {:#x} bytes of LZ4 at {:#x} unpack to {:#x} bytes at {:#x}", r.len, r.src, r.out_len, r.out);
+            inspect_plain(&u.image)
+        }
+        // An hvmlite image whose block is damaged says so.
+        Err(e) if b.windows(16).any(|w| w == SQUASH_MAGIC) => Err(e),
+        // Not squashed, or not an hvmlite image at all.
+        _ => inspect_plain(b),
+    }
+}
+
+fn inspect_plain(b: &[u8]) -> Result<()> {
     if let Some(at) = b.windows(16).position(|w| w == bundle::EMBED_MAGIC) {
         let paddr = u64::from_le_bytes(b[at + 16..at + 24].try_into().unwrap());
         let size = u64::from_le_bytes(b[at + 24..at + 32].try_into().unwrap());
