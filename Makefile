@@ -7,7 +7,7 @@ IMAGE    := hvmlite.elf
 # The apps in examples/, each built into its own PVH ELF under target/examples/.
 EXAMPLES := hello-stubdom net-echo-http disk-log
 EXAMPLE_ELFS := $(EXAMPLES:%=target/examples/%.elf)
-# The host tool (tool/): `hvmlite pack`, `inspect`, `extract`.
+# The host tool (tool/): `hvmlite pack`, `inspect`, `extract`, `squash`.
 TOOL     := target/debug/hvmlite
 QEMU     := qemu-system-x86_64
 # What `make run` boots with: the embedded default is a report, then poweroff.
@@ -20,19 +20,21 @@ all: image
 
 image: $(IMAGE)
 
-$(IMAGE): FORCE | deps-rust
+# The image as installed is squashed (`hvmlite squash`, docs/image.md):
+# its first instructions unpack the rest.
+$(IMAGE): FORCE tool | deps-rust
 	cargo build --release --target $(TARGET) -p hvmlite-loader
-	cp $(ELF) $(IMAGE)
-	@size=$$(stat -c %s $(IMAGE)); echo "$(IMAGE): $$size bytes"
+	$(TOOL) squash $(ELF) -o $(IMAGE)
 
 examples: $(EXAMPLE_ELFS)
 
-target/examples/%.elf: FORCE | deps-rust
+target/examples/%.elf: FORCE tool | deps-rust
 	cargo build --release --target $(TARGET) -p $*
 	@mkdir -p target/examples
-	cp target/$(TARGET)/release/$* $@
+	$(TOOL) squash target/$(TARGET)/release/$* -o $@
 
-tool: FORCE
+# The host tool builds lz4's C encoder: a C compiler is needed.
+tool: FORCE | deps-cc
 	cargo build -p hvmlite-tool
 
 # Formatting and clippy, for the host (library, tool, tests) and for the

@@ -264,3 +264,82 @@ fn stack_overflow_hits_the_guard_page_and_is_reported() {
     let fatal = run.hvmlite().into_iter().find(|l| l.starts_with("FATAL: ")).expect(&d);
     assert!(fatal.starts_with("FATAL: stack overflow: write at 0x") && fatal.contains("in the stack guard page"), "{d}");
 }
+
+/// A change to stage 0's record (head.s: `u32` src, len, out, out_len
+/// after the magic) and to the LZ4 block.
+type Damage = Box<dyn Fn(&mut [u32; 4], &mut [u8])>;
+
+/// The installed image, squashed, with its record and block changed by `f`.
+fn damaged(name: &str, f: Damage) -> std::path::PathBuf {
+    let mut b = std::fs::read(image()).unwrap();
+    let at = b.windows(16).position(|w| w == b"hvmlite-squash\0\0").expect("the squash record") + 16;
+    let mut r = [0u32; 4];
+    for (i, v) in r.iter_mut().enumerate() {
+        *v = u32::from_le_bytes(b[at + 4 * i..at + 4 * i + 4].try_into().unwrap());
+    }
+    // The block's file offset: the head lies in the file as in memory.
+    let block = at - 16 + r[0] as usize - record_paddr(&b, at - 16) as usize;
+    f(&mut r, &mut b[block..]);
+    for (i, v) in r.iter().enumerate() {
+        b[at + 4 * i..at + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    let p = scratch("squash").join(format!("{name}.elf"));
+    std::fs::write(&p, &b).unwrap();
+    p
+}
+
+/// Where the byte at file offset `off` is loaded (its PT_LOAD).
+fn record_paddr(b: &[u8], off: usize) -> u64 {
+    let field = |at: usize, n: usize| b[at..at + n].iter().rev().fold(0u64, |v, &x| v << 8 | x as u64);
+    let (phoff, phnum) = (field(32, 8) as usize, field(56, 2) as usize);
+    (0..phnum)
+        .map(|i| phoff + 56 * i)
+        .filter(|&p| field(p, 4) == 1)
+        .find_map(|p| {
+            let (o, pa, sz) = (field(p + 8, 8), field(p + 24, 8), field(p + 32, 8));
+            (o..o + sz).contains(&(off as u64)).then(|| pa + off as u64 - o)
+        })
+        .expect("the record lies in a PT_LOAD")
+}
+
+#[test]
+fn the_image_is_squashed_and_unpacks_itself() {
+    let b = std::fs::read(image()).unwrap();
+    let at = b.windows(16).position(|w| w == b"hvmlite-squash\0\0").expect("the squash record") + 16;
+    let w = |i: usize| u32::from_le_bytes(b[at + 4 * i..at + 4 * i + 4].try_into().unwrap()) as usize;
+    let (len, out_len) = (w(1), w(3));
+    assert!(len > 0 && len < out_len && b.len() < out_len, "record {len} → {out_len}, file {}", b.len());
+    // Booted, it gets as far as the report and a clean poweroff.
+    let run = boot("128", "poweroff", None);
+    let d = run.dump();
+    assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
+    assert_eq!(run.value("entry"), Some("pvh"), "{d}");
+}
+
+#[test]
+fn a_damaged_squashed_image_ends_in_one_fatal_line() {
+    // A block that starts `token, literal 'A', 16-bit offset`: a match
+    // after one unpacked byte, then last literals.
+    let crafted = |bytes: &'static [u8]| {
+        move |r: &mut [u32; 4], block: &mut [u8]| {
+            block[..bytes.len()].copy_from_slice(bytes);
+            r[1] = bytes.len() as u32;
+            r[3] = 10;
+        }
+    };
+    let cases: Vec<(&str, Damage)> = vec![
+        ("ends-early", Box::new(|r, _| r[3] += 1)),
+        ("unpacks-past-its-length", Box::new(|r, _| r[3] -= 100)),
+        ("cut-short", Box::new(|r, _| r[1] -= 7)),
+        ("offset-before-the-image", Box::new(crafted(b"\x10A\x02\x00\x50BBBBB"))),
+        ("offset-zero", Box::new(crafted(b"\x10A\x00\x00\x50BBBBB"))),
+        ("literals-past-the-input", Box::new(crafted(b"\xf0\xff\xff\x10AB"))),
+        ("length-bytes-past-the-input", Box::new(crafted(b"\x1fA\x01\x00\xff\xff"))),
+    ];
+    for (name, f) in cases {
+        let run = qemu(&pvh_args(&damaged(name, f), "128", "poweroff", None), &[], T);
+        let d = run.dump();
+        assert_eq!(run.status, Some(QEMU_CRASH), "{name}: {d}");
+        assert_eq!(run.hvmlite(), ["FATAL: the squashed image does not unpack: hvmlite.elf is damaged", "shutdown: crash"], "{name}: {d}");
+    }
+}
