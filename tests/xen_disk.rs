@@ -337,15 +337,16 @@ fn a_lying_block_backend_is_one_fatal_line() {
     let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
     script.push_str(&disk_script("hostile"));
     for mode in ["index", "id"] {
-        // As soon as blkback has attached the frontend's ring (before, it
-        // would refuse a ring whose indexes are already wrong), lie in it.
+        // Map the frontend's ring as soon as it names it; blkpoke lies
+        // from the frontend's first request on (blkback has attached the
+        // ring by then). Waiting for blkback here instead left the lie to
+        // dom0's scheduling, and the 48 MiB were sometimes read first.
         let poke = format!(
             r#"d=$(xl domid hvmlite-disk)
-be=/local/domain/0/backend/vbd/$d/51712
-i=0; until [ "$(xenstore-read $be/state 2>/dev/null)" = 4 ]; do
+fe=/local/domain/$d/device/vbd/51712
+i=0; until ref=$(xenstore-read $fe/ring-ref0 2>/dev/null || xenstore-read $fe/ring-ref 2>/dev/null); do
     i=$((i + 1)); [ $i -le 2000 ] || exit 12; sleep 0.005; done
-ref=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-ref0 2>/dev/null || xenstore-read /local/domain/$d/device/vbd/51712/ring-ref) || exit 12
-order=$(xenstore-read /local/domain/$d/device/vbd/51712/ring-page-order 2>/dev/null || echo 0)
+order=$(xenstore-read $fe/ring-page-order 2>/dev/null || echo 0)
 /usr/bin/blkpoke $d $ref $((32 << order)) {mode} 8000 || exit 13
 "#
         );

@@ -7,8 +7,12 @@
  *   index  rsp_prod far ahead of anything the frontend asked
  *   id     a published response renamed to request id 0xdead, never
  *          outstanding, whenever its slot lies in the mapped page
- * blkback writes the ring too, so the lie is repeated every 100 us until
- * the frontend has read it. Test-only; built static by the test.
+ * It waits for the frontend's first request: by then blkback has attached
+ * the ring (before, it would refuse a ring whose indexes are already
+ * wrong), and nothing slower than this loop stands between that moment
+ * and the lie. blkback writes the ring too, so the lie is repeated every
+ * 100 us until the frontend has read it. Test-only; built static by the
+ * test.
  */
 #include "gntdev.h"
 #include <stdint.h>
@@ -21,6 +25,7 @@
 #include <unistd.h>
 
 /* public/io/blkif.h, x86_64: the ring header, then 112-byte entries. */
+#define REQ_PROD 0
 #define RSP_PROD 8
 #define ENTRIES 64
 #define ENTRY 112
@@ -42,6 +47,7 @@ int main(int argc, char **argv)
     if (entries == 0 || (entries & (entries - 1))) { fprintf(stderr, "blkpoke: ENTRIES must be a power of two\n"); return 2; }
     struct gnt_page g = gnt_map("blkpoke", argv[1], argv[2], PROT_READ | PROT_WRITE);
     volatile uint8_t *p = g.page;
+    volatile uint32_t *req_prod = (volatile uint32_t *)(p + REQ_PROD);
     volatile uint32_t *rsp_prod = (volatile uint32_t *)(p + RSP_PROD);
     const char *mode = argv[4];
     double end = now() + strtoul(argv[5], NULL, 0) / 1000.0;
@@ -49,7 +55,9 @@ int main(int argc, char **argv)
     uint32_t ours = 0xffffffff;
     while (now() < end) {
         uint32_t prod = *rsp_prod;
-        if (!strcmp(mode, "index")) {
+        if (*req_prod == 0) {
+            /* No request yet: blkback may not have attached. */
+        } else if (!strcmp(mode, "index")) {
             if (prod != 0x40000000) { *rsp_prod = 0x40000000; writes++; }
         } else if (prod != ours && prod != 0 && ((prod - 1) & (entries - 1)) < 32) {
             /* Rename the response blkback just published to request id
