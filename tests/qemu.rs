@@ -318,8 +318,8 @@ fn the_image_is_squashed_and_unpacks_itself() {
 
 #[test]
 fn a_damaged_squashed_image_ends_in_one_fatal_line() {
-    // A block that starts `token, literal 'A', 16-bit offset`: a match
-    // after one unpacked byte, then last literals.
+    // Crafted blocks start `token, literal 'A', 16-bit offset`: a match
+    // after one unpacked byte; then more length bytes or last literals.
     let crafted = |bytes: &'static [u8]| {
         move |r: &mut [u32; 4], block: &mut [u8]| {
             block[..bytes.len()].copy_from_slice(bytes);
@@ -335,6 +335,19 @@ fn a_damaged_squashed_image_ends_in_one_fatal_line() {
         ("offset-zero", Box::new(crafted(b"\x10A\x00\x00\x50BBBBB"))),
         ("literals-past-the-input", Box::new(crafted(b"\xf0\xff\xff\x10AB"))),
         ("length-bytes-past-the-input", Box::new(crafted(b"\x1fA\x01\x00\xff\xff"))),
+        // 2 MiB of 'A' from a few KB: past the image, over stage 0 itself.
+        (
+            "output-past-the-image",
+            Box::new(|r: &mut [u32; 4], block: &mut [u8]| {
+                let mut b = b"\x1fA\x01\x00".to_vec();
+                b.extend(std::iter::repeat_n(0xff, 8300));
+                b.extend_from_slice(b"\x00\x50BBBBB");
+                block[..b.len()].copy_from_slice(&b);
+                r[1] = b.len() as u32;
+                r[3] = 1 + 4 + 15 + 255 * 8300 + 5;
+            }),
+        ),
+        ("input-inside-the-image", Box::new(|r, _| r[0] = 0x100000)),
     ];
     for (name, f) in cases {
         let run = qemu(&pvh_args(&damaged(name, f), "128", "poweroff", None), &[], T);

@@ -52,8 +52,14 @@ pvh_head32:
     mov     squash_len, %ecx
     test    %ecx, %ecx
     jz      .Lunpacked
-    /* %esi/%ebp: input and its end; %edi/%ebx: output and its end. */
+    /*
+     * %esi/%ebp: input and its end; %edi/%ebx: output and its end. The
+     * output is the image's own range, the input lies past it: a record
+     * that says otherwise cannot make this code overwrite itself.
+     */
     mov     squash_src, %esi
+    cmp     $__image_end, %esi
+    jb      .Lbad
     mov     %esi, %ebp
     add     %ecx, %ebp
     jc      .Lbad
@@ -61,6 +67,8 @@ pvh_head32:
     mov     %edi, %ebx
     add     squash_out_len, %ebx
     jc      .Lbad
+    cmp     $__image_end, %ebx
+    ja      .Lbad
 
 .Lsequence:
     cmp     %ebp, %esi
@@ -157,7 +165,7 @@ squash_record:
     .ascii  "hvmlite-squash\0\0"
 squash_src:     .long 0                 /* physical address of the LZ4 block */
 squash_len:     .long 0                 /* its length; 0: not squashed */
-squash_out:     .long __image_start     /* where it unpacks to */
+squash_out:     .long __image_start     /* where it unpacks to: always here */
 squash_out_len: .long 0                 /* how many bytes it unpacks to */
 
 head_tsc:        .quad 0
