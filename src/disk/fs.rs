@@ -107,6 +107,12 @@ impl<D: BlockDevice> CachedReader<D> {
         self.stats.get()
     }
 
+    /// The counters, shared: they stay readable once the reader is owned
+    /// by a filesystem.
+    pub(crate) fn shared_stats(&self) -> Rc<Cell<ReadStats>> {
+        self.stats.clone()
+    }
+
     /// Fill `dst` from byte `offset` of the device.
     pub fn read_at(&mut self, offset: u64, dst: &mut [u8]) -> Result<(), BlockError> {
         let mut st = self.stats.get();
@@ -183,6 +189,12 @@ pub enum FsError {
     /// No ext2/3/4 superblock magic (or a device too small to hold one):
     /// some other filesystem, or none.
     NotExt,
+    /// No FAT boot sector ([`fat::looks_like_fat`](super::fat::looks_like_fat)).
+    NotFat,
+    /// A FAT operation read more than its budget
+    /// ([`fat::META_BUDGET`](super::fat::META_BUDGET) past the file's
+    /// size): cluster chains that loop.
+    Runaway,
     NotFound,
     /// Not absolute, a NUL byte, or a component over 255 bytes.
     BadPath,
@@ -256,6 +268,8 @@ impl fmt::Display for FsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FsError::NotExt => f.write_str("no ext2/3/4 filesystem (no superblock magic)"),
+            FsError::NotFat => f.write_str("no FAT filesystem (no FAT boot sector)"),
+            FsError::Runaway => f.write_str("corrupt filesystem: reads past any sane bound (cluster chains that loop?)"),
             FsError::NotFound => f.write_str("no such file or directory"),
             FsError::BadPath => f.write_str("not an absolute path of at most 255-byte names without NUL"),
             FsError::PathTooLong => f.write_str("path too long"),
@@ -376,7 +390,7 @@ impl Ext4Fs {
             return Err(FsError::NotExt);
         }
         check_geometry(&sb, size)?;
-        let stats = reader.stats.clone();
+        let stats = reader.shared_stats();
         let fs = Ext4::load(Box::new(reader))?;
         Ok(Ext4Fs { fs, stats, max_file: size })
     }
@@ -586,7 +600,7 @@ fn join(components: &[Vec<u8>]) -> Vec<u8> {
     p
 }
 
-fn absent_is_none<T>(r: Result<T, FsError>) -> Result<Option<T>, FsError> {
+pub(crate) fn absent_is_none<T>(r: Result<T, FsError>) -> Result<Option<T>, FsError> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(FsError::NotFound) => Ok(None),

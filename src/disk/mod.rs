@@ -1,12 +1,19 @@
 //! From a block device to a kernel: partition tables ([`part`]), read-only
-//! ext2/3/4 ([`fs`]) and the boot entries found there ([`bootcfg`]), for
+//! ext2/3/4 ([`fs`]) and FAT ([`fat`], for an ESP or XBOOTLDR partition),
+//! and the boot entries found there ([`bootcfg`]), for
 //! booting the kernel that lives on a guest's own disk. Pure `no_std` +
 //! `alloc`; everything the disk says is checked.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::dev::block::BlockDevice;
+use fat::FatFs;
+use fs::{Ext4Fs, FsError, ReadStats};
+
 pub mod bootcfg;
+pub mod fat;
 pub mod fs;
 pub mod part;
 
@@ -29,5 +36,78 @@ pub trait Files {
     /// filesystem answers without reading the file.
     fn exists(&mut self, path: &str) -> Result<bool, Self::Error> {
         Ok(self.read(path)?.is_some())
+    }
+}
+
+/// A partition's filesystem: ext2/3/4 or FAT (boxed: it is the larger).
+pub enum Volume {
+    Ext4(Ext4Fs),
+    Fat(Box<FatFs<Box<dyn BlockDevice>>>),
+}
+
+impl Volume {
+    /// What `dev()` holds, with `window`-byte read-ahead: ext2/3/4 if its
+    /// superblock magic is there, else FAT if its first sector is a FAT
+    /// boot sector, else `Ok(None)`. Past that first look, whatever is
+    /// wrong is an error, never "some other filesystem".
+    pub fn open<D: BlockDevice + 'static>(mut dev: impl FnMut() -> D, window: usize) -> Result<Option<Volume>, FsError> {
+        match Ext4Fs::open_with_window(dev(), window) {
+            Ok(fs) => return Ok(Some(Volume::Ext4(fs))),
+            Err(FsError::NotExt) => {}
+            Err(e) => return Err(e),
+        }
+        match FatFs::open_with_window(Box::new(dev()) as Box<dyn BlockDevice>, window) {
+            Ok(fs) => Ok(Some(Volume::Fat(Box::new(fs)))),
+            Err(FsError::NotFat) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The size of the file at `path`, refused above the read limit.
+    pub fn file_len(&self, path: &str) -> Result<usize, FsError> {
+        match self {
+            Volume::Ext4(fs) => fs.file_len(path),
+            Volume::Fat(fs) => fs.file_len(path),
+        }
+    }
+
+    /// Read the file at `path` into `dst`, exactly as long as the file.
+    pub fn read_file_into(&self, path: &str, dst: &mut [u8]) -> Result<(), FsError> {
+        match self {
+            Volume::Ext4(fs) => fs.read_file_into(path, dst),
+            Volume::Fat(fs) => fs.read_file_into(path, dst),
+        }
+    }
+
+    pub fn read_stats(&self) -> ReadStats {
+        match self {
+            Volume::Ext4(fs) => fs.read_stats(),
+            Volume::Fat(fs) => fs.read_stats(),
+        }
+    }
+}
+
+impl Files for Volume {
+    type Error = FsError;
+
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
+        match self {
+            Volume::Ext4(fs) => fs.read(path),
+            Volume::Fat(fs) => fs.read(path),
+        }
+    }
+
+    fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, FsError> {
+        match self {
+            Volume::Ext4(fs) => fs.list(dir),
+            Volume::Fat(fs) => fs.list(dir),
+        }
+    }
+
+    fn exists(&mut self, path: &str) -> Result<bool, FsError> {
+        match self {
+            Volume::Ext4(fs) => Files::exists(fs, path),
+            Volume::Fat(fs) => Files::exists(&mut **fs, path),
+        }
     }
 }

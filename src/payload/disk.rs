@@ -3,8 +3,8 @@
 //!
 //! For each disk the toolstack gave the domain (`xvda` first): connect the
 //! PV block frontend ([`BlkFront`]), read its partition table, and on each
-//! partition (or the one `hvmlite.root=xvdaN` names) that holds ext2/3/4,
-//! look for boot entries ([`bootcfg::find`]: BLS entries, `grub.cfg`,
+//! partition (or the one `hvmlite.root=xvdaN` names) that holds ext2/3/4
+//! or FAT (an ESP), look for boot entries ([`bootcfg::find`]: BLS entries, `grub.cfg`,
 //! `extlinux.conf`, Debian's symlinks). The entry chosen (its own default,
 //! or `hvmlite.entry=N|TITLE`) names a kernel and initrds: they are read
 //! into free RAM clear of the heap and of where the kernel will go, the
@@ -26,8 +26,8 @@ use core::cell::RefCell;
 use crate::arch::memory::{fit_free, Range};
 use crate::boot::Boot;
 use crate::disk::bootcfg::{self, Found};
-use crate::disk::fs::{Ext4Fs, FsError};
 use crate::disk::part::{self, PartitionInfo, TableKind};
+use crate::disk::Volume;
 use crate::payload::kernel;
 use crate::payload::loader::{self, Payload};
 use crate::platform;
@@ -143,12 +143,12 @@ fn try_disk<'a>(
     None
 }
 
-fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&str>) -> Option<(Ext4Fs, Found)> {
-    let part = p.open(disk.clone()).unwrap_or_else(|e| fatal!("{pname}: {e}"));
-    let mut fs = match Ext4Fs::open_with_window(part, READ_WINDOW) {
-        Ok(fs) => fs,
-        Err(FsError::NotExt) => {
-            log::info!("disk: {pname}: not ext2/3/4");
+fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&str>) -> Option<(Volume, Found)> {
+    let part = || p.open(disk.clone()).unwrap_or_else(|e| fatal!("{pname}: {e}"));
+    let mut fs = match Volume::open(part, READ_WINDOW) {
+        Ok(Some(fs)) => fs,
+        Ok(None) => {
+            log::info!("disk: {pname}: not ext2/3/4 or FAT");
             return None;
         }
         Err(e) => fatal!("{pname}: {}", disk.borrow().explain(e)),
@@ -161,8 +161,13 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
                 bootcfg::Why::Default => "default",
                 bootcfg::Why::First => "first",
             };
+            // ext4 is the usual case and goes unnamed; FAT says which.
+            let fat = match &fs {
+                Volume::Fat(f) => format!("{} ", f.kind()),
+                Volume::Ext4(_) => String::new(),
+            };
             log::info!(
-                "boot entry: {pname} {} {}: \"{}\" ({} of {}, {why})",
+                "boot entry: {pname} {fat}{} {}: \"{}\" ({} of {}, {why})",
                 found.format,
                 found.config,
                 e.title,
@@ -181,7 +186,7 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
 
 /// Read the entry's kernel and initrds into free RAM, hand the disk back,
 /// and return what starts the kernel.
-fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Ext4Fs, found: Found, pname: String) -> impl FnOnce() + 'a {
+fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Volume, found: Found, pname: String) -> impl FnOnce() + 'a {
     let entry = found.entry().clone();
     let t0 = time::now();
     let mut taken: Vec<Range> = Vec::new();
