@@ -43,7 +43,8 @@ fn version() -> String {
     kernel_name().trim_start_matches("vmlinuz-").to_string()
 }
 
-/// The four layouts the issue names, each with what `/init` must find.
+/// The four layouts the issue names, and an ESP, each with what `/init`
+/// must find.
 fn disks() -> Vec<(&'static str, Vec<u8>)> {
     let v = version();
     let mib = 24;
@@ -85,7 +86,28 @@ fn disks() -> Vec<(&'static str, Vec<u8>)> {
     );
     items.push(Item::File("/boot/extlinux/extlinux.conf", conf.into_bytes()));
     let ext = mbr_disk(2048 + mib * 2048, &[Part { start: 2048, data: ext4("extlinux", mib, &items), mbr_type: 0x83 }]);
-    vec![("mbr-grub", mbr), ("gpt-bls", gpt), ("whole-symlinks", whole), ("extlinux", ext)]
+    vec![("mbr-grub", mbr), ("gpt-bls", gpt), ("whole-symlinks", whole), ("extlinux", ext), ("esp-bls", esp_disk())]
+}
+
+/// GPT: an EFI system partition (FAT, long names) holding a BLS entry and
+/// the kernel and initrd it names, laid out as systemd's kernel-install
+/// does (`/MACHINE-ID/VERSION/linux`); ext4 in partition 2 for `/init`.
+fn esp_disk() -> Vec<u8> {
+    let v = version();
+    let entry = format!(
+        "title Debian on the ESP\nversion {v}\nlinux /7a8a/{v}/linux\ninitrd /7a8a/{v}/initrd\noptions {OPTS} test.mount=xvda2 test.entry=esp\n"
+    );
+    let (conf, kpath, ipath) = (format!("/loader/entries/7a8a-{v}.conf"), format!("/7a8a/{v}/linux"), format!("/7a8a/{v}/initrd"));
+    let (kernel, initrd) = (std::fs::read(&linux().vmlinuz).unwrap(), disk_initrd());
+    let esp_mib = 32;
+    let esp = hvmlite::disk::fat::image::make(
+        esp_mib << 20,
+        b"ESP        ",
+        &[(conf.as_str(), entry.as_bytes()), (kpath.as_str(), &kernel), (ipath.as_str(), &initrd)],
+    );
+    let data = ext4("esp-data", 8, &[Item::File("/hello.txt", b"hello from the ESP disk".to_vec())]);
+    let second = 2048 + esp_mib as u64 * 2048;
+    gpt_disk(second + 8 * 2048 + 34, &[Part { start: 2048, data: esp, mbr_type: 0xef }, Part { start: second, data, mbr_type: 0 }])
 }
 
 /// Unpack disk image `name` (one at a time: dom0's memory is small) and
@@ -161,6 +183,8 @@ fn boots_the_kernel_on_each_kind_of_disk() {
     script.push_str(&boot_script("whole", &format!("{OPTS} test.mount=xvda")));
     script.push_str(&disk_script("extlinux"));
     script.push_str(&boot_script("extlinux", ""));
+    script.push_str(&disk_script("esp-bls"));
+    script.push_str(&boot_script("esp-bls", ""));
     script.push_str("echo \"=== end\"\n");
     let mut s = Scenario::new(&script).config("hvmlite-disk.cfg", &cfg).file_from("/usr/lib/hvmlite/hvmlite.elf", &image());
     for (at, from) in &files {
@@ -186,7 +210,7 @@ fn boots_the_kernel_on_each_kind_of_disk() {
 
     let g = Guest::from(&r, "gpt-bls");
     assert!(g.hv("disk: xvda: GPT, 2 partitions").is_some(), "{d}");
-    assert!(g.hv("disk: xvda1: not ext2/3/4").is_some(), "{d}");
+    assert!(g.hv("disk: xvda1: not ext2/3/4 or FAT").is_some(), "{d}");
     assert_booted(
         &g,
         &d,
@@ -221,7 +245,12 @@ fn boots_the_kernel_on_each_kind_of_disk() {
 
     let g = Guest::from(&r, "extlinux");
     assert_booted(&g, &d, "extlinux.conf", &format!("{} test.entry=extlinux", mnt("xvda1")), "", "xvda1", "hello from the extlinux disk");
-    for label in ["mbr-grub", "gpt-bls", "extlinux"] {
+    let g = Guest::from(&r, "esp-bls");
+    assert!(g.hv("disk: xvda: GPT, 2 partitions").is_some(), "{d}");
+    let e = g.hv("boot entry: ").unwrap_or_else(|| panic!("{d}"));
+    assert!(e.starts_with("xvda1 FAT") && e.contains(" BLS entry /loader/entries: \"Debian on the ESP\""), "{e}\n{d}");
+    assert_booted(&g, &d, "(0 of 1, first)", &format!("{} test.entry=esp", mnt("xvda2")), "", "xvda2", "hello from the ESP disk");
+    for label in ["mbr-grub", "gpt-bls", "extlinux", "esp-bls"] {
         let g = Guest::from(&r, label);
         let read = g.hv("disk: read ").unwrap_or_else(|| panic!("no read line for {label}: {d}"));
         eprintln!("disk-boot {label}: read {read}");

@@ -62,7 +62,8 @@ pub fn ext4_uuid(name: &str, mib: u64, items: &[Item], uuid: Option<&str>) -> Ve
 pub struct Part {
     pub start: u64,
     pub data: Vec<u8>,
-    /// MBR type byte (0x83 Linux), ignored for GPT.
+    /// MBR type byte (0x83 Linux); for GPT, 0xef makes it an EFI system
+    /// partition and anything else Linux filesystem data.
     pub mbr_type: u8,
 }
 
@@ -93,10 +94,12 @@ pub fn gpt_disk(sectors: u64, parts: &[Part]) -> Vec<u8> {
     d[511] = 0xaa;
     // Linux filesystem data: 0FC63DAF-8483-4772-8E79-3D69D8477DE4, mixed-endian.
     let linux: [u8; 16] = [0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4];
+    // EFI system partition: C12A7328-F81F-11D2-BA4B-00A0C93EC93B.
+    let esp: [u8; 16] = [0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b];
     let mut entries = vec![0u8; 128 * 128];
     for (i, p) in parts.iter().enumerate() {
         let e = &mut entries[i * 128..(i + 1) * 128];
-        e[0..16].copy_from_slice(&linux);
+        e[0..16].copy_from_slice(if p.mbr_type == 0xef { &esp } else { &linux });
         e[16..32].copy_from_slice(&[i as u8 + 1; 16]);
         e[32..40].copy_from_slice(&p.start.to_le_bytes());
         e[40..48].copy_from_slice(&(p.start + (p.data.len() as u64).div_ceil(SECTOR) - 1).to_le_bytes());
