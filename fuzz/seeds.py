@@ -313,6 +313,72 @@ if os.path.exists(mkfs):
 else:
     print("mkfs.ext4 not found: ext4 seeds not written")
 
+# fat: the ext4 target's layout. A FAT12 ESP written here, independently of
+# the crate that reads it: BLS entries under long names, loader.conf, a
+# kernel over several clusters; and the same with the kernel's chain
+# looping back on itself.
+def lfn_entries(name, short):
+    csum = 0
+    for c in short:
+        csum = (((csum & 1) << 7) + (csum >> 1) + c) & 0xFF
+    units = [ord(c) for c in name] + [0]
+    units += [0xFFFF] * (-len(units) % 13)
+    parts = [units[i:i + 13] for i in range(0, len(units), 13)]
+    out = b""
+    for n in range(len(parts), 0, -1):
+        u = parts[n - 1]
+        seq = n | (0x40 if n == len(parts) else 0)
+        pack = lambda us: b"".join(struct.pack("<H", x) for x in us)
+        out += bytes([seq]) + pack(u[0:5]) + bytes([0x0F, 0, csum]) + pack(u[5:11]) + b"\0\0" + pack(u[11:13])
+    return out
+
+
+def dirent(short, attr, cluster, size):
+    return short + bytes([attr]) + bytes(8) + struct.pack("<HHHHI", 0, 0, 0, cluster, size)
+
+
+def fat12_esp(loop=False):
+    sectors, root_entries = 128, 16
+    boot = bytearray(512)
+    boot[0:3] = b"\xEB\x3C\x90"
+    boot[3:11] = b"MSWIN4.1"
+    struct.pack_into("<HBHBHHBHHHII", boot, 11, 512, 1, 1, 2, root_entries, sectors, 0xF8, 1, 32, 64, 0, 0)
+    boot[36:39] = b"\x80\x00\x29"
+    boot[39:43] = struct.pack("<I", 0x1234ABCD)
+    boot[43:54] = b"ESP        "
+    boot[54:62] = b"FAT12   "
+    boot[510:512] = b"\x55\xAA"
+    entry = b"title Debian\nversion 6.1\nlinux /vmlinuz\noptions root=/dev/xvda2\n"
+    kernel = bytes(range(256)) * 6
+    fat = {2: 0xFFF, 3: 0xFFF, 4: 0xFFF, 5: 0xFFF, 6: 7, 7: 8, 8: 6 if loop else 0xFFF}
+    data = {}
+    dot = lambda c, parent: dirent(b".          ", 0x10, c, 0) + dirent(b"..         ", 0x10, parent, 0)
+    data[2] = dot(2, 0) + dirent(b"ENTRIES    ", 0x10, 3, 0) + lfn_entries("loader.conf", b"LOADER~1CON") + dirent(b"LOADER~1CON", 0x20, 5, 24)
+    data[3] = dot(3, 2) + lfn_entries("debian-6.1.conf", b"DEBIAN~1CON") + dirent(b"DEBIAN~1CON", 0x20, 4, len(entry))
+    data[4] = entry
+    data[5] = b"default debian-6.1.conf\n"
+    for i in range(3):
+        data[6 + i] = kernel[512 * i:512 * (i + 1)]
+    root = dirent(b"ESP        ", 0x08, 0, 0) + dirent(b"LOADER     ", 0x10, 2, 0) + dirent(b"VMLINUZ    ", 0x20, 6, len(kernel))
+    fat_bytes = bytearray(512)
+    entries = [0xFF8, 0xFFF] + [fat.get(i, 0) for i in range(2, 340)]
+    for i in range(0, len(entries) - 1, 2):
+        a, b = entries[i], entries[i + 1]
+        fat_bytes[3 * i // 2:3 * i // 2 + 3] = bytes([a & 0xFF, (a >> 8) | ((b & 0xF) << 4), b >> 4])
+    img = bytearray(512 * sectors)
+    img[0:512] = boot
+    img[512:1024] = fat_bytes
+    img[1024:1536] = fat_bytes
+    img[1536:1536 + len(root)] = root
+    first_data = 1536 + 512
+    for c, d in data.items():
+        img[first_data + 512 * (c - 2):first_data + 512 * (c - 2) + len(d)] = d
+    return bytes(img).rstrip(b"\0")
+
+
+put("fat", "esp-fat12", bytes([0]) + struct.pack("<H", 64) + fat12_esp())
+put("fat", "esp-fat12-loop", bytes([2]) + struct.pack("<H", 64) + fat12_esp(loop=True))
+
 # bootcfg: mode 0 is a choice byte, then (path index, u16 length, bytes)
 # records over fuzz_targets/bootcfg.rs's PATHS; mode 1 builds a grub.cfg
 # from the bytes.

@@ -13,53 +13,15 @@
 //! `..` or empty names and are sorted; the read cap (1 MiB here) holds.
 #![no_main]
 
-use hvmlite::dev::block::{check_request, BlockDevice, BlockError, MemDisk};
 use hvmlite::disk::fs::{Ext4Fs, FileKind, FsError};
 use hvmlite::disk::Files;
-use hvmlite_fuzz::Bytes;
+use hvmlite_fuzz::{fs_input, one_line};
 use libfuzzer_sys::fuzz_target;
-
-/// A `MemDisk` that treats any request past its end as a finding.
-struct StrictDisk(MemDisk);
-
-impl BlockDevice for StrictDisk {
-    fn sector_size(&self) -> u32 {
-        self.0.sector_size()
-    }
-    fn sectors(&self) -> u64 {
-        self.0.sectors()
-    }
-    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        if let Err(e) = check_request(self.sector_size(), self.sectors(), sector, buf.len()) {
-            panic!("read past the device: {e}");
-        }
-        self.0.read(sector, buf)
-    }
-    fn write(&mut self, _: u64, _: &[u8]) -> Result<(), BlockError> {
-        panic!("a read-only filesystem wrote");
-    }
-    fn flush(&mut self) -> Result<(), BlockError> {
-        Ok(())
-    }
-}
 
 const MAX_FILE: u64 = 1 << 20;
 
-fn one_line(e: &FsError) {
-    let msg = e.to_string();
-    assert!(!msg.is_empty() && !msg.contains('\n'), "{e:?} -> {msg:?}");
-}
-
 fuzz_target!(|data: &[u8]| {
-    let mut b = Bytes::new(data);
-    let mode = b.u8();
-    let ss: u32 = if mode & 1 == 1 { 4096 } else { 512 };
-    let window = 4096 << (((mode >> 1) & 3) * 2);
-    let size = (b.u16() as usize % 1024 + 1) * 1024;
-    let mut image = b.rest().to_vec();
-    image.truncate(size);
-    image.resize(size.next_multiple_of(ss as usize), 0);
-    let disk = StrictDisk(MemDisk::new(image, ss).unwrap());
+    let (disk, window) = fs_input(data);
 
     let mut fs = match Ext4Fs::open_with_window(disk, window) {
         Ok(fs) => fs,

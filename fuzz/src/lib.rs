@@ -1,6 +1,7 @@
 //! What the fuzz targets share: a byte cursor over the fuzzer's input,
 //! physical memory backed by a byte vector, a ring page that checks the
-//! frontend's every access, and the invariant checks of a
+//! frontend's every access, the filesystem targets' disk (from
+//! fuzz/disk), and the invariant checks of a
 //! sanitised e820 map and of the heap search, each written against an
 //! independent model rather than against hvmlite's own helpers.
 
@@ -271,3 +272,5 @@ impl hvmlite::xen::ring::RingMem for CheckedRing {
         self.bytes.borrow_mut()[off..off + data.len()].copy_from_slice(data);
     }
 }
+
+pub use hvmlite_fuzz_disk::{fs_input, one_line, StrictDisk};
