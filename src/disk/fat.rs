@@ -26,7 +26,7 @@ use core::fmt;
 
 use lamfat::{DefaultTimeProvider, FileSystem, FsOptions, IoBase, IoError, LossyOemCpConverter, Read, Seek, SeekFrom, Write};
 
-use super::fs::{absent_is_none, CachedReader, FsError, ReadStats};
+use super::fs::{absent_is_none, files_by_path, CachedReader, FsError, ReadStats};
 use super::Files;
 use crate::dev::block::{BlockDevice, BlockError};
 
@@ -338,21 +338,7 @@ impl<D: BlockDevice> FatFs<D> {
     }
 }
 
-impl<D: BlockDevice> Files for FatFs<D> {
-    type Error = FsError;
-
-    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
-        absent_is_none(self.read_file(path))
-    }
-
-    fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, FsError> {
-        absent_is_none(self.list_dir(dir))
-    }
-
-    fn exists(&mut self, path: &str) -> Result<bool, FsError> {
-        FatFs::exists(self, path)
-    }
-}
+files_by_path!([D: BlockDevice] FatFs<D>);
 
 type File<'a, D> = lamfat::File<'a, Io<D>, DefaultTimeProvider, LossyOemCpConverter>;
 

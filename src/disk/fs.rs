@@ -571,21 +571,30 @@ impl Ext4Fs {
     }
 }
 
-impl Files for Ext4Fs {
-    type Error = FsError;
+/// [`Files`] for a filesystem type with `read_file`, `list_dir` and
+/// `exists` of its own: absent is `Ok(None)`.
+macro_rules! files_by_path {
+    ([$($g:tt)*] $t:ty) => {
+        impl<$($g)*> Files for $t {
+            type Error = FsError;
 
-    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
-        absent_is_none(self.read_file(path))
-    }
+            fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
+                absent_is_none(self.read_file(path))
+            }
 
-    fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, FsError> {
-        absent_is_none(self.list_dir(dir))
-    }
+            fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, FsError> {
+                absent_is_none(self.list_dir(dir))
+            }
 
-    fn exists(&mut self, path: &str) -> Result<bool, FsError> {
-        Ext4Fs::exists(self, path)
-    }
+            fn exists(&mut self, path: &str) -> Result<bool, FsError> {
+                <$t>::exists(self, path)
+            }
+        }
+    };
 }
+pub(crate) use files_by_path;
+
+files_by_path!([] Ext4Fs);
 
 /// `/a/b` from `[a, b]`; `/` from none.
 fn join(components: &[Vec<u8>]) -> Vec<u8> {

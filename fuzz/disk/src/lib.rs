@@ -59,6 +59,18 @@ pub fn fs_input(data: &[u8]) -> (StrictDisk, usize) {
     (StrictDisk(MemDisk::new(image, ss).unwrap()), window)
 }
 
+/// A listing holds no `.`, `..` or empty names and is sorted; an error
+/// prints as one line.
+pub fn check_listing(r: Result<Vec<String>, FsError>) {
+    match r {
+        Ok(names) => {
+            assert!(names.iter().all(|n| !n.is_empty() && n != "." && n != ".."), "{names:?}");
+            assert!(names.windows(2).all(|w| w[0] <= w[1]));
+        }
+        Err(e) => one_line(&e),
+    }
+}
+
 /// An error must print as one non-empty line.
 pub fn one_line(e: &dyn std::fmt::Display) {
     let msg = e.to_string();
@@ -91,13 +103,7 @@ pub fn fat(data: &[u8]) {
         }
     }
     for dir in ["/", "/loader/entries", "/loader/entries/"] {
-        match fs.list_dir(dir) {
-            Ok(names) => {
-                assert!(names.iter().all(|n| !n.is_empty() && n != "." && n != ".."), "{names:?}");
-                assert!(names.windows(2).all(|w| w[0] <= w[1]));
-            }
-            Err(e) => one_line(&e),
-        }
+        check_listing(fs.list_dir(dir));
     }
     let files: &mut dyn Files<Error = FsError> = &mut fs;
     for path in ["/loader/loader.conf", "/loader/entries"] {
