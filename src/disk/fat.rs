@@ -76,7 +76,6 @@ impl IoError for IoFault {
 pub struct Io<D> {
     reader: CachedReader<D>,
     pos: u64,
-    size: u64,
     budget: Rc<Cell<u64>>,
 }
 
@@ -86,7 +85,7 @@ impl<D: BlockDevice> IoBase for Io<D> {
 
 impl<D: BlockDevice> Read for Io<D> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoFault> {
-        let n = (buf.len() as u64).min(self.size.saturating_sub(self.pos)) as usize;
+        let n = (buf.len() as u64).min(self.reader.size().saturating_sub(self.pos)) as usize;
         if n == 0 {
             return Ok(0);
         }
@@ -112,19 +111,20 @@ impl<D: BlockDevice> Write for Io<D> {
 
 impl<D: BlockDevice> Seek for Io<D> {
     fn seek(&mut self, pos: SeekFrom) -> Result<u64, IoFault> {
-        let to = match pos {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.size.checked_add_signed(d),
-        };
-        match to {
-            Some(p) if p <= self.size => {
-                self.pos = p;
-                Ok(p)
-            }
-            _ => Err(IoFault::Seek),
-        }
+        self.pos = seek_target(self.pos, self.reader.size(), pos).ok_or(IoFault::Seek)?;
+        Ok(self.pos)
     }
+}
+
+/// Where `to` leads from `pos` in a stream of `len` bytes: nowhere before
+/// its start or past its end.
+fn seek_target(pos: u64, len: u64, to: SeekFrom) -> Option<u64> {
+    let p = match to {
+        SeekFrom::Start(n) => Some(n),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+        SeekFrom::End(d) => len.checked_add_signed(d),
+    }?;
+    (p <= len).then_some(p)
 }
 
 impl From<lamfat::Error<IoFault>> for FsError {
@@ -175,7 +175,6 @@ impl<D: BlockDevice> FatFs<D> {
     /// Open the filesystem on `dev` with `window`-byte read-ahead;
     /// `Err(FsError::NotFat)` when its first sector is no FAT boot sector.
     pub fn open_with_window(dev: D, window: usize) -> Result<Self, FsError> {
-        let size = dev.size_bytes();
         let mut reader = CachedReader::new(dev, window)?;
         let mut boot = [0u8; 512];
         match reader.read_at(0, &mut boot) {
@@ -186,9 +185,9 @@ impl<D: BlockDevice> FatFs<D> {
         if !looks_like_fat(&boot) {
             return Err(FsError::NotFat);
         }
-        let stats = reader.shared_stats();
+        let (stats, size) = (reader.shared_stats(), reader.size());
         let budget = Rc::new(Cell::new(META_BUDGET));
-        let io = Io { reader, pos: 0, size, budget: budget.clone() };
+        let io = Io { reader, pos: 0, budget: budget.clone() };
         let fs = FileSystem::new(io, FsOptions::new())?;
         Ok(FatFs { fs, stats, budget, meta_budget: META_BUDGET, max_file: size })
     }
@@ -204,8 +203,9 @@ impl<D: BlockDevice> FatFs<D> {
         self.meta_budget = bytes;
     }
 
-    fn begin(&self, file: u64) {
-        self.budget.set(self.meta_budget.saturating_add(file));
+    /// A new operation: [`META_BUDGET`] (or what was set) of reads.
+    fn begin(&self) {
+        self.budget.set(self.meta_budget);
     }
 
     /// `path` relative to the root, as the crate takes it.
@@ -236,8 +236,11 @@ impl<D: BlockDevice> FatFs<D> {
 
     /// The size of the file at `path`, refused above the read limit.
     pub fn file_len(&self, path: &str) -> Result<usize, FsError> {
-        self.begin(0);
-        let size = self.file(path)?.1;
+        self.begin();
+        self.capped(self.file(path)?.1)
+    }
+
+    fn capped(&self, size: u64) -> Result<usize, FsError> {
         if size > self.max_file {
             return Err(FsError::TooLarge { size, limit: self.max_file });
         }
@@ -246,11 +249,28 @@ impl<D: BlockDevice> FatFs<D> {
 
     /// Read the file at `path` into `dst`, exactly as long as the file.
     pub fn read_file_into(&self, path: &str, dst: &mut [u8]) -> Result<(), FsError> {
-        self.begin(dst.len() as u64);
-        let (mut file, size) = self.file(path)?;
+        self.begin();
+        let (file, size) = self.file(path)?;
         if size != dst.len() as u64 {
             return Err(FsError::Other(alloc::format!("{path} is {size} bytes, not {}", dst.len())));
         }
+        self.fill(path, file, dst)
+    }
+
+    /// The whole file at `path`.
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        self.begin();
+        let (file, size) = self.file(path)?;
+        let mut data = vec![0u8; self.capped(size)?];
+        self.fill(path, file, &mut data)?;
+        Ok(data)
+    }
+
+    /// Read `file` (found at `path`, `dst.len()` bytes by its entry) into
+    /// `dst`. The operation's budget grows by the file's size.
+    fn fill(&self, path: &str, mut file: File<'_, D>, dst: &mut [u8]) -> Result<(), FsError> {
+        let size = dst.len() as u64;
+        self.budget.set(self.budget.get().saturating_add(size));
         // The crate follows a cluster chain wherever it goes: one that
         // comes back to a cluster would have it read the same bytes again
         // as the rest of the file. Walk the chain first.
@@ -281,16 +301,9 @@ impl<D: BlockDevice> FatFs<D> {
         Ok(())
     }
 
-    /// The whole file at `path`.
-    pub fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
-        let mut data = vec![0u8; self.file_len(path)?];
-        self.read_file_into(path, &mut data)?;
-        Ok(data)
-    }
-
     /// The names in directory `path`, sorted (no `.` or `..`).
     pub fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
-        self.begin(0);
+        self.begin();
         let rel = Self::rel(path)?;
         let root = self.fs.root_dir();
         let dir = if rel.is_empty() { root } else { root.open_dir(rel)? };
@@ -301,17 +314,14 @@ impl<D: BlockDevice> FatFs<D> {
                 names.push(name);
             }
         }
-        names.sort_unstable();
+        crate::sort::sort_by(&mut names, |a, b| a.cmp(b));
         Ok(names)
     }
 
     /// Whether a file or directory is at `path`.
     pub fn exists(&self, path: &str) -> Result<bool, FsError> {
-        self.begin(0);
-        let rel = Self::rel(path)?;
-        if rel.is_empty() {
-            return Ok(true);
-        }
+        self.begin();
+        // The root, too, answers as a directory.
         match self.file(path) {
             Ok(_) | Err(FsError::IsADirectory) => Ok(true),
             Err(FsError::NotFound | FsError::NotADirectory) => Ok(false),
@@ -390,19 +400,9 @@ pub mod image {
 
     impl Seek for Mem {
         fn seek(&mut self, pos: SeekFrom) -> Result<u64, ()> {
-            let len = self.data.borrow().len() as u64;
-            let to = match pos {
-                SeekFrom::Start(n) => Some(n),
-                SeekFrom::Current(d) => (self.pos as u64).checked_add_signed(d),
-                SeekFrom::End(d) => len.checked_add_signed(d),
-            };
-            match to {
-                Some(p) if p <= len => {
-                    self.pos = p as usize;
-                    Ok(p)
-                }
-                _ => Err(()),
-            }
+            let p = super::seek_target(self.pos as u64, self.data.borrow().len() as u64, pos).ok_or(())?;
+            self.pos = p as usize;
+            Ok(p)
         }
     }
 
@@ -467,6 +467,7 @@ mod tests {
         assert_eq!(Files::list(&mut fs, "/boot").unwrap(), None);
         assert!(Files::exists(&mut fs, "/loader").unwrap());
         assert!(!Files::exists(&mut fs, "/loader/nope").unwrap());
+        assert!(fs.exists("/").unwrap());
         assert!(matches!(fs.read_file("/loader"), Err(FsError::IsADirectory)));
         assert!(matches!(fs.list_dir("/vmlinuz-6.1"), Err(FsError::NotADirectory)));
         assert!(matches!(fs.read_file("relative"), Err(FsError::BadPath)));

@@ -107,6 +107,11 @@ impl<D: BlockDevice> CachedReader<D> {
         self.stats.get()
     }
 
+    /// The device's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// The counters, shared: they stay readable once the reader is owned
     /// by a filesystem.
     pub(crate) fn shared_stats(&self) -> Rc<Cell<ReadStats>> {
