@@ -20,7 +20,7 @@ all: image
 
 image: $(IMAGE)
 
-# The image as installed is squashed (`hvmlite squash`, docs/image.md):
+# The image as installed is squashed (`hvmlite squash`, docs/boot.md):
 # its first instructions unpack the rest.
 $(IMAGE): FORCE tool | deps-rust
 	cargo build --release --target $(TARGET) -p hvmlite-loader
@@ -43,7 +43,7 @@ lint: | deps-rust
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	cargo fmt --all --check
-	cargo fmt --manifest-path fuzz/Cargo.toml --check
+	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(TARGET) -p hvmlite -p hvmlite-loader $(EXAMPLES:%=-p %) -- -D warnings
 

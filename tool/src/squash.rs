@@ -13,9 +13,9 @@
 //!
 //! LZ4 (the block format, at lz4's highest level) because its decoder is a
 //! few dozen 32-bit instructions that need no memory of their own and
-//! check every length. Measured on the loader (docs/benchmarks.md): 381 KB
-//! of code and data in 215 KB; xz would give 165 KB but needs a decoder
-//! larger than the difference and a stack.
+//! check every length. xz packs tighter, but its decoder keeps a model and
+//! a range coder: too much for stage 0 (docs/benchmarks.md has the
+//! measurements).
 
 use anyhow::{bail, ensure, Context, Result};
 use object::elf;

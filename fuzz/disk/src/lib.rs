@@ -77,7 +77,6 @@ pub fn one_line(e: &dyn std::fmt::Display) {
     assert!(!msg.is_empty() && !msg.contains('\n'), "{msg:?}");
 }
 
-
 const MAX_FILE: u64 = 1 << 20;
 
 /// One input of the `fat` target (see the top of this file).
