@@ -269,16 +269,25 @@ fn stack_overflow_hits_the_guard_page_and_is_reported() {
 /// after the magic) and to the LZ4 block.
 type Damage = Box<dyn Fn(&mut [u32; 4], &mut [u8])>;
 
-/// The installed image, squashed, with its record and block changed by `f`.
-fn damaged(name: &str, f: Damage) -> std::path::PathBuf {
-    let mut b = std::fs::read(image()).unwrap();
+/// Where stage 0's record lies in the image file (after its magic) and
+/// its four fields.
+fn squash_record(b: &[u8]) -> (usize, [u32; 4]) {
     let at = b.windows(16).position(|w| w == b"hvmlite-squash\0\0").expect("the squash record") + 16;
     let mut r = [0u32; 4];
     for (i, v) in r.iter_mut().enumerate() {
         *v = u32::from_le_bytes(b[at + 4 * i..at + 4 * i + 4].try_into().unwrap());
     }
+    (at, r)
+}
+
+/// The installed image, squashed, with its record and block changed by `f`.
+fn damaged(name: &str, f: Damage) -> std::path::PathBuf {
+    let mut b = std::fs::read(image()).unwrap();
+    let (at, mut r) = squash_record(&b);
     // The block's file offset: the head lies in the file as in memory.
-    let block = at - 16 + r[0] as usize - record_paddr(&b, at - 16) as usize;
+    let (_, loads) = elf_loads(&b);
+    let head = loads.iter().find(|l| (l.offset..l.offset + l.filesz).contains(&(at as u64))).expect("the record lies in a PT_LOAD");
+    let block = (head.offset + u64::from(r[0]) - head.paddr) as usize;
     f(&mut r, &mut b[block..]);
     for (i, v) in r.iter().enumerate() {
         b[at + 4 * i..at + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
@@ -288,26 +297,11 @@ fn damaged(name: &str, f: Damage) -> std::path::PathBuf {
     p
 }
 
-/// Where the byte at file offset `off` is loaded (its PT_LOAD).
-fn record_paddr(b: &[u8], off: usize) -> u64 {
-    let field = |at: usize, n: usize| b[at..at + n].iter().rev().fold(0u64, |v, &x| v << 8 | x as u64);
-    let (phoff, phnum) = (field(32, 8) as usize, field(56, 2) as usize);
-    (0..phnum)
-        .map(|i| phoff + 56 * i)
-        .filter(|&p| field(p, 4) == 1)
-        .find_map(|p| {
-            let (o, pa, sz) = (field(p + 8, 8), field(p + 24, 8), field(p + 32, 8));
-            (o..o + sz).contains(&(off as u64)).then(|| pa + off as u64 - o)
-        })
-        .expect("the record lies in a PT_LOAD")
-}
-
 #[test]
 fn the_image_is_squashed_and_unpacks_itself() {
     let b = std::fs::read(image()).unwrap();
-    let at = b.windows(16).position(|w| w == b"hvmlite-squash\0\0").expect("the squash record") + 16;
-    let w = |i: usize| u32::from_le_bytes(b[at + 4 * i..at + 4 * i + 4].try_into().unwrap()) as usize;
-    let (len, out_len) = (w(1), w(3));
+    let (_, r) = squash_record(&b);
+    let (len, out_len) = (r[1] as usize, r[3] as usize);
     assert!(len > 0 && len < out_len && b.len() < out_len, "record {len} → {out_len}, file {}", b.len());
     // Booted, it gets as far as the report and a clean poweroff.
     let run = boot("128", "poweroff", None);

@@ -312,26 +312,39 @@ pub fn garbage(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// hvmlite's entry address, from its ELF header, and where its lowest
-/// PT_LOAD segment lies.
-pub fn elf_entry_and_start(path: &Path) -> (u64, u64) {
-    let b = std::fs::read(path).unwrap();
+/// A PT_LOAD of an ELF64 file: where its bytes lie in the file, where
+/// they are loaded, how many.
+pub struct Load {
+    pub offset: u64,
+    pub paddr: u64,
+    pub filesz: u64,
+}
+
+/// An ELF64 file's entry address and PT_LOADs, from its headers.
+pub fn elf_loads(b: &[u8]) -> (u64, Vec<Load>) {
     assert_eq!(&b[..4], b"\x7fELF");
     let field = |at: usize, n: usize| b[at..at + n].iter().rev().fold(0u64, |v, &x| v << 8 | x as u64);
     let (phoff, phnum) = (field(32, 8) as usize, field(56, 2) as usize);
-    let start = (0..phnum).map(|i| phoff + 56 * i).filter(|&p| field(p, 4) == 1).map(|p| field(p + 24, 8)).min().expect("a PT_LOAD");
-    (field(24, 8), start)
+    let loads = (0..phnum)
+        .map(|i| phoff + 56 * i)
+        .filter(|&p| field(p, 4) == 1)
+        .map(|p| Load { offset: field(p + 8, 8), paddr: field(p + 24, 8), filesz: field(p + 32, 8) })
+        .collect();
+    (field(24, 8), loads)
 }
 
 /// Build the test-only shim (tests/shim/shim.S) for one breakage `mode`.
 pub fn shim(mode: u32) -> PathBuf {
     require("cc");
     let out = scratch("shim").join(format!("shim-{mode}.elf"));
+    // hvmlite's entry, and where its lowest segment lies.
+    let (entry, loads) = elf_loads(&std::fs::read(image()).unwrap());
+    let start = loads.iter().map(|l| l.paddr).min().expect("a PT_LOAD");
     let status = Command::new("cc")
         .args(["-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-e,shim_entry"])
         .arg("-Wl,-Ttext-segment=0x2000000")
-        .arg(format!("-Wl,--defsym=HVMLITE_ENTRY={:#x}", elf_entry_and_start(&image()).0))
-        .arg(format!("-Wl,--defsym=HVMLITE_START={:#x}", elf_entry_and_start(&image()).1))
+        .arg(format!("-Wl,--defsym=HVMLITE_ENTRY={entry:#x}"))
+        .arg(format!("-Wl,--defsym=HVMLITE_START={start:#x}"))
         .arg(format!("-DMODE={mode}"))
         .arg(root().join("tests/shim/shim.S"))
         .arg("-o")
