@@ -35,6 +35,10 @@
 //! partitions and filesystems — and [`net`] — TCP/IP on smoltcp — see
 //! only those traits, never Xen.
 //!
+//! On top of them all, [`rt`]: the task runtime — apps as `async` tasks,
+//! an executor that owns the event loop, xenstore, network and disk as
+//! futures, shutdown handled for the app.
+//!
 //! Pure logic builds for the host and is unit-tested there; what touches
 //! hardware builds only for `x86_64-unknown-none`.
 #![cfg_attr(not(test), no_std)]
@@ -49,6 +53,7 @@ pub mod net;
 pub mod payload;
 #[cfg(target_os = "none")]
 pub mod platform;
+pub mod rt;
 pub mod sort;
 pub mod xen;
 

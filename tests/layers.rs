@@ -6,7 +6,8 @@
 use std::path::Path;
 
 /// Each folder and what it may import. The runtime's stack, bottom to top:
-/// arch < xen < platform < boot < payload. Beside it: `dev`, the device
+/// arch < xen < platform < boot < payload; the task runtime `rt` on
+/// top of boot, using `net` too. Beside it: `dev`, the device
 /// traits, imports nothing and anything may implement or use them;
 /// `disk` (partitions, filesystems) and `net` (TCP/IP) see only `dev`,
 /// never Xen. Under everything, `sort` (one copy of core's sort for all).
@@ -20,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("platform", &["sort", "arch", "xen", "platform"]),
     ("boot", &["sort", "arch", "xen", "platform", "boot"]),
     ("payload", &["sort", "dev", "disk", "arch", "xen", "platform", "boot", "payload"]),
+    ("rt", &["sort", "dev", "net", "arch", "xen", "platform", "boot", "rt"]),
 ];
 
 fn allowed(layer: &str) -> Option<&'static [&'static str]> {

@@ -24,9 +24,12 @@ use crate::platform::console;
 /// Size of the exception stack (in entry.s, above its own guard page).
 pub const FAULT_STACK_SIZE: usize = 16 * 1024;
 
-/// The vector registered as Xen's event callback (`HVM_PARAM_CALLBACK_IRQ`)
-/// so the toolstack sees a PV-aware guest. hvmlite keeps interrupts off and
-/// upcalls masked, so it should never arrive; if it does, it is ignored.
+/// The vector registered as Xen's event callback (`HVM_PARAM_CALLBACK_IRQ`).
+/// Interrupts are off except while the task runtime idles in `sti; hlt`:
+/// Xen raises this vector when a port becomes pending, which ends the
+/// `hlt`. The stub only acknowledges the upcall (clears
+/// `evtchn_upcall_pending`, else Xen raises the vector again at once);
+/// the runtime then takes the pending ports itself.
 pub const XEN_CALLBACK_VECTOR: u8 = 0xf3;
 
 static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
@@ -54,6 +57,13 @@ core::arch::global_asm!(
     ".balign 16",
     ".globl xen_callback_stub",
     "xen_callback_stub:",
+    "push rax",
+    "mov rax, qword ptr [rip + {shared_info}]",
+    "test rax, rax",
+    "jz 2f",
+    "mov byte ptr [rax], 0",
+    "2:",
+    "pop rax",
     "iretq",
     "trap_common:",
     "mov rdi, rsp",
@@ -61,6 +71,7 @@ core::arch::global_asm!(
     "call {handler}",
     "ud2",
     handler = sym trap_handler,
+    shared_info = sym crate::xen::evtchn::SHARED_INFO,
 );
 
 extern "C" {

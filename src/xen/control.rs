@@ -22,7 +22,7 @@ pub enum Request {
 /// Advertise poweroff and reboot and watch `control/shutdown` (events come
 /// with [`TOKEN`]).
 pub fn advertise<T: Transport>(xs: &mut Xenstore<T>) -> Result<(), XsError> {
-    for f in ["control/feature-poweroff", "control/feature-reboot"] {
+    for f in FEATURES {
         xs.write(f, "1")?;
     }
     xs.watch("control/shutdown", TOKEN)
@@ -37,12 +37,25 @@ pub fn take_request<T: Transport>(xs: &mut Xenstore<T>) -> Result<Option<Request
         Err(XsError::Errno(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let req = match what.as_str() {
-        "" => return Ok(None), // our own acknowledgement, or nothing yet
-        "poweroff" | "halt" => Request::Poweroff,
-        "reboot" => Request::Reboot,
-        _ => return Ok(Some(Request::Unsupported(what))),
+    let req = match parse(&what) {
+        None => return Ok(None), // our own acknowledgement, or nothing yet
+        Some(Request::Unsupported(w)) => return Ok(Some(Request::Unsupported(w))),
+        Some(r) => r,
     };
     let _ = xs.write("control/shutdown", "");
     Ok(Some(req))
 }
+
+/// What `control/shutdown` asks for: `None` when empty (nothing asked, or
+/// our own acknowledgement).
+pub fn parse(what: &str) -> Option<Request> {
+    Some(match what {
+        "" => return None,
+        "poweroff" | "halt" => Request::Poweroff,
+        "reboot" => Request::Reboot,
+        _ => Request::Unsupported(what.into()),
+    })
+}
+
+/// The `control/feature-*` keys [`advertise`] writes.
+pub const FEATURES: [&str; 2] = ["control/feature-poweroff", "control/feature-reboot"];

@@ -1,10 +1,16 @@
 //! Event channels (2-level ABI, public/event_channel.h) over the shared
 //! info page.
 //!
-//! hvmlite takes no event upcalls: interrupts stay off and
-//! `vcpu_info[0].evtchn_upcall_mask` is set. Waiting for ports (and
-//! deadlines) is [`crate::xen::events`]: it blocks in `SCHEDOP_poll`, then
-//! tests and clears the pending bits here.
+//! Two ways to wait use this:
+//!
+//! - [`crate::xen::events`] blocks in `SCHEDOP_poll` on a few ports, then
+//!   tests and clears their pending bits here ([`take_pending`]);
+//! - the task runtime (`crate::rt`) sleeps with `sti; hlt` until Xen raises
+//!   the event callback vector, then takes every pending port at once
+//!   through the 2-level selector ([`take_all_pending`]): any number of
+//!   ports, one scan of the words that changed.
+//!
+//! Interrupts are otherwise off, so the callback never arrives elsewhere.
 
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -18,7 +24,9 @@ use crate::xen::page::alloc_page;
 /// Ports of the 2-level ABI on 64-bit: 64 words of 64 bits.
 pub const MAX_PORTS: u32 = 64 * 64;
 
-static SHARED_INFO: AtomicU64 = AtomicU64::new(0);
+/// Where the shared info page is mapped (0: not yet). The event callback
+/// stub (boot/traps.rs) reads it to acknowledge the upcall.
+pub static SHARED_INFO: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone, Copy, Debug)]
 pub enum EvtchnError {
@@ -94,6 +102,55 @@ pub fn take_pending(port: u32) -> bool {
 
 pub fn is_masked(port: u32) -> bool {
     word(SHARED_INFO_EVTCHN_MASK, port).is_some_and(|w| w.load(Ordering::Acquire) & (1u64 << (port % 64)) != 0)
+}
+
+/// `vcpu_info[0].evtchn_pending_sel`: bit i says word i of the pending
+/// bitmap may have a new pending port.
+const PENDING_SEL: u64 = 8;
+
+/// Take every pending, unmasked port that the selector names: clear the
+/// selector, then each named word's pending bits, and call `f` with each
+/// port that was pending. Ports that become pending afterwards set the
+/// selector (and `evtchn_upcall_pending`) again, so none is missed by the
+/// next call. Returns how many ports were taken.
+pub fn take_all_pending(mut f: impl FnMut(u32)) -> usize {
+    let si = SHARED_INFO.load(Ordering::Acquire);
+    if si == 0 {
+        return 0;
+    }
+    // SAFETY: vcpu_info[0] lies at the start of the mapped shared info
+    // page; Xen sets the selector's bits atomically, and we clear them so.
+    let sel = unsafe { &*((si + PENDING_SEL) as *const AtomicU64) }.swap(0, Ordering::AcqRel);
+    let mut n = 0;
+    let mut words = sel;
+    while words != 0 {
+        let w = words.trailing_zeros();
+        words &= words - 1;
+        let (Some(pending), Some(mask)) = (word(SHARED_INFO_EVTCHN_PENDING, w * 64), word(SHARED_INFO_EVTCHN_MASK, w * 64)) else {
+            continue;
+        };
+        let mut bits = pending.load(Ordering::Acquire) & !mask.load(Ordering::Acquire);
+        if bits == 0 {
+            continue;
+        }
+        bits = pending.fetch_and(!bits, Ordering::AcqRel) & bits;
+        while bits != 0 {
+            let b = bits.trailing_zeros();
+            bits &= bits - 1;
+            n += 1;
+            f(w * 64 + b);
+        }
+    }
+    n
+}
+
+/// Clear `vcpu_info[0].evtchn_upcall_pending`, so that the next port to
+/// become pending raises the event callback again.
+pub fn ack_upcall() {
+    if let Some(si) = shared_info() {
+        // SAFETY: byte 0 of vcpu_info[0], in the mapped shared info page.
+        unsafe { (*(si as *const AtomicU8)).store(0, Ordering::SeqCst) };
+    }
 }
 
 /// `EVTCHNOP_send`

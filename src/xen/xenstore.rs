@@ -7,10 +7,11 @@
 //! waiting is bounded, and so is the number of stray messages skipped, so
 //! a bad peer gives an error, never an endless loop or an overrun.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::task::{Context, Poll, Waker};
 
 use crate::xen::abi::{
     xs_type, XS_HEADER, XS_PAYLOAD_MAX, XS_REQ, XS_REQ_CONS, XS_REQ_PROD, XS_RING_SIZE, XS_RSP, XS_RSP_CONS, XS_RSP_PROD,
@@ -137,6 +138,37 @@ pub struct Xenstore<T: Transport> {
     waits_left: u32,
     /// The part of a message read so far (never more than one message).
     rx: Vec<u8>,
+    /// Whole requests not yet on the ring, oldest first: every sender
+    /// (a blocking [`batch`](Self::batch) and the requests [`start`]ed
+    /// for tasks) queues here, so their bytes never interleave.
+    ///
+    /// [`start`]: Self::start
+    tx: VecDeque<u8>,
+    /// Requests [`start`](Self::start)ed and not yet collected, by id.
+    started: BTreeMap<u32, Started>,
+    /// Watch tokens whose events have a queue of their own.
+    watchers: BTreeMap<String, Watcher>,
+    /// Replies to no request of ours since the last good one.
+    strays: usize,
+}
+
+/// A request started for a task: its type, and its reply once it came.
+struct Started {
+    ty: u32,
+    reply: Option<Reply>,
+    waker: Option<Waker>,
+    /// Nobody waits any more (the task gave up): the reply is dropped.
+    abandoned: bool,
+}
+
+/// The events of one watch token, kept for the task that reads them.
+#[derive(Default)]
+struct Watcher {
+    paths: VecDeque<String>,
+    waker: Option<Waker>,
+    /// More events came than [`MAX_QUEUED_EVENTS`]: the first path not
+    /// queued is delivered after the queue, meaning "look again".
+    overflow: Option<String>,
 }
 
 struct Header {
@@ -163,7 +195,7 @@ pub struct Op {
 pub type Reply = Result<Vec<u8>, Errno>;
 
 impl Op {
-    fn new(ty: u32, tx: u32, strings: &[&str], value: Option<&str>) -> Op {
+    pub(crate) fn new(ty: u32, tx: u32, strings: &[&str], value: Option<&str>) -> Op {
         let mut payload = Vec::new();
         let mut bad = false;
         for s in strings {
@@ -189,6 +221,15 @@ impl Op {
     pub fn directory(path: &str) -> Op {
         Op::new(xs_type::DIRECTORY, 0, &[path], None)
     }
+    pub fn mkdir(path: &str) -> Op {
+        Op::new(xs_type::MKDIR, 0, &[path], None)
+    }
+    pub fn transaction_start() -> Op {
+        Op::new(xs_type::TRANSACTION_START, 0, &[""], None)
+    }
+    pub fn transaction_end(tx: u32, commit: bool) -> Op {
+        Op::new(xs_type::TRANSACTION_END, tx, &[if commit { "T" } else { "F" }], None)
+    }
     pub fn watch(path: &str, token: &str) -> Op {
         Op::new(xs_type::WATCH, 0, &[path, token], None)
     }
@@ -204,7 +245,18 @@ impl Op {
 
 impl<T: Transport> Xenstore<T> {
     pub fn new(t: T) -> Self {
-        Xenstore { t, next_id: 1, events: VecDeque::new(), dropped_events: 0, waits_left: MAX_WAITS, rx: Vec::new() }
+        Xenstore {
+            t,
+            next_id: 1,
+            events: VecDeque::new(),
+            dropped_events: 0,
+            waits_left: MAX_WAITS,
+            rx: Vec::new(),
+            tx: VecDeque::new(),
+            started: BTreeMap::new(),
+            watchers: BTreeMap::new(),
+            strays: 0,
+        }
     }
 
     pub fn transport(&mut self) -> &mut T {
@@ -252,14 +304,157 @@ impl<T: Transport> Xenstore<T> {
 
     fn queue_event(&mut self, body: &[u8]) {
         let mut parts = body.split(|&c| c == 0);
-        let path = parts.next().unwrap_or_default();
-        let token = parts.next().unwrap_or_default();
+        let path = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        let token = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        if let Some(w) = self.watchers.get_mut(&token) {
+            if w.paths.len() < MAX_QUEUED_EVENTS {
+                w.paths.push_back(path);
+            } else {
+                self.dropped_events += 1;
+                w.overflow.get_or_insert(path);
+            }
+            if let Some(k) = w.waker.take() {
+                k.wake();
+            }
+            return;
+        }
         if self.events.len() == MAX_QUEUED_EVENTS {
             self.dropped_events += 1;
             return;
         }
-        self.events
-            .push_back(WatchEvent { path: String::from_utf8_lossy(path).into_owned(), token: String::from_utf8_lossy(token).into_owned() });
+        self.events.push_back(WatchEvent { path, token });
+    }
+
+    /// Queue one request's bytes; returns its id.
+    fn queue(&mut self, op: &Op) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        for v in [op.ty, id, op.tx, op.payload.len() as u32] {
+            self.tx.extend(v.to_le_bytes());
+        }
+        self.tx.extend(op.payload.iter().copied());
+        id
+    }
+
+    /// Put as much of the queued requests on the ring as fits; `true` if
+    /// anything went.
+    fn flush(&mut self) -> Result<bool, XsError> {
+        let mut any = false;
+        while !self.tx.is_empty() {
+            let (a, _) = self.tx.as_slices();
+            let n = REQ.produce(self.t.mem(), a)?;
+            if n == 0 {
+                break;
+            }
+            self.tx.drain(..n);
+            any = true;
+        }
+        if any {
+            self.t.notify();
+        }
+        Ok(any)
+    }
+
+    /// A reply for a [`start`](Self::start)ed request: kept for its task
+    /// (`true`), or not one of those (`false`).
+    fn route_started(&mut self, h: &Header, body: &mut Vec<u8>) -> bool {
+        let Some(s) = self.started.get_mut(&h.id) else { return false };
+        if s.abandoned {
+            self.started.remove(&h.id);
+            return true;
+        }
+        s.reply = Some(if h.ty == xs_type::ERROR {
+            Err(Errno::parse(body))
+        } else if h.ty != s.ty {
+            Err(Errno::Eio)
+        } else {
+            Ok(core::mem::take(body))
+        });
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+        true
+    }
+
+    /// Start a request for a task without waiting: its bytes are queued
+    /// (and put on the ring as it has room); [`poll_reply`](Self::poll_reply)
+    /// collects the answer after [`pump`](Self::pump) has seen it.
+    pub fn start(&mut self, op: &Op) -> Result<u32, XsError> {
+        if op.bad {
+            return Err(XsError::BadArgument);
+        }
+        let id = self.queue(op);
+        self.started.insert(id, Started { ty: op.ty, reply: None, waker: None, abandoned: false });
+        self.flush()?;
+        Ok(id)
+    }
+
+    /// The reply to started request `id`, or `Pending` with `cx`'s waker
+    /// kept for when it comes.
+    pub fn poll_reply(&mut self, id: u32, cx: &mut Context<'_>) -> Poll<Reply> {
+        let Some(s) = self.started.get_mut(&id) else { return Poll::Ready(Err(Errno::Other)) };
+        match s.reply.take() {
+            Some(r) => {
+                self.started.remove(&id);
+                Poll::Ready(r)
+            }
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Nobody waits for started request `id` any more.
+    pub fn abandon(&mut self, id: u32) {
+        if let Some(s) = self.started.get_mut(&id) {
+            if s.reply.is_some() {
+                self.started.remove(&id);
+            } else {
+                s.abandoned = true;
+                s.waker = None;
+            }
+        }
+    }
+
+    /// Give watch `token` a queue of its own (see [`poll_watch`](Self::poll_watch)).
+    pub fn add_watcher(&mut self, token: &str) {
+        self.watchers.insert(token.into(), Watcher::default());
+    }
+
+    pub fn remove_watcher(&mut self, token: &str) {
+        self.watchers.remove(token);
+    }
+
+    /// The next event of watch `token`, or `Pending` with `cx`'s waker kept.
+    pub fn poll_watch(&mut self, token: &str, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        let Some(w) = self.watchers.get_mut(token) else { return Poll::Ready(None) };
+        if let Some(p) = w.paths.pop_front().or_else(|| w.overflow.take()) {
+            return Poll::Ready(Some(p));
+        }
+        w.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Move what can move: queued requests onto the ring, whole messages
+    /// off it to the requests and watches waiting for them. Never blocks.
+    /// Replies that no request waits for are skipped, within bounds.
+    pub fn pump(&mut self) -> Result<(), XsError> {
+        self.flush()?;
+        while let Some((h, mut body)) = self.take_msg()? {
+            if h.ty == xs_type::WATCH_EVENT {
+                self.queue_event(&body);
+            } else if self.route_started(&h, &mut body) {
+                self.strays = 0;
+            } else {
+                self.strays += 1;
+                if self.strays > MAX_STRAY {
+                    return Err(XsError::Protocol("replies to requests never made"));
+                }
+            }
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Send `ops` together and collect their replies, in order: xenstored
@@ -274,31 +469,13 @@ impl<T: Transport> Xenstore<T> {
             return Err(XsError::BadArgument);
         }
         self.waits_left = MAX_WAITS;
-        let mut out = Vec::new();
-        let mut ids = Vec::with_capacity(ops.len());
-        for op in ops {
-            let id = self.next_id;
-            self.next_id = self.next_id.wrapping_add(1).max(1);
-            ids.push(id);
-            for v in [op.ty, id, op.tx, op.payload.len() as u32] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(&op.payload);
-        }
+        let ids: Vec<u32> = ops.iter().map(|op| self.queue(op)).collect();
         let mut replies: Vec<Option<Reply>> = ops.iter().map(|_| None).collect();
-        let (mut left, mut sent, mut others) = (ops.len(), 0, 0);
+        let (mut left, mut others) = (ops.len(), 0);
         while left > 0 {
-            let mut progress = false;
-            if sent < out.len() {
-                let n = REQ.produce(self.t.mem(), &out[sent..])?;
-                if n > 0 {
-                    sent += n;
-                    progress = true;
-                    self.t.notify();
-                }
-            }
+            let mut progress = self.flush()?;
             while left > 0 {
-                let Some((h, body)) = self.take_msg()? else { break };
+                let Some((h, mut body)) = self.take_msg()? else { break };
                 progress = true;
                 let ours = ids.iter().position(|&id| id == h.id).filter(|&k| replies[k].is_none());
                 match ours {
@@ -314,6 +491,8 @@ impl<T: Transport> Xenstore<T> {
                         continue;
                     }
                     _ if h.ty == xs_type::WATCH_EVENT => self.queue_event(&body),
+                    // A task's request answered meanwhile: kept for it.
+                    _ if self.route_started(&h, &mut body) => continue,
                     _ => {} // a stray reply: skipped, within bounds
                 }
                 others += 1;
@@ -343,11 +522,7 @@ impl<T: Transport> Xenstore<T> {
     }
 
     pub fn read_tx(&mut self, tx: u32, path: &str) -> Result<String, XsError> {
-        let mut body = self.request(Op::read(path).in_tx(tx))?;
-        if body.last() == Some(&0) {
-            body.pop();
-        }
-        Self::text(body)
+        Self::value(self.request(Op::read(path).in_tx(tx))?)
     }
 
     pub fn write(&mut self, path: &str, value: &str) -> Result<(), XsError> {
@@ -359,7 +534,7 @@ impl<T: Transport> Xenstore<T> {
     }
 
     pub fn mkdir(&mut self, path: &str) -> Result<(), XsError> {
-        self.request(Op::new(xs_type::MKDIR, 0, &[path], None)).map(|_| ())
+        self.request(Op::mkdir(path)).map(|_| ())
     }
 
     pub fn rm(&mut self, path: &str) -> Result<(), XsError> {
@@ -397,14 +572,27 @@ impl<T: Transport> Xenstore<T> {
 
     /// Start a transaction; returns its id.
     pub fn transaction_start(&mut self) -> Result<u32, XsError> {
-        let body = self.request(Op::new(xs_type::TRANSACTION_START, 0, &[""], None))?;
-        let s = Self::text(body)?;
-        s.trim_end_matches('\0').parse().map_err(|_| XsError::Protocol("transaction id is not a number"))
+        let body = self.request(Op::transaction_start())?;
+        Self::transaction_id(body)
     }
 
     /// End a transaction: `Err(Errno(Eagain))` means it must be retried.
     pub fn transaction_end(&mut self, tx: u32, commit: bool) -> Result<(), XsError> {
-        self.request(Op::new(xs_type::TRANSACTION_END, tx, &[if commit { "T" } else { "F" }], None)).map(|_| ())
+        self.request(Op::transaction_end(tx, commit)).map(|_| ())
+    }
+
+    /// The id in a `TRANSACTION_START` reply.
+    pub fn transaction_id(body: Vec<u8>) -> Result<u32, XsError> {
+        let s = Self::text(body)?;
+        s.trim_end_matches('\0').parse().map_err(|_| XsError::Protocol("transaction id is not a number"))
+    }
+
+    /// A `READ` reply as text (a trailing NUL dropped).
+    pub fn value(mut body: Vec<u8>) -> Result<String, XsError> {
+        if body.last() == Some(&0) {
+            body.pop();
+        }
+        Self::text(body)
     }
 
     /// A queued watch event, or one already waiting on the ring (does not
@@ -415,10 +603,16 @@ impl<T: Transport> Xenstore<T> {
         }
         self.waits_left = MAX_WAITS;
         let mut stray = 0;
-        while let Some((h, body)) = self.take_msg()? {
+        while let Some((h, mut body)) = self.take_msg()? {
             if h.ty == xs_type::WATCH_EVENT {
                 self.queue_event(&body);
-                return Ok(self.events.pop_front());
+                if let Some(e) = self.events.pop_front() {
+                    return Ok(Some(e));
+                }
+                continue;
+            }
+            if self.route_started(&h, &mut body) {
+                continue;
             }
             stray += 1;
             if stray > MAX_STRAY {

@@ -1,0 +1,186 @@
+//! Waiting on Xen: event channels for tasks, and the idle loop.
+//!
+//! The idle loop ([`park`]) is the only place that blocks. It takes every
+//! pending port through the 2-level selector (any number of ports: a
+//! xenstore domain has one per guest), wakes the tasks waiting on each,
+//! and when nothing fired and no timer is due it arms the one-shot
+//! `VIRQ_TIMER` for the earliest deadline and executes `sti; hlt`. Xen
+//! raises the event callback vector when a port becomes pending (the
+//! stub in boot/traps.rs acknowledges it), which ends the `hlt`; the vCPU
+//! uses no host CPU in between.
+//!
+//! A port that fires while nobody waits on it is remembered: the next
+//! [`port_event`] on it is ready at once, so no event is lost between a
+//! task's look at its ring and its wait.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use crate::arch::hypervisor::Hypervisor;
+use crate::boot::traps::XEN_CALLBACK_VECTOR;
+use crate::platform;
+use crate::xen::abi::{HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR};
+use crate::xen::evtchn::{self, MAX_PORTS};
+use crate::xen::{self, events, time};
+
+struct Reactor {
+    /// Ports that fired since a task last looked (bit per port).
+    fired: [u64; (MAX_PORTS / 64) as usize],
+    /// Tasks waiting, by port.
+    waiting: BTreeMap<u32, Vec<Waker>>,
+    /// Ports unmasked once (a port's mask bit keeps its events from the
+    /// selector that [`park`] reads).
+    unmasked: [u64; (MAX_PORTS / 64) as usize],
+    /// Ports taken, for the report.
+    pub events: u64,
+    /// Times the vCPU slept in `hlt`.
+    pub sleeps: u64,
+}
+
+struct Local(RefCell<Reactor>);
+// SAFETY: one vCPU; interrupts are off while tasks run and the callback
+// stub touches none of this.
+unsafe impl Sync for Local {}
+
+static REACTOR: Local = Local(RefCell::new(Reactor {
+    fired: [0; (MAX_PORTS / 64) as usize],
+    waiting: BTreeMap::new(),
+    unmasked: [0; (MAX_PORTS / 64) as usize],
+    events: 0,
+    sleeps: 0,
+}));
+
+fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> R {
+    f(&mut REACTOR.0.borrow_mut())
+}
+
+/// Is this a Xen guest with event channels?
+pub fn on_xen() -> bool {
+    platform::hypervisor() == Hypervisor::Xen && evtchn::shared_info().is_some()
+}
+
+/// Set up event delivery for the idle loop: the shared info page, the
+/// callback vector (so Xen raises it), `VIRQ_TIMER`.
+pub fn init() {
+    if platform::hypervisor() != Hypervisor::Xen || evtchn::init().is_err() {
+        return;
+    }
+    let _ = xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR | XEN_CALLBACK_VECTOR as u64);
+    let _ = events::timer_port();
+}
+
+/// Ready when `port` has fired (since the last time a task saw it fire).
+pub fn port_event(port: u32) -> PortEvent {
+    PortEvent { port }
+}
+
+pub struct PortEvent {
+    port: u32,
+}
+
+impl Future for PortEvent {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let p = self.port;
+        if p >= MAX_PORTS {
+            return Poll::Ready(());
+        }
+        let (w, b) = ((p / 64) as usize, 1u64 << (p % 64));
+        let ready = with(|r| {
+            if r.fired[w] & b != 0 {
+                r.fired[w] &= !b;
+                return true;
+            }
+            if r.unmasked[w] & b == 0 {
+                r.unmasked[w] |= b;
+                if evtchn::is_masked(p) {
+                    let _ = evtchn::unmask(p);
+                }
+            }
+            let list = r.waiting.entry(p).or_default();
+            if !list.iter().any(|k| k.will_wake(cx.waker())) {
+                list.push(cx.waker().clone());
+            }
+            false
+        });
+        // Pending already (the selector has not been read since): take it.
+        if ready || evtchn::take_pending(p) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+fn dispatch(port: u32) {
+    let wakers = with(|r| {
+        r.events += 1;
+        let (w, b) = ((port / 64) as usize, 1u64 << (port % 64));
+        r.fired[w] |= b;
+        r.waiting.remove(&port)
+    });
+    for k in wakers.into_iter().flatten() {
+        k.wake();
+    }
+}
+
+/// Forget what is known of `port` (it was closed; its number may be
+/// reused for another channel).
+pub fn forget(port: u32) {
+    if port < MAX_PORTS {
+        with(|r| {
+            let (w, b) = ((port / 64) as usize, 1u64 << (port % 64));
+            r.fired[w] &= !b;
+            r.unmasked[w] &= !b;
+            r.waiting.remove(&port);
+        });
+    }
+}
+
+/// (ports taken, sleeps in `hlt`) so far.
+pub fn counts() -> (u64, u64) {
+    with(|r| (r.events, r.sleeps))
+}
+
+/// The executor's idle: return when a port fired (its tasks woken) or
+/// `deadline` (ns of system time) has passed; sleep in between.
+pub fn park(deadline: Option<u64>) {
+    if !on_xen() {
+        // No events off Xen: only the clock can wake a task.
+        let Some(d) = deadline else {
+            platform::fatal(format_args!("rt: every task waits for an event, and off Xen none can come"));
+        };
+        while time::now().as_ns() < d {
+            core::hint::spin_loop();
+        }
+        return;
+    }
+    loop {
+        // Acknowledge first: a port that becomes pending after the scan
+        // raises the callback again, and `hlt` ends at once.
+        evtchn::ack_upcall();
+        if evtchn::take_all_pending(dispatch) > 0 {
+            return;
+        }
+        if deadline.is_some_and(|d| time::now().as_ns() >= d) {
+            return;
+        }
+        match deadline {
+            Some(d) => {
+                let _ = xen::set_singleshot_timer(d);
+            }
+            None => {
+                let _ = xen::stop_singleshot_timer();
+            }
+        }
+        with(|r| r.sleeps += 1);
+        // SAFETY: `sti; hlt` is one step (the interrupt shadow of `sti`
+        // covers `hlt`), so a callback already raised ends the `hlt`; the
+        // stub only clears `evtchn_upcall_pending`. Interrupts are off
+        // again before any task runs.
+        unsafe { core::arch::asm!("sti", "hlt", "cli", options(nostack)) };
+    }
+}
