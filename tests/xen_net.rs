@@ -104,7 +104,7 @@ echo "=== end"
     assert_eq!(r.rc, Some(0), "{d}");
     let g = r.guest(1);
     assert!(
-        g.iter().any(|l| l.starts_with("hvmlite: net-echo-http: vif/0: mac 00:16:3e:") && l.ends_with("address 192.168.77.2/24 (vif ip)")),
+        g.iter().any(|l| l.starts_with("hvmlite: net: vif/0: mac 00:16:3e:") && l.ends_with("address 192.168.77.2/24 (vif ip)")),
         "{d}"
     );
     assert!(r.has("vif-ip=192.168.77.2"), "{d}");
@@ -137,7 +137,7 @@ echo "=== end"
     assert!(b1 >= 2 * (4 << 20) / 2 && b2 > b1, "bytes served {b1} then {b2}: {d}");
     assert!(r.has("concurrent ok=32"), "{d}");
     // A clean close on shutdown.
-    assert!(g.iter().any(|l| l.starts_with("hvmlite: net-echo-http: vif/0: closed (")), "{d}");
+    assert!(g.iter().any(|l| l.starts_with("hvmlite: net: vif/0: closed (")), "{d}");
 }
 
 /// Ten create → first answer → shutdown or destroy cycles: each time the
@@ -203,7 +203,7 @@ echo "=== end"
     let g = r.guest(1);
     let fatal: Vec<&&str> = g.iter().filter(|l| l.starts_with("hvmlite: FATAL: ")).collect();
     assert_eq!(fatal.len(), 1, "{d}");
-    assert!(fatal[0].starts_with("hvmlite: FATAL: net-echo-http: vif/0: backend's tx response index 0x40000000 "), "{d}");
+    assert!(fatal[0].starts_with("hvmlite: FATAL: net: vif/0: backend's tx response index 0x40000000 "), "{d}");
     assert!(g.contains(&"hvmlite: shutdown: crash"), "{d}");
 }
 
@@ -255,10 +255,7 @@ echo "=== end"
     assert!(r.scenario().iter().any(|l| l.starts_with("vif 192.168.77.2 {") && l.contains("\"ip\":\"192.168.77.2\"")), "{d}");
     assert!(r.scenario().iter().any(|l| l.starts_with("vif 192.168.77.4 {") && l.contains("\"ip\":\"192.168.77.4\"")), "{d}");
     let g = r.guest(1);
-    assert!(
-        g.iter().any(|l| l.starts_with("hvmlite: net-echo-http: vif/1: mac ") && l.ends_with("address 192.168.77.4/24 (vif ip)")),
-        "{d}"
-    );
+    assert!(g.iter().any(|l| l.starts_with("hvmlite: net: vif/1: mac ") && l.ends_with("address 192.168.77.4/24 (vif ip)")), "{d}");
     assert!(g.iter().filter(|l| l.contains(": closed (")).count() == 2, "both vifs closed on shutdown: {d}");
     assert!(r.scenario().iter().any(|l| l.starts_with("cmdline {") && l.contains("\"ip\":\"192.168.77.5\"")), "{d}");
     assert!(r.guest(2).iter().any(|l| l.ends_with("address 192.168.77.5/24 (hvmlite.ip)")), "{d}");

@@ -9,12 +9,14 @@
 //! - [`Stack`]: one interface and its sockets, with the address from a
 //!   static [`IpConfig`] or from DHCPv4, and time given by the caller in
 //!   microseconds (the app reads its clock; this folder has none).
-//! - [`Listeners`]: keep enough TCP sockets listening on a port that every
-//!   connection finds one (smoltcp has no accept queue: one listening
-//!   socket takes one connection).
+//! - [`Backlog`]: an accept queue of a fixed size on a port, as a Unix
+//!   `listen(backlog)`: connections are taken with [`Backlog::accept`];
+//!   while `backlog` of them wait, a new SYN is dropped unanswered (the
+//!   peer sends it again a second later, as with Linux's full queue).
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 pub use smoltcp;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
@@ -28,16 +30,47 @@ use smoltcp::wire::{
 
 use crate::dev::net::{NetDevice, RxToken, TxToken};
 
-/// A [`NetDevice`] as smoltcp's `phy::Device`.
-pub struct Phy<'d, D: NetDevice>(pub &'d mut D);
+/// A [`NetDevice`] as smoltcp's `phy::Device`. For each guarded port, a
+/// budget of SYNs (its listening sockets): a SYN past the budget is
+/// dropped, so smoltcp never answers it with a reset.
+pub struct Phy<'d, D: NetDevice>(pub &'d mut D, pub &'d [(u16, Cell<usize>)]);
 
-pub struct PhyRx<T>(T);
+pub struct PhyRx<'p, T>(T, &'p [(u16, Cell<usize>)]);
 pub struct PhyTx<T>(T);
 
-impl<T: RxToken> phy::RxToken for PhyRx<T> {
+impl<T: RxToken> phy::RxToken for PhyRx<'_, T> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        self.0.consume(|b| f(b))
+        let budget = self.1;
+        self.0.consume(|b| {
+            let over = syn_to(b).and_then(|p| budget.iter().find(|(q, _)| *q == p)).is_some_and(|(_, left)| {
+                let n = left.get();
+                left.set(n.saturating_sub(1));
+                n == 0
+            });
+            // A dropped frame reaches smoltcp empty: too short to parse, it
+            // is discarded without an answer.
+            if over {
+                f(&[])
+            } else {
+                f(b)
+            }
+        })
     }
+}
+
+/// The destination port of an IPv4 TCP SYN (without ACK) in an Ethernet
+/// frame; `None` for anything else, or anything too short to tell.
+pub fn syn_to(frame: &[u8]) -> Option<u16> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = smoltcp::wire::Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != smoltcp::wire::IpProtocol::Tcp || ip.frag_offset() != 0 {
+        return None;
+    }
+    let tcp = smoltcp::wire::TcpPacket::new_checked(ip.payload()).ok()?;
+    (tcp.syn() && !tcp.ack()).then(|| tcp.dst_port())
 }
 
 impl<T: TxToken> phy::TxToken for PhyTx<T> {
@@ -48,7 +81,7 @@ impl<T: TxToken> phy::TxToken for PhyTx<T> {
 
 impl<D: NetDevice> phy::Device for Phy<'_, D> {
     type RxToken<'a>
-        = PhyRx<D::Rx<'a>>
+        = PhyRx<'a, D::Rx<'a>>
     where
         Self: 'a;
     type TxToken<'a>
@@ -57,7 +90,8 @@ impl<D: NetDevice> phy::Device for Phy<'_, D> {
         Self: 'a;
 
     fn receive(&mut self, _: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        self.0.receive().map(|(r, t)| (PhyRx(r), PhyTx(t)))
+        let budget = self.1;
+        self.0.receive().map(|(r, t)| (PhyRx(r, budget), PhyTx(t)))
     }
     fn transmit(&mut self, _: Instant) -> Option<Self::TxToken<'_>> {
         self.0.transmit().map(PhyTx)
@@ -115,6 +149,9 @@ pub struct Stack {
     pub sockets: SocketSet<'static>,
     dhcp: Option<SocketHandle>,
     config: Option<IpConfig>,
+    /// Ports with an accept queue ([`Backlog`]): a SYN to one of them
+    /// is dropped when no socket listens there, not reset.
+    pub guarded: Vec<u16>,
 }
 
 /// What changed in a [`Stack::poll`].
@@ -133,8 +170,8 @@ impl Stack {
     pub fn new<D: NetDevice>(dev: &mut D, config: Option<IpConfig>, now_us: i64, seed: u64) -> Stack {
         let mut c = Config::new(HardwareAddress::Ethernet(EthernetAddress(dev.mac())));
         c.random_seed = seed;
-        let iface = Interface::new(c, &mut Phy(dev), Instant::from_micros(now_us));
-        let mut s = Stack { iface, sockets: SocketSet::new(vec![]), dhcp: None, config: None };
+        let iface = Interface::new(c, &mut Phy(dev, &[]), Instant::from_micros(now_us));
+        let mut s = Stack { iface, sockets: SocketSet::new(vec![]), dhcp: None, config: None, guarded: Vec::new() };
         match config {
             Some(cfg) => s.set_config(Some(cfg)),
             None => s.dhcp = Some(s.sockets.add(dhcpv4::Socket::new())),
@@ -188,7 +225,8 @@ impl Stack {
     /// Move packets between the device and the sockets, and run DHCP.
     pub fn poll<D: NetDevice>(&mut self, dev: &mut D, now_us: i64) -> Polled {
         let now = Instant::from_micros(now_us);
-        let changed = self.iface.poll(now, &mut Phy(dev), &mut self.sockets);
+        let budget: Vec<(u16, Cell<usize>)> = self.guarded.iter().map(|&p| (p, Cell::new(self.listening(p)))).collect();
+        let changed = self.iface.poll(now, &mut Phy(dev, &budget), &mut self.sockets);
         let mut p = Polled { sockets: changed == smoltcp::iface::PollResult::SocketStateChanged, dhcp: None };
         if let Some(h) = self.dhcp {
             match self.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
@@ -214,60 +252,99 @@ impl Stack {
         self.iface.poll_delay(Instant::from_micros(now_us), &self.sockets).map(|d| d.total_micros())
     }
 
+    /// TCP sockets listening on `port`.
+    pub fn listening(&self, port: u16) -> usize {
+        self.sockets
+            .iter()
+            .filter(|(_, s)| matches!(s, smoltcp::socket::Socket::Tcp(t) if t.is_listening() && t.listen_endpoint().port == port))
+            .count()
+    }
+
     pub fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
         self.sockets.get_mut::<tcp::Socket>(h)
     }
 }
 
-/// TCP sockets listening on one port: a pool that grows up to `max`, each
-/// with its own `rx`/`tx` buffers, and at least `spare` listening at any
-/// time so that a burst of connections all find a socket.
-pub struct Listeners {
-    pub port: u16,
-    pub handles: Vec<SocketHandle>,
-    rx: usize,
-    tx: usize,
-    spare: usize,
-    max: usize,
+/// A TCP socket with `rx`/`tx` bytes of buffer, or `None` when the heap
+/// has no room for them (the caller refuses the connection instead of
+/// the domain dying).
+pub fn try_tcp_socket(rx: usize, tx: usize) -> Option<tcp::Socket<'static>> {
+    let buf = |n: usize| -> Option<Vec<u8>> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(n).ok()?;
+        v.resize(n, 0);
+        Some(v)
+    };
+    let mut s = tcp::Socket::new(tcp::SocketBuffer::new(buf(rx)?), tcp::SocketBuffer::new(buf(tx)?));
+    s.set_nagle_enabled(false);
+    s.set_ack_delay(Some(Duration::from_millis(1)));
+    // A peer that vanishes does not hold a socket for ever.
+    s.set_timeout(Some(Duration::from_secs(60)));
+    s.set_keep_alive(Some(Duration::from_secs(20)));
+    Some(s)
 }
 
-impl Listeners {
-    pub fn new(stack: &mut Stack, port: u16, rx: usize, tx: usize, spare: usize, max: usize) -> Listeners {
-        let mut l = Listeners { port, handles: Vec::new(), rx, tx, spare, max };
-        l.maintain(stack);
-        l
+/// A port's accept queue: `backlog` sockets not yet accepted, each
+/// listening, in its handshake, or connected and waiting for
+/// [`accept`](Self::accept). While none of them listens, SYNs to the
+/// port are dropped ([`Stack::guarded`]) and the peers retry.
+pub struct Backlog {
+    pub port: u16,
+    waiting: Vec<SocketHandle>,
+    backlog: usize,
+    rx: usize,
+    tx: usize,
+}
+
+impl Backlog {
+    pub fn new(stack: &mut Stack, port: u16, backlog: usize, rx: usize, tx: usize) -> Backlog {
+        let mut b = Backlog { port, waiting: Vec::new(), backlog: backlog.max(1), rx, tx };
+        stack.guarded.push(port);
+        b.maintain(stack);
+        b
     }
 
-    fn add(&mut self, stack: &mut Stack) {
-        let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; self.rx]), tcp::SocketBuffer::new(vec![0; self.tx]));
-        s.set_nagle_enabled(false);
-        s.set_ack_delay(Some(Duration::from_millis(1)));
-        // A peer that vanishes does not hold a socket for ever.
-        s.set_timeout(Some(Duration::from_secs(60)));
-        let _ = s.listen(self.port);
-        self.handles.push(stack.sockets.add(s));
-    }
-
-    /// Listen again on every closed socket; a socket in TIME-WAIT (our
-    /// side closed first: the peer has everything) is reused at once;
-    /// grow the pool while fewer than `spare` listen.
+    /// Fill the queue up to `backlog` with listening sockets (as far as
+    /// the heap allows), and put sockets a peer reset back to listening.
     pub fn maintain(&mut self, stack: &mut Stack) {
-        let mut listening = 0;
-        for &h in &self.handles {
+        for &h in &self.waiting {
             let s = stack.tcp(h);
-            if s.state() == tcp::State::TimeWait {
-                s.abort();
-            }
             if !s.is_open() {
                 let _ = s.listen(self.port);
             }
-            if s.is_listening() {
-                listening += 1;
-            }
         }
-        while listening < self.spare && self.handles.len() < self.max {
-            self.add(stack);
-            listening += 1;
+        while self.waiting.len() < self.backlog {
+            let Some(mut s) = try_tcp_socket(self.rx, self.tx) else { break };
+            let _ = s.listen(self.port);
+            self.waiting.push(stack.sockets.add(s));
+        }
+    }
+
+    /// A connection that completed its handshake, taken out of the queue
+    /// (the caller owns the socket from now on; the queue is refilled).
+    pub fn accept(&mut self, stack: &mut Stack) -> Option<SocketHandle> {
+        let i = self.waiting.iter().position(|&h| {
+            let s = stack.tcp(h);
+            s.is_active() && !matches!(s.state(), tcp::State::Listen | tcp::State::SynReceived | tcp::State::SynSent)
+        })?;
+        let h = self.waiting.swap_remove(i);
+        self.maintain(stack);
+        Some(h)
+    }
+
+    /// Every socket of the queue, for registering wakers on them.
+    pub fn handles(&self) -> &[SocketHandle] {
+        &self.waiting
+    }
+
+    /// Close the queue: its sockets leave the stack.
+    pub fn close(self, stack: &mut Stack) {
+        for h in self.waiting {
+            stack.tcp(h).abort();
+            stack.sockets.remove(h);
+        }
+        if let Some(i) = stack.guarded.iter().position(|&p| p == self.port) {
+            stack.guarded.swap_remove(i);
         }
     }
 }
@@ -330,9 +407,12 @@ mod tests {
         }
         /// A TCP client on `a`, connecting to `b`'s `port`.
         fn client(&mut self, port: u16) -> SocketHandle {
+            self.client_from(port, 40000)
+        }
+        fn client_from(&mut self, port: u16, local: u16) -> SocketHandle {
             let a = &mut self.a;
             let client = a.sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 8192]), tcp::SocketBuffer::new(vec![0; 8192])));
-            a.sockets.get_mut::<tcp::Socket>(client).connect(a.iface.context(), (Ipv4Address::new(10, 0, 0, 2), port), 40000).unwrap();
+            a.sockets.get_mut::<tcp::Socket>(client).connect(a.iface.context(), (Ipv4Address::new(10, 0, 0, 2), port), local).unwrap();
             client
         }
         /// Both stacks polled at `t` and what they sent carried across.
@@ -358,8 +438,9 @@ mod tests {
     #[test]
     fn tcp_echo_over_a_loopback_wire() {
         let mut w = Wire::new();
-        let mut server = Listeners::new(&mut w.b, 7, 4096, 4096, 2, 4);
+        let mut server = Backlog::new(&mut w.b, 7, 2, 4096, 4096);
         let client = w.client(7);
+        let mut conns = Vec::new();
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
         let (mut sent, mut got) = (0, Vec::new());
         let mut t = 0i64;
@@ -372,7 +453,8 @@ mod tests {
                 sent += c.send_slice(&data[sent..]).unwrap();
             }
             w.receive(client, &mut got);
-            for &h in &server.handles {
+            conns.extend(server.accept(&mut w.b));
+            for &h in &conns {
                 let s = w.b.tcp(h);
                 let mut tmp = [0u8; 2048];
                 while s.can_recv() && s.send_capacity() - s.send_queue() > 0 {
@@ -387,8 +469,64 @@ mod tests {
             server.maintain(&mut w.b);
         }
         assert_eq!(got, data);
-        // The one socket in use and the spares: at least two listen still.
-        assert!(server.handles.iter().filter(|&&h| w.b.tcp(h).is_listening()).count() >= 2);
+        assert_eq!(conns.len(), 1);
+        // The queue was refilled: both its sockets listen again.
+        assert_eq!(server.handles().iter().filter(|&&h| w.b.tcp(h).is_listening()).count(), 2);
+    }
+
+    /// A queue of 2 and 6 clients at once: two connect; the others' SYNs
+    /// are dropped (never reset) while nobody accepts, and each connects
+    /// on a retry once the first are accepted.
+    #[test]
+    fn a_full_backlog_drops_syns_and_the_peers_get_in_later() {
+        let mut w = Wire::new();
+        let mut server = Backlog::new(&mut w.b, 7, 2, 1024, 1024);
+        let clients: Vec<SocketHandle> = (0..6).map(|i| w.client_from(7, 41000 + i)).collect();
+        let mut t = 0;
+        let established = |w: &mut Wire| clients.iter().filter(|&&c| w.a.tcp(c).state() == tcp::State::Established).count();
+        for _ in 0..200 {
+            t += 1000;
+            w.tick(t);
+            server.maintain(&mut w.b);
+        }
+        assert_eq!(established(&mut w), 2, "exactly the backlog got in");
+        assert!(clients.iter().all(|&c| w.a.tcp(c).is_open()), "nobody was reset");
+        assert_eq!(w.b.listening(7), 0);
+        let mut accepted = Vec::new();
+        for _ in 0..20_000 {
+            t += 1000;
+            w.tick(t);
+            while let Some(h) = server.accept(&mut w.b) {
+                accepted.push(h);
+            }
+            if accepted.len() == 6 {
+                break;
+            }
+        }
+        assert_eq!(accepted.len(), 6, "every client got in after retrying");
+        assert_eq!(established(&mut w), 6);
+        assert_eq!(w.b.listening(7), 2);
+    }
+
+    #[test]
+    fn syns_are_told_apart_from_everything_else() {
+        let mut w = Wire::new();
+        let _ = w.client(80);
+        let mut syns = Vec::new();
+        for t in 1..50 {
+            w.a.poll(&mut w.da, t * 1000);
+            w.b.poll(&mut w.db, t * 1000);
+            let (fa, fb) = (w.da.take_sent(), w.db.take_sent());
+            syns.extend(fa.iter().map(|f| syn_to(f)));
+            syns.extend(fb.iter().map(|f| syn_to(f)));
+            fa.into_iter().for_each(|f| w.db.deliver(f));
+            fb.into_iter().for_each(|f| w.da.deliver(f));
+        }
+        // ARP both ways, the SYN, and b's reset (nobody listens on 80).
+        assert_eq!(syns.iter().filter(|s| s.is_some()).collect::<Vec<_>>(), [&Some(80)], "{syns:?}");
+        assert!(syns.len() >= 4, "{syns:?}");
+        assert_eq!(syn_to(&[]), None);
+        assert_eq!(syn_to(&[0u8; 60]), None);
     }
 
     /// A server that answers and closes at once (HTTP/1.0): the answer
@@ -396,7 +534,8 @@ mod tests {
     #[test]
     fn answer_then_close_reaches_the_peer() {
         let mut w = Wire::new();
-        let mut server = Listeners::new(&mut w.b, 80, 2048, 4096, 3, 6);
+        let mut server = Backlog::new(&mut w.b, 80, 3, 2048, 4096);
+        let mut conns = Vec::new();
         let client = w.client(80);
         let mut t = 0;
         let mut sent = false;
@@ -412,7 +551,8 @@ mod tests {
                 sent = true;
             }
             w.receive(client, &mut got);
-            for &h in &server.handles {
+            conns.extend(server.accept(&mut w.b));
+            for &h in &conns {
                 let s = w.b.tcp(h);
                 if s.can_recv() && !answered {
                     let mut tmp = [0u8; 512];

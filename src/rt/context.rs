@@ -16,6 +16,7 @@ mod slot {
     unsafe impl Sync for Local {}
     static CURRENT: Local = Local(RefCell::new(None));
 
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     pub fn set(s: Option<Rc<Shared>>) {
         *CURRENT.0.borrow_mut() = s;
     }
@@ -39,6 +40,7 @@ mod slot {
     }
 }
 
+#[cfg_attr(not(any(test, target_os = "none")), allow(unused_imports))]
 pub use slot::set;
 
 /// The running executor's shared state. Outside [`crate::rt::run`] there

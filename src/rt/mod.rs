@@ -16,8 +16,9 @@
 //!   timer is due);
 //! - [`xs`]: xenstore requests as futures, watches as streams;
 //! - [`net`]: per vif a stack task; `TcpListener` with a real backlog,
-//!   `TcpStream` (embedded-io-async), `UdpSocket`; [`blk`]: disk requests
-//!   as futures;
+//!   `TcpStream` (embedded-io-async), `UdpSocket`; [`http`]: one request
+//!   read through `httparse`, one answer; [`blk`]: disk requests as
+//!   futures;
 //! - shutdown: the runtime follows `control/shutdown`; apps may await
 //!   [`shutdown_requested`]. When `main` returns, or a grace period after
 //!   the toolstack asked, the runtime closes every frontend it opened and
@@ -31,6 +32,9 @@ pub mod xs;
 
 mod context;
 
+pub mod http;
+#[cfg(target_os = "none")]
+pub mod net;
 #[cfg(target_os = "none")]
 pub mod reactor;
 
