@@ -21,7 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("platform", &["sort", "arch", "xen", "platform"]),
     ("boot", &["sort", "arch", "xen", "platform", "boot"]),
     ("payload", &["sort", "dev", "disk", "arch", "xen", "platform", "boot", "payload"]),
-    ("rt", &["sort", "dev", "net", "arch", "xen", "platform", "boot", "rt"]),
+    ("rt", &["sort", "dev", "net", "arch", "xen", "platform", "boot", "payload", "rt"]),
 ];
 
 fn allowed(layer: &str) -> Option<&'static [&'static str]> {

@@ -34,6 +34,8 @@ mod context;
 
 pub mod http;
 #[cfg(target_os = "none")]
+pub mod blk;
+#[cfg(target_os = "none")]
 pub mod net;
 #[cfg(target_os = "none")]
 pub mod reactor;

@@ -144,6 +144,15 @@ pub async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Ou
     .await
 }
 
+/// Poll `a` and `b` together until both have finished.
+pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (core::pin::pin!(a), core::pin::pin!(b));
+    match select(a.as_mut(), b.as_mut()).await {
+        Either::Left(x) => (x, b.await),
+        Either::Right(y) => (a.await, y),
+    }
+}
+
 /// Which of two futures finished first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Either<A, B> {
@@ -216,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn select_takes_the_first() {
+    fn select_takes_the_first_and_join_waits_for_both() {
         run(async {
             let r = select(sleep(Duration::from_millis(2)), async {
                 sleep(Duration::from_millis(1)).await;
@@ -224,6 +233,13 @@ mod tests {
             })
             .await;
             assert_eq!(r, Either::Right(9));
+            let t0 = now();
+            let (x, y) = join(async { 1 }, async {
+                sleep(Duration::from_millis(3)).await;
+                2
+            })
+            .await;
+            assert_eq!((x, y, now() - t0), (1, 2, Duration::from_millis(3)));
         });
     }
 }

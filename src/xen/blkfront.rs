@@ -24,7 +24,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::dev::block::{check_request, valid_sector_size, BlockDevice, BlockError};
-use crate::xen::blkif::{self, BlkifError, FrontRing, Outstanding, MAX_SEGMENTS, OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE};
+pub use crate::xen::blkif::{OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE};
+use crate::xen::blkif::{self, BlkifError, FrontRing, Outstanding, MAX_SEGMENTS};
 use crate::xen::events;
 use crate::xen::evtchn::{self, EvtchnError};
 use crate::xen::gnttab::{self, GrantError};
@@ -46,7 +47,8 @@ const MAX_RING_ORDER: u32 = 2;
 /// a single response end the device.
 const WAIT: core::time::Duration = core::time::Duration::from_secs(5);
 const MAX_IDLE_WAITS: u32 = 6;
-const SLOT_BYTES: usize = MAX_SEGMENTS * 4096;
+/// The most one request carries.
+pub const SLOT_BYTES: usize = MAX_SEGMENTS * 4096;
 
 #[derive(Debug)]
 pub enum BlkfrontError {
@@ -129,6 +131,11 @@ pub struct BlkFront {
     out: Outstanding<SLOTS>,
     info: Info,
     error: Option<String>,
+    /// Slots whose request finished and whose data the caller has not
+    /// collected yet (bit per slot; see [`BlkFront::try_start`]).
+    held: u64,
+    /// Slots whose caller gave up: not held when they finish.
+    abandoned: u64,
     /// Totals, for the report.
     pub bytes_read: u64,
 }
@@ -208,12 +215,18 @@ impl BlkFront {
             out: Outstanding::default(),
             info,
             error: None,
+            held: 0,
+            abandoned: 0,
             bytes_read: 0,
         })
     }
 
     pub fn info(&self) -> Info {
         self.info
+    }
+    /// The event channel: the backend signals it when requests finish.
+    pub fn port(&self) -> u32 {
+        self.port
     }
     pub fn device(&self) -> &Device {
         &self.dev
@@ -266,7 +279,7 @@ impl BlkFront {
             // Fill every free slot.
             let mut queued = false;
             while sent < len {
-                let Some(id) = self.out.free() else { break };
+                let Some(id) = self.free_slot() else { break };
                 let n = (len - sent).min(SLOT_BYTES);
                 let (segs, nseg) =
                     blkif::segments(0, n, &self.slots[id].grefs).map_err(|_| BlockError::Unaligned { len: n, sector_size: 512 })?;
@@ -336,6 +349,111 @@ impl BlkFront {
         Ok(())
     }
 
+    /// A slot neither in flight nor held.
+    fn free_slot(&self) -> Option<usize> {
+        (0..SLOTS).find(|&i| self.out.is_free(i) && self.held & (1 << i) == 0)
+    }
+
+    /// Start one request without waiting, for callers that do not block
+    /// (the task runtime): `op` ([`OP_READ`], [`OP_WRITE`] with `data`,
+    /// or [`OP_FLUSH_DISKCACHE`]) of `len` bytes (whole 512-byte units, at
+    /// most [`SLOT_BYTES`]) at 512-byte unit `unit`. `Ok(None)`: no slot
+    /// or ring entry is free now; try again after a completion. When the
+    /// request finishes, its slot is held (data readable with
+    /// [`slot_data`](Self::slot_data)) until [`release`](Self::release).
+    /// The caller has checked the request against the disk's size.
+    pub fn try_start(&mut self, op: u8, unit: u64, len: usize, data: Option<&[u8]>) -> Result<Option<usize>, BlockError> {
+        if self.error.is_some() {
+            return Err(BlockError::Stopped);
+        }
+        let Some(id) = self.free_slot() else { return Ok(None) };
+        let (segs, nseg) = if op == OP_FLUSH_DISKCACHE {
+            ([blkif::Segment { gref: 0, first: 0, last: 0 }; MAX_SEGMENTS], 0)
+        } else {
+            blkif::segments(0, len, &self.slots[id].grefs).map_err(|_| BlockError::Unaligned { len, sector_size: 512 })?
+        };
+        let slot = &mut self.slots[id];
+        if let Some(d) = data {
+            let d = d.get(..len).ok_or(BlockError::Unaligned { len: d.len(), sector_size: 512 })?;
+            // SAFETY: the slot's own pages (`len` ≤ SLOT_BYTES, checked by
+            // `segments`), ours until the request is posted.
+            unsafe { core::slice::from_raw_parts_mut(slot.base as *mut u8, len) }.copy_from_slice(d);
+        }
+        slot.target = (0, len);
+        let req = blkif::encode_request(op, self.dev.id as u16, id as u64, unit, &segs[..nseg]);
+        if !self.ring.push(&self.ring_mem, &req) {
+            return Ok(None);
+        }
+        self.out.start(id, op);
+        if self.ring.publish(&self.ring_mem) {
+            let _ = evtchn::notify(self.port);
+        }
+        Ok(Some(id))
+    }
+
+    /// Take every response there is (never waits); each finished request's
+    /// slot is held for its caller. How many finished.
+    pub fn take_responses(&mut self) -> Result<usize, BlockError> {
+        let mut n = 0;
+        loop {
+            let r = match self.ring.next_response(&self.ring_mem) {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(n),
+                Err(e) => return Err(self.fail(BlkfrontError::Protocol(e))),
+            };
+            let id = self.out.complete(&r).map_err(|e| self.fail(BlkfrontError::Protocol(e)))?;
+            if r.op == OP_READ {
+                self.bytes_read += self.slots[id].target.1 as u64;
+            }
+            if self.abandoned & (1 << id) != 0 {
+                self.abandoned &= !(1 << id);
+            } else {
+                self.held |= 1 << id;
+            }
+            n += 1;
+        }
+    }
+
+    /// Has request `id` finished? `Some(Err)` once the device has ended.
+    pub fn finished(&self, id: usize) -> Option<Result<(), BlockError>> {
+        if self.held & (1 << id) != 0 {
+            Some(Ok(()))
+        } else if self.error.is_some() {
+            Some(Err(BlockError::Stopped))
+        } else {
+            None
+        }
+    }
+
+    /// A finished read's data.
+    pub fn slot_data(&self, id: usize) -> &[u8] {
+        let slot = &self.slots[id];
+        // SAFETY: the slot's own pages; `target.1` ≤ SLOT_BYTES was set
+        // when the request was started, and the request is over.
+        unsafe { core::slice::from_raw_parts(slot.base as *const u8, slot.target.1) }
+    }
+
+    /// The caller is done with finished request `id`: its slot is free.
+    pub fn release(&mut self, id: usize) {
+        self.held &= !(1 << id);
+    }
+
+    /// The caller of request `id` gave up: its slot comes free when the
+    /// request finishes (at once if it has).
+    pub fn abandon(&mut self, id: usize) {
+        if self.held & (1 << id) != 0 {
+            self.held &= !(1 << id);
+        } else if !self.out.is_free(id) {
+            self.abandoned |= 1 << id;
+        }
+    }
+
+    /// Stop the device: the backend did not answer in time.
+    pub fn time_out(&mut self) -> BlockError {
+        let busy = self.out.busy();
+        self.fail(BlkfrontError::Timeout { in_flight: busy })
+    }
+
     /// Hand the disk back: close the connection, take back every grant,
     /// close the event channel, and leave the device `Initialising` with the
     /// backend waiting (`InitWait`) for the next frontend.
@@ -396,7 +514,7 @@ impl BlockDevice for BlkFront {
         if self.error.is_some() {
             return Err(BlockError::Stopped);
         }
-        let Some(id) = self.out.free() else { return Err(BlockError::Busy) };
+        let Some(id) = self.free_slot() else { return Err(BlockError::Busy) };
         let req = blkif::encode_request(OP_FLUSH_DISKCACHE, self.dev.id as u16, id as u64, 0, &[]);
         if !self.ring.push(&self.ring_mem, &req) {
             return Err(BlockError::Busy);

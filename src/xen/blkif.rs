@@ -234,6 +234,9 @@ impl<const N: usize> Outstanding<N> {
     pub fn busy(&self) -> usize {
         self.op.iter().filter(|o| o.is_some()).count()
     }
+    pub fn is_free(&self, id: usize) -> bool {
+        self.op.get(id).is_some_and(|o| o.is_none())
+    }
     pub fn start(&mut self, id: usize, op: u8) {
         assert!(self.op[id].is_none(), "request id {id} is already in flight");
         self.op[id] = Some(op);
