@@ -7,6 +7,10 @@ IMAGE    := hvmlite.elf
 # The apps in examples/, each built into its own PVH ELF under target/examples/.
 EXAMPLES := hello-stubdom net-echo-http disk-log
 EXAMPLE_ELFS := $(EXAMPLES:%=target/examples/%.elf)
+# Apps that exist only for the tests (tests/rt-check: the task runtime
+# measured from inside a domain), built the same way.
+TEST_APPS := rt-check
+TEST_APP_ELFS := $(TEST_APPS:%=target/examples/%.elf)
 # The host tool (tool/): `hvmlite pack`, `inspect`, `extract`, `squash`.
 TOOL     := target/debug/hvmlite
 QEMU     := qemu-system-x86_64
@@ -45,7 +49,7 @@ lint: | deps-rust
 	cargo fmt --all --check
 	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --release --target $(TARGET) -p hvmlite -p hvmlite-loader $(EXAMPLES:%=-p %) -- -D warnings
+	cargo clippy --release --target $(TARGET) -p hvmlite -p hvmlite-loader $(EXAMPLES:%=-p %) $(TEST_APPS:%=-p %) -- -D warnings
 
 # Install the loader image the way GRUB's PVH image is installed:
 # $(PREFIX)/lib/hvmlite/hvmlite.elf, the xl configs as examples.
@@ -97,13 +101,13 @@ run: $(IMAGE) deps-qemu
 	    if [ $$rc -eq 1 ]; then echo "[hvmlite powered off]"; else echo "[QEMU exit $$rc: hvmlite crashed]"; exit $$rc; fi
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
-test: $(IMAGE) examples tool deps-qemu deps-cc
+test: $(IMAGE) examples $(TEST_APP_ELFS) tool deps-qemu deps-cc
 	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast
 
 test-unit:
 	cargo test --lib
 
-test-xen: $(IMAGE) examples deps-qemu
+test-xen: $(IMAGE) examples $(TEST_APP_ELFS) deps-qemu
 	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs

@@ -31,6 +31,12 @@ use crate::xen::{console as pvconsole, evtchn};
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
 
+/// Bytes of the heap not allocated now (a server keeps a reserve before
+/// taking on another client).
+pub fn heap_free() -> usize {
+    HEAP.lock().free()
+}
+
 /// The heap takes at most this much, from the top of the largest free RAM
 /// region: the rest, and low memory in particular, stays free for a
 /// payload (a Linux kernel prefers 16 MiB and needs tens of MiB from
@@ -101,6 +107,9 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
         xen::init_hypercall_page(cpuid_base);
     }
     console::init(kind);
+    // For leaving through ACPI off Xen (a search, when none is given, while
+    // these tables still map the BIOS data area).
+    platform::set_acpi_rsdp(zp.acpi_rsdp_addr);
 
     // SAFETY: startup_64 runs once; these statics are its own.
     let (raw, points, e820_buf, reserved_buf, modules) =

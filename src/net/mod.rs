@@ -307,13 +307,19 @@ impl Backlog {
     /// Fill the queue up to `backlog` with listening sockets (as far as
     /// the heap allows), and put sockets a peer reset back to listening.
     pub fn maintain(&mut self, stack: &mut Stack) {
+        self.maintain_within(stack, true);
+    }
+
+    /// [`maintain`](Self::maintain), adding sockets only if `grow` (the
+    /// caller's memory reserve allows it).
+    pub fn maintain_within(&mut self, stack: &mut Stack, grow: bool) {
         for &h in &self.waiting {
             let s = stack.tcp(h);
             if !s.is_open() {
                 let _ = s.listen(self.port);
             }
         }
-        while self.waiting.len() < self.backlog {
+        while grow && self.waiting.len() < self.backlog {
             let Some(mut s) = try_tcp_socket(self.rx, self.tx) else { break };
             let _ = s.listen(self.port);
             self.waiting.push(stack.sockets.add(s));
@@ -321,15 +327,14 @@ impl Backlog {
     }
 
     /// A connection that completed its handshake, taken out of the queue
-    /// (the caller owns the socket from now on; the queue is refilled).
+    /// (the caller owns the socket from now on, and refills the queue with
+    /// [`maintain`](Self::maintain)).
     pub fn accept(&mut self, stack: &mut Stack) -> Option<SocketHandle> {
         let i = self.waiting.iter().position(|&h| {
             let s = stack.tcp(h);
             s.is_active() && !matches!(s.state(), tcp::State::Listen | tcp::State::SynReceived | tcp::State::SynSent)
         })?;
-        let h = self.waiting.swap_remove(i);
-        self.maintain(stack);
-        Some(h)
+        Some(self.waiting.swap_remove(i))
     }
 
     /// Every socket of the queue, for registering wakers on them.
@@ -499,6 +504,7 @@ mod tests {
             while let Some(h) = server.accept(&mut w.b) {
                 accepted.push(h);
             }
+            server.maintain(&mut w.b);
             if accepted.len() == 6 {
                 break;
             }

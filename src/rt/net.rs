@@ -38,6 +38,10 @@ use crate::xen::xenbus;
 /// Buffers of a [`Vif::listen`]ed connection, each way.
 pub const TCP_BUFFER: usize = 16 * 1024;
 
+/// Heap kept free before a listener takes on another connection: the
+/// connection's task and what it allocates come out of it.
+pub const HEAP_RESERVE: usize = 128 * 1024;
+
 /// Why a socket operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetError {
@@ -210,8 +214,11 @@ async fn drive(v: Rc<Inner>, xs: xs::Store) {
                 stack.sockets.remove(h);
                 false
             });
+            // Another connection only while the heap keeps a reserve for
+            // its task and the sockets' traffic: beyond, SYNs wait.
+            let room = crate::boot::startup::heap_free() >= HEAP_RESERVE;
             for b in v.backlogs.borrow_mut().iter_mut() {
-                b.maintain(&mut stack);
+                b.maintain_within(&mut stack, room);
             }
             stack.poll_delay_us(now_us).unwrap_or(10_000_000).min(10_000_000)
         };
@@ -323,6 +330,7 @@ impl TcpListener {
             let mut backlogs = v.backlogs.borrow_mut();
             let Some(b) = backlogs.iter_mut().find(|b| b.port == self.port) else { return Poll::Pending };
             if let Some(h) = b.accept(&mut stack) {
+                b.maintain_within(&mut stack, crate::boot::startup::heap_free() >= HEAP_RESERVE);
                 drop((stack, backlogs));
                 v.poke();
                 return Poll::Ready(TcpStream { vif: self.vif.clone(), h, done: false });
