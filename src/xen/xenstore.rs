@@ -7,7 +7,7 @@
 //! waiting is bounded, and so is the number of stray messages skipped, so
 //! a bad peer gives an error, never an endless loop or an overrun.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -144,10 +144,11 @@ pub struct Xenstore<T: Transport> {
     ///
     /// [`start`]: Self::start
     tx: VecDeque<u8>,
-    /// Requests [`start`](Self::start)ed and not yet collected, by id.
-    started: BTreeMap<u32, Started>,
+    /// Requests [`start`](Self::start)ed and not yet collected, by id
+    /// (a few at a time: a list is smaller in the image than a map).
+    started: Vec<(u32, Started)>,
     /// Watch tokens whose events have a queue of their own.
-    watchers: BTreeMap<String, Watcher>,
+    watchers: Vec<(String, Watcher)>,
     /// Replies to no request of ours since the last good one.
     strays: usize,
 }
@@ -253,8 +254,8 @@ impl<T: Transport> Xenstore<T> {
             waits_left: MAX_WAITS,
             rx: Vec::new(),
             tx: VecDeque::new(),
-            started: BTreeMap::new(),
-            watchers: BTreeMap::new(),
+            started: Vec::new(),
+            watchers: Vec::new(),
             strays: 0,
         }
     }
@@ -306,7 +307,7 @@ impl<T: Transport> Xenstore<T> {
         let mut parts = body.split(|&c| c == 0);
         let path = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
         let token = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-        if let Some(w) = self.watchers.get_mut(&token) {
+        if let Some((_, w)) = self.watchers.iter_mut().find(|(t, _)| *t == token) {
             if w.paths.len() < MAX_QUEUED_EVENTS {
                 w.paths.push_back(path);
             } else {
@@ -358,9 +359,10 @@ impl<T: Transport> Xenstore<T> {
     /// A reply for a [`start`](Self::start)ed request: kept for its task
     /// (`true`), or not one of those (`false`).
     fn route_started(&mut self, h: &Header, body: &mut Vec<u8>) -> bool {
-        let Some(s) = self.started.get_mut(&h.id) else { return false };
+        let Some(at) = self.started.iter().position(|(id, _)| *id == h.id) else { return false };
+        let s = &mut self.started[at].1;
         if s.abandoned {
-            self.started.remove(&h.id);
+            self.started.swap_remove(at);
             return true;
         }
         s.reply = Some(if h.ty == xs_type::ERROR {
@@ -384,7 +386,7 @@ impl<T: Transport> Xenstore<T> {
             return Err(XsError::BadArgument);
         }
         let id = self.queue(op);
-        self.started.insert(id, Started { ty: op.ty, reply: None, waker: None, abandoned: false });
+        self.started.push((id, Started { ty: op.ty, reply: None, waker: None, abandoned: false }));
         self.flush()?;
         Ok(id)
     }
@@ -392,10 +394,11 @@ impl<T: Transport> Xenstore<T> {
     /// The reply to started request `id`, or `Pending` with `cx`'s waker
     /// kept for when it comes.
     pub fn poll_reply(&mut self, id: u32, cx: &mut Context<'_>) -> Poll<Reply> {
-        let Some(s) = self.started.get_mut(&id) else { return Poll::Ready(Err(Errno::Other)) };
+        let Some(at) = self.started.iter().position(|(i, _)| *i == id) else { return Poll::Ready(Err(Errno::Other)) };
+        let s = &mut self.started[at].1;
         match s.reply.take() {
             Some(r) => {
-                self.started.remove(&id);
+                self.started.swap_remove(at);
                 Poll::Ready(r)
             }
             None => {
@@ -407,9 +410,10 @@ impl<T: Transport> Xenstore<T> {
 
     /// Nobody waits for started request `id` any more.
     pub fn abandon(&mut self, id: u32) {
-        if let Some(s) = self.started.get_mut(&id) {
+        if let Some(at) = self.started.iter().position(|(i, _)| *i == id) {
+            let s = &mut self.started[at].1;
             if s.reply.is_some() {
-                self.started.remove(&id);
+                self.started.swap_remove(at);
             } else {
                 s.abandoned = true;
                 s.waker = None;
@@ -419,16 +423,17 @@ impl<T: Transport> Xenstore<T> {
 
     /// Give watch `token` a queue of its own (see [`poll_watch`](Self::poll_watch)).
     pub fn add_watcher(&mut self, token: &str) {
-        self.watchers.insert(token.into(), Watcher::default());
+        self.remove_watcher(token);
+        self.watchers.push((token.into(), Watcher::default()));
     }
 
     pub fn remove_watcher(&mut self, token: &str) {
-        self.watchers.remove(token);
+        self.watchers.retain(|(t, _)| t != token);
     }
 
     /// The next event of watch `token`, or `Pending` with `cx`'s waker kept.
     pub fn poll_watch(&mut self, token: &str, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        let Some(w) = self.watchers.get_mut(token) else { return Poll::Ready(None) };
+        let Some((_, w)) = self.watchers.iter_mut().find(|(t, _)| t == token) else { return Poll::Ready(None) };
         if let Some(p) = w.paths.pop_front().or_else(|| w.overflow.take()) {
             return Poll::Ready(Some(p));
         }
