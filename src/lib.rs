@@ -77,3 +77,16 @@ macro_rules! app {
         }
     };
 }
+
+/// `hvmlite::main!(main)` with `async fn main(boot: Boot)`: the app runs
+/// as a task on the runtime ([`rt::run`](crate::rt::run)); when it
+/// returns, the domain powers off.
+#[macro_export]
+macro_rules! main {
+    ($main:path) => {
+        $crate::app!(__hvmlite_async_main);
+        fn __hvmlite_async_main(boot: $crate::Boot) -> ! {
+            $crate::rt::run(boot, $main)
+        }
+    };
+}

@@ -89,6 +89,7 @@ fn out_of_tree_app_on_qemu() {
     assert_eq!(run.status, Some(QEMU_POWEROFF), "{d}");
     let hello = run.lines.iter().find(|l| l.starts_with("hvmlite: my-app: hello from tcg, cmdline \"hello=world\", "));
     assert!(hello.is_some_and(|l| l.ends_with(" e820 entries")), "{d}");
+    assert!(run.has("hvmlite: my-app: a second task ran"), "{d}");
 }
 
 #[test]
@@ -156,6 +157,7 @@ echo "=== end"
     let app = r.guest(2);
     assert!(app.iter().any(|l| l.starts_with("hvmlite: my-app: hello from xen, cmdline \"from=xl\", ")), "{d}");
     assert!(app.contains(&"hvmlite: my-app: data/my-app written"), "{d}");
+    assert!(app.contains(&"hvmlite: my-app: a second task ran"), "{d}");
     assert!(app.contains(&"hvmlite: shutdown: poweroff"), "{d}");
     let list: Vec<&str> = r.scenario().into_iter().skip_while(|l| !l.contains("=== xl list")).collect();
     assert!(!list.iter().any(|l| l.starts_with("hello-stubdom ") || l.starts_with("my-app ")), "both must be gone: {d}");

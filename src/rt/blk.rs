@@ -62,7 +62,13 @@ pub async fn disks() -> Result<Vec<Disk>, String> {
     for dev in devs {
         let name = vdev_name(dev.id);
         let bf = xs.blocking(|s| BlkFront::open(s, dev)).map_err(|e| format!("{name}: {e}"))?;
-        let d = Disk(Rc::new(Inner { name: name.clone(), info: bf.info(), port: bf.port(), dev: RefCell::new(Some(bf)), waiting: RefCell::new(Vec::new()) }));
+        let d = Disk(Rc::new(Inner {
+            name: name.clone(),
+            info: bf.info(),
+            port: bf.port(),
+            dev: RefCell::new(Some(bf)),
+            waiting: RefCell::new(Vec::new()),
+        }));
         let (inner, xs2) = (d.0.clone(), xs.clone());
         crate::rt::on_shutdown(name, move || {
             if let Some(bf) = inner.dev.borrow_mut().take() {

@@ -32,9 +32,9 @@ pub mod xs;
 
 mod context;
 
-pub mod http;
 #[cfg(target_os = "none")]
 pub mod blk;
+pub mod http;
 #[cfg(target_os = "none")]
 pub mod net;
 #[cfg(target_os = "none")]
@@ -217,17 +217,4 @@ mod hw {
         }
         platform::shutdown(how)
     }
-}
-
-/// `hvmlite::main!(main)` with `async fn main(boot: Boot)`: the app runs
-/// as a task on the runtime ([`rt::run`](crate::rt::run)); when it
-/// returns, the domain powers off.
-#[macro_export]
-macro_rules! main {
-    ($main:path) => {
-        $crate::app!(__hvmlite_async_main);
-        fn __hvmlite_async_main(boot: $crate::Boot) -> ! {
-            $crate::rt::run(boot, $main)
-        }
-    };
 }

@@ -24,8 +24,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::dev::block::{check_request, valid_sector_size, BlockDevice, BlockError};
-pub use crate::xen::blkif::{OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE};
 use crate::xen::blkif::{self, BlkifError, FrontRing, Outstanding, MAX_SEGMENTS};
+pub use crate::xen::blkif::{OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE};
 use crate::xen::events;
 use crate::xen::evtchn::{self, EvtchnError};
 use crate::xen::gnttab::{self, GrantError};

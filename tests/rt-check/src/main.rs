@@ -1,8 +1,8 @@
 //! rt-check: the task runtime measured from inside a domain, for
 //! tests/xen_runtime.rs. The command line names the checks:
 //!
-//! - `timers`: 20 tasks, each with an interval of its own period (3 ms
-//!   apart, from 7 ms), 20 ticks each. Every tick records its deadline
+//! - `timers`: after 2 s (dom0 settles), 20 tasks, each with an interval
+//!   of its own period (3 ms apart, from 7 ms), 20 ticks each. Every tick records its deadline
 //!   and when the task ran (the runtime's clock, Xen system time). One
 //!   line: how many fired, whether in deadline order, and how late the
 //!   latest and the median were.
@@ -46,6 +46,9 @@ async fn main(boot: Boot) {
 async fn timers() {
     const TASKS: u64 = 20;
     const TICKS: usize = 20;
+    // Let dom0 finish `xl create` first: a busy dom0 delays this domain's
+    // wake-ups, and that is Xen's scheduling, not the runtime's timers.
+    time::sleep(Duration::from_secs(2)).await;
     // (deadline, ran at) in ns, in the order the ticks ran.
     let log: Rc<RefCell<Vec<(u64, u64)>>> = Rc::new(RefCell::new(Vec::new()));
     let done = Rc::new(Cell::new(0));
@@ -68,11 +71,14 @@ async fn timers() {
     let mut late: Vec<u64> = log.iter().map(|&(d, r)| r.saturating_sub(d) / 1000).collect();
     let early = log.iter().filter(|&&(d, r)| r < d).count();
     late.sort_unstable();
+    let pct = |p: usize| late[(late.len() * p / 100).min(late.len() - 1)];
     log::info!(
-        "rt-check: timers: {} fired, in order {in_order}, early {early}, late max {} us, median {} us",
+        "rt-check: timers: {} fired, in order {in_order}, early {early}, late median {} us, p90 {} us, p95 {} us, max {} us",
         log.len(),
-        late.last().copied().unwrap_or(0),
-        late[late.len() / 2]
+        pct(50),
+        pct(90),
+        pct(95),
+        late.last().copied().unwrap_or(0)
     );
 }
 
@@ -84,6 +90,9 @@ async fn ports() {
     for i in 0..N {
         let a = evtchn::alloc_unbound(me).unwrap_or_else(|e| fail(format_args!("ports: channel {i}: {e}")));
         let b = evtchn::bind_interdomain(me, a).unwrap_or_else(|e| fail(format_args!("ports: binding channel {i}: {e}")));
+        // Binding sets the bound end pending (Xen's fix-up for signals sent
+        // to the unbound port): clear it, so only the signals below count.
+        evtchn::take_pending(b);
         pairs.push((a, b));
     }
     let woke: Rc<RefCell<Vec<usize>>> = Rc::new(RefCell::new(Vec::new()));
