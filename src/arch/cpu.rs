@@ -25,6 +25,27 @@ pub unsafe fn outb(port: u16, value: u8) {
     unsafe { Port::<u8>::new(port).write(value) }
 }
 
+/// # Safety
+/// The caller must know what the device at `port` does with the write.
+pub unsafe fn outw(port: u16, value: u16) {
+    // SAFETY: forwarded to the caller.
+    unsafe { Port::<u16>::new(port).write(value) }
+}
+
+/// # Safety
+/// The caller must know the read has no harmful side effect.
+pub unsafe fn inw(port: u16) -> u16 {
+    // SAFETY: forwarded to the caller.
+    unsafe { Port::<u16>::new(port).read() }
+}
+
+/// # Safety
+/// The caller must know the read has no harmful side effect.
+pub unsafe fn inl(port: u16) -> u32 {
+    // SAFETY: forwarded to the caller.
+    unsafe { Port::<u32>::new(port).read() }
+}
+
 /// Write `bytes` to `port` with one `rep outsb`: under a hypervisor that
 /// is one exit for the whole string (Xen emulates the repeats together),
 /// where `outb` costs one exit a byte.
