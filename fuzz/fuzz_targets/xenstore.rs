@@ -9,8 +9,13 @@
 //!
 //! A batch's requests are answered oldest first.
 //!
+//! Calls also take the task runtime's path: requests `start`ed and
+//! collected later with `poll_reply`, `pump` (never waits), a watcher with
+//! a queue of its own drained with `poll_watch`, requests abandoned.
+//!
 //! Invariants: every call returns (Ok or a typed error) within a bounded
-//! number of `wait()` calls, never panics, and the client touches only
+//! number of `wait()` calls (`pump`: none), never panics, a watcher never
+//! holds more than its bound of events, and the client touches only
 //! the four index words (storing only its own two: req_prod, rsp_cons),
 //! reads only the response ring and writes only the request ring.
 #![no_main]
@@ -20,6 +25,8 @@ use std::collections::VecDeque;
 
 use hvmlite::xen::abi::*;
 use hvmlite::xen::ring::RingMem;
+use std::task::{Context, Poll, Waker};
+
 use hvmlite::xen::xenstore::{Op, Transport, Xenstore, XsError, MAX_BATCH, MAX_WAITS, REQ, RSP};
 use hvmlite_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
@@ -219,13 +226,15 @@ fuzz_target!(|data: &[u8]| {
         waits: 0,
     };
     let mut xs = Xenstore::new(peer);
+    let mut started: Vec<u32> = Vec::new();
+    let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..8 {
         if xs.transport().script.is_empty() {
             break;
         }
         xs.transport().waits = 0;
         let call = xs.transport().script.u8();
-        let res: Result<(), XsError> = match call % 11 {
+        let res: Result<(), XsError> = match call % 15 {
             0 => xs.read("device/vif/0/state").map(|s| assert!(s.len() <= XS_PAYLOAD_MAX)),
             1 => xs.write("data/hvmlite/state", "ready"),
             2 => xs.directory("device").map(|v| assert!(v.iter().map(|s| s.len() + 1).sum::<usize>() <= XS_PAYLOAD_MAX + 1)),
@@ -245,6 +254,35 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(r.len(), n);
                     assert!(r.iter().all(|a| a.as_ref().map_or(true, |b| b.len() <= XS_PAYLOAD_MAX)));
                 })
+            }
+            11 => xs.start(&Op::read("data/x")).map(|id| started.push(id)),
+            12 => {
+                let r = xs.pump();
+                assert_eq!(xs.transport().waits, 0, "pump waited");
+                for id in std::mem::take(&mut started) {
+                    match xs.poll_reply(id, &mut cx) {
+                        Poll::Ready(r) => assert!(r.map_or(true, |b| b.len() <= XS_PAYLOAD_MAX)),
+                        Poll::Pending => started.push(id),
+                    }
+                }
+                r
+            }
+            13 => {
+                xs.add_watcher("rt:0");
+                let r = xs.pump();
+                let mut n = 0;
+                while let Poll::Ready(Some(p)) = xs.poll_watch("rt:0", &mut cx) {
+                    assert!(p.len() <= XS_PAYLOAD_MAX);
+                    n += 1;
+                    assert!(n <= 65, "a watcher held more than its bound");
+                }
+                r
+            }
+            14 => {
+                if let Some(id) = started.pop() {
+                    xs.abandon(id);
+                }
+                Ok(())
             }
             _ => xs.poll_event().map(|e| {
                 if let Some(e) = e {
