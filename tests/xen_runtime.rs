@@ -6,9 +6,11 @@
 //! - 200 connections opened at once to the echo port all echo their own
 //!   bytes (the accept queue holds 8: the rest are retried by the peers,
 //!   never reset, never left hanging);
+//! - an app that ignores `xl shutdown` is powered off after the grace
+//!   period;
 //! - a client that connects and sends nothing does not stop the others
 //!   being served, and after the HTTP request timeout its connection is
-//!   closed.
+//!   closed; a UDP datagram to the echo port comes back.
 
 mod common;
 use common::xen_host::{self, Scenario};
@@ -53,6 +55,43 @@ fn three_hundred_event_channels_each_wake_their_own_task() {
     let top: u32 = l.split(' ').nth(8).and_then(|p| p.trim_end_matches(',').parse().ok()).unwrap_or_else(|| panic!("{l}"));
     assert!(top >= 600, "{l}");
     assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
+}
+
+/// An app that ignores `xl shutdown`: the runtime powers off after its
+/// grace period anyway, and the toolstack sees a clean poweroff.
+#[test]
+fn an_app_that_ignores_shutdown_is_powered_off_after_the_grace_period() {
+    let cfg = "name = \"rt-check\"\ntype = \"pvh\"\nkernel = \"/usr/lib/hvmlite/rt-check.elf\"\ncmdline = \"ignore-shutdown\"\nmemory = 8\nvcpus = 1\non_poweroff = \"destroy\"\non_crash = \"preserve\"\n";
+    let s = Scenario::new(
+        r#". /usr/share/xen-host/lib.sh
+xl create /etc/xen/rt-check.cfg || exit 10
+sleep 1
+t0=$(cut -d' ' -f1 /proc/uptime)
+xl shutdown -w rt-check || exit 11
+t1=$(cut -d' ' -f1 /proc/uptime)
+echo "shutdown from=$t0 to=$t1"
+echo "=== end"
+"#,
+    )
+    .config("rt-check.cfg", cfg)
+    .file_from("/usr/lib/hvmlite/rt-check.elf", &example("rt-check"));
+    let r = xen_host::run("rt-grace", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let g = r.guest(1);
+    for line in [
+        "hvmlite: rt-check: ignore-shutdown: never returning",
+        "hvmlite: rt: the toolstack asks for a poweroff",
+        "hvmlite: warning: rt: the app did not finish within 5 s of the shutdown request; closing anyway",
+        "hvmlite: shutdown: poweroff",
+    ] {
+        assert!(g.contains(&line), "no {line:?}: {d}");
+    }
+    let l = r.scenario().into_iter().find(|l| l.starts_with("shutdown from=")).unwrap_or_else(|| panic!("{d}"));
+    let t = |k: &str| -> f64 { l.split(' ').find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse().ok()).unwrap() };
+    let took = t("to=") - t("from=");
+    assert!((4.5..15.0).contains(&took), "xl shutdown took {took:.1} s, the grace period is 5 s: {d}");
+    assert!(r.has("Domain 1 has been shut down, reason code 0"), "{d}");
 }
 
 /// dom0 side: net-echo-http with a vif on the bridge, as tests/xen_net.rs.
@@ -111,7 +150,7 @@ echo "=== end"
 }
 
 #[test]
-fn a_silent_client_does_not_stop_the_others() {
+fn a_silent_client_does_not_stop_the_others_and_udp_echoes() {
     let s = net(r#"
 xl create /etc/xen/net-echo-http.cfg "vif=['bridge=xenbr0,ip=$IP,script=vif-sh']" || exit 10
 i=0; until get /status 2>/dev/null | grep -q domid; do i=$((i + 1)); [ $i -le 600 ] || exit 11; sleep 0.1; done
@@ -127,17 +166,22 @@ while [ $i -lt 10 ]; do get /status | grep -q domid && n=$((n + 1)); i=$((i + 1)
 echo "hello" | timeout 10 nc $IP 7 > /tmp/echo
 t1=$(cut -d' ' -f1 /proc/uptime)
 echo "served n=$n echo=$(cat /tmp/echo) from=$t0 to=$t1"
+echo "udp $(/usr/bin/udpsend $IP 7 udp-hello-$$)"
 # The silent HTTP client is let go after the request timeout (10 s).
 i=0; while kill -0 $s80 2>/dev/null; do i=$((i + 1)); [ $i -le 200 ] || break; sleep 0.1; done
 echo "silent80 closed-after=$(($(cut -d. -f1 /proc/uptime) - ${t0%.*})) bytes=$(wc -c < /tmp/silent80)"
 xl shutdown -w net-echo-http || exit 12
 echo "=== end"
 "#);
+    let s = s.program_from("/usr/bin/udpsend", &xen_host::dom0_tool("udpsend"));
     let r = xen_host::run("rt-silent", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
     let l = r.scenario().into_iter().find(|l| l.starts_with("served ")).unwrap_or_else(|| panic!("no served line: {d}"));
     assert!(l.starts_with("served n=10 echo=hello "), "{d}");
+    // The UDP echo on the same port answers the datagram with itself.
+    let u = r.scenario().into_iter().find(|l| l.starts_with("udp ")).unwrap_or_else(|| panic!("{d}"));
+    assert!(u.starts_with("udp udp-hello-"), "{d}");
     let l = r.scenario().into_iter().find(|l| l.starts_with("silent80 ")).unwrap_or_else(|| panic!("{d}"));
     eprintln!("{l}");
     let after: u64 = l.split("closed-after=").nth(1).and_then(|v| v.split(' ').next()).and_then(|v| v.parse().ok()).unwrap();

@@ -33,18 +33,26 @@ echo "=== end"
     let g = r.guest(1);
     let l = g.iter().find(|l| l.starts_with("hvmlite: rt-check: timers: ")).unwrap_or_else(|| panic!("no timers line: {d}"));
     eprintln!("{l}");
-    let num = |k: &str| -> u64 {
-        let at = l.find(k).unwrap_or_else(|| panic!("no {k} in {l}")) + k.len();
-        l[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap()
+    // The number after `k` in the part of the line after `from`.
+    let num_in = |from: &str, k: &str| -> u64 {
+        let part = &l[l.find(from).unwrap_or_else(|| panic!("no {from} in {l}"))..];
+        let at = part.find(k).unwrap_or_else(|| panic!("no {k} in {l}")) + k.len();
+        part[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap()
     };
+    let num = |k: &str| num_in("timers: ", k);
     assert_eq!(num("timers: "), 400, "{l}");
     assert!(l.contains("in order true"), "{l}");
     assert_eq!(num("early "), 0, "a timer fired before its deadline: {l}");
-    // Within 1 ms: the median and 95 of 100 fires. The rest wait for the
-    // host too (QEMU/TCG emulates Xen's CPU; when the host deschedules it,
-    // Xen's clock runs on and every timer due meanwhile fires late
-    // together). The worst is reported, and bounded loosely.
-    assert!(num("median ") < 1000 && num("p95 ") < 1000, "timers fired a millisecond or more late: {l}");
-    assert!(num("max ") < 20_000, "a timer fired 20 ms or more late: {l}");
+    // Within 1 ms, in two parts. The runtime's own — from Xen waking the
+    // vCPU (or the deadline, if later) to the task running: median and
+    // p95. In all, from the deadline: the median. The rest of the total is
+    // Xen's and, here, the emulator's: Xen's CPU is QEMU/TCG, and while
+    // the host does not run QEMU, Xen's clock runs on and every timer due
+    // meanwhile fires late together (a few ms under load). The worst is
+    // reported and bounded only loosely: a timer armed wrongly would be
+    // seconds late.
+    assert!(num_in("own ", "median ") < 1000 && num_in("own ", "p95 ") < 1000, "the runtime took a millisecond or more: {l}");
+    assert!(num_in("late ", "median ") < 1000, "timers fired a millisecond or more late: {l}");
+    assert!(num_in("late ", "max ") < 100_000, "a timer fired 100 ms or more late: {l}");
     assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
 }

@@ -111,11 +111,14 @@ impl Inner {
 #[derive(Clone)]
 pub struct Vif(Rc<Inner>);
 
-/// Open every vif (see the module's text). No vif is an empty list.
+/// Open every vif (see the module's text). No vif at all is an error.
 pub async fn up(boot: &Boot) -> Result<Vec<Vif>, String> {
     let Some(xs) = crate::rt::xenstore() else { return Err(String::from("no xenstore (not a Xen domU), so no vif")) };
     let cmdline_ip = boot.args().find_map(|a| a.strip_prefix("hvmlite.ip="));
     let devs = xs.blocking(|s| xenbus::devices(s, "vif")).map_err(|e| format!("vif: {e}"))?;
+    if devs.is_empty() {
+        return Err(String::from("no vif: give the domain one (vif = [...] in its xl config)"));
+    }
     let mut out = Vec::new();
     for (i, dev) in devs.into_iter().enumerate() {
         let name = format!("vif/{}", dev.id);

@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::future::Future;
 use core::pin::Pin;
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::arch::hypervisor::Hypervisor;
@@ -182,5 +183,16 @@ pub fn park(deadline: Option<u64>) {
         // stub only clears `evtchn_upcall_pending`. Interrupts are off
         // again before any task runs.
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nostack)) };
+        LAST_WAKE.store(time::now().as_ns(), Ordering::Relaxed);
     }
+}
+
+/// When the vCPU last came out of `hlt` (Xen system time, ns).
+static LAST_WAKE: AtomicU64 = AtomicU64::new(0);
+
+/// When Xen last woke this vCPU from the idle loop's `hlt` (ns of system
+/// time): what came after it is the runtime's own time, what came before
+/// is Xen's (and, nested, the host's).
+pub fn last_wake() -> u64 {
+    LAST_WAKE.load(Ordering::Relaxed)
 }

@@ -1,7 +1,7 @@
 //! net-echo-http: the template for a network stubdomain, as tasks on the
-//! hvmlite runtime. On every vif: TCP echo on port 7; HTTP on port 80 (`/`
-//! the boot report, `/status` JSON). The runtime does the rest: addresses
-//! (vif `ip=`, `hvmlite.ip=`, DHCP), the stack, `xl shutdown`, closing.
+//! hvmlite runtime. On every vif: echo on TCP and UDP port 7; HTTP on port
+//! 80 (`/` the boot report, `/status` JSON). The runtime does the rest:
+//! addresses (vif `ip=`, `hvmlite.ip=`, DHCP), `xl shutdown`, closing.
 #![no_std]
 #![no_main]
 
@@ -23,15 +23,20 @@ static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 async fn main(boot: Boot) {
     let vifs = net::up(&boot).await.unwrap_or_else(|e| platform::fatal(format_args!("net-echo-http: {e}")));
-    if vifs.is_empty() {
-        platform::fatal(format_args!("net-echo-http: no vif: give the domain one (vif = [...] in its xl config)"));
-    }
     let mut report = String::new();
     boot.report_to(&mut |l| report += &format!("hvmlite: {l}\n"));
     let domid: u32 = rt::xenstore().unwrap().read("domid").await.ok().and_then(|d| d.parse().ok()).unwrap_or(0);
     let page = Rc::new((report, domid));
     for vif in vifs {
         rt::spawn(vif.listen_with(7, 8, 32 << 10, 32 << 10).serve(echo));
+        let mut udp = vif.udp(7, 8).unwrap_or_else(|e| platform::fatal(format_args!("net-echo-http: udp: {e}")));
+        rt::spawn(async move {
+            let mut buf = [0u8; 1472];
+            loop {
+                let (n, from) = udp.recv_from(&mut buf).await;
+                let _ = udp.send_to(&buf[..n], from).await;
+            }
+        });
         let p = page.clone();
         rt::spawn(vif.listen_with(80, 32, 2048, 4096).serve(move |s| serve_http(s, vif.clone(), p.clone())));
     }
