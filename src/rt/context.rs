@@ -26,6 +26,7 @@ mod slot {
 }
 
 #[cfg(test)]
+#[allow(clippy::items_after_test_module)]
 mod slot {
     use super::*;
     use core::cell::RefCell;

@@ -310,7 +310,7 @@ mod tests {
             });
         }
         let sh2 = sh.clone();
-        ex.block_on(async move { Sleep { shared: sh2, at: 100_000, key: None }.await });
+        ex.block_on(Sleep { shared: sh2, at: 100_000, key: None });
         let got = LOG.with(|l| l.take());
         // Each wake happened exactly at its deadline, in deadline order.
         let times: Vec<u64> = got.iter().map(|s| s.split('@').nth(1).unwrap().parse().unwrap()).collect();
