@@ -19,16 +19,10 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(300);
 
-/// rt-check with `cmdline`; dom0 stays idle for `quiet` seconds first
-/// (the checks measure the domain, not dom0's `xl` polling).
-fn rt_check(cmdline: &str, memory: u32, quiet: u32) -> Scenario {
-    let cfg = format!(
-        "name = \"rt-check\"\ntype = \"pvh\"\nkernel = \"/usr/lib/hvmlite/rt-check.elf\"\ncmdline = \"{cmdline}\"\nmemory = {memory}\nvcpus = 1\non_poweroff = \"destroy\"\non_crash = \"preserve\"\n"
-    );
-    Scenario::new(&format!(
-        r#". /usr/share/xen-host/lib.sh
-xl create /etc/xen/rt-check.cfg || exit 10
-sleep {quiet}
+/// rt-check with `cmdline`, until it powers off (or crashes).
+fn rt_check(cmdline: &str) -> Scenario {
+    xen_host::rt_check(
+        r#"xl create /etc/xen/rt-check.cfg || exit 10
 i=0
 while xl domid rt-check >/dev/null 2>&1; do
     case "$(xl_state rt-check)" in *c*) echo "rt-check crashed"; exit 12 ;; esac
@@ -36,15 +30,14 @@ while xl domid rt-check >/dev/null 2>&1; do
     sleep 0.1
 done
 echo "=== end"
-"#
-    ))
-    .config("rt-check.cfg", &cfg)
-    .file_from("/usr/lib/hvmlite/rt-check.elf", &example("rt-check"))
+"#,
+        cmdline,
+    )
 }
 
 #[test]
 fn three_hundred_event_channels_each_wake_their_own_task() {
-    let r = xen_host::run("rt-ports", &rt_check("ports", 8, 0), T);
+    let r = xen_host::run("rt-ports", &rt_check("ports"), T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
     let g = r.guest(1);
@@ -61,10 +54,8 @@ fn three_hundred_event_channels_each_wake_their_own_task() {
 /// grace period anyway, and the toolstack sees a clean poweroff.
 #[test]
 fn an_app_that_ignores_shutdown_is_powered_off_after_the_grace_period() {
-    let cfg = "name = \"rt-check\"\ntype = \"pvh\"\nkernel = \"/usr/lib/hvmlite/rt-check.elf\"\ncmdline = \"ignore-shutdown\"\nmemory = 8\nvcpus = 1\non_poweroff = \"destroy\"\non_crash = \"preserve\"\n";
-    let s = Scenario::new(
-        r#". /usr/share/xen-host/lib.sh
-xl create /etc/xen/rt-check.cfg || exit 10
+    let s = xen_host::rt_check(
+        r#"xl create /etc/xen/rt-check.cfg || exit 10
 sleep 1
 t0=$(cut -d' ' -f1 /proc/uptime)
 xl shutdown -w rt-check || exit 11
@@ -72,9 +63,8 @@ t1=$(cut -d' ' -f1 /proc/uptime)
 echo "shutdown from=$t0 to=$t1"
 echo "=== end"
 "#,
-    )
-    .config("rt-check.cfg", cfg)
-    .file_from("/usr/lib/hvmlite/rt-check.elf", &example("rt-check"));
+        "ignore-shutdown",
+    );
     let r = xen_host::run("rt-grace", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");

@@ -6,27 +6,23 @@
 //! a second QEMU on the same cores shows up as lateness.
 
 mod common;
-use common::xen_host::{self, Scenario};
-use common::*;
+use common::xen_host;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(300);
 
 #[test]
 fn twenty_timers_fire_in_order_within_a_millisecond() {
-    let cfg = "name = \"rt-check\"\ntype = \"pvh\"\nkernel = \"/usr/lib/hvmlite/rt-check.elf\"\ncmdline = \"timers\"\nmemory = 8\nvcpus = 1\non_poweroff = \"destroy\"\non_crash = \"preserve\"\n";
     // dom0 stays idle while the domain measures (its `xl` polling would
     // take the one CPU from it).
-    let s = Scenario::new(
-        r#". /usr/share/xen-host/lib.sh
-xl create /etc/xen/rt-check.cfg || exit 10
+    let s = xen_host::rt_check(
+        r#"xl create /etc/xen/rt-check.cfg || exit 10
 sleep 6
 wait_gone rt-check 60 || exit 11
 echo "=== end"
 "#,
-    )
-    .config("rt-check.cfg", cfg)
-    .file_from("/usr/lib/hvmlite/rt-check.elf", &example("rt-check"));
+        "timers",
+    );
     let r = xen_host::run("rt-timers", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");

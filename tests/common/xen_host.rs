@@ -365,3 +365,15 @@ pub fn dom0_tool(name: &str) -> PathBuf {
     assert!(st.success(), "building {name} failed");
     out
 }
+
+/// `tests/rt-check` (the runtime's test app) as
+/// `/usr/lib/hvmlite/rt-check.elf`, with `/etc/xen/rt-check.cfg` passing it
+/// `cmdline` (its checks), under the dom0 `script` (after lib.sh).
+pub fn rt_check(script: &str, cmdline: &str) -> Scenario {
+    let cfg = format!(
+        "name = \"rt-check\"\ntype = \"pvh\"\nkernel = \"/usr/lib/hvmlite/rt-check.elf\"\ncmdline = \"{cmdline}\"\nmemory = 8\nvcpus = 1\non_poweroff = \"destroy\"\non_crash = \"preserve\"\n"
+    );
+    Scenario::new(&format!(". /usr/share/xen-host/lib.sh\n{script}"))
+        .config("rt-check.cfg", &cfg)
+        .file_from("/usr/lib/hvmlite/rt-check.elf", &super::example("rt-check"))
+}
