@@ -247,13 +247,13 @@ pub fn table<M: PhysMem + ?Sized>(mem: &M, addr: u64, sig: Sig, min: u32) -> Res
     }
 }
 
-/// The first valid FADT the root table lists (entries of 4 bytes in the
-/// RSDT, 8 in the XSDT). Entries that lead nowhere readable or to another
-/// table are passed over.
+/// The FADT the root table lists (entries of 4 bytes in the RSDT, 8 in
+/// the XSDT): the first entry that leads to the signature `FACP` decides,
+/// so a hostile list costs one table's checks, not one per entry. Entries
+/// that lead nowhere readable or to another table are passed over.
 fn find_fadt<M: PhysMem + ?Sized>(mem: &M, root: Table, wide: bool) -> Result<Table, AcpiError> {
     let w = if wide { 8 } else { 4 };
     let n = ((root.len - HEADER) / w).min(MAX_ENTRIES);
-    let mut err = AcpiError::NoFadt(root.addr);
     for i in 0..n {
         let mut e = [0u8; 8];
         if mem.read(root.addr + (HEADER + i * w) as u64, &mut e[..w as usize]).is_err() {
@@ -261,15 +261,11 @@ fn find_fadt<M: PhysMem + ?Sized>(mem: &M, root: Table, wide: bool) -> Result<Ta
         }
         let at = u64_at(&e, 0);
         let mut sig = [0u8; 4];
-        if mem.read(at, &mut sig).is_err() || sig != *FACP.as_bytes() {
-            continue;
-        }
-        match table(mem, at, FACP, FADT_MIN) {
-            Ok(t) => return Ok(t),
-            Err(e) => err = e,
+        if mem.read(at, &mut sig).is_ok() && sig == *FACP.as_bytes() {
+            return table(mem, at, FACP, FADT_MIN);
         }
     }
-    Err(err)
+    Err(AcpiError::NoFadt(root.addr))
 }
 
 /// The FADT's fields about leaving. Fields past its length read as 0:
@@ -295,7 +291,8 @@ fn read_fadt<M: PhysMem + ?Sized>(mem: &M, t: Table) -> Result<Fadt, AcpiError> 
 }
 
 /// Bytes of a checked table, read 64 at a time, each offset bounded by
-/// the table's length.
+/// the table's length. A refill starts 16 bytes before the byte asked
+/// for, so the look back from `_S5_` to its NameOp stays in the window.
 struct Window<'m, M: ?Sized> {
     mem: &'m M,
     t: Table,
@@ -310,10 +307,11 @@ impl<M: PhysMem + ?Sized> Window<'_, M> {
             return None;
         }
         if off < self.at || off >= self.at + self.n {
-            let n = (self.t.len - off).min(64);
+            let at = off.saturating_sub(16);
+            let n = (self.t.len - at).min(64);
             self.n = 0;
-            self.mem.read(self.t.addr + off as u64, &mut self.buf[..n as usize]).ok()?;
-            (self.at, self.n) = (off, n);
+            self.mem.read(self.t.addr + at as u64, &mut self.buf[..n as usize]).ok()?;
+            (self.at, self.n) = (at, n);
         }
         Some(self.buf[(off - self.at) as usize])
     }
@@ -738,6 +736,16 @@ mod tests {
             let mem = FakeMem { base: l.mem.base, bytes: l.mem.bytes[..cut].to_vec() };
             assert_eq!(parse(&mem, RSDP_AT), Err(AcpiError::Unreadable(sig, at)));
         }
+        // The first entry signed FACP decides, even when a later one is
+        // valid.
+        let mut entries = Vec::new();
+        for at in [0x104000u32, FADT_AT as u32] {
+            entries.extend_from_slice(&at.to_le_bytes());
+        }
+        let mut bad = tab(b"FACP", 3, &fadt(244, DSDT_AT as u32, 0));
+        bad[100] ^= 1;
+        let l = Layout::v1(244, QEMU_S5).put(ROOT_AT, &tab(b"RSDT", 1, &entries)).put(0x104000, &bad);
+        assert_eq!(parse(&l.mem, RSDP_AT), Err(AcpiError::Checksum(FACP, 0x104000)));
         // An RSDT whose FADT entry leads to another table: no FADT.
         let l = Layout::v1(244, QEMU_S5).put(FADT_AT, b"APIC");
         assert_eq!(parse(&l.mem, RSDP_AT), Err(AcpiError::NoFadt(ROOT_AT)));
