@@ -75,10 +75,27 @@ pub struct Shared {
     timers: RefCell<BTreeMap<TimerKey, Waker>>,
     next_timer: Cell<u64>,
     /// The clock, in ns.
-    pub now: fn() -> u64,
+    clock: fn() -> u64,
+    /// The clock as last read: what timers are checked against. A read
+    /// can be dear (under Xen with an emulated TSC, tens of µs), so the
+    /// run loop reads it once a round and sleeps compare with that.
+    seen: Cell<u64>,
 }
 
 impl Shared {
+    /// Read the clock (ns), and remember it as the round's time.
+    pub fn read_clock(&self) -> u64 {
+        let t = (self.clock)();
+        self.seen.set(self.seen.get().max(t));
+        t
+    }
+
+    /// The clock as last read (by the run loop, or by anyone through
+    /// [`read_clock`](Self::read_clock)): at most one round old.
+    pub fn last_seen(&self) -> u64 {
+        self.seen.get()
+    }
+
     /// Start `fut` as a task of its own; it runs from the next round.
     pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
         self.spawned.borrow_mut().push(Box::pin(fut));
@@ -137,8 +154,9 @@ impl Shared {
 }
 
 /// How the run loop sleeps: until `deadline` (ns) or until something may
-/// have become ready, whichever is first. It may return early.
-pub type Park = fn(deadline: Option<u64>);
+/// have become ready, whichever is first. It may return early. It returns
+/// the clock if it read it on waking (saving the run loop a read).
+pub type Park = fn(deadline: Option<u64>) -> Option<u64>;
 
 pub struct Executor {
     pub shared: Rc<Shared>,
@@ -154,13 +172,14 @@ pub struct Executor {
 const MAIN: usize = usize::MAX;
 
 impl Executor {
-    pub fn new(now: fn() -> u64, park: Park) -> Executor {
+    pub fn new(clock: fn() -> u64, park: Park) -> Executor {
         Executor {
             shared: Rc::new(Shared {
                 spawned: RefCell::new(Vec::new()),
                 timers: RefCell::new(BTreeMap::new()),
                 next_timer: Cell::new(0),
-                now,
+                clock,
+                seen: Cell::new(clock()),
             }),
             ready: Rc::new(RefCell::new(VecDeque::new())),
             tasks: Vec::new(),
@@ -229,11 +248,16 @@ impl Executor {
                 }
                 self.adopt_spawned();
             }
-            let now = (self.shared.now)();
+            let now = self.shared.read_clock();
             self.shared.fire_timers(now);
             if self.ready.borrow().is_empty() && self.shared.spawned.borrow().is_empty() {
-                (self.park)(self.shared.next_deadline());
-                let now = (self.shared.now)();
+                let now = match (self.park)(self.shared.next_deadline()) {
+                    Some(t) => {
+                        self.shared.seen.set(self.shared.seen.get().max(t));
+                        t
+                    }
+                    None => self.shared.read_clock(),
+                };
                 self.shared.fire_timers(now);
             }
         }
@@ -256,9 +280,10 @@ mod tests {
         CLOCK.with(|c| c.get())
     }
     /// The mock idle: time jumps to the deadline; no deadline is a hang.
-    fn park(deadline: Option<u64>) {
+    fn park(deadline: Option<u64>) -> Option<u64> {
         let d = deadline.expect("parked with nothing to wait for: the test would hang");
         CLOCK.with(|c| c.set(c.get().max(d)));
+        None
     }
 
     /// A sleep on the executor's timer queue, as `rt::time` builds it.
@@ -270,7 +295,7 @@ mod tests {
     impl Future for Sleep {
         type Output = ();
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if (self.shared.now)() >= self.at {
+            if self.shared.last_seen() >= self.at {
                 return Poll::Ready(());
             }
             match self.key {

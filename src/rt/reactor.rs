@@ -147,27 +147,37 @@ pub fn counts() -> (u64, u64) {
 }
 
 /// The executor's idle: return when a port fired (its tasks woken) or
-/// `deadline` (ns of system time) has passed; sleep in between.
-pub fn park(deadline: Option<u64>) {
+/// `deadline` (ns of system time) has passed; sleep in between. Returns
+/// the clock read on waking, if it was read.
+pub fn park(deadline: Option<u64>) -> Option<u64> {
     if !on_xen() {
         // No events off Xen: only the clock can wake a task.
         let Some(d) = deadline else {
             platform::fatal(format_args!("rt: every task waits for an event, and off Xen none can come"));
         };
-        while time::now().as_ns() < d {
+        loop {
+            let t = time::now().as_ns();
+            if t >= d {
+                return Some(t);
+            }
             core::hint::spin_loop();
         }
-        return;
     }
+    let mut woke = None;
     loop {
         // Acknowledge first: a port that becomes pending after the scan
         // raises the callback again, and `hlt` ends at once.
         evtchn::ack_upcall();
         if evtchn::take_all_pending(dispatch) > 0 {
-            return;
+            return woke;
         }
-        if deadline.is_some_and(|d| time::now().as_ns() >= d) {
-            return;
+        // The run loop read the clock just before: a deadline that has
+        // passed since is armed all the same, and Xen fires it at once.
+        // After a wake-up the clock read then says.
+        if let (Some(d), Some(t)) = (deadline, woke) {
+            if t >= d {
+                return woke;
+            }
         }
         match deadline {
             Some(d) => {
@@ -183,7 +193,9 @@ pub fn park(deadline: Option<u64>) {
         // stub only clears `evtchn_upcall_pending`. Interrupts are off
         // again before any task runs.
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nostack)) };
-        LAST_WAKE.store(time::now().as_ns(), Ordering::Relaxed);
+        let t = time::now().as_ns();
+        LAST_WAKE.store(t, Ordering::Relaxed);
+        woke = Some(t);
     }
 }
 

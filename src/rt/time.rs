@@ -12,9 +12,9 @@ use crate::rt::context;
 use crate::rt::executor::TimerKey;
 use crate::xen::time::Instant;
 
-/// The monotonic clock (Xen system time on Xen), as the executor reads it.
+/// The monotonic clock (Xen system time on Xen), read now.
 pub fn now() -> Instant {
-    Instant::from_ns((context::shared().now)())
+    Instant::from_ns(context::shared().read_clock())
 }
 
 /// A future that is ready at a deadline.
@@ -43,7 +43,10 @@ impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let sh = context::shared();
-        if (sh.now)() >= self.at.as_ns() {
+        // Against the clock as the run loop last read it (once a round): a
+        // sleep that ends between reads is woken by the timer queue at the
+        // next read.
+        if sh.last_seen() >= self.at.as_ns() {
             if let Some(k) = self.key.take() {
                 sh.remove_timer(k);
             }
@@ -123,7 +126,7 @@ impl Interval {
     pub async fn tick(&mut self) -> Instant {
         let at = self.every.next();
         sleep_until(at).await;
-        self.every.due(now());
+        self.every.due(Instant::from_ns(context::shared().last_seen()));
         at
     }
 }
@@ -174,8 +177,9 @@ mod tests {
     fn clock() -> u64 {
         CLOCK.with(|c| c.get())
     }
-    fn park(d: Option<u64>) {
+    fn park(d: Option<u64>) -> Option<u64> {
         CLOCK.with(|c| c.set(c.get().max(d.expect("nothing to wait for"))));
+        None
     }
     fn run<F: Future>(f: F) -> F::Output {
         CLOCK.with(|c| c.set(1_000));

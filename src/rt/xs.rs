@@ -267,7 +267,9 @@ mod tests {
         }
         // The fake serves on every notify and wait: nothing ever needs
         // the clock to move.
-        fn park(_: Option<u64>) {}
+        fn park(_: Option<u64>) -> Option<u64> {
+            None
+        }
         let mut ex = Executor::new(now, park);
         context::set(Some(ex.shared.clone()));
         let out = ex.block_on(f);
