@@ -185,7 +185,7 @@ fn close(v: &Inner, xs: &xs::Store) {
 /// The vif's stack task.
 async fn drive(v: Rc<Inner>, xs: xs::Store) {
     loop {
-        let now_us = (time::now().as_ns() / 1000) as i64;
+        let now_us = (time::round_now().as_ns() / 1000) as i64;
         let delay = {
             let mut dev = v.dev.borrow_mut();
             let Some(nf) = dev.as_mut() else { return };

@@ -17,6 +17,13 @@ pub fn now() -> Instant {
     Instant::from_ns(context::shared().read_clock())
 }
 
+/// The clock as the run loop last read it: at most one round old, and
+/// free (a fresh read can be dear: Xen may emulate the TSC). What
+/// [`sleep`] and [`timeout`] count from.
+pub fn round_now() -> Instant {
+    Instant::from_ns(context::shared().last_seen())
+}
+
 /// A future that is ready at a deadline.
 pub struct Sleep {
     at: Instant,
@@ -28,9 +35,9 @@ pub fn sleep_until(at: Instant) -> Sleep {
     Sleep { at, key: None }
 }
 
-/// Ready `d` from now.
+/// Ready `d` from now (from [`round_now`]).
 pub fn sleep(d: Duration) -> Sleep {
-    sleep_until(now() + d)
+    sleep_until(round_now() + d)
 }
 
 impl Sleep {
@@ -84,7 +91,7 @@ pub struct Timeout<F> {
     sleep: Sleep,
 }
 
-/// Run `fut` for at most `d`.
+/// Run `fut` for at most `d` (from [`round_now`]).
 pub fn timeout<F: Future>(d: Duration, fut: F) -> Timeout<F> {
     Timeout { fut, sleep: sleep(d) }
 }
