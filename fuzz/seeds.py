@@ -494,3 +494,115 @@ put("time_info", "honest-update", bytes([0]) + XEN_2G6 + struct.pack("<QIb", 2_6
 put("time_info", "hostile-bumps", bytes([1]) + XEN_2G6 + struct.pack("<QIb", 2**64 - 1, 2**32 - 1, 31)
     + bytes([2, 7, 3]) + struct.pack("<Q", 99) + bytes([2, 1] * 8))
 put("time_info", "stuck-odd", bytes([6]) + XEN_2G6 + struct.pack("<QIb", 1, 1, 96))
+
+# acpi: a mode byte (bit 0: search for the RSDP; bits 1-2: the image at
+# 0xe0000, at 0, at a u32, at a u64; bit 3: the target fixes checksums),
+# that base when asked for, a u16 RSDP offset from the base, then the
+# memory image. Tables laid out as QEMU 7.2
+# lays them (RSDT and a revision 3 FADT on q35, a 116-byte revision 1 FADT
+# on pc, the DSDT's Name (_S5, Package (4) { Zero, Zero, Zero, Zero })),
+# and as an ACPI 2.0+ firmware does (XSDT, X_ fields).
+def acpi_sum(t, at):
+    t = bytearray(t)
+    t[at] = 0
+    t[at] = (-sum(t)) & 0xFF
+    return bytes(t)
+
+
+def acpi_table(sig, rev, body):
+    t = sig + struct.pack("<IBB", 36 + len(body), rev, 0) + b"HVMLTE" + b"TESTTABL"
+    t += struct.pack("<I", 1) + b"HVML" + struct.pack("<I", 1) + body
+    return acpi_sum(t, 9)
+
+
+def acpi_rsdp(rsdt, xsdt=None):
+    r = b"RSD PTR " + b"\0" + b"HVMLTE" + bytes([0 if xsdt is None else 2]) + struct.pack("<I", rsdt)
+    r = acpi_sum(r, 8)
+    if xsdt is not None:
+        r = acpi_sum(r + struct.pack("<IQ", 36, xsdt) + bytes(4), 32)
+    return r
+
+
+def gas_io(port):
+    return struct.pack("<BBBBQ", 1, 16, 0, 0, port)
+
+
+def acpi_fadt(length, rev, dsdt, x_dsdt=0, enable=2, reset=None, flags=0xA5, x_pm1=None):
+    f = bytearray(length)
+    struct.pack_into("<I", f, 40, dsdt)
+    struct.pack_into("<I", f, 48, 0xB2)
+    f[52] = enable
+    struct.pack_into("<III", f, 64, 0x604, 0, 0)
+    struct.pack_into("<I", f, 76, 0x608)
+    f[89], f[91] = 2, 4
+    if length >= 129:
+        if reset is not None:
+            flags |= 1 << 10
+            f[116:128] = gas_io(reset[0])
+            f[128] = reset[1]
+        struct.pack_into("<I", f, 112, flags)
+    if length >= 148:
+        struct.pack_into("<Q", f, 140, x_dsdt)
+    if x_pm1 is not None and length >= 196:
+        f[172:184] = gas_io(x_pm1[0])
+        f[184:196] = gas_io(x_pm1[1])
+    if length >= 220:
+        f[208:220] = gas_io(0x608)
+    return acpi_table(b"FACP", rev, bytes(f[36:]))
+
+
+S5_QEMU = bytes([0x08]) + b"_S5_" + bytes([0x12, 0x06, 0x04, 0, 0, 0, 0])
+S3_QEMU = bytes([0x08]) + b"_S3_" + bytes([0x12, 0x06, 0x04, 1, 1, 0, 0])
+# Method (_PTS, 1) { Store (\_S5_, Local0) }: a reference, not the object.
+S5_REF = bytes([0x14, 0x0C]) + b"_PTS" + bytes([0x01, 0x70, 0x5C]) + b"_S5_" + bytes([0x60])
+
+
+def acpi_seed(name, mode, image, base=0xE0000, rsdp_off=0x10, base_field=b""):
+    put("acpi", name, bytes([mode]) + base_field + struct.pack("<H", rsdp_off) + bytes(image.b))
+
+
+def acpi_image(base, rsdp_at, fadt, aml, xsdt=False, ebda=None):
+    img = Image()
+    o = lambda a: a - base
+    root, fadt_at, dsdt_at = rsdp_at + 0x30, rsdp_at + 0x100, rsdp_at + 0x300
+    if ebda is not None:
+        img.w(0x40E, struct.pack("<H", ebda >> 4))
+    apic = rsdp_at + 0xB0
+    img.w(o(apic), acpi_table(b"APIC", 1, bytes(8)))
+    if xsdt:
+        img.w(o(rsdp_at), acpi_rsdp(0, root))
+        img.w(o(root), acpi_table(b"XSDT", 1, struct.pack("<QQ", apic, fadt_at)))
+    else:
+        img.w(o(rsdp_at), acpi_rsdp(root))
+        img.w(o(root), acpi_table(b"RSDT", 1, struct.pack("<II", apic, fadt_at)))
+    img.w(o(fadt_at), fadt(dsdt_at))
+    img.w(o(dsdt_at), acpi_table(b"DSDT", 1, aml))
+    return img
+
+
+Q35_AML = bytes([0x10, 0x0B]) + b"_SB_" + bytes([0x5B, 0x82, 0x05]) + b"PCI0" + S3_QEMU + S5_REF + S5_QEMU
+q35 = acpi_image(0xE0000, 0xE0010, lambda d: acpi_fadt(244, 3, d, x_dsdt=d, reset=(0xCF9, 0x0F), x_pm1=(0x604, 0)), Q35_AML)
+acpi_seed("qemu-q35-search", 1, q35)
+acpi_seed("qemu-q35", 8, q35)
+acpi_seed("qemu-pc", 0, acpi_image(0xE0000, 0xE0010, lambda d: acpi_fadt(116, 1, d, enable=0xF1), Q35_AML))
+# ACPI 2.0+: XSDT, X_PM1a/X_PM1b, \_S5_ with BytePrefix values and a
+# two-byte PkgLength; at an address of its own.
+v2_aml = S5_REF + bytes([0x08, 0x5C]) + b"_S5_" + bytes([0x12, 0x48, 0x00, 0x04, 0x0A, 0x05, 0x0A, 0x05, 0, 0])
+acpi_seed("xsdt-x-fields", 12, acpi_image(0x7FFE0000, 0x7FFE0000, lambda d: acpi_fadt(276, 6, d, x_dsdt=d, reset=(0xCF9, 6), x_pm1=(0x404, 0x408)), v2_aml, xsdt=True),
+          base=0x7FFE0000, rsdp_off=0, base_field=struct.pack("<I", 0x7FFE0000))
+# The RSDP in the EBDA the BIOS data area names (segment 0x50: 0x500).
+acpi_seed("ebda", 3, acpi_image(0, 0x520, lambda d: acpi_fadt(244, 3, d), S5_QEMU, ebda=0x500), base=0)
+# Hardware-reduced ACPI: no PM1 ports, a reset register only.
+acpi_seed("hw-reduced", 0, acpi_image(0xE0000, 0xE0010, lambda d: acpi_fadt(276, 6, d, reset=(0x3C0, 1), flags=1 << 20), S5_QEMU))
+# A DSDT whose checksum fails, and an XSDT that leads nowhere (the RSDT
+# is used).
+bad = acpi_image(0xE0000, 0xE0010, lambda d: acpi_fadt(244, 3, d), Q35_AML)
+bad.b[0x310 + 40] ^= 0x10
+acpi_seed("bad-dsdt-checksum", 0, bad)
+fallback = acpi_image(0xE0000, 0xE0010, lambda d: acpi_fadt(244, 3, d), S5_QEMU)
+fallback.w(0x10, acpi_rsdp(0xE0040, 0xEFFF0))
+acpi_seed("xsdt-nowhere-rsdt-used", 0, fallback)
+# Mode bit 4: the target lays the tables out itself; the input is flags,
+# the FADT's length - 116, its bytes after the header, then the AML.
+put("acpi", "built-q35", bytes([16, 0, 244 - 116]) + acpi_fadt(244, 3, 0, reset=(0xCF9, 0x0F))[36:] + Q35_AML)
+put("acpi", "built-xsdt", bytes([16, 1, 276 - 116]) + acpi_fadt(276, 6, 0, x_pm1=(0x404, 0x408))[36:] + v2_aml)
