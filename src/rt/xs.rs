@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use crate::rt::time;
@@ -31,11 +31,21 @@ pub struct Xs<T: Transport> {
     inner: Rc<RefCell<Xenstore<T>>>,
     broken: Rc<RefCell<Option<XsError>>>,
     next_token: Rc<Cell<u32>>,
+    /// A pump stopped at its bound with more to read: the pump task goes
+    /// on without waiting for xenstored's next signal.
+    more: Rc<Cell<bool>>,
+    pump_task: Rc<Cell<Option<Waker>>>,
 }
 
 impl<T: Transport> Clone for Xs<T> {
     fn clone(&self) -> Self {
-        Xs { inner: self.inner.clone(), broken: self.broken.clone(), next_token: self.next_token.clone() }
+        Xs {
+            inner: self.inner.clone(),
+            broken: self.broken.clone(),
+            next_token: self.next_token.clone(),
+            more: self.more.clone(),
+            pump_task: self.pump_task.clone(),
+        }
     }
 }
 
@@ -70,7 +80,13 @@ impl<T: Transport> Drop for Reply<'_, T> {
 
 impl<T: Transport> Xs<T> {
     pub fn new(xs: Xenstore<T>) -> Xs<T> {
-        Xs { inner: Rc::new(RefCell::new(xs)), broken: Rc::new(RefCell::new(None)), next_token: Rc::new(Cell::new(0)) }
+        Xs {
+            inner: Rc::new(RefCell::new(xs)),
+            broken: Rc::new(RefCell::new(None)),
+            next_token: Rc::new(Cell::new(0)),
+            more: Rc::new(Cell::new(false)),
+            pump_task: Rc::new(Cell::new(None)),
+        }
     }
 
     /// The connection for blocking use (a device handshake). Inside a task
@@ -79,8 +95,21 @@ impl<T: Transport> Xs<T> {
         f(&mut self.inner.borrow_mut())
     }
 
-    /// Move the ring; a broken connection stays broken.
+    /// Move the ring (a bounded amount: when more may be waiting, the pump
+    /// task is asked to go on); a broken connection stays broken.
     pub fn pump(&self) -> Result<(), XsError> {
+        self.pump_some().map(|more| {
+            if more {
+                self.more.set(true);
+                if let Some(w) = self.pump_task.take() {
+                    w.wake();
+                }
+            }
+        })
+    }
+
+    /// One bounded pump: `Ok(true)` when more may be waiting.
+    fn pump_some(&self) -> Result<bool, XsError> {
         if let Some(e) = self.broken.borrow().clone() {
             return Err(e);
         }
@@ -243,11 +272,31 @@ mod hw {
         let port = xs.blocking(|s| s.transport().port());
         let xs = xs.clone();
         crate::rt::spawn(async move {
+            let mut ev = core::pin::pin!(reactor::port_event(port));
             loop {
-                reactor::port_event(port).await;
-                if let Err(e) = xs.pump() {
-                    log::warn!("xenstore: {e}; requests fail from now on");
-                    return;
+                core::future::poll_fn(|cx| {
+                    if xs.more.replace(false) {
+                        return Poll::Ready(());
+                    }
+                    if ev.as_mut().poll(cx).is_ready() {
+                        ev.set(reactor::port_event(port));
+                        return Poll::Ready(());
+                    }
+                    xs.pump_task.set(Some(cx.waker().clone()));
+                    Poll::Pending
+                })
+                .await;
+                match xs.pump_some() {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        // More to read: after the other tasks have run.
+                        xs.more.set(true);
+                        crate::rt::yield_now().await;
+                    }
+                    Err(e) => {
+                        log::warn!("xenstore: {e}; requests fail from now on");
+                        return;
+                    }
                 }
             }
         });

@@ -67,26 +67,31 @@ pub enum Errno {
     Other,
 }
 
+/// The names xenstored sends, as a table (smaller in the image than a
+/// `match` over byte strings).
+const ERRNOS: [(&[u8], Errno); 14] = [
+    (b"ENOENT", Errno::Enoent),
+    (b"EACCES", Errno::Eacces),
+    (b"EAGAIN", Errno::Eagain),
+    (b"EINVAL", Errno::Einval),
+    (b"EEXIST", Errno::Eexist),
+    (b"EISDIR", Errno::Eisdir),
+    (b"ENOSPC", Errno::Enospc),
+    (b"EIO", Errno::Eio),
+    (b"EBUSY", Errno::Ebusy),
+    (b"EROFS", Errno::Erofs),
+    (b"E2BIG", Errno::E2big),
+    (b"EPERM", Errno::Eperm),
+    (b"ENOMEM", Errno::Enomem),
+    (b"EQUOTA", Errno::Equota),
+];
+
 impl Errno {
+    // One copy for every caller: the loader's image is counted in bytes.
+    #[inline(never)]
     fn parse(b: &[u8]) -> Self {
         let name = b.split(|&c| c == 0).next().unwrap_or(b);
-        match name {
-            b"ENOENT" => Errno::Enoent,
-            b"EACCES" => Errno::Eacces,
-            b"EAGAIN" => Errno::Eagain,
-            b"EINVAL" => Errno::Einval,
-            b"EEXIST" => Errno::Eexist,
-            b"EISDIR" => Errno::Eisdir,
-            b"ENOSPC" => Errno::Enospc,
-            b"EIO" => Errno::Eio,
-            b"EBUSY" => Errno::Ebusy,
-            b"EROFS" => Errno::Erofs,
-            b"E2BIG" => Errno::E2big,
-            b"EPERM" => Errno::Eperm,
-            b"ENOMEM" => Errno::Enomem,
-            b"EQUOTA" => Errno::Equota,
-            _ => Errno::Other,
-        }
+        ERRNOS.iter().find(|(n, _)| *n == name).map_or(Errno::Other, |&(_, e)| e)
     }
 }
 
@@ -143,7 +148,7 @@ pub struct Xenstore<T: Transport> {
     /// for tasks) queues here, so their bytes never interleave.
     ///
     /// [`start`]: Self::start
-    tx: VecDeque<u8>,
+    tx: Vec<u8>,
     /// Requests [`start`](Self::start)ed and not yet collected, by id
     /// (a few at a time: a list is smaller in the image than a map).
     started: Vec<(u32, Started)>,
@@ -151,6 +156,10 @@ pub struct Xenstore<T: Transport> {
     watchers: Vec<(String, Watcher)>,
     /// Replies to no request of ours since the last good one.
     strays: usize,
+    /// Hands a task its reply or watch event ([`Xenstore::for_tasks`]).
+    /// `None` until a task first uses the connection, so an image that
+    /// never does (the loader) carries none of that code.
+    tasks: Option<fn(&mut Self, &Header, &mut Vec<u8>) -> bool>,
 }
 
 /// A request started for a task: its type, and its reply once it came.
@@ -165,7 +174,9 @@ struct Started {
 /// The events of one watch token, kept for the task that reads them.
 #[derive(Default)]
 struct Watcher {
-    paths: VecDeque<String>,
+    /// Oldest first (at most [`MAX_QUEUED_EVENTS`]: a list is smaller in
+    /// the image than a second kind of deque).
+    paths: Vec<String>,
     waker: Option<Waker>,
     /// More events came than [`MAX_QUEUED_EVENTS`]: the first path not
     /// queued is delivered after the queue, meaning "look again".
@@ -177,6 +188,9 @@ struct Header {
     id: u32,
     len: usize,
 }
+
+/// Most messages one [`Xenstore::pump`] handles.
+pub const MAX_PUMP: usize = 256;
 
 /// Most requests one [`Xenstore::batch`] carries.
 pub const MAX_BATCH: usize = 64;
@@ -253,10 +267,11 @@ impl<T: Transport> Xenstore<T> {
             dropped_events: 0,
             waits_left: MAX_WAITS,
             rx: Vec::new(),
-            tx: VecDeque::new(),
+            tx: Vec::new(),
             started: Vec::new(),
             watchers: Vec::new(),
             strays: 0,
+            tasks: None,
         }
     }
 
@@ -307,18 +322,6 @@ impl<T: Transport> Xenstore<T> {
         let mut parts = body.split(|&c| c == 0);
         let path = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
         let token = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-        if let Some((_, w)) = self.watchers.iter_mut().find(|(t, _)| *t == token) {
-            if w.paths.len() < MAX_QUEUED_EVENTS {
-                w.paths.push_back(path);
-            } else {
-                self.dropped_events += 1;
-                w.overflow.get_or_insert(path);
-            }
-            if let Some(k) = w.waker.take() {
-                k.wake();
-            }
-            return;
-        }
         if self.events.len() == MAX_QUEUED_EVENTS {
             self.dropped_events += 1;
             return;
@@ -331,9 +334,9 @@ impl<T: Transport> Xenstore<T> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         for v in [op.ty, id, op.tx, op.payload.len() as u32] {
-            self.tx.extend(v.to_le_bytes());
+            self.tx.extend_from_slice(&v.to_le_bytes());
         }
-        self.tx.extend(op.payload.iter().copied());
+        self.tx.extend_from_slice(&op.payload);
         id
     }
 
@@ -342,8 +345,7 @@ impl<T: Transport> Xenstore<T> {
     fn flush(&mut self) -> Result<bool, XsError> {
         let mut any = false;
         while !self.tx.is_empty() {
-            let (a, _) = self.tx.as_slices();
-            let n = REQ.produce(self.t.mem(), a)?;
+            let n = REQ.produce(self.t.mem(), &self.tx)?;
             if n == 0 {
                 break;
             }
@@ -356,9 +358,27 @@ impl<T: Transport> Xenstore<T> {
         Ok(any)
     }
 
-    /// A reply for a [`start`](Self::start)ed request: kept for its task
-    /// (`true`), or not one of those (`false`).
-    fn route_started(&mut self, h: &Header, body: &mut Vec<u8>) -> bool {
+    /// A message for a task: a reply to a [`start`](Self::start)ed
+    /// request, kept for its task, or an event of a watch with a queue of
+    /// its own ([`add_watcher`](Self::add_watcher)). `false`: not one.
+    fn for_tasks(&mut self, h: &Header, body: &mut Vec<u8>) -> bool {
+        if h.ty == xs_type::WATCH_EVENT {
+            let mut parts = body.split(|&c| c == 0);
+            let path = parts.next().unwrap_or_default();
+            let token = parts.next().unwrap_or_default();
+            let Some((_, w)) = self.watchers.iter_mut().find(|(t, _)| t.as_bytes() == token) else { return false };
+            let path = String::from_utf8_lossy(path).into_owned();
+            if w.paths.len() < MAX_QUEUED_EVENTS {
+                w.paths.push(path);
+            } else {
+                self.dropped_events += 1;
+                w.overflow.get_or_insert(path);
+            }
+            if let Some(k) = w.waker.take() {
+                k.wake();
+            }
+            return true;
+        }
         let Some(at) = self.started.iter().position(|(id, _)| *id == h.id) else { return false };
         let s = &mut self.started[at].1;
         if s.abandoned {
@@ -378,6 +398,11 @@ impl<T: Transport> Xenstore<T> {
         true
     }
 
+    /// Hand `h` to a task if it is for one (see [`Self::tasks`]).
+    fn route(&mut self, h: &Header, body: &mut Vec<u8>) -> bool {
+        self.tasks.is_some_and(|f| f(self, h, body))
+    }
+
     /// Start a request for a task without waiting: its bytes are queued
     /// (and put on the ring as it has room); [`poll_reply`](Self::poll_reply)
     /// collects the answer after [`pump`](Self::pump) has seen it.
@@ -385,6 +410,7 @@ impl<T: Transport> Xenstore<T> {
         if op.bad {
             return Err(XsError::BadArgument);
         }
+        self.tasks = Some(Self::for_tasks);
         let id = self.queue(op);
         self.started.push((id, Started { ty: op.ty, reply: None, waker: None, abandoned: false }));
         self.flush()?;
@@ -423,6 +449,7 @@ impl<T: Transport> Xenstore<T> {
 
     /// Give watch `token` a queue of its own (see [`poll_watch`](Self::poll_watch)).
     pub fn add_watcher(&mut self, token: &str) {
+        self.tasks = Some(Self::for_tasks);
         self.remove_watcher(token);
         self.watchers.push((token.into(), Watcher::default()));
     }
@@ -434,7 +461,8 @@ impl<T: Transport> Xenstore<T> {
     /// The next event of watch `token`, or `Pending` with `cx`'s waker kept.
     pub fn poll_watch(&mut self, token: &str, cx: &mut Context<'_>) -> Poll<Option<String>> {
         let Some((_, w)) = self.watchers.iter_mut().find(|(t, _)| t == token) else { return Poll::Ready(None) };
-        if let Some(p) = w.paths.pop_front().or_else(|| w.overflow.take()) {
+        let first = (!w.paths.is_empty()).then(|| w.paths.remove(0));
+        if let Some(p) = first.or_else(|| w.overflow.take()) {
             return Poll::Ready(Some(p));
         }
         w.waker = Some(cx.waker().clone());
@@ -442,14 +470,21 @@ impl<T: Transport> Xenstore<T> {
     }
 
     /// Move what can move: queued requests onto the ring, whole messages
-    /// off it to the requests and watches waiting for them. Never blocks.
-    /// Replies that no request waits for are skipped, within bounds.
-    pub fn pump(&mut self) -> Result<(), XsError> {
+    /// off it to the requests and watches waiting for them. Never blocks,
+    /// and handles at most [`MAX_PUMP`] messages: `Ok(true)` when more may
+    /// be waiting (call again after letting others run: a peer that writes
+    /// as fast as we read cannot hold the caller). Replies that no request
+    /// waits for are skipped, within bounds.
+    pub fn pump(&mut self) -> Result<bool, XsError> {
         self.flush()?;
-        while let Some((h, mut body)) = self.take_msg()? {
+        for _ in 0..MAX_PUMP {
+            let Some((h, mut body)) = self.take_msg()? else { return Ok(false) };
+            let routed = self.route(&h, &mut body);
             if h.ty == xs_type::WATCH_EVENT {
-                self.queue_event(&body);
-            } else if self.route_started(&h, &mut body) {
+                if !routed {
+                    self.queue_event(&body);
+                }
+            } else if routed {
                 self.strays = 0;
             } else {
                 self.strays += 1;
@@ -459,7 +494,7 @@ impl<T: Transport> Xenstore<T> {
             }
             self.flush()?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Send `ops` together and collect their replies, in order: xenstored
@@ -495,9 +530,13 @@ impl<T: Transport> Xenstore<T> {
                         left -= 1;
                         continue;
                     }
-                    _ if h.ty == xs_type::WATCH_EVENT => self.queue_event(&body),
                     // A task's request answered meanwhile: kept for it.
-                    _ if self.route_started(&h, &mut body) => continue,
+                    _ if h.ty != xs_type::WATCH_EVENT && self.route(&h, &mut body) => continue,
+                    _ if h.ty == xs_type::WATCH_EVENT => {
+                        if !self.route(&h, &mut body) {
+                            self.queue_event(&body);
+                        }
+                    }
                     _ => {} // a stray reply: skipped, within bounds
                 }
                 others += 1;
@@ -609,18 +648,18 @@ impl<T: Transport> Xenstore<T> {
         self.waits_left = MAX_WAITS;
         let mut stray = 0;
         while let Some((h, mut body)) = self.take_msg()? {
-            if h.ty == xs_type::WATCH_EVENT {
+            // A task's reply or event is handed over and counted with the
+            // strays (more of them are allowed): the loop stays bounded.
+            let routed = self.route(&h, &mut body);
+            if h.ty == xs_type::WATCH_EVENT && !routed {
                 self.queue_event(&body);
                 if let Some(e) = self.events.pop_front() {
                     return Ok(Some(e));
                 }
                 continue;
             }
-            if self.route_started(&h, &mut body) {
-                continue;
-            }
             stray += 1;
-            if stray > MAX_STRAY {
+            if stray > MAX_STRAY + if routed { MAX_QUEUED_EVENTS } else { 0 } {
                 return Err(XsError::Protocol("unsolicited messages"));
             }
         }
