@@ -74,8 +74,9 @@ impl Boot {
             return Some(Err(OpenError::SharedInfo(e)));
         }
         // Tell the toolstack there is a PV-aware guest here (libxl looks at
-        // the callback parameter of HVM-type guests). The vector never
-        // fires: interrupts stay off and upcalls are masked.
+        // the callback parameter of HVM-type guests). The vector arrives
+        // only while the task runtime idles in `sti; hlt` (rt/reactor.rs);
+        // everywhere else interrupts are off.
         let _ = xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR | XEN_CALLBACK_VECTOR as u64);
         Some(store::open())
     }

@@ -45,7 +45,9 @@ impl core::fmt::Display for EvtchnError {
     }
 }
 
-/// Map the shared info page (once) and turn upcalls off.
+/// Map the shared info page (once) and set `evtchn_upcall_mask` (the PV
+/// convention; an HVM guest's callback vector goes by its interrupt flag,
+/// which stays clear except in the runtime's idle `hlt`).
 pub fn init() -> Result<(), EvtchnError> {
     if SHARED_INFO.load(Ordering::Acquire) != 0 {
         return Ok(());
