@@ -112,6 +112,9 @@ impl Inner {
 pub struct Vif(Rc<Inner>);
 
 /// Open every vif (see the module's text). No vif at all is an error.
+/// Make the listeners before the next `.await`: the vifs' stack tasks
+/// first run then, and a connection that comes before its listener is
+/// reset.
 pub async fn up(boot: &Boot) -> Result<Vec<Vif>, String> {
     let Some(xs) = crate::rt::xenstore() else { return Err(String::from("no xenstore (not a Xen domU), so no vif")) };
     let cmdline_ip = boot.args().find_map(|a| a.strip_prefix("hvmlite.ip="));
@@ -158,8 +161,13 @@ pub async fn up(boot: &Boot) -> Result<Vec<Vif>, String> {
         let v = vif.0.clone();
         let xs2 = xs.clone();
         crate::rt::on_shutdown(name, move || close(&v, &xs2));
-        crate::rt::spawn(drive(vif.0.clone(), xs.clone()));
         out.push(vif);
+    }
+    // The stack tasks start now: they first run when the caller next
+    // waits, so listeners made before that are there for the first SYN
+    // (an early one would otherwise be reset).
+    for v in &out {
+        crate::rt::spawn(drive(v.0.clone(), xs.clone()));
     }
     Ok(out)
 }

@@ -159,8 +159,11 @@ pub struct Xenstore<T: Transport> {
     /// Hands a task its reply or watch event ([`Xenstore::for_tasks`]).
     /// `None` until a task first uses the connection, so an image that
     /// never does (the loader) carries none of that code.
-    tasks: Option<fn(&mut Self, &Header, &mut Vec<u8>) -> bool>,
+    tasks: Option<Router<T>>,
 }
+
+/// Hands a message to a task (see [`Xenstore::for_tasks`]).
+type Router<T> = fn(&mut Xenstore<T>, &Header, &mut Vec<u8>) -> bool;
 
 /// A request started for a task: its type, and its reply once it came.
 struct Started {
@@ -532,12 +535,9 @@ impl<T: Transport> Xenstore<T> {
                     }
                     // A task's request answered meanwhile: kept for it.
                     _ if h.ty != xs_type::WATCH_EVENT && self.route(&h, &mut body) => continue,
-                    _ if h.ty == xs_type::WATCH_EVENT => {
-                        if !self.route(&h, &mut body) {
-                            self.queue_event(&body);
-                        }
-                    }
-                    _ => {} // a stray reply: skipped, within bounds
+                    // A watch event, for a task's watch or for the queue.
+                    _ if h.ty == xs_type::WATCH_EVENT && !self.route(&h, &mut body) => self.queue_event(&body),
+                    _ => {} // a task's watch event, or a stray reply: skipped, within bounds
                 }
                 others += 1;
                 if others > MAX_STRAY + MAX_QUEUED_EVENTS {

@@ -1,7 +1,7 @@
 //! net-echo-http: the template for a network stubdomain, as tasks on the
 //! hvmlite runtime. On every vif: echo on TCP and UDP port 7; HTTP on port
-//! 80 (`/` the boot report, `/status` JSON). The runtime does the rest:
-//! addresses (vif `ip=`, `hvmlite.ip=`, DHCP), `xl shutdown`, closing.
+//! 80 (`/` the boot report, `/status` JSON). The runtime does addresses,
+//! DHCP, `xl shutdown`, closing. Listen right after `net::up` (no await).
 #![no_std]
 #![no_main]
 
@@ -22,11 +22,11 @@ static ECHOED: AtomicU64 = AtomicU64::new(0);
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 async fn main(boot: Boot) {
-    let vifs = net::up(&boot).await.unwrap_or_else(|e| platform::fatal(format_args!("net-echo-http: {e}")));
+    let domid: u32 = rt::xenstore().unwrap().read("domid").await.ok().and_then(|d| d.parse().ok()).unwrap_or(0);
     let mut report = String::new();
     boot.report_to(&mut |l| report += &format!("hvmlite: {l}\n"));
-    let domid: u32 = rt::xenstore().unwrap().read("domid").await.ok().and_then(|d| d.parse().ok()).unwrap_or(0);
     let page = Rc::new((report, domid));
+    let vifs = net::up(&boot).await.unwrap_or_else(|e| platform::fatal(format_args!("net-echo-http: {e}")));
     for vif in vifs {
         rt::spawn(vif.listen_with(7, 8, 32 << 10, 32 << 10).serve(echo));
         let mut udp = vif.udp(7, 8).unwrap_or_else(|e| platform::fatal(format_args!("net-echo-http: udp: {e}")));
