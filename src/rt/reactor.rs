@@ -13,7 +13,6 @@
 //! [`port_event`] on it is ready at once, so no event is lost between a
 //! task's look at its ring and its wait.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::future::Future;
@@ -31,8 +30,8 @@ use crate::xen::{self, events, time};
 struct Reactor {
     /// Ports that fired since a task last looked (bit per port).
     fired: [u64; (MAX_PORTS / 64) as usize],
-    /// Tasks waiting, by port.
-    waiting: BTreeMap<u32, Vec<Waker>>,
+    /// Tasks waiting, with their ports (a task once per port).
+    waiting: Vec<(u32, Waker)>,
     /// Ports unmasked once (a port's mask bit keeps its events from the
     /// selector that [`park`] reads).
     unmasked: [u64; (MAX_PORTS / 64) as usize],
@@ -49,7 +48,7 @@ unsafe impl Sync for Local {}
 
 static REACTOR: Local = Local(RefCell::new(Reactor {
     fired: [0; (MAX_PORTS / 64) as usize],
-    waiting: BTreeMap::new(),
+    waiting: Vec::new(),
     unmasked: [0; (MAX_PORTS / 64) as usize],
     events: 0,
     sleeps: 0,
@@ -102,9 +101,8 @@ impl Future for PortEvent {
                     let _ = evtchn::unmask(p);
                 }
             }
-            let list = r.waiting.entry(p).or_default();
-            if !list.iter().any(|k| k.will_wake(cx.waker())) {
-                list.push(cx.waker().clone());
+            if !r.waiting.iter().any(|(q, k)| *q == p && k.will_wake(cx.waker())) {
+                r.waiting.push((p, cx.waker().clone()));
             }
             false
         });
@@ -121,9 +119,9 @@ fn dispatch(port: u32) {
         r.events += 1;
         let (w, b) = ((port / 64) as usize, 1u64 << (port % 64));
         r.fired[w] |= b;
-        r.waiting.remove(&port)
+        r.waiting.extract_if(.., |(q, _)| *q == port).map(|(_, k)| k).collect::<Vec<_>>()
     });
-    for k in wakers.into_iter().flatten() {
+    for k in wakers {
         k.wake();
     }
 }
@@ -136,7 +134,7 @@ pub fn forget(port: u32) {
             let (w, b) = ((port / 64) as usize, 1u64 << (port % 64));
             r.fired[w] &= !b;
             r.unmasked[w] &= !b;
-            r.waiting.remove(&port);
+            r.waiting.retain(|(q, _)| *q != port);
         });
     }
 }
