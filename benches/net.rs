@@ -27,6 +27,15 @@
 //! is flushed before each `xl create`, so no one inherits a stale entry.
 //! Not a test: it prints a table and the raw rounds (docs/network.md keeps
 //! them).
+//!
+//! `NET_PROBE=1` runs, instead, the first-connection probe of the two apps:
+//! `NET_PROBE_STARTS` starts of each (default 8), alternating, in two
+//! ways: `xl create -p`, `xl unpause`, then `GET /status` every 20 ms
+//! (busybox `nc -w 1`) until one is answered; and as the bench times it,
+//! `xl create`, then `GET /` every 0.1 s. It prints each start's `xl
+//! create` (and `xl unpause`) time, its failed tries (ms + how long the try
+//! took, nc's status and message), and how many starts had their first
+//! connection answered.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -207,6 +216,91 @@ for m in 128 64 48 32; do linux $m small || break; done
 echo "=== end"
 "#;
 
+const PROBE: &str = r#". /usr/share/xen-host/lib.sh
+net_backend || exit 90
+up() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+xl info >/dev/null; xl list >/dev/null
+# probe WHO NAME IP K MODE: `paused`: xl create -p, xl unpause, GET /status
+# every 20 ms until it is answered (times from the unpause's return);
+# `plain`: as the bench times it, xl create, GET / every 0.1 s (times from
+# xl create's return). The failed tries as START+TOOK:rcRC:MESSAGE.
+probe() {
+    ip neigh flush dev xenbr0 >/dev/null 2>&1
+    if [ $5 = paused ]; then p=-p; path=/status; gap=0.02; else p=; path=/; gap=0.1; fi
+    c0=$(up)
+    xl create $p /etc/xen/$2.cfg >/dev/null 2>&1 || { echo "probe $1 $5 k=$4 create-failed"; return 1; }
+    c1=$(up)
+    [ $5 = paused ] && xl unpause $2
+    t0=$(up)
+    i=0; fails=""
+    while :; do
+        a=$(up)
+        out=$(printf 'GET %s HTTP/1.0\r\n\r\n' $path | timeout 5 nc -w 1 $3 80 2>&1); rc=$?
+        b=$(up)
+        echo "$out" | grep -q '200 OK' && break
+        why=$(echo "$out" | head -n 1 | cut -c1-60 | tr ' ' _)
+        fails="$fails $((a - t0))+$((b - a)):rc$rc:${why:-nothing}"
+        i=$((i + 1))
+        if [ $i -ge 300 ]; then
+            echo "probe $1 $5 k=$4 no-answer tries=$i [$fails ]"
+            xl destroy $2; wait_gone $2 30; return 1
+        fi
+        sleep $gap
+    done
+    g=$(get_up $3)
+    echo "probe $1 $5 k=$4 create=$((c1 - c0)) unpause=$((t0 - c1)) answer=$((b - t0)) sent=$((a - t0)) took=$((b - a)) guest-uptime=${g:-?} tries=$i [$fails ] neigh=$(ip neigh show $3 dev xenbr0 | tr ' ' _)"
+    xl destroy $2
+    wait_gone $2 30
+}
+# get_up IP: the app's uptime_ms, from /status
+get_up() { printf 'GET /status HTTP/1.0\r\n\r\n' | timeout 5 nc -w 1 $1 80 2>/dev/null | tail -n 1 | sed -n 's/.*"uptime_ms":\([0-9]*\).*/\1/p'; }
+for mode in paused plain; do
+    k=0
+    while [ $k -lt STARTS ]; do
+        if [ $((k % 2)) = 0 ]; then
+            probe async net-echo-http 192.168.77.2 $k $mode; probe poll net-echo-old 192.168.77.4 $k $mode
+        else
+            probe poll net-echo-old 192.168.77.4 $k $mode; probe async net-echo-http 192.168.77.2 $k $mode
+        fi
+        k=$((k + 1))
+    done
+done
+echo "=== end"
+"#;
+
+/// `NET_PROBE=1`: the first-connection probe of the two apps (no Linux).
+fn probe(new: &Path, old: &Path, hv_cfg: &str, old_cfg: &str) {
+    let starts: usize = std::env::var("NET_PROBE_STARTS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let s = Scenario::new(&PROBE.replace("STARTS", &starts.to_string()))
+        .config("net-echo-http.cfg", hv_cfg)
+        .config("net-echo-old.cfg", old_cfg)
+        .file_from("/usr/lib/hvmlite/net-echo-http.elf", new)
+        .file_from("/usr/lib/hvmlite/net-echo-old.elf", old);
+    let r = xen_host::run("net-probe", &s, Duration::from_secs(300 + 60 * starts as u64));
+    let lines: Vec<&str> = r.scenario().into_iter().filter(|l| l.starts_with("probe ")).collect();
+    for l in &lines {
+        println!("{l}");
+    }
+    assert_eq!(r.rc, Some(0), "{}", r.dump());
+    println!();
+    for mode in ["paused", "plain"] {
+        for w in ["async", "poll"] {
+            let mine: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with(&format!("probe {w} {mode} "))).collect();
+            let first = mine.iter().filter(|l| l.contains(" tries=0 ")).count();
+            let mut ms: Vec<f64> = mine.iter().filter_map(|l| num(l, "answer=")).collect();
+            ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let create = median(mine.iter().filter_map(|l| num(l, "create=")).collect());
+            let since = if mode == "paused" { "the unpause" } else { "`xl create` returned" };
+            println!(
+                "{mode} {w}: first connection answered in {first} of {} starts; answered {} ms after {since} (sorted), median {:.0} ms; `xl create` median {create:.0} ms",
+                mine.len(),
+                ms.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", "),
+                median(ms.clone())
+            );
+        }
+    }
+}
+
 /// `k=V` in a line, as text.
 fn raw<'a>(l: &'a str, k: &str) -> Option<&'a str> {
     l.split(' ').find_map(|w| w.strip_prefix(k))
@@ -259,6 +353,9 @@ fn main() {
         .replace("/usr/lib/hvmlite/net-echo-http.elf", "/usr/lib/hvmlite/net-echo-old.elf")
         .replace("ip=192.168.77.2", "ip=192.168.77.4");
     assert!(old_cfg.contains("net-echo-old.elf") && old_cfg.contains("name = \"net-echo-old\""), "{old_cfg}");
+    if std::env::var("NET_PROBE").is_ok_and(|v| v == "1") {
+        return probe(&new, &old, &hv_cfg, &old_cfg);
+    }
     let linux_cfg = "name = \"linux-net\"\ntype = \"pvh\"\nkernel = \"/scenario/vmlinuz\"\nramdisk = \"/scenario/linux-net.cpio\"\n\
                      cmdline = \"console=hvc0 quiet\"\nmemory = 256\nvcpus = 1\n\
                      vif = [ \"bridge=xenbr0,script=vif-sh\" ]\non_poweroff = \"destroy\"\non_crash = \"preserve\"\n";
