@@ -24,15 +24,20 @@ pub fn round_now() -> Instant {
     Instant::from_ns(context::shared().last_seen())
 }
 
-/// A future that is ready at a deadline.
+/// A future that is ready at a deadline. It always goes through the
+/// executor's timer queue — even when the deadline has passed already —
+/// so timers fire in deadline order across tasks: one whose deadline
+/// passed while an earlier one still waited in the queue does not
+/// overtake it.
 pub struct Sleep {
     at: Instant,
     key: Option<TimerKey>,
+    done: bool,
 }
 
 /// Ready once `at` has passed.
 pub fn sleep_until(at: Instant) -> Sleep {
-    Sleep { at, key: None }
+    Sleep { at, key: None, done: false }
 }
 
 /// Ready `d` from now (from [`round_now`]).
@@ -49,21 +54,24 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let sh = context::shared();
-        // Against the clock as the run loop last read it (once a round): a
-        // sleep that ends between reads is woken by the timer queue at the
-        // next read.
-        if sh.last_seen() >= self.at.as_ns() {
-            if let Some(k) = self.key.take() {
-                sh.remove_timer(k);
-            }
+        if self.done {
             return Poll::Ready(());
         }
+        let sh = context::shared();
         match self.key {
-            Some(k) if sh.update_timer(k, cx.waker()) => {}
-            _ => self.key = Some(sh.add_timer(self.at.as_ns(), cx.waker().clone())),
+            // Still queued: wait (with this waker).
+            Some(k) if sh.update_timer(k, cx.waker()) => Poll::Pending,
+            // The queue fired it: in deadline order with every other.
+            Some(_) => {
+                self.key = None;
+                self.done = true;
+                Poll::Ready(())
+            }
+            None => {
+                self.key = Some(sh.add_timer(self.at.as_ns(), cx.waker().clone()));
+                Poll::Pending
+            }
         }
-        Poll::Pending
     }
 }
 
@@ -233,6 +241,34 @@ mod tests {
         assert_eq!(seen.len(), 60);
         assert!(seen.windows(2).all(|w| w[0].1 <= w[1].1), "fired out of order: {seen:?}");
         assert_eq!(seen[0], (1, 101));
+    }
+
+    /// A task that reads the clock late in a round and then sleeps until a
+    /// deadline already past must not overtake a timer still queued with
+    /// an earlier deadline: the order is the queue's.
+    #[test]
+    fn a_sleep_already_due_does_not_overtake_an_earlier_timer() {
+        let order: Rc<RefCell<Vec<u64>>> = Rc::new(RefCell::new(Vec::new()));
+        let o = order.clone();
+        run(async move {
+            let t0 = now().as_ns();
+            let at = move |us: u64| Instant::from_ns(t0 + us * 1000);
+            let o2 = o.clone();
+            context::shared().spawn(async move {
+                sleep_until(at(108)).await;
+                o2.borrow_mut().push(108);
+            });
+            sleep_until(at(100)).await;
+            o.borrow_mut().push(100);
+            // A long computation: the clock has moved to 112 µs.
+            CLOCK.with(|c| c.set(t0 + 112_000));
+            let _ = now();
+            // Due already, but after the 108 still queued.
+            sleep_until(at(110)).await;
+            o.borrow_mut().push(110);
+            sleep(Duration::from_millis(1)).await;
+        });
+        assert_eq!(*order.borrow(), [100, 108, 110]);
     }
 
     #[test]
