@@ -42,6 +42,11 @@ pub const TCP_BUFFER: usize = 16 * 1024;
 /// connection's task and what it allocates come out of it.
 pub const HEAP_RESERVE: usize = 128 * 1024;
 
+/// May a listener take on another connection (the heap keeps its reserve)?
+fn heap_room() -> bool {
+    crate::boot::startup::heap_free() >= HEAP_RESERVE
+}
+
 /// Why a socket operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetError {
@@ -227,7 +232,7 @@ async fn drive(v: Rc<Inner>, xs: xs::Store) {
             });
             // Another connection only while the heap keeps a reserve for
             // its task and the sockets' traffic: beyond, SYNs wait.
-            let room = crate::boot::startup::heap_free() >= HEAP_RESERVE;
+            let room = heap_room();
             for b in v.backlogs.borrow_mut().iter_mut() {
                 b.maintain_within(&mut stack, room);
             }
@@ -341,7 +346,7 @@ impl TcpListener {
             let mut backlogs = v.backlogs.borrow_mut();
             let Some(b) = backlogs.iter_mut().find(|b| b.port == self.port) else { return Poll::Pending };
             if let Some(h) = b.accept(&mut stack) {
-                b.maintain_within(&mut stack, crate::boot::startup::heap_free() >= HEAP_RESERVE);
+                b.maintain_within(&mut stack, heap_room());
                 drop((stack, backlogs));
                 v.poke();
                 return Poll::Ready(TcpStream { vif: self.vif.clone(), h, done: false });
