@@ -107,9 +107,13 @@ pub extern "C" fn startup_64(boot_params: *const BootParams) -> ! {
         xen::init_hypercall_page(cpuid_base);
     }
     console::init(kind);
-    // For leaving through ACPI off Xen (a search, when none is given, while
-    // these tables still map the BIOS data area).
-    platform::set_acpi_rsdp(zp.acpi_rsdp_addr);
+    // For leaving through ACPI off Xen: the RSDP, and the BIOS data area's
+    // EBDA segment (where to look for one) while these tables map page 0.
+    let mut ebda = [0u8; 2];
+    if kind != Hypervisor::Xen {
+        let _ = mem.read(crate::arch::acpi::BDA_EBDA_SEGMENT, &mut ebda);
+    }
+    platform::set_acpi_rsdp(zp.acpi_rsdp_addr, u16::from_le_bytes(ebda));
 
     // SAFETY: startup_64 runs once; these statics are its own.
     let (raw, points, e820_buf, reserved_buf, modules) =

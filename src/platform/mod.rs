@@ -6,7 +6,8 @@
 //! - QEMU: the `isa-debug-exit` device at port 0x501 when present; QEMU then
 //!   exits with `(code << 1) | 1`: 1 for poweroff (and reboot), 3 for a crash.
 //! - Anything else (QEMU without that device, KVM hosts, hardware): ACPI, as
-//!   an OS does it. Poweroff enters S5: the FADT's PM1 control ports get the
+//!   an OS does it, in images that ask for it ([`enable_acpi`]: every app on
+//!   the task runtime; the loader leaves it out, 4 KiB smaller). Poweroff enters S5: the FADT's PM1 control ports get the
 //!   DSDT's `\_S5_` sleep type with SLP_EN (after `ACPI_ENABLE` to
 //!   `SMI_CMD` when SCI_EN is clear). Reboot tries the FADT's reset
 //!   register, then the keyboard controller, then port 0xcf9. A crash
@@ -18,6 +19,8 @@ pub mod console;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use spin::Once;
+
 use crate::arch::acpi::{self, AcpiError, Fadt, S5};
 use crate::arch::cpu;
 use crate::arch::hypervisor::Hypervisor;
@@ -27,6 +30,11 @@ use crate::xen;
 
 static HYPERVISOR: AtomicU32 = AtomicU32::new(Hypervisor::None as u32);
 static RSDP: AtomicU64 = AtomicU64::new(0);
+/// The BIOS data area's EBDA segment, read while page 0 is still mapped.
+static EBDA_SEGMENT: AtomicU32 = AtomicU32::new(0);
+/// How to leave off Xen when isa-debug-exit did not end the run: set by
+/// [`enable_acpi`], so an image that never asks carries no ACPI code.
+static LEAVE_OFF_XEN: Once<fn(Shutdown)> = Once::new();
 
 pub const QEMU_EXIT_PORT: u16 = 0x501;
 /// Codes written to isa-debug-exit (QEMU exits with `code * 2 + 1`).
@@ -51,12 +59,21 @@ pub fn hypervisor() -> Hypervisor {
 }
 
 /// Where the boot says the RSDP is (the zero page's `acpi_rsdp_addr`; 0:
-/// nowhere). Off Xen with none given, look for it now: the page tables
-/// live at this point map the BIOS data area, which names the EBDA; the
-/// runtime tables leave page 0 unmapped.
-pub fn set_acpi_rsdp(addr: u64) {
-    let addr = if addr == 0 && hypervisor() != Hypervisor::Xen { acpi::find_rsdp(&Mapped).unwrap_or(0) } else { addr };
+/// nowhere), and the EBDA segment from the BIOS data area, which the boot
+/// reads while page 0 is mapped (the runtime tables leave it unmapped).
+/// Just two stores: the search, if one is needed, is [`enable_acpi`]'s.
+pub fn set_acpi_rsdp(addr: u64, ebda_segment: u16) {
     RSDP.store(addr, Ordering::Release);
+    EBDA_SEGMENT.store(ebda_segment as u32, Ordering::Release);
+}
+
+/// Off Xen, let [`shutdown`] power off (S5) or reset through ACPI when
+/// isa-debug-exit did not end the run. The task runtime calls it for
+/// every app; an app of its own loop calls it once at start. The loader
+/// image does not (it would grow by 4 KiB): off Xen, without
+/// isa-debug-exit, it halts.
+pub fn enable_acpi() {
+    LEAVE_OFF_XEN.call_once(|| leave_by_acpi);
 }
 
 pub fn shutdown(how: Shutdown) -> ! {
@@ -83,7 +100,9 @@ pub fn shutdown(how: Shutdown) -> ! {
     // other hypervisors) the write is dropped.
     unsafe { cpu::outb(QEMU_EXIT_PORT, code) };
     if how != Shutdown::Crash && hypervisor() != Hypervisor::Xen {
-        leave_by_acpi(how);
+        if let Some(leave) = LEAVE_OFF_XEN.get() {
+            leave(how);
+        }
     }
     console::line(format_args!("no shutdown device answered; halting"));
     cpu::halt_forever()
@@ -117,6 +136,22 @@ impl PhysMem for Mapped {
     }
 }
 
+/// [`Mapped`], with the BIOS data area's EBDA segment as read at startup
+/// (page 0 is unmapped by now).
+struct WithEbda {
+    segment: u16,
+}
+
+impl PhysMem for WithEbda {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfReach> {
+        if addr == acpi::BDA_EBDA_SEGMENT && buf.len() == 2 {
+            buf.copy_from_slice(&self.segment.to_le_bytes());
+            return Ok(());
+        }
+        Mapped.read(addr, buf)
+    }
+}
+
 /// PM1 control (ACPI 4.8.3.2.1): SCI_EN, SLP_TYPx, SLP_EN.
 const SCI_EN: u16 = 1;
 const SLP_TYP: u16 = 7 << 10;
@@ -128,7 +163,8 @@ fn leave_by_acpi(how: Shutdown) {
     x86_64::instructions::interrupts::disable();
     let mut rsdp = RSDP.load(Ordering::Acquire);
     if rsdp == 0 {
-        rsdp = acpi::find_rsdp(&Mapped).unwrap_or(0);
+        let bda = WithEbda { segment: EBDA_SEGMENT.load(Ordering::Acquire) as u16 };
+        rsdp = acpi::find_rsdp(&bda).unwrap_or(0);
     }
     let tables = if rsdp == 0 { Err(AcpiError::NoRsdp(0)) } else { acpi::parse(&Mapped, rsdp) };
     if let Err(e) = &tables {

@@ -152,7 +152,7 @@ mod hw {
             loop {
                 w.next().await?;
                 let what = xs.try_read("control/shutdown").await?.unwrap_or_default();
-                let how = match control::parse(&what) {
+                let how = match control::parse(what) {
                     Some(Request::Poweroff) => Shutdown::Poweroff,
                     Some(Request::Reboot) => Shutdown::Reboot,
                     Some(Request::Unsupported(w)) => {
@@ -182,6 +182,8 @@ mod hw {
         F: FnOnce(Boot) -> Fut,
         Fut: Future<Output = ()>,
     {
+        // Off Xen, leaving powers off through ACPI (plain QEMU, KVM hosts).
+        crate::platform::enable_acpi();
         reactor::init();
         let mut ex = Executor::new(|| crate::xen::time::now().as_ns(), reactor::park);
         context::set(Some(ex.shared.clone()));

@@ -37,7 +37,7 @@ pub fn take_request<T: Transport>(xs: &mut Xenstore<T>) -> Result<Option<Request
         Err(XsError::Errno(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let req = match parse(&what) {
+    let req = match parse(what) {
         None => return Ok(None), // our own acknowledgement, or nothing yet
         Some(Request::Unsupported(w)) => return Ok(Some(Request::Unsupported(w))),
         Some(r) => r,
@@ -48,12 +48,12 @@ pub fn take_request<T: Transport>(xs: &mut Xenstore<T>) -> Result<Option<Request
 
 /// What `control/shutdown` asks for: `None` when empty (nothing asked, or
 /// our own acknowledgement).
-pub fn parse(what: &str) -> Option<Request> {
-    Some(match what {
+pub fn parse(what: String) -> Option<Request> {
+    Some(match what.as_str() {
         "" => return None,
         "poweroff" | "halt" => Request::Poweroff,
         "reboot" => Request::Reboot,
-        _ => Request::Unsupported(what.into()),
+        _ => Request::Unsupported(what),
     })
 }
 
