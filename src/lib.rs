@@ -56,6 +56,7 @@ pub mod platform;
 pub mod rt;
 pub mod sort;
 pub mod xen;
+pub mod xsd;
 
 #[cfg(not(target_os = "none"))]
 pub mod build;

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("dev", &["sort", "dev"]),
     ("disk", &["sort", "dev", "disk"]),
     ("net", &["sort", "dev", "net"]),
+    ("xsd", &["sort", "xsd"]),
     ("arch", &["sort", "arch"]),
     ("xen", &["sort", "dev", "arch", "xen"]),
     ("platform", &["sort", "arch", "xen", "platform"]),
