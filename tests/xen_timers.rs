@@ -1,9 +1,10 @@
 //! The task runtime's timers on a real Xen 4.17 host: 20 tasks, each on
 //! an interval of its own period, in one app (`tests/rt-check`); they fire
-//! in deadline order, none early, and the runtime takes under 1 ms from
-//! Xen's wake-up to the task (Xen's clock). A test binary of its own, so that no other Xen host runs beside
-//! it: the domain's wake-ups wait for the host's QEMU to be scheduled, and
-//! a second QEMU on the same cores shows up as lateness.
+//! in deadline order, none early, and within 1 ms of their deadlines on
+//! Xen's clock (median and 95th percentile). A test binary of its own, so
+//! that no other Xen host runs beside it: the domain's wake-ups wait for
+//! the host's QEMU to be scheduled, and a second QEMU on the same cores
+//! shows up as lateness.
 
 mod common;
 use common::xen_host;
@@ -39,16 +40,17 @@ echo "=== end"
     assert_eq!(num("timers: "), 400, "{l}");
     assert!(l.contains("in order true"), "{l}");
     assert_eq!(num("early "), 0, "a timer fired before its deadline: {l}");
-    // Within 1 ms: the runtime's own part of each delay — from Xen waking
-    // the vCPU (or the deadline, if later) to the task running — has a
-    // median and p95 under 1 ms. The rest of the delay is Xen's and, here,
+    // Within 1 ms of the deadline on Xen's clock: the median and the
+    // 95th percentile of all 400 delays. The idle loop arms Xen's one-shot
+    // timer early by how late Xen has been waking the vCPU and reads the
+    // clock for the rest, so most of a delay is the runtime's own (from the
+    // wake-up, or the deadline if later, to the task). Single outliers are
     // the emulator's: Xen's CPU is QEMU/TCG, and while the host does not
     // run QEMU, Xen's clock runs on and every timer due meanwhile fires
-    // late together. On a quiet machine that total has a median of about
-    // 0.45 ms; with other QEMUs on the same two cores, several ms. It is
-    // reported, and bounded only loosely (a timer armed wrongly would be
-    // seconds late).
+    // late together (a few ms on a quiet machine). They are reported, and
+    // bounded only loosely (a timer armed wrongly would be seconds late).
+    assert!(num_in("late ", "median ") < 1000 && num_in("late ", "p95 ") < 1000, "timers fired a millisecond or more late: {l}");
     assert!(num_in("own ", "median ") < 1000 && num_in("own ", "p95 ") < 1000, "the runtime took a millisecond or more: {l}");
-    assert!(num_in("late ", "median ") < 50_000 && num_in("late ", "max ") < 500_000, "timers fired far too late: {l}");
+    assert!(num_in("late ", "max ") < 500_000, "timers fired far too late: {l}");
     assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
 }

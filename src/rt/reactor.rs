@@ -161,40 +161,108 @@ pub fn park(deadline: Option<u64>) -> Option<u64> {
             core::hint::spin_loop();
         }
     }
+    let timer = events::timer_port();
     let mut woke = None;
+    // Where the one-shot timer was last armed, to learn how late Xen
+    // wakes the vCPU after it.
+    let mut armed = None;
     loop {
         // Acknowledge first: a port that becomes pending after the scan
         // raises the callback again, and `hlt` ends at once.
         evtchn::ack_upcall();
-        if evtchn::take_all_pending(dispatch) > 0 {
+        // VIRQ_TIMER only ends the `hlt`; any other port is a task's.
+        let mut others = 0;
+        evtchn::take_all_pending(|p| {
+            others += usize::from(Some(p) != timer);
+            dispatch(p)
+        });
+        if others > 0 {
             return woke;
         }
-        // The run loop read the clock just before: a deadline that has
-        // passed since is armed all the same, and Xen fires it at once.
-        // After a wake-up the clock read then says.
-        if let (Some(d), Some(t)) = (deadline, woke) {
+        let Some(d) = deadline else {
+            let _ = xen::stop_singleshot_timer();
+            woke = Some(sleep());
+            continue;
+        };
+        if let Some(t) = woke {
+            // Only a wake-up at or after the armed time says how late
+            // Xen was; an earlier one came for something else.
+            if let Some(a) = armed.take().filter(|&a| t >= a) {
+                learn(t - a);
+            }
+            // The run loop read the clock just before the first round: a
+            // deadline that has passed since is armed all the same, and
+            // Xen fires it at once. After a wake-up the clock read says.
             if t >= d {
                 return woke;
             }
-        }
-        match deadline {
-            Some(d) => {
-                let _ = xen::set_singleshot_timer(d);
-            }
-            None => {
-                let _ = xen::stop_singleshot_timer();
+            // Woken early on purpose: too close to sleep again.
+            if d - t <= slack() {
+                return Some(spin_until(d));
             }
         }
-        with(|r| r.sleeps += 1);
-        // SAFETY: `sti; hlt` is one step (the interrupt shadow of `sti`
-        // covers `hlt`), so a callback already raised ends the `hlt`; the
-        // stub only clears `evtchn_upcall_pending`. Interrupts are off
-        // again before any task runs.
-        unsafe { core::arch::asm!("sti", "hlt", "cli", options(nostack)) };
-        let t = time::now().as_ns();
-        LAST_WAKE.store(t, Ordering::Relaxed);
-        woke = Some(t);
+        // Early by how late Xen's wake-ups have come lately, so that the
+        // task runs at its deadline rather than that much after it.
+        let a = d.saturating_sub(slack());
+        let _ = xen::set_singleshot_timer(a);
+        armed = Some(a);
+        woke = Some(sleep());
     }
+}
+
+/// `sti; hlt` until Xen raises the callback vector; the clock then.
+fn sleep() -> u64 {
+    with(|r| r.sleeps += 1);
+    // SAFETY: `sti; hlt` is one step (the interrupt shadow of `sti` covers
+    // `hlt`), so a callback already raised ends the `hlt`; the stub only
+    // clears `evtchn_upcall_pending`. Interrupts are off again before any
+    // task runs.
+    unsafe { core::arch::asm!("sti", "hlt", "cli", options(nostack)) };
+    let t = time::now().as_ns();
+    LAST_WAKE.store(t, Ordering::Relaxed);
+    t
+}
+
+/// Read the clock until `d` (ns of system time), or until a port other
+/// than the timer's fires (its tasks are woken); the last reading.
+fn spin_until(d: u64) -> u64 {
+    let timer = events::timer_port();
+    loop {
+        let t = time::now().as_ns();
+        let mut others = 0;
+        evtchn::take_all_pending(|p| {
+            others += usize::from(Some(p) != timer);
+            dispatch(p)
+        });
+        if t >= d || others > 0 {
+            return t;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// How late Xen has woken the vCPU after the one-shot timer's time,
+/// averaged (ns): the idle loop arms the timer that much early and reads
+/// the clock for the rest. On hardware Xen wakes within microseconds; on
+/// the TCG test host it is about 0.2 ms, the better part of a timer's
+/// lateness. One sample moves it by an eighth; a sample counts at most
+/// [`MAX_SLACK`], so a wake-up the host delayed cannot make the loop spin
+/// for long.
+static SLACK: AtomicU64 = AtomicU64::new(0);
+const MAX_SLACK: u64 = 500_000;
+
+fn slack() -> u64 {
+    SLACK.load(Ordering::Relaxed)
+}
+
+fn learn(late: u64) {
+    let s = slack();
+    SLACK.store((s * 7 + late.min(MAX_SLACK)) / 8, Ordering::Relaxed);
+}
+
+/// The idle loop's current early margin for timers (ns), for reports.
+pub fn timer_slack() -> u64 {
+    slack()
 }
 
 /// When the vCPU last came out of `hlt` (Xen system time, ns).

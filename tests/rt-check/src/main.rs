@@ -93,14 +93,15 @@ async fn timers() {
     own.sort_unstable();
     let pct = |v: &[u64], p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
     log::info!(
-        "rt-check: timers: {} fired, in order {in_order}, early {early}, late median {} us, p95 {} us, max {} us; own median {} us, p95 {} us, max {} us; a clock read {clock_ns} ns",
+        "rt-check: timers: {} fired, in order {in_order}, early {early}, late median {} us, p95 {} us, max {} us; own median {} us, p95 {} us, max {} us; a clock read {clock_ns} ns, timer slack {} us",
         log.len(),
         pct(&late, 50),
         pct(&late, 95),
         pct(&late, 100),
         pct(&own, 50),
         pct(&own, 95),
-        pct(&own, 100)
+        pct(&own, 100),
+        reactor::timer_slack() / 1000
     );
 }
 
