@@ -129,6 +129,71 @@ pub fn build_identity(alloc: &mut impl TableAlloc, top: u64, regions: &[Region],
     Ok(pml4)
 }
 
+/// Add an identity mapping of `range` (2 MiB-aligned), writable and
+/// non-executable, to the live tables rooted at `pml4`, with 2 MiB pages:
+/// for a window outside RAM that Xen fills later (grant mappings). Chunks
+/// already identity-mapped writable are left as they are; a chunk mapped
+/// any other way is refused, and nothing is changed then.
+pub fn map_identity(alloc: &mut impl TableAlloc, pml4: u64, range: Range, nx: bool) -> Result<(), PagingError> {
+    if !range.start.is_multiple_of(SIZE_2M) || !range.end.is_multiple_of(SIZE_2M) {
+        return Err(PagingError::Misaligned(range));
+    }
+    if range.end > 512 * SIZE_1G {
+        return Err(PagingError::TooHigh(range.end));
+    }
+    // First check, so that a refusal leaves the tables untouched.
+    let mut chunk = range.start;
+    while chunk < range.end {
+        // Something at the 2 MiB level (a large page or a table): every
+        // page of the chunk must be identity-mapped writable already.
+        let mut table = pml4;
+        let mut present = true;
+        for i in [(chunk >> 39) & 511, (chunk >> 30) & 511, (chunk >> 21) & 511] {
+            let e = &alloc.table(table)[i as usize];
+            if !e.flags().contains(F::PRESENT) {
+                present = false;
+                break;
+            }
+            if e.flags().contains(F::HUGE_PAGE) {
+                break;
+            }
+            table = e.addr().as_u64();
+        }
+        if present {
+            let whole = (0..SIZE_2M)
+                .step_by(PAGE_SIZE as usize)
+                .all(|o| translate(alloc, pml4, chunk + o).is_some_and(|m| m.paddr == chunk + o && m.writable && !m.executable));
+            if !whole {
+                return Err(PagingError::Misaligned(Range::new(chunk, chunk + SIZE_2M)));
+            }
+        }
+        chunk += SIZE_2M;
+    }
+    let table_flags = F::PRESENT | F::WRITABLE;
+    let mut chunk = range.start;
+    while chunk < range.end {
+        let idx = [(chunk >> 39) & 511, (chunk >> 30) & 511, (chunk >> 21) & 511];
+        let mut table = pml4;
+        for &i in &idx[..2] {
+            let e = &alloc.table(table)[i as usize];
+            let next = if e.flags().contains(F::PRESENT) {
+                e.addr().as_u64()
+            } else {
+                let t = alloc.alloc().ok_or(PagingError::OutOfTables)?;
+                alloc.table(table)[i as usize].set_addr(PhysAddr::new(t), table_flags);
+                t
+            };
+            table = next;
+        }
+        let e = &mut alloc.table(table)[idx[2] as usize];
+        if !e.flags().contains(F::PRESENT) {
+            e.set_addr(PhysAddr::new(chunk), flags(Perm::ReadWrite, nx) | F::HUGE_PAGE);
+        }
+        chunk += SIZE_2M;
+    }
+    Ok(())
+}
+
 /// A leaf mapping as the MMU sees it: where `vaddr` goes and with which
 /// effective permissions (writable/executable only if every level allows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,6 +404,33 @@ pub mod tests {
             }
         }
         assert!(translate(&mut t, root, 0x10a000).unwrap().writable);
+    }
+
+    #[test]
+    fn map_identity_adds_a_window_past_the_map() {
+        let mut t = HostTables::default();
+        let root = build_identity(&mut t, 4 << 30, &layout(), true).unwrap();
+        let w = Range::new((4 << 30) + SIZE_2M, (4 << 30) + 5 * SIZE_2M);
+        assert_eq!(translate(&mut t, root, w.start), None);
+        map_identity(&mut t, root, w, true).unwrap();
+        for a in [w.start, w.start + 0x1234, w.end - 1] {
+            assert_eq!(translate(&mut t, root, a), Some(Leaf { paddr: a, writable: true, executable: false, page_size: SIZE_2M }));
+        }
+        assert_eq!(translate(&mut t, root, w.start - 1), None);
+        assert_eq!(translate(&mut t, root, w.end), None);
+        // Again, and over chunks the map had already: nothing changes.
+        let n = t.tables.len();
+        map_identity(&mut t, root, w, true).unwrap();
+        map_identity(&mut t, root, Range::new(0x4000_0000, 0x4040_0000), true).unwrap();
+        assert_eq!(t.tables.len(), n);
+        let a = audit(&mut t, root);
+        assert_eq!(a.mapped, (4 << 30) - 2 * PAGE_SIZE + w.len());
+        assert_eq!(a.writable_and_executable, 0);
+        // The image's chunk (4 KiB pages with text and holes) is refused;
+        // so are unaligned and too-high windows.
+        assert!(matches!(map_identity(&mut t, root, Range::new(0, SIZE_2M), true), Err(PagingError::Misaligned(_))));
+        assert!(matches!(map_identity(&mut t, root, Range::new(0x1000, SIZE_2M), true), Err(PagingError::Misaligned(_))));
+        assert!(matches!(map_identity(&mut t, root, Range::new(1 << 40, (1 << 40) + SIZE_2M), true), Err(PagingError::TooHigh(_))));
     }
 
     #[test]

@@ -369,3 +369,234 @@ mod more_layout_tests {
         assert_eq!(size_of::<EvtchnBindVirq>(), 12);
     }
 }
+
+// ---- Virtual IRQs — public/xen.h -------------------------------------------
+
+/// `VIRQ_DOM_EXC` — public/xen.h: a domain shut down or died (global VIRQ,
+/// delivered to the one domain it is routed to: dom0, or the xenstore
+/// domain after `init-xenstore-domain`).
+pub const VIRQ_DOM_EXC: u32 = 3;
+
+// ---- Grant mapping — public/grant_table.h ----------------------------------
+
+/// `GNTTABOP_map_grant_ref`, `GNTTABOP_unmap_grant_ref` — public/grant_table.h
+pub const GNTTABOP_MAP_GRANT_REF: u32 = 0;
+pub const GNTTABOP_UNMAP_GRANT_REF: u32 = 1;
+/// `GNTMAP_host_map`: map for the CPU (for an HVM/PVH guest, `host_addr` is
+/// the guest-physical address where Xen puts the frame).
+pub const GNTMAP_HOST_MAP: u32 = 1 << 1;
+/// `GNTMAP_readonly`
+pub const GNTMAP_READONLY: u32 = 1 << 2;
+
+/// `struct gnttab_map_grant_ref` — public/grant_table.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabMapGrantRef {
+    // In.
+    pub host_addr: u64,
+    pub flags: u32,
+    pub gref: u32,
+    pub dom: u16,
+    // Out.
+    pub status: i16,
+    pub handle: u32,
+    pub dev_bus_addr: u64,
+}
+
+/// `struct gnttab_unmap_grant_ref` — public/grant_table.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabUnmapGrantRef {
+    // In.
+    pub host_addr: u64,
+    pub dev_bus_addr: u64,
+    pub handle: u32,
+    // Out.
+    pub status: i16,
+}
+
+/// `GNTST_*` — public/grant_table.h: the per-operation status.
+pub mod gntst {
+    pub const OKAY: i16 = 0;
+    pub const GENERAL_ERROR: i16 = -1;
+    pub const BAD_DOMAIN: i16 = -2;
+    pub const BAD_GNTREF: i16 = -3;
+    pub const BAD_HANDLE: i16 = -4;
+    pub const BAD_VIRT_ADDR: i16 = -5;
+    pub const BAD_DEV_ADDR: i16 = -6;
+    pub const NO_DEVICE_SPACE: i16 = -7;
+    pub const PERMISSION_DENIED: i16 = -8;
+    pub const BAD_PAGE: i16 = -9;
+    pub const BAD_COPY_ARG: i16 = -10;
+    pub const ADDRESS_TOO_BIG: i16 = -11;
+    pub const EAGAIN: i16 = -12;
+    pub const NO_SPACE: i16 = -13;
+
+    /// The header's name for a status, and what it means.
+    pub fn name(status: i16) -> (&'static str, &'static str) {
+        match status {
+            OKAY => ("GNTST_okay", "done"),
+            GENERAL_ERROR => ("GNTST_general_error", "undefined error"),
+            BAD_DOMAIN => ("GNTST_bad_domain", "unrecognised domain id"),
+            BAD_GNTREF => ("GNTST_bad_gntref", "invalid grant reference"),
+            BAD_HANDLE => ("GNTST_bad_handle", "invalid mapping handle"),
+            BAD_VIRT_ADDR => ("GNTST_bad_virt_addr", "invalid host address"),
+            BAD_DEV_ADDR => ("GNTST_bad_dev_addr", "invalid device address"),
+            NO_DEVICE_SPACE => ("GNTST_no_device_space", "no spare translation slot in the I/O MMU"),
+            PERMISSION_DENIED => ("GNTST_permission_denied", "permission denied"),
+            BAD_PAGE => ("GNTST_bad_page", "bad page"),
+            BAD_COPY_ARG => ("GNTST_bad_copy_arg", "copy arguments cross a page boundary"),
+            ADDRESS_TOO_BIG => ("GNTST_address_too_big", "page address too large"),
+            EAGAIN => ("GNTST_eagain", "not done; try again"),
+            NO_SPACE => ("GNTST_no_space", "out of space (maptrack handles)"),
+            _ => ("GNTST_?", "unknown status"),
+        }
+    }
+}
+
+// ---- Domain control — public/domctl.h ---------------------------------------
+
+/// `XEN_DOMCTL_INTERFACE_VERSION` of the Xen releases whose
+/// `struct xen_domctl_getdomaininfo` has the layout below: 0x15 on 4.17,
+/// 0x16 on 4.18, 0x17 on 4.19 and 4.20. Xen refuses any other with -EACCES.
+pub const XEN_DOMCTL_INTERFACE_VERSIONS: [u32; 3] = [0x15, 0x16, 0x17];
+/// `XEN_DOMCTL_getdomaininfo` — public/domctl.h
+pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
+
+/// `XEN_DOMINF_*` — public/domctl.h: `xen_domctl_getdomaininfo.flags`.
+pub mod dominf {
+    pub const DYING: u32 = 1 << 0;
+    pub const HVM_GUEST: u32 = 1 << 1;
+    pub const SHUTDOWN: u32 = 1 << 2;
+    pub const PAUSED: u32 = 1 << 3;
+    pub const BLOCKED: u32 = 1 << 4;
+    pub const RUNNING: u32 = 1 << 5;
+    pub const DEBUGGED: u32 = 1 << 6;
+    pub const XS_DOMAIN: u32 = 1 << 7;
+    pub const HAP: u32 = 1 << 8;
+    /// The guest's shutdown code (`SHUTDOWN_*`, public/sched.h) when
+    /// `SHUTDOWN` is set: `(flags >> SHUTDOWN_SHIFT) & SHUTDOWN_MASK`.
+    pub const SHUTDOWN_SHIFT: u32 = 16;
+    pub const SHUTDOWN_MASK: u32 = 255;
+}
+
+/// `SHUTDOWN_*` — public/sched.h: why a domain shut down.
+pub mod shutdown_reason {
+    pub const POWEROFF: u8 = 0;
+    pub const REBOOT: u8 = 1;
+    pub const SUSPEND: u8 = 2;
+    pub const CRASH: u8 = 3;
+    pub const WATCHDOG: u8 = 4;
+    pub const SOFT_RESET: u8 = 5;
+}
+
+/// `struct xen_arch_domainconfig` — public/arch-x86/xen.h
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenArchDomainconfig {
+    pub emulation_flags: u32,
+    pub misc_flags: u32,
+}
+
+/// `struct xen_domctl_getdomaininfo` — public/domctl.h (the same from 4.16
+/// to 4.20).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenDomctlGetdomaininfo {
+    pub domain: u16,
+    pub pad1: u16,
+    pub flags: u32,
+    pub tot_pages: u64,
+    pub max_pages: u64,
+    pub outstanding_pages: u64,
+    pub shr_pages: u64,
+    pub paged_pages: u64,
+    pub shared_info_frame: u64,
+    pub cpu_time: u64,
+    pub nr_online_vcpus: u32,
+    pub max_vcpu_id: u32,
+    pub ssidref: u32,
+    pub handle: [u8; 16],
+    pub cpupool: u32,
+    pub gpaddr_bits: u8,
+    pub pad2: [u8; 7],
+    pub arch_config: XenArchDomainconfig,
+}
+
+/// `struct xen_domctl` — public/domctl.h: the header, then a union of
+/// every sub-operation's struct padded to 128 bytes (8-byte aligned).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct XenDomctl {
+    pub cmd: u32,
+    pub interface_version: u32,
+    pub domain: u16,
+    pub _pad: [u16; 3],
+    pub u: XenDomctlUnion,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union XenDomctlUnion {
+    pub getdomaininfo: XenDomctlGetdomaininfo,
+    pub pad: [u64; 16],
+}
+
+impl XenDomctl {
+    pub fn new(cmd: u32, interface_version: u32, domain: u16) -> Self {
+        XenDomctl { cmd, interface_version, domain, _pad: [0; 3], u: XenDomctlUnion { pad: [0; 16] } }
+    }
+}
+
+#[cfg(test)]
+mod gnt_domctl_layout_tests {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    #[test]
+    fn grant_map_structs_match_grant_table_h() {
+        assert_eq!(size_of::<GnttabMapGrantRef>(), 32);
+        assert_eq!(offset_of!(GnttabMapGrantRef, flags), 8);
+        assert_eq!(offset_of!(GnttabMapGrantRef, gref), 12);
+        assert_eq!(offset_of!(GnttabMapGrantRef, dom), 16);
+        assert_eq!(offset_of!(GnttabMapGrantRef, status), 18);
+        assert_eq!(offset_of!(GnttabMapGrantRef, handle), 20);
+        assert_eq!(offset_of!(GnttabMapGrantRef, dev_bus_addr), 24);
+        assert_eq!(size_of::<GnttabUnmapGrantRef>(), 24);
+        assert_eq!(offset_of!(GnttabUnmapGrantRef, dev_bus_addr), 8);
+        assert_eq!(offset_of!(GnttabUnmapGrantRef, handle), 16);
+        assert_eq!(offset_of!(GnttabUnmapGrantRef, status), 20);
+    }
+
+    #[test]
+    fn gntst_names() {
+        assert_eq!(gntst::name(gntst::BAD_GNTREF).0, "GNTST_bad_gntref");
+        assert_eq!(gntst::name(-13).0, "GNTST_no_space");
+        assert_eq!(gntst::name(0).0, "GNTST_okay");
+        assert_eq!(gntst::name(-99).0, "GNTST_?");
+        for s in -13..=0 {
+            assert_ne!(gntst::name(s).0, "GNTST_?", "{s}");
+        }
+    }
+
+    #[test]
+    fn domctl_structs_match_domctl_h() {
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, flags), 4);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, tot_pages), 8);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, shared_info_frame), 48);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, cpu_time), 56);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, nr_online_vcpus), 64);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, ssidref), 72);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, handle), 76);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, cpupool), 92);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, gpaddr_bits), 96);
+        assert_eq!(offset_of!(XenDomctlGetdomaininfo, arch_config), 104);
+        assert_eq!(size_of::<XenDomctlGetdomaininfo>(), 112);
+        // The union is 128 bytes at offset 16: 144 in all.
+        assert_eq!(offset_of!(XenDomctl, domain), 8);
+        assert_eq!(offset_of!(XenDomctl, u), 16);
+        assert_eq!(size_of::<XenDomctl>(), 144);
+        assert_eq!(align_of::<XenDomctl>(), 8);
+        assert_eq!(XEN_DOMCTL_INTERFACE_VERSIONS[0], 0x15);
+    }
+}

@@ -9,6 +9,10 @@
 //! - [`events`]: the event core — wait for ports or a deadline, blocking
 //!   in `SCHEDOP_poll` with a one-shot `VIRQ_TIMER`;
 //! - [`gnttab`]: grant table v1, granting pages to another domain;
+//!   [`gntmap`]: mapping pages other domains grant us, in a window above
+//!   the domain's e820;
+//! - [`domctl`]: `XEN_DOMCTL_getdomaininfo`, another domain's state (for
+//!   dom0 and the xenstore domain);
 //! - [`ring`]: byte rings shared with an untrusted peer;
 //! - [`xenstore`]: the xenstore wire protocol over such a ring, and
 //!   [`store`]: this domain's own xenstore connection;
@@ -20,6 +24,8 @@
 pub mod abi;
 pub mod blkif;
 pub mod control;
+pub mod domctl;
+pub mod gntmap;
 pub mod netif;
 pub mod ring;
 pub mod time;
