@@ -69,6 +69,9 @@ impl core::fmt::Display for DomainInfo {
     /// `domain 3: running, shutdown(crash), 2048 pages` and the like.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "domain {}:", self.domid)?;
+        if !(self.running || self.blocked || self.paused || self.dying) && self.shutdown.is_none() {
+            f.write_str(" runnable")?;
+        }
         for (on, name) in [
             (self.running, " running"),
             (self.blocked, " blocked"),
