@@ -4,7 +4,8 @@
 //!
 //! A [`Scenario`] adds files, xl configs and a dom0 shell script to the
 //! host's initramfs (as a second newc cpio appended to the first); dom0's
-//! `/init` brings up xenstored, xenconsoled and xen-init-dom0, runs
+//! `/init` brings up xenstore (the C daemon, oxenstored or a xenstore
+//! domain: [`Scenario::xenstore`]), xenconsoled and xen-init-dom0, runs
 //! `/scenario/run.sh`, prints `=== scenario done rc=N` and powers off.
 //! The script's output goes to the console as it is, between the markers
 //! `=== xen-host ready` and `=== scenario done rc=N`; guest lines appear as
@@ -103,6 +104,58 @@ pub struct Scenario {
     /// hvmlite's own command line, for [`Dom0::PvhViaHvmlite`] (Linux's is
     /// the bundle's, then this one).
     pub hvmlite_args: String,
+    /// Who serves xenstore.
+    pub xenstore: Xenstore,
+}
+
+/// Printed by dom0's /init before it runs `init-xenstore-domain`
+/// ([`Xenstore::Domain`]).
+pub const XS_DOMAIN: &str = "=== xen-host xenstore domain:";
+
+/// Who serves xenstore on the host (`/scenario/xenstore`, read by
+/// tests/xen-host/init before xenconsoled and xen-init-dom0 start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Xenstore {
+    /// The C `xenstored` in dom0 (what every other test runs with).
+    #[default]
+    Daemon,
+    /// The OCaml `oxenstored` in dom0.
+    Oxenstored,
+    /// A xenstore domain: `init-xenstore-domain --kernel ELF --memory
+    /// MEMORY_MB [--param PARAM]` (the ELF goes in as
+    /// `/scenario/xenstored.elf`), which must answer within `timeout_s`
+    /// or the run ends with `=== xen-host failed: xenstore domain …`.
+    Domain { elf: PathBuf, memory_mb: u32, timeout_s: u32, param: String },
+}
+
+impl Xenstore {
+    /// A xenstore domain from `elf` with `memory_mb` MiB, 30 s to answer,
+    /// no `--param`.
+    pub fn domain(elf: &Path, memory_mb: u32) -> Self {
+        Xenstore::Domain { elf: elf.to_path_buf(), memory_mb, timeout_s: 30, param: String::new() }
+    }
+    /// The domain's `--param` text (after `--event PORT` on its command line).
+    pub fn param(mut self, p: &str) -> Self {
+        if let Xenstore::Domain { param, .. } = &mut self {
+            *param = p.to_string();
+        }
+        self
+    }
+    /// How long `init-xenstore-domain` may wait for the domain to answer.
+    pub fn timeout_s(mut self, s: u32) -> Self {
+        if let Xenstore::Domain { timeout_s, .. } = &mut self {
+            *timeout_s = s;
+        }
+        self
+    }
+    /// A short name, for scratch directories (`daemon`, `oxenstored`, `domain`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Xenstore::Daemon => "daemon",
+            Xenstore::Oxenstored => "oxenstored",
+            Xenstore::Domain { .. } => "domain",
+        }
+    }
 }
 
 impl Scenario {
@@ -125,6 +178,11 @@ impl Scenario {
         self.files.push((path.to_string(), b, 0o755));
         self
     }
+    /// Run the scenario with `x` serving xenstore (default: the C daemon).
+    pub fn xenstore(mut self, x: Xenstore) -> Self {
+        self.xenstore = x;
+        self
+    }
     /// An xl config, at `/etc/xen/NAME` in dom0.
     pub fn config(mut self, name: &str, text: &str) -> Self {
         self.configs.push((name.to_string(), text.to_string()));
@@ -136,6 +194,16 @@ impl Scenario {
     pub fn cpio(&self) -> Vec<u8> {
         let mut c = Cpio::default();
         c.file("/scenario/run.sh", self.script.as_bytes(), 0o755);
+        match &self.xenstore {
+            Xenstore::Daemon => {}
+            Xenstore::Oxenstored => c.file("/scenario/xenstore", b"oxenstored\n", 0o644),
+            Xenstore::Domain { elf, memory_mb, timeout_s, param } => {
+                let b = std::fs::read(elf).unwrap_or_else(|e| panic!("{}: {e}", elf.display()));
+                c.file("/scenario/xenstored.elf", &b, 0o644);
+                let line = format!("domain /scenario/xenstored.elf {memory_mb} {timeout_s} {param}");
+                c.file("/scenario/xenstore", format!("{}\n", line.trim_end()).as_bytes(), 0o644);
+            }
+        }
         for (name, text) in &self.configs {
             assert!(!name.contains('/'), "config name {name:?}");
             c.file(&format!("/etc/xen/{name}"), text.as_bytes(), 0o644);

@@ -8,7 +8,8 @@
 #   xen.bin         Xen as a multiboot ELF (xen/fetch-xen.sh)
 #   vmlinux         dom0 kernel: the ELF inside Debian's bzImage, so that Xen
 #                   does not spend seconds decompressing xz under TCG
-#   initramfs.gz    newc cpio, gzip: busybox, xl, xenstored, xenconsoled,
+#   initramfs.gz    newc cpio, gzip: busybox, xl, xenstored, oxenstored,
+#                   init-xenstore-domain, test-xenstore, xenconsoled,
 #                   xen-init-dom0, xenstore-*, their libraries, the Xen
 #                   modules and tests/xen-host/init as /init; padded with
 #                   zeros to 512 bytes so more cpio archives can be appended
@@ -129,7 +130,11 @@ done
 ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$r/usr/lib64/ld-linux-x86-64.so.2"
 
 x="$u/xen-utils-4.17/usr/lib/xen-4.17/bin"
-for b in xl xenstored xenconsoled xen-init-dom0 xenconsole xenstore-control; do
+# The xenstore choices of tests/xen-host/init: the C daemon, the OCaml one
+# (with its config from xen-utils-common), or a xenstore domain built by
+# init-xenstore-domain; test-xenstore exercises whichever serves.
+for b in xl xenstored xenconsoled xen-init-dom0 xenconsole xenstore-control \
+         oxenstored init-xenstore-domain test-xenstore; do
     cp "$x/$b" "$r/usr/lib/xen-4.17/bin/$b"
     ln -s ../lib/xen-4.17/bin/$b "$r/usr/sbin/$b"
 done
@@ -138,6 +143,7 @@ for t in read write exists rm list ls watch chmod; do
     ln -sf xenstore "$r/usr/bin/xenstore-$t"
 done
 cp "$u/xen-utils-common/etc/xen/xl.conf" "$r/etc/xen/xl.conf"
+cp "$u/xen-utils-common/etc/xen/oxenstored.conf" "$r/etc/xen/oxenstored.conf"
 
 # Xen modules; modules.dep is not in the .deb: /init loads them in order.
 m=$(ls -d "$u/$kpkg"/lib/modules/*)/kernel/drivers/xen
