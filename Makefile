@@ -108,7 +108,7 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) examples $(TEST_APP_ELFS) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.

@@ -14,12 +14,16 @@
 //!
 //! - `ignore-shutdown`: never return, whatever the toolstack asks: the
 //!   runtime must power off all the same after its grace period.
+//! - `gntmap=DOMID:REF,...` and `xs-domain`: grant mapping and the
+//!   xenstore domain's view of Xen ([`xen_checks`], tests/xen_xsdomain.rs).
 //!
 //! Each check prints `rt-check: NAME: ...`; a failure is a FATAL line.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
+
+mod xen_checks;
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -38,8 +42,11 @@ fn fail(args: core::fmt::Arguments) -> ! {
 }
 
 async fn main(boot: Boot) {
+    let args: Vec<&str> = boot.args().collect();
     for check in boot.args() {
         match check {
+            "xs-domain" => xen_checks::xs_domain(&args).await,
+            c if c.starts_with("gntmap=") => xen_checks::gntmap(&c[7..]),
             "timers" => timers().await,
             "ports" => ports().await,
             "ignore-shutdown" => {
