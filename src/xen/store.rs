@@ -42,9 +42,12 @@ impl Transport for XsRing {
 /// This domain's xenstore connection.
 pub type Store = Xenstore<XsRing>;
 
-/// Is there a xenstore to talk to? (Not for dom0, not off Xen.)
+/// Is there a xenstore to talk to? (Not for dom0, not off Xen, not for
+/// the xenstore domain itself: init-xenstore-domain gives it a ring
+/// frame but event channel 0. A domU has both; a frame of 0 is refused
+/// when the ring is opened.)
 pub fn available() -> bool {
-    matches!(hvm_get_param(HVM_PARAM_STORE_PFN), Ok(pfn) if pfn != 0)
+    matches!(hvm_get_param(HVM_PARAM_STORE_EVTCHN), Ok(port) if port != 0)
 }
 
 /// Why the xenstore connection could not be opened.
