@@ -7,9 +7,13 @@ IMAGE    := hvmlite.elf
 # The apps in examples/, each built into its own PVH ELF under target/examples/.
 EXAMPLES := hello-stubdom net-echo-http disk-log
 EXAMPLE_ELFS := $(EXAMPLES:%=target/examples/%.elf)
+# Apps of hvmlite's own beside the loader (apps/xenstored: the xenstore
+# domain), each built into its own PVH ELF under target/apps/.
+APPS     := xenstored
+APP_ELFS := $(APPS:%=target/apps/%.elf)
 # Apps that exist only for the tests (tests/rt-check: the task runtime
 # measured from inside a domain), built the same way.
-TEST_APPS := rt-check
+TEST_APPS := rt-check xs-hostile
 TEST_APP_ELFS := $(TEST_APPS:%=target/examples/%.elf)
 # The host tool (tool/): `hvmlite pack`, `inspect`, `extract`, `squash`.
 TOOL     := target/debug/hvmlite
@@ -18,11 +22,18 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image examples tool lint install deb run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
+.PHONY: all image apps examples tool lint install deb run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
 
-all: image
+all: image apps
 
 image: $(IMAGE)
+
+apps: $(APP_ELFS)
+
+target/apps/%.elf: FORCE tool | deps-rust
+	cargo build --release --target $(TARGET) -p $*
+	@mkdir -p target/apps
+	$(TOOL) squash target/$(TARGET)/release/$* -o $@
 
 # The image as installed is squashed (`hvmlite squash`, docs/boot.md):
 # its first instructions unpack the rest.
@@ -49,7 +60,7 @@ lint: | deps-rust
 	cargo fmt --all --check
 	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --release --target $(TARGET) -p hvmlite -p hvmlite-loader $(EXAMPLES:%=-p %) $(TEST_APPS:%=-p %) -- -D warnings
+	cargo clippy --release --target $(TARGET) -p hvmlite -p hvmlite-loader $(APPS:%=-p %) $(EXAMPLES:%=-p %) $(TEST_APPS:%=-p %) -- -D warnings
 
 # Install the loader image the way GRUB's PVH image is installed:
 # $(PREFIX)/lib/hvmlite/hvmlite.elf, the xl configs as examples.
@@ -101,14 +112,14 @@ run: $(IMAGE) deps-qemu
 	    if [ $$rc -eq 1 ]; then echo "[hvmlite powered off]"; else echo "[QEMU exit $$rc: hvmlite crashed]"; exit $$rc; fi
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
-test: $(IMAGE) examples $(TEST_APP_ELFS) tool deps-qemu deps-cc
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast
+test: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast
 
 test-unit:
 	cargo test --lib
 
-test-xen: $(IMAGE) examples $(TEST_APP_ELFS) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain
+test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.

@@ -39,6 +39,17 @@ pub fn tool() -> PathBuf {
     .clone()
 }
 
+/// One of hvmlite's apps (apps/NAME) as `make apps` builds it:
+/// `$HVMLITE_APPS/NAME.elf`, else built here.
+pub fn app(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("HVMLITE_APPS") {
+        let p = Path::new(&dir).join(format!("{name}.elf"));
+        assert!(p.exists(), "{} is missing: run `make apps`", p.display());
+        return p;
+    }
+    build_app(name)
+}
+
 /// An app from examples/ as `make examples` builds it: `$HVMLITE_EXAMPLES/NAME.elf`,
 /// else built here.
 pub fn example(name: &str) -> PathBuf {
@@ -47,6 +58,11 @@ pub fn example(name: &str) -> PathBuf {
         assert!(p.exists(), "{} is missing: run `make examples`", p.display());
         return p;
     }
+    build_app(name)
+}
+
+/// `cargo build` of the app crate `name` for the PVH target: its ELF.
+fn build_app(name: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let st = Command::new(cargo)
         .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-none", "-p", name])

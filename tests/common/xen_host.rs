@@ -148,6 +148,22 @@ impl Xenstore {
         }
         self
     }
+    /// Who serves xenstore when a test does not say: `HVMLITE_XENSTORE`
+    /// = `daemon` (or unset), `oxenstored`, or `domain` (hvmlite's
+    /// `apps/xenstored` as the xenstore domain, with
+    /// `HVMLITE_XENSTORE_MB` MiB, default 4). `HVMLITE_XENSTORE=domain
+    /// make test-xen` runs every Xen scenario on the xenstore domain.
+    pub fn from_env() -> Self {
+        match std::env::var("HVMLITE_XENSTORE").as_deref() {
+            Ok("oxenstored") => Xenstore::Oxenstored,
+            Ok("domain") => {
+                let mb = std::env::var("HVMLITE_XENSTORE_MB").ok().and_then(|m| m.parse().ok()).unwrap_or(4);
+                Xenstore::domain(&super::app("xenstored"), mb)
+            }
+            Ok("daemon") | Err(_) => Xenstore::Daemon,
+            Ok(other) => panic!("HVMLITE_XENSTORE={other}: daemon, oxenstored or domain"),
+        }
+    }
     /// A short name, for scratch directories (`daemon`, `oxenstored`, `domain`).
     pub fn name(&self) -> &'static str {
         match self {
@@ -159,8 +175,10 @@ impl Xenstore {
 }
 
 impl Scenario {
+    /// Served by whoever `HVMLITE_XENSTORE` names ([`Xenstore::from_env`]),
+    /// unless the test chooses with [`Scenario::xenstore`].
     pub fn new(script: &str) -> Self {
-        Scenario { script: script.to_string(), ..Default::default() }
+        Scenario { script: script.to_string(), xenstore: Xenstore::from_env(), ..Default::default() }
     }
     /// Put `contents` at `path` in dom0 (mode 0644).
     pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {

@@ -1,0 +1,3 @@
+fn main() {
+    hvmlite::build::link();
+}

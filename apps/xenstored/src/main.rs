@@ -1,0 +1,96 @@
+//! xenstored as an hvmlite app: the xenstore domain.
+//!
+//! Xen's tools start it the way they start any xenstore domain:
+//! `init-xenstore-domain --kernel xenstored.elf --memory 4` builds it (PVH),
+//! has dom0's Linux grant its xenstore ring as grant ref 1 and allocate an
+//! event channel for it (`IOCTL_XENBUS_BACKEND_SETUP`), and passes that
+//! port as `--event N` on the command line. From then on this domain is
+//! the store: dom0's tools reach it through dom0's kernel, each guest
+//! through the ring `XS_INTRODUCE` names.
+//!
+//! The protocol — tree, permissions, transactions, watches, quotas — is
+//! `hvmlite::xsd`, plain Rust tested on the host. This app moves bytes:
+//! one task per connection waits on that guest's event channel, feeds
+//! what the guest wrote to the server and writes back whatever the server
+//! queued for anyone ([`ring`]); [`host`] maps guests' rings and binds
+//! their channels as the server asks; one more task follows
+//! `VIRQ_DOM_EXC`, so a domain that dies is released at once.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod host;
+mod ring;
+
+use alloc::rc::Rc;
+
+use hvmlite::rt::reactor;
+use hvmlite::xen::{domctl, evtchn};
+use hvmlite::xsd::{Config, DomId, Server};
+use hvmlite::{platform, Boot};
+
+use host::Shared;
+
+hvmlite::main!(main);
+
+/// `VIRQ_DOM_EXC` (xen/include/public/xen.h): a domain died, or shut
+/// down. Only the domain Xen routes it to sees it: init-xenstore-domain
+/// routes it here.
+const VIRQ_DOM_EXC: u32 = 3;
+/// dom0, whose tools and kernel talk to the store through one ring.
+const MASTER: DomId = 0;
+
+fn fail(args: core::fmt::Arguments) -> ! {
+    platform::fatal(format_args!("xenstored: {args}"))
+}
+
+async fn main(boot: Boot) {
+    let Some(port) = event_arg(&boot) else {
+        fail(format_args!("no --event PORT on the command line: start me with init-xenstore-domain"))
+    };
+    let shared = Rc::new(Shared::new(Server::new(Config::default())));
+    // dom0's ring: grant ref 1 of dom0 (GNTTAB_RESERVED_XENSTORE), and the
+    // port dom0's kernel allocated for us.
+    if let Err(e) = shared.connect(MASTER, port) {
+        fail(format_args!("dom0's ring (grant 1, port {port}): {e}"));
+    }
+    let exc = evtchn::bind_virq(VIRQ_DOM_EXC, 0).unwrap_or_else(|e| fail(format_args!("VIRQ_DOM_EXC: {e}")));
+    log::info!("xenstored: serving dom0 on port {port}, {} KiB of heap", boot.heap.len() / 1024);
+    loop {
+        reactor::port_event(exc).await;
+        check_domains(&shared);
+    }
+}
+
+/// `--event N`: the port dom0's kernel allocated for this domain.
+fn event_arg(boot: &Boot) -> Option<u32> {
+    let mut args = boot.args();
+    while let Some(a) = args.next() {
+        if a == "--event" {
+            return args.next().and_then(|n| n.parse().ok());
+        }
+        if let Some(n) = a.strip_prefix("--event=") {
+            return n.parse().ok();
+        }
+    }
+    None
+}
+
+/// After `VIRQ_DOM_EXC`: ask Xen about every introduced domain. A domain
+/// that shut down or crashed gets its `@releaseDomain` (xl waits for it);
+/// one that is dying or gone is released: ring unmapped, port closed, its
+/// watches and transactions dropped.
+fn check_domains(shared: &Shared) {
+    let domains = shared.server.borrow().domains();
+    for d in domains {
+        match domctl::getdomaininfo(d) {
+            Ok(Some(info)) if info.dying => shared.domain_gone(d),
+            Ok(Some(info)) if info.shutdown.is_some() || info.crashed => shared.server.borrow_mut().domain_shutdown(d),
+            Ok(Some(_)) => {}
+            Ok(None) => shared.domain_gone(d),
+            Err(e) => log::warn!("xenstored: domain {d}: getdomaininfo: {e}"),
+        }
+    }
+    ring::flush_all(shared);
+}
