@@ -161,7 +161,7 @@ echo "=== end"
     assert!(app.contains(&"hvmlite: shutdown: poweroff"), "{d}");
     let list: Vec<&str> = r.scenario().into_iter().skip_while(|l| !l.contains("=== xl list")).collect();
     assert!(!list.iter().any(|l| l.starts_with("hello-stubdom ") || l.starts_with("my-app ")), "both must be gone: {d}");
-    assert!(r.has("Domain 1 has been shut down, reason code 0"), "xl shutdown saw a clean poweroff: {d}");
+    assert!(r.has(&format!("Domain {} has been shut down, reason code 0", r.id(1))), "xl shutdown saw a clean poweroff: {d}");
 }
 
 /// How much host CPU an idle stubdomain costs: the loader's service (it

@@ -26,7 +26,7 @@ echo "=== xl create"
 xl create /etc/xen/hvmlite-pvh.cfg 'ramdisk="/scenario/module.bin"' || exit 10
 wait_gone hvmlite 60 || exit 11
 echo "=== xl dmesg"
-xl dmesg | grep '(d1) hvmlite: '
+xl dmesg | grep '(d[0-9]*) hvmlite: '
 echo "=== xl list"
 xl list
 echo "=== xl log"
@@ -60,19 +60,20 @@ cat /var/log/xen/xl-hvmlite.log
     // The same lines are in Xen's console ring, for `xl dmesg`.
     let dmesg: Vec<&str> =
         r.scenario().into_iter().skip_while(|l| !l.contains("=== xl dmesg")).take_while(|l| !l.contains("=== xl list")).collect();
-    assert!(dmesg.contains(&"(d1) hvmlite: ready"), "{d}");
-    assert!(dmesg.contains(&"(d1) hvmlite: shutdown: poweroff"), "{d}");
+    let t = r.tag(1);
+    assert!(dmesg.contains(&format!("{t} hvmlite: ready").as_str()), "{d}");
+    assert!(dmesg.contains(&format!("{t} hvmlite: shutdown: poweroff").as_str()), "{d}");
     // xl saw a clean poweroff and destroyed the domain (on_poweroff).
     let list: Vec<&str> = r.scenario().into_iter().skip_while(|l| !l.contains("=== xl list")).collect();
     assert!(list.iter().any(|l| l.starts_with("Domain-0 ")), "{d}");
     assert!(!list.iter().any(|l| l.starts_with("hvmlite ")), "the domain must be gone: {d}");
-    assert!(r.has("Domain 1 has shut down, reason code 0"), "{d}");
+    assert!(r.has(&format!("Domain {} has shut down, reason code 0", r.id(1))), "{d}");
     eprintln!(
         "domu-poweroff: run {:.1?}, host ready at {:.1?}, xl create -> ready {:.2?}, xl create -> shutdown {:.2?}",
         r.elapsed,
         r.time_of(xen_host::READY).unwrap_or_default(),
-        r.between("=== xl create", "(d1) hvmlite: ready").unwrap_or_default(),
-        r.between("=== xl create", "(d1) hvmlite: shutdown").unwrap_or_default(),
+        r.between("=== xl create", &format!("{} hvmlite: ready", r.tag(1))).unwrap_or_default(),
+        r.between("=== xl create", &format!("{} hvmlite: shutdown", r.tag(1))).unwrap_or_default(),
     );
 }
 
@@ -104,13 +105,13 @@ xl list
     let row = list.iter().find(|l| l.starts_with("hvmlite ")).unwrap_or_else(|| panic!("no hvmlite in xl list: {d}"));
     let state = row.split_whitespace().nth(4).unwrap_or("");
     assert!(state.contains('c'), "xl list state {state:?}: {d}");
-    assert!(r.has("Domain 1 has shut down, reason code 3"), "xl saw SHUTDOWN_crash: {d}");
+    assert!(r.has(&format!("Domain {} has shut down, reason code 3", r.id(1))), "xl saw SHUTDOWN_crash: {d}");
     let after: Vec<&str> = out.iter().copied().skip_while(|l| !l.contains("=== after destroy")).collect();
     assert!(!after.iter().any(|l| l.starts_with("hvmlite ")), "{d}");
     eprintln!(
         "domu-crash: run {:.1?}, xl create -> FATAL {:.2?}",
         r.elapsed,
-        r.between("=== xl create", "(d1) hvmlite: FATAL").unwrap_or_default()
+        r.between("=== xl create", &format!("{} hvmlite: FATAL", r.tag(1))).unwrap_or_default()
     );
 }
 

@@ -81,7 +81,7 @@ echo "=== end"
     let t = |k: &str| -> f64 { l.split(' ').find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse().ok()).unwrap() };
     let took = t("to=") - t("from=");
     assert!((4.5..15.0).contains(&took), "xl shutdown took {took:.1} s, the grace period is 5 s: {d}");
-    assert!(r.has("Domain 1 has been shut down, reason code 0"), "{d}");
+    assert!(r.has(&format!("Domain {} has been shut down, reason code 0", r.id(1))), "{d}");
 }
 
 /// dom0 side: net-echo-http with a vif on the bridge, as tests/xen_net.rs.

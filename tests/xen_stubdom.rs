@@ -84,21 +84,23 @@ echo "=== end"
     assert_eq!(r.rc, Some(0), "{d}");
     let g = r.guest(1);
     assert!(g.contains(&"hvmlite: ready"), "{d}");
-    assert!(g.iter().any(|l| l.starts_with("hvmlite: xenstore: domid 1 name \"hvmlite-stubdom\" home /local/domain/1 vm /vm/")), "{d}");
+    let id = r.id(1);
+    assert!(g.iter().any(|l| l.starts_with(&format!("hvmlite: xenstore: domid {id} name \"hvmlite-stubdom\" home /local/domain/{id} vm /vm/"))), "{d}");
     assert!(g.contains(&"hvmlite: stubdom: ready, serving data/hvmlite/request"), "{d}");
 
     // The report in xenstore, as a dom0 tool reads it.
     let xs = r.section("=== xenstore");
     for want in [
-        "/local/domain/1/data/hvmlite/state = \"ready\"",
-        "/local/domain/1/data/hvmlite/report/hypervisor = \"xen\"",
-        "/local/domain/1/data/hvmlite/report/start_info_version = \"1\"",
-        "/local/domain/1/data/hvmlite/report/cmdline = \"\"",
-        "/local/domain/1/data/hvmlite/report/modules = \"0\"",
+        "/local/domain/ID/data/hvmlite/state = \"ready\"",
+        "/local/domain/ID/data/hvmlite/report/hypervisor = \"xen\"",
+        "/local/domain/ID/data/hvmlite/report/start_info_version = \"1\"",
+        "/local/domain/ID/data/hvmlite/report/cmdline = \"\"",
+        "/local/domain/ID/data/hvmlite/report/modules = \"0\"",
         "control/feature-poweroff=1",
         "control/feature-reboot=1",
     ] {
-        assert!(xs.contains(&want), "missing {want:?}: {d}");
+        let want = want.replace("ID", &id.to_string());
+        assert!(xs.contains(&want.as_str()), "missing {want:?}: {d}");
     }
     // Request/response.
     let resp = r.section("=== requests");
@@ -108,7 +110,7 @@ echo "=== end"
     let gref: u32 = resp.iter().find_map(|l| l.strip_prefix("response 1: 4 ")).and_then(|g| g.parse().ok()).expect(&d);
     assert!(gref >= 8, "reserved grant refs must not be used: {d}");
     // The granted page, read in dom0 through gntdev; then revoked.
-    assert_eq!(r.section("=== gntread").first(), Some(&"gntread: hvmlite grant page from domain 1"), "{d}");
+    assert_eq!(r.section("=== gntread").first(), Some(&format!("gntread: hvmlite grant page from domain {id}").as_str()), "{d}");
     assert!(r.scenario().contains(&"response 1: 5 revoked"), "{d}");
     // After the revoke, gntdev refuses the mapping (at map or mmap time).
     let after = r.section("=== gntread after revoke");
@@ -125,11 +127,11 @@ echo "=== end"
     assert!(g.contains(&"hvmlite: shutdown: poweroff"), "{d}");
     let list = r.section("=== xl list");
     assert!(!list.iter().any(|l| l.starts_with("hvmlite-stubdom")), "{d}");
-    assert_eq!(r.section("=== domains in xenstore"), vec!["0"], "{d}");
+    assert_eq!(r.section("=== domains in xenstore"), r.base_domains(), "{d}");
     eprintln!(
         "stubdom: xl create -> state ready {:.2?} (dom0's view), -> report ready {:.2?}",
         r.between("=== xl create", "=== ready").unwrap_or_default(),
-        r.between("=== xl create", "(d1) hvmlite: ready").unwrap_or_default(),
+        r.between("=== xl create", &format!("{} hvmlite: ready", r.tag(1))).unwrap_or_default(),
     );
 }
 
@@ -182,7 +184,7 @@ echo "=== end"
     assert!(r.has("hvmlite: control/shutdown: reboot"), "{d}");
     let list = r.section("=== xl list");
     assert_eq!(list.iter().filter(|l| !l.starts_with("Name ")).count(), 1, "only Domain-0 left: {d}");
-    assert_eq!(r.section("=== domains in xenstore"), vec!["0"], "nothing left in xenstore: {d}");
+    assert_eq!(r.section("=== domains in xenstore"), r.base_domains(), "nothing left in xenstore: {d}");
     if let Some(c) = r.scenario().iter().find_map(|l| l.strip_prefix("cycles: 20 in ")) {
         let (a, b) = c.split_once("..").unwrap();
         let secs = b.parse::<f64>().unwrap() - a.parse::<f64>().unwrap();

@@ -130,7 +130,7 @@ fn rt_check_boots_as_the_xenstore_domain_and_sees_xen() {
     assert_eq!(r.rc, None, "{d}");
     assert!(r.has(xen_host::XS_DOMAIN), "{d}");
     assert!(r.has("=== xen-host failed: xenstore domain: init-xenstore-domain exit "), "{d}");
-    let g = r.guest(1);
+    let g = r.domain(1);
     let xs: Vec<&str> = g.iter().copied().filter(|l| l.contains("rt-check: xs-domain: ")).collect();
     for l in &xs {
         eprintln!("{l}");

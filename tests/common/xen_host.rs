@@ -299,6 +299,8 @@ pub struct HostRun {
     pub at: Vec<Duration>,
     /// `/scenario/run.sh`'s exit status, from the [`DONE`] marker.
     pub rc: Option<i32>,
+    /// Domain ids the xenstore domain took before the guests (1 or 0).
+    pub shift: u32,
 }
 
 impl Deref for HostRun {
@@ -318,7 +320,26 @@ impl HostRun {
         Some(self.time_of(b)?.saturating_sub(self.time_of(a)?))
     }
     /// Domain `domid`'s console lines as Xen prints them, `(dN) ` removed.
+    /// Guest `n`'s domain id: `n`, or `n + 1` behind a xenstore domain.
+    pub fn id(&self, n: u32) -> u32 {
+        n + self.shift
+    }
+    /// What `xenstore-list /local/domain` holds with no guest: dom0, and
+    /// the xenstore domain when there is one.
+    pub fn base_domains(&self) -> Vec<String> {
+        (0..=self.shift).map(|d| d.to_string()).collect()
+    }
+    /// Xen's tag for guest `n`'s lines: `(dN)`.
+    pub fn tag(&self, n: u32) -> String {
+        format!("(d{})", self.id(n))
+    }
+    /// Counted as the guests' own: with a xenstore domain, which is
+    /// domain 1, guest `n` is domain `n + 1`.
     pub fn guest(&self, domid: u32) -> Vec<&str> {
+        self.domain(domid + self.shift)
+    }
+    /// What Xen printed for domain `domid` (its `(dN)` lines), by its id.
+    pub fn domain(&self, domid: u32) -> Vec<&str> {
         let p = format!("(d{domid}) ");
         self.run.lines.iter().filter_map(|l| l.split_once(p.as_str()).map(|(_, r)| r)).collect()
     }
@@ -433,7 +454,8 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
     // The console with each line's arrival time, for looking at later.
     let log: String = run.lines.iter().zip(&at).map(|(l, t)| format!("[{:8.3}] {l}\n", t.as_secs_f64())).collect();
     std::fs::write(dir.join("console.log"), log).unwrap();
-    HostRun { run, at, rc }
+    let shift = u32::from(matches!(s.xenstore, Xenstore::Domain { .. }));
+    HostRun { run, at, rc, shift }
 }
 
 /// A dom0 test tool from tests/xen-host/NAME.c, built static (dom0's
