@@ -119,7 +119,7 @@ test-unit:
 	cargo test --lib
 
 test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
@@ -152,10 +152,12 @@ xen-host-shell: $(IMAGE) deps-qemu
 # the table docs/benchmarks.md keeps. BENCH_RUNS=N runs (rounds) of each way,
 # default 5; BENCHES="disk" runs only that one. benches/net.rs: the network
 # stubdomain against a Linux PVH domU on the Xen host (docs/network.md).
-BENCHES ?= boot disk net
+# benches/xenstored.rs: the xenstore domain against xenstored and
+# oxenstored (docs/xenstored.md).
+BENCHES ?= boot disk net xenstored
 
-bench: $(IMAGE) tool examples deps-qemu
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_TOOL=$(abspath $(TOOL)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo bench $(BENCHES:%=--bench %)
+bench: $(IMAGE) apps tool examples deps-qemu
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_TOOL=$(abspath $(TOOL)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo bench $(BENCHES:%=--bench %)
 
 clean:
 	cargo clean
