@@ -162,10 +162,11 @@ fn owner(xs: &mut Store, home: &str) {
     answer("set-perms-secret", raw(xs, xs_type::SET_PERMS, 0, format!("/hostile-secret\0n{}\0", &home[14..]).as_bytes()));
 }
 
-/// XSA-484 class: RESET_WATCHES (type 26) inside a transaction.
+/// XSA-484 class: RESET_WATCHES (type 21, `XS_SET_TARGET + 2` in
+/// xs_wire.h) inside a transaction.
 fn reset_in_transaction(xs: &mut Store) {
     let Ok(t) = xs.transaction_start() else { return say(format_args!("reset-in-tx: no transaction")) };
-    answer("reset-in-tx", raw(xs, 26, t, b""));
+    answer("reset-in-tx", raw(xs, 21, t, b""));
     let _ = xs.transaction_end(t, false);
 }
 
