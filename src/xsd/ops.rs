@@ -61,11 +61,19 @@ fn admit(s: &dyn Store, cx: Ctx, changes: &[Change]) -> Result<(), Errno> {
             *g = (g.0 - 1, g.1 - o.bytes(p) as isize);
         }
     }
+    let (mut all_n, mut all_b) = (0, 0);
     for (dom, (n, b)) in grow {
         if dom != 0 && (n > 0 || b > 0) {
             let u = s.usage(dom);
             cx.cfg.check_usage(Usage { nodes: u.nodes.saturating_add_signed(n), bytes: u.bytes.saturating_add_signed(b) })?;
         }
+        if dom != 0 {
+            (all_n, all_b) = (all_n + n, all_b + b);
+        }
+    }
+    if all_n > 0 || all_b > 0 {
+        let u = s.guests();
+        cx.cfg.check_guests(Usage { nodes: u.nodes.saturating_add_signed(all_n), bytes: u.bytes.saturating_add_signed(all_b) })?;
     }
     Ok(())
 }
@@ -97,9 +105,17 @@ fn inherit(parent: &Perms, caller: Caller) -> Perms {
 fn create(s: &mut dyn Store, cx: Ctx, p: &str, value: Vec<u8>) -> Result<Event, Errno> {
     let mut missing = alloc::vec![String::from(p)];
     let mut up = String::from(path::parent(p));
+    // The missing parents' paths are allocated before the quotas are
+    // checked: a deep path of a guest is refused while what it would
+    // cost is still small (a 3 KiB path of 1,500 levels is 2 MiB of paths).
+    let mut cost = Usage { nodes: 1, bytes: p.len() };
     let anc = loop {
         if let Some(n) = s.get(&up)? {
             break n.clone();
+        }
+        cost = Usage { nodes: cost.nodes + 1, bytes: cost.bytes + up.len() };
+        if !cx.caller.privileged() && cx.cfg.check_usage(cost).is_err() {
+            return Err(Errno::EQUOTA);
         }
         let next = String::from(path::parent(&up));
         missing.push(core::mem::replace(&mut up, next));

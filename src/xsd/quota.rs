@@ -35,7 +35,20 @@ pub struct Config {
     /// are dropped and its requests wait: what a connection that never
     /// reads can cost is this plus one reply.
     pub output: usize,
+    /// Bytes all domains but dom0 may own together, each node counted with
+    /// [`NODE_OVERHEAD`] ([`Usage::cost`]). Xen's xenstored has no such
+    /// limit (`usize::MAX` here by default); a xenstore domain with a heap
+    /// of a few MiB sets one below its heap, so that guests together cannot
+    /// exhaust it.
+    pub guests_memory: usize,
 }
+
+/// What a node costs beyond its bytes here: its map entry and its entry in
+/// its parent's child list, with their allocations (about 200 bytes on
+/// x86-64, measured with a counting allocator's totals over 1,000 nodes;
+/// counted low, as 128). Only [`Config::guests_memory`] counts it: the
+/// per-domain quota counts bytes, as Xen's does.
+pub const NODE_OVERHEAD: usize = 128;
 
 impl Default for Config {
     fn default() -> Self {
@@ -50,6 +63,7 @@ impl Default for Config {
             outstanding: 20,
             memory: 2560 * 1024,
             output: 64 * 1024,
+            guests_memory: usize::MAX,
         }
     }
 }
@@ -59,6 +73,14 @@ impl Default for Config {
 pub struct Usage {
     pub nodes: usize,
     pub bytes: usize,
+}
+
+impl Usage {
+    /// Bytes with each node's [`NODE_OVERHEAD`]: what
+    /// [`Config::guests_memory`] bounds.
+    pub fn cost(&self) -> usize {
+        self.bytes.saturating_add(self.nodes.saturating_mul(NODE_OVERHEAD))
+    }
 }
 
 /// Usage per owning domain; a domain that owns nothing has no entry.
@@ -87,6 +109,14 @@ impl Accounts {
         }
     }
 
+    /// What every domain but dom0 uses, together.
+    pub fn guests(&self) -> Usage {
+        self.0
+            .iter()
+            .filter(|(d, _)| **d != 0)
+            .fold(Usage::default(), |a, (_, u)| Usage { nodes: a.nodes + u.nodes, bytes: a.bytes + u.bytes })
+    }
+
     /// Every domain with nodes.
     pub fn iter(&self) -> impl Iterator<Item = (DomId, Usage)> + '_ {
         self.0.iter().map(|(d, u)| (*d, *u))
@@ -94,6 +124,16 @@ impl Accounts {
 }
 
 impl Config {
+    /// EQUOTA when `u`, what all guests would use together, is over
+    /// [`Config::guests_memory`].
+    pub fn check_guests(&self, u: Usage) -> Result<(), Errno> {
+        if u.cost() > self.guests_memory {
+            Err(Errno::EQUOTA)
+        } else {
+            Ok(())
+        }
+    }
+
     /// EQUOTA when `u` (a domain's usage after a change that grows it)
     /// is over the node or memory quota.
     pub fn check_usage(&self, u: Usage) -> Result<(), Errno> {

@@ -369,6 +369,9 @@ impl Server {
             for d in txn.growing().filter(|&d| d != 0) {
                 self.cfg.check_usage(txn.usage(&self.tree, d))?;
             }
+            if txn.growing().any(|d| d != 0) {
+                self.cfg.check_guests(txn.guests(&self.tree))?;
+            }
         }
         for ev in txn.apply(&mut self.tree) {
             self.pending.push(Pending::Fire(ev));

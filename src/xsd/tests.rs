@@ -655,3 +655,27 @@ fn errno_names_on_the_wire_are_xs_wire_names() {
     h.domain(1);
     assert_eq!(h.write(1, "x", ""), err("ENOSPC"));
 }
+
+#[test]
+fn guests_together_are_bounded_and_deep_paths_refused_early() {
+    let cfg = Config { guests_memory: 3 * 1024, ..Config::default() };
+    let mut h = H::with(cfg);
+    h.domain(1);
+    h.domain(2);
+    // Two guests share 3 KiB (with 128 bytes a node counted).
+    assert_eq!(h.write(1, "a", &"x".repeat(1500)), ok());
+    assert_eq!(h.write(2, "b", &"x".repeat(1500)), err("ENOSPC"));
+    assert_eq!(h.write(2, "b", &"x".repeat(500)), ok());
+    // dom0 is not counted, and still writes.
+    assert_eq!(h.write(0, "/big", &"x".repeat(3000)), ok());
+    // A path of 1,000 levels from a guest: refused before its parents'
+    // paths (half a MiB) are built.
+    let cfg = Config { memory: 64 * 1024, ..Config::default() };
+    let mut h = H::with(cfg);
+    h.domain(1);
+    let before = h.s.usage().find(|(d, _)| *d == 1).map(|u| u.1);
+    let deep = ["d"; 1000].join("/");
+    assert_eq!(h.write(1, &deep, "x"), err("ENOSPC"));
+    assert_eq!(h.s.usage().find(|(d, _)| *d == 1).map(|u| u.1), before);
+    h.check();
+}

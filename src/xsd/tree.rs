@@ -55,6 +55,8 @@ pub trait Store {
     fn put(&mut self, path: &str, node: Option<Node>);
     /// What `dom`'s nodes use, as this view sees them.
     fn usage(&self, dom: DomId) -> Usage;
+    /// What all domains but dom0 use together, as this view sees them.
+    fn guests(&self) -> Usage;
 }
 
 /// The nodes.
@@ -160,6 +162,10 @@ impl Store for Tree {
 
     fn usage(&self, dom: DomId) -> Usage {
         self.accounts.get(dom)
+    }
+
+    fn guests(&self) -> Usage {
+        self.accounts.guests()
     }
 }
 

@@ -74,6 +74,14 @@ impl Txn {
         Usage { nodes: u.nodes.saturating_add_signed(d.nodes), bytes: u.bytes.saturating_add_signed(d.bytes) }
     }
 
+    /// What all domains but dom0 would use with this transaction's
+    /// changes.
+    pub fn guests(&self, tree: &Tree) -> Usage {
+        let u = tree.guests();
+        let (n, b) = self.delta.iter().filter(|(d, _)| **d != 0).fold((0, 0), |(n, b), (_, d)| (n + d.nodes, b + d.bytes));
+        Usage { nodes: u.nodes.saturating_add_signed(n), bytes: u.bytes.saturating_add_signed(b) }
+    }
+
     fn count(&mut self, node: &Option<Node>, path: &str, sign: isize) {
         if let Some(n) = node {
             let d = self.delta.entry(n.perms.owner()).or_default();
@@ -123,6 +131,10 @@ impl Store for View<'_> {
 
     fn usage(&self, dom: DomId) -> Usage {
         self.txn.usage(self.tree, dom)
+    }
+
+    fn guests(&self) -> Usage {
+        self.txn.guests(self.tree)
     }
 }
 

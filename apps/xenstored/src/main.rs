@@ -23,8 +23,6 @@ extern crate alloc;
 mod host;
 mod ring;
 
-use alloc::rc::Rc;
-
 use hvmlite::rt::reactor;
 use hvmlite::xen::{domctl, evtchn};
 use hvmlite::xsd::{Config, DomId, Server};
@@ -49,18 +47,35 @@ async fn main(boot: Boot) {
     let Some(port) = event_arg(&boot) else {
         fail(format_args!("no --event PORT on the command line: start me with init-xenstore-domain"))
     };
-    let shared = Rc::new(Shared::new(Server::new(Config::default())));
+    let shared = Shared::new(Server::new(limits(boot.heap.len() as usize)));
     // dom0's ring: grant ref 1 of dom0 (GNTTAB_RESERVED_XENSTORE), and the
     // port dom0's kernel allocated for us.
     if let Err(e) = shared.connect(MASTER, port) {
         fail(format_args!("dom0's ring (grant 1, port {port}): {e}"));
     }
     let exc = evtchn::bind_virq(VIRQ_DOM_EXC, 0).unwrap_or_else(|e| fail(format_args!("VIRQ_DOM_EXC: {e}")));
-    log::info!("xenstored: serving dom0 on port {port}, {} KiB of heap", boot.heap.len() / 1024);
+    let c = *shared.server.borrow().config();
+    log::info!(
+        "xenstored: serving dom0 on port {port}, {} KiB of heap; guests may own {} KiB, one {} KiB",
+        boot.heap.len() / 1024,
+        c.guests_memory / 1024,
+        c.memory / 1024
+    );
     loop {
         reactor::port_event(exc).await;
         check_domains(&shared);
     }
+}
+
+/// Xen 4.17's quotas, within what this domain's heap holds: guests
+/// together may own 3/8 of it (so that no number of hostile guests can
+/// exhaust it), one guest a sixteenth at most (never more than Xen's 2.5
+/// MiB), and what waits for a ring that is not read is bounded by a
+/// 128th (8–64 KiB). The rest is dom0's, the connections' buffers and
+/// transactions'.
+fn limits(heap: usize) -> Config {
+    let d = Config::default();
+    Config { guests_memory: heap / 8 * 3, memory: d.memory.min(heap / 16), output: (heap / 128).clamp(8 << 10, d.output), ..d }
 }
 
 /// `--event N`: the port dom0's kernel allocated for this domain.
