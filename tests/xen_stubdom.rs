@@ -71,6 +71,9 @@ echo "=== console log"
 cat /var/log/xen/console/guest-hvmlite-stubdom.log
 echo "=== xl shutdown"
 xl shutdown -w hvmlite-stubdom || exit 21
+# -w returns once the domain has shut down; xl's monitor destroys it
+# (on_poweroff) a moment later, after its own round of xenstore requests.
+wait_gone hvmlite-stubdom 30 || exit 22
 echo "=== xl list"
 xl list
 echo "=== domains in xenstore"
