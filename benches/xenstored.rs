@@ -105,7 +105,12 @@ fn main() {
                 println!("{} round={round} {l}", x.name());
             }
             if r.rc != Some(0) || field(&sc, "bench-tx", "rc") != Some(0) {
-                println!("{} round={round}: failed (rc {:?}); see target/test-scratch/xen-host-bench-xsd-{}/console.log", x.name(), r.rc, x.name());
+                println!(
+                    "{} round={round}: failed (rc {:?}); see target/test-scratch/xen-host-bench-xsd-{}/console.log",
+                    x.name(),
+                    r.rc,
+                    x.name()
+                );
                 continue;
             }
             let row = &mut rows[i];
@@ -122,14 +127,7 @@ fn main() {
     println!("| --- | ---: | ---: | ---: | ---: |");
     for (x, row) in who.iter().zip(rows.iter_mut()) {
         let [a, b, c, d] = row;
-        println!(
-            "| {} | {} ms | {} ms | {} ms | {} ms |",
-            x.name(),
-            median(a),
-            median(b),
-            median(c),
-            median(d)
-        );
+        println!("| {} | {} ms | {} ms | {} ms | {} ms |", x.name(), median(a), median(b), median(c), median(d));
     }
     // The smallest memory that serves 20 guests, from 1 MiB up.
     for mb in 1..=4 {

@@ -88,7 +88,10 @@ echo "=== end"
     let g = r.guest(1);
     assert!(g.contains(&"hvmlite: ready"), "{d}");
     let id = r.id(1);
-    assert!(g.iter().any(|l| l.starts_with(&format!("hvmlite: xenstore: domid {id} name \"hvmlite-stubdom\" home /local/domain/{id} vm /vm/"))), "{d}");
+    assert!(
+        g.iter().any(|l| l.starts_with(&format!("hvmlite: xenstore: domid {id} name \"hvmlite-stubdom\" home /local/domain/{id} vm /vm/"))),
+        "{d}"
+    );
     assert!(g.contains(&"hvmlite: stubdom: ready, serving data/hvmlite/request"), "{d}");
 
     // The report in xenstore, as a dom0 tool reads it.
@@ -186,7 +189,11 @@ echo "=== end"
     assert!(r.has("hvmlite: FATAL: panic: crash requested through xenstore"), "{d}");
     assert!(r.has("hvmlite: control/shutdown: reboot"), "{d}");
     let list = r.section("=== xl list");
-    assert_eq!(list.iter().filter(|l| !l.starts_with("Name ")).count(), 1 + r.shift as usize, "only Domain-0 (and the xenstore domain) left: {d}");
+    assert_eq!(
+        list.iter().filter(|l| !l.starts_with("Name ")).count(),
+        1 + r.shift as usize,
+        "only Domain-0 (and the xenstore domain) left: {d}"
+    );
     assert_eq!(r.section("=== domains in xenstore"), r.base_domains(), "nothing left in xenstore: {d}");
     if let Some(c) = r.scenario().iter().find_map(|l| l.strip_prefix("cycles: 20 in ")) {
         let (a, b) = c.split_once("..").unwrap();

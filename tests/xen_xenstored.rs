@@ -114,7 +114,18 @@ fn hostile_guests_are_refused_and_others_served() {
     assert!(refused_after("nodes") <= 1000, "{d}");
     assert!(refused_after("watches") <= 128, "{d}");
     assert!(refused_after("transactions") <= 10, "{d}");
-    for case in ["node-size", "path-length", "token", "missing-nul", "unknown-type", "read-secret", "write-secret", "set-perms-owner", "set-perms-secret", "reset-in-tx"] {
+    for case in [
+        "node-size",
+        "path-length",
+        "token",
+        "missing-nul",
+        "unknown-type",
+        "read-secret",
+        "write-secret",
+        "set-perms-owner",
+        "set-perms-secret",
+        "reset-in-tx",
+    ] {
         let l = line(case);
         assert!(l.contains(": error E"), "{case} was not refused: {l}\n{d}");
     }
@@ -129,4 +140,68 @@ fn hostile_guests_are_refused_and_others_served() {
     // Nothing of the guests left: the store knows only dom0 and itself.
     assert!(sc.iter().any(|l| l.starts_with("domains: ") && l.split(' ').filter(|w| !w.is_empty()).count() <= 3), "{d}");
     assert!(!sc.iter().any(|l| l.contains("(null)")), "a zombie domain: {d}");
+}
+
+/// Guests come and go through the xenstore domain: `xl shutdown`, `xl
+/// reboot`, a crash kept for inspection then destroyed, and 20 create /
+/// destroy cycles. Afterwards the store lists only dom0 and itself, `xl
+/// list` only them, and the xenstore domain has only dom0's ring mapped
+/// (a guest ring left mapped would also keep its domain a zombie).
+#[test]
+fn guests_come_and_go_and_leave_nothing_behind() {
+    let hello = std::fs::read_to_string(root().join("xen/hello-stubdom.cfg")).unwrap();
+    let s = Scenario::new(&format!(
+        r#". /usr/share/xen-host/lib.sh
+{HELLO}
+xl create /etc/xen/hello-stubdom.cfg || exit 10
+hello one || exit 11
+echo "=== xl reboot"
+old=$(xl domid hello-stubdom)
+xl reboot hello-stubdom || exit 12
+i=0; until d=$(xl domid hello-stubdom 2>/dev/null) && [ "$d" != "$old" ]; do i=$((i + 1)); [ $i -le 300 ] || exit 13; sleep 0.1; done
+hello two || exit 14
+echo "=== xl shutdown"
+xl shutdown -w hello-stubdom || exit 15
+wait_gone hello-stubdom 30 || exit 16
+echo "=== crash"
+xl create /etc/xen/hello-stubdom.cfg 'kernel="/usr/lib/hvmlite/hvmlite.elf"' 'on_crash="preserve"' 'cmdline="hvmlite.crash=panic"' || exit 17
+wait_state hello-stubdom c 60 || exit 18
+xl destroy hello-stubdom; wait_gone hello-stubdom 30 || exit 19
+echo "=== cycles"
+n=0
+for k in $(seq 1 20); do
+    xl create /etc/xen/hello-stubdom.cfg >/dev/null 2>&1 || break
+    hello c$k >/dev/null || break
+    xl destroy hello-stubdom; wait_gone hello-stubdom 30 || break
+    n=$k
+done
+echo "cycles: $n"
+sleep 1
+echo "=== domains in xenstore"
+xenstore-list /local/domain
+echo "=== xl list"
+xl list
+echo "=== end"
+"#
+    ))
+    .config("hello-stubdom.cfg", &hello)
+    .file_from("/usr/lib/hvmlite/hello-stubdom.elf", &example("hello-stubdom"))
+    .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+    .xenstore(xs_domain());
+    let r = xen_host::run("xsd-cycles", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let sc = r.scenario();
+    assert!(sc.contains(&"hello: ok one") && sc.contains(&"hello: ok two"), "{d}");
+    assert!(sc.contains(&"cycles: 20"), "{d}");
+    assert_eq!(r.section("=== domains in xenstore"), ["0", "1"], "{d}");
+    let list = r.section("=== xl list");
+    let names: Vec<&str> = list.iter().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["Domain-0", "Xenstore"], "{d}");
+    // 23 guests released; the last release leaves dom0's ring alone.
+    let xsd = r.domain(1);
+    let released: Vec<&&str> = xsd.iter().filter(|l| l.contains("released; ")).collect();
+    assert!(released.len() >= 23, "{} releases: {d}", released.len());
+    assert!(released.last().is_some_and(|l| l.ends_with("released; 1 rings mapped")), "{d}");
+    assert!(!xsd.iter().any(|l| l.contains("FATAL")), "{d}");
 }
