@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use crate::arch::hypervisor::Hypervisor;
-use crate::boot::traps::XEN_CALLBACK_VECTOR;
+use crate::boot::traps::{self, XEN_CALLBACK_VECTOR};
 use crate::platform;
 use crate::xen::abi::{HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR};
 use crate::xen::evtchn::{self, MAX_PORTS};
@@ -213,11 +213,11 @@ pub fn park(deadline: Option<u64>) -> Option<u64> {
 /// `sti; hlt` until Xen raises the callback vector; the clock then.
 fn sleep() -> u64 {
     with(|r| r.sleeps += 1);
-    // SAFETY: `sti; hlt` is one step (the interrupt shadow of `sti` covers
-    // `hlt`), so a callback already raised ends the `hlt`; the stub only
-    // clears `evtchn_upcall_pending`. Interrupts are off again before any
-    // task runs.
-    unsafe { core::arch::asm!("sti", "hlt", "cli", options(nostack)) };
+    // A callback already raised ends the `hlt` (or comes before it, and
+    // the stub steps over it); the stub only clears
+    // `evtchn_upcall_pending`. Interrupts are off again before any task
+    // runs.
+    traps::idle();
     let t = time::now().as_ns();
     LAST_WAKE.store(t, Ordering::Relaxed);
     t
