@@ -159,10 +159,10 @@ xl list
 
 /// The harness's answer to QEMU's lost timer interrupt
 /// (`common::qemu_xen`, docs/testing.md), exercised on purpose: the test
-/// stops QEMU (SIGSTOP) for 7 s while dom0 sleeps, so QEMU's CPU time
-/// stands still as in the fault; the watchdog must then type CTRL-a six
-/// times, Xen must take the serial input and give it back to dom0 once
-/// QEMU runs again, and the run must end normally.
+/// stops QEMU (SIGSTOP) for 7 s while dom0 sleeps, so the console stands
+/// still as in the fault; the watchdog must then type CTRL-a six times,
+/// Xen must take the serial input and give it back to dom0 once QEMU runs
+/// again, and the run must end normally.
 #[test]
 fn the_harness_nudges_xen_when_qemu_stands_still() {
     let s = Scenario::new("echo \"=== sleeping\"\nsleep 30\necho \"=== awake\"\n");

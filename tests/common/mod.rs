@@ -150,33 +150,25 @@ pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
 }
 
 /// [`qemu`] for Xen inside QEMU (`-serial stdio` is Xen's console), with a
-/// watchdog for a QEMU fault: now and then (about one Linux domU boot in a
-/// hundred, here) QEMU 7.2's TCG leaves the CPU halted in Xen's idle loop
-/// with the local APIC timer's interrupt pending in IRR and deliverable
-/// (`info lapic`: IRR 250, PPR 0x10, IF set), and nothing ever wakes it:
-/// QEMU then uses no CPU at all until killed. Any interrupt from outside
-/// wakes it and the pending one is delivered. So when QEMU has used no CPU
-/// for [`IDLE_NUDGE`] (a running Xen always does: its own timers fire every
-/// second), the watchdog types `CTRL-a` six times on the serial line: Xen
-/// takes the input for itself and gives it back to dom0, printing two
-/// `(XEN) *** Serial input …` lines, and nothing reaches a guest. Each
-/// nudge is recorded as a `[harness]` line.
+/// watchdog for a QEMU fault: now and then QEMU 7.2's TCG leaves the CPU
+/// halted in Xen's idle loop with the local APIC timer's interrupt
+/// pending in IRR and deliverable (`info lapic`: IRR 250, PPR 0x10, IF
+/// set), and nothing ever wakes it until killed, whether QEMU then uses
+/// no CPU at all or some (both were seen). Any interrupt from outside
+/// wakes it and the pending one is delivered. So whenever the console has
+/// said nothing for [`IDLE_NUDGE`], the watchdog types `CTRL-a` six times
+/// on the serial line: Xen takes the input for itself and gives it back
+/// to dom0, printing two `(XEN) *** Serial input …` lines, and nothing
+/// reaches a guest, so a nudge while Xen idles healthily costs nothing.
+/// Each nudge is recorded as a `[harness]` line.
 pub fn qemu_xen(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
     qemu_run(args, stop_on, timeout, true)
 }
 
-/// How long QEMU may use no CPU before [`qemu_xen`] nudges Xen.
+/// How long Xen's console may stay quiet before [`qemu_xen`] nudges Xen.
 pub const IDLE_NUDGE: Duration = Duration::from_secs(5);
 /// The line [`qemu_xen`] records for each nudge.
-pub const NUDGED: &str = "[harness] QEMU used no CPU for";
-
-/// CPU time (user + system) of process `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
+pub const NUDGED: &str = "[harness] console quiet:";
 
 fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -> Run {
     require("qemu-system-x86_64");
@@ -191,34 +183,37 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
     let (tx, rx) = mpsc::channel();
     let out = child.stdout.take().unwrap();
     let lines_tx = tx.clone();
+    // When the console last spoke (ms since start), for the watchdog.
+    let spoke = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let heard = spoke.clone();
     let reader = std::thread::spawn(move || {
         for l in BufReader::new(out).split(b'\n') {
             let Ok(l) = l else { break };
             let s = String::from_utf8_lossy(&l).trim_end_matches('\r').to_string();
+            heard.store(start.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Release);
             if lines_tx.send((s, start.elapsed())).is_err() {
                 break;
             }
         }
     });
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watchdog = child.stdin.take().map(|mut stdin| {
-        let (pid, done) = (child.id(), done.clone());
+    let stdin = std::sync::Arc::new(std::sync::Mutex::new(child.stdin.take()));
+    let watchdog = nudge.then(|| {
+        let (done, stdin) = (done.clone(), stdin.clone());
         std::thread::spawn(move || {
-            use std::io::Write;
             use std::sync::atomic::Ordering;
-            let (mut last, mut since) = (cpu_ticks(pid), Instant::now());
+            let mut nudged = Duration::ZERO;
             while !done.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(250));
-                let now = cpu_ticks(pid);
-                if now.is_none() || now != last {
-                    (last, since) = (now, Instant::now());
-                } else if since.elapsed() >= IDLE_NUDGE {
-                    let _ = stdin.write_all(&[1u8; 6]).and_then(|_| stdin.flush());
-                    let line = format!("{NUDGED} {:.1} s: nudged Xen through the serial line", since.elapsed().as_secs_f64());
-                    if tx.send((line, start.elapsed())).is_err() {
+                let now = start.elapsed();
+                let quiet = now.saturating_sub(Duration::from_millis(spoke.load(Ordering::Acquire)).max(nudged));
+                if quiet >= IDLE_NUDGE {
+                    type_into(&stdin, &[1u8; 6]);
+                    let line = format!("{NUDGED} nothing for {:.1} s; nudged Xen through the serial line", quiet.as_secs_f64());
+                    if tx.send((line, now)).is_err() {
                         break;
                     }
-                    since = Instant::now();
+                    nudged = now;
                 }
             }
         })
@@ -245,6 +240,9 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 run.timed_out = true;
+                if nudge {
+                    xen_state_on_timeout(&stdin, &rx, start, &mut run);
+                }
                 let _ = child.kill();
                 break;
             }
@@ -267,6 +265,41 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
         run.at.push(run.elapsed);
     }
     run
+}
+
+/// Types `bytes` on QEMU's serial line (Xen's console), if it has one.
+fn type_into(stdin: &std::sync::Mutex<Option<std::process::ChildStdin>>, bytes: &[u8]) {
+    use std::io::Write;
+    if let Some(i) = stdin.lock().unwrap().as_mut() {
+        let _ = i.write_all(bytes).and_then(|_| i.flush());
+    }
+}
+
+/// The line recorded before Xen's state is dumped at a timeout.
+pub const TIMEOUT_DUMP: &str = "[harness] timed out: Xen's state follows (debug keys q, r, e)";
+
+/// A scenario that timed out stopped somewhere: before QEMU is killed,
+/// take Xen's console (`CTRL-a` three times) and press its debug keys for
+/// every domain's vCPUs (`q`), the run queues (`r`) and the event channels
+/// (`e`), so that the console log says who was stuck where. Lines arriving
+/// within a few seconds are kept.
+fn xen_state_on_timeout(
+    stdin: &std::sync::Mutex<Option<std::process::ChildStdin>>,
+    rx: &mpsc::Receiver<(String, Duration)>,
+    start: Instant,
+    run: &mut Run,
+) {
+    run.lines.push(TIMEOUT_DUMP.into());
+    run.at.push(start.elapsed());
+    for k in [&[1u8, 1, 1][..], b"q", b"r", b"e"] {
+        type_into(stdin, k);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let until = Instant::now() + Duration::from_secs(5);
+    while let Ok((l, t)) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        run.lines.push(l);
+        run.at.push(t);
+    }
 }
 
 /// QEMU arguments for booting `kernel` through QEMU's own PVH path, with

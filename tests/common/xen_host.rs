@@ -450,7 +450,9 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
     };
     let run = super::qemu_xen(&args, STOP, timeout);
     let at = run.at.clone();
-    let rc = run.lines.iter().find_map(|l| l.split_once(DONE).and_then(|(_, r)| r.trim().parse().ok()));
+    // A run that timed out has no status, whatever the dump of Xen's state
+    // let through after the deadline.
+    let rc = if run.timed_out { None } else { run.lines.iter().find_map(|l| l.split_once(DONE).and_then(|(_, r)| r.trim().parse().ok())) };
     // The console with each line's arrival time, for looking at later.
     let log: String = run.lines.iter().zip(&at).map(|(l, t)| format!("[{:8.3}] {l}\n", t.as_secs_f64())).collect();
     std::fs::write(dir.join("console.log"), log).unwrap();
