@@ -37,6 +37,11 @@ pub fn heap_free() -> usize {
     HEAP.lock().free()
 }
 
+/// Bytes of the heap in all.
+pub fn heap_size() -> usize {
+    HEAP.lock().size()
+}
+
 /// The heap takes at most this much, from the top of the largest free RAM
 /// region: the rest, and low memory in particular, stays free for a
 /// payload (a Linux kernel prefers 16 MiB and needs tens of MiB from

@@ -28,6 +28,14 @@ pub trait Host {
     fn release(&mut self, domid: DomId);
     /// A line for the log (CONTROL `print`). By default dropped.
     fn log(&mut self, _line: &str) {}
+    /// Is the store's memory nearly gone? Then requests that would keep
+    /// more of it (writes, new nodes, permissions, watches, transactions,
+    /// new domains) are refused with ENOMEM, from dom0 too, and reads,
+    /// removals and releases go on: a store that runs out refuses, it
+    /// does not crash. By default never.
+    fn memory_low(&self) -> bool {
+        false
+    }
 }
 
 /// Work a request left for after its reply.
@@ -202,6 +210,13 @@ impl Server {
         let ty = Type::from_u32(h.ty).ok_or(Errno::ENOSYS)?;
         let a = &mut Args::new(body);
         let tx = h.tx_id;
+        let grows = matches!(
+            ty,
+            Type::Write | Type::Mkdir | Type::SetPerms | Type::Watch | Type::TransactionStart | Type::Introduce | Type::SetTarget
+        );
+        if grows && host.memory_low() {
+            return Err(Errno::ENOMEM);
+        }
         match ty {
             Type::Read => self.query(dom, tx, |s, cx| ops::read(s, cx, &cx.node_path(a.text()?)?)),
             Type::Directory => self.query(dom, tx, |s, cx| ops::directory(s, cx, &cx.node_path(a.text()?)?)),

@@ -14,6 +14,7 @@ struct FakeHost {
     introduced: Vec<(DomId, u64, u32)>,
     released: Vec<DomId>,
     refuse: bool,
+    low: bool,
     log: Vec<String>,
 }
 
@@ -30,6 +31,9 @@ impl Host for FakeHost {
     }
     fn log(&mut self, line: &str) {
         self.log.push(line.to_string());
+    }
+    fn memory_low(&self) -> bool {
+        self.low
     }
 }
 
@@ -677,5 +681,31 @@ fn guests_together_are_bounded_and_deep_paths_refused_early() {
     let deep = ["d"; 1000].join("/");
     assert_eq!(h.write(1, &deep, "x"), err("ENOSPC"));
     assert_eq!(h.s.usage().find(|(d, _)| *d == 1).map(|u| u.1), before);
+    h.check();
+}
+
+/// Out of memory the store refuses what would keep more, dom0's requests
+/// too, and goes on serving the rest; with memory back, all of it again.
+#[test]
+fn a_store_low_on_memory_refuses_growth_and_serves_the_rest() {
+    let mut h = H::new();
+    h.domain(5);
+    h.write(5, "data/a", "1").unwrap();
+    h.host.low = true;
+    assert_eq!(h.write(5, "data/b", "2"), err("ENOMEM"));
+    assert_eq!(h.write(0, "/tool/x", "2"), err("ENOMEM"));
+    assert_eq!(h.call(0, Type::Mkdir, 0, b"/tool/y\0"), err("ENOMEM"));
+    assert_eq!(h.perms(5, "data/a", &["n5", "r0"]), err("ENOMEM"));
+    assert_eq!(h.watch(5, "data", "t"), err("ENOMEM"));
+    assert_eq!(h.call(5, Type::TransactionStart, 0, b"\0"), err("ENOMEM"));
+    assert_eq!(h.call(0, Type::Introduce, 0, "6\0 4102\0 16\0".replace(" ", "").as_bytes()), err("ENOMEM"));
+    assert_eq!(h.read(5, "data/a"), Ok("1".into()));
+    assert_eq!(h.call(5, Type::Rm, 0, b"data/a\0"), ok());
+    assert_eq!(h.call(0, Type::Release, 0, b"5\0"), ok());
+    assert_eq!(h.host.released, [5]);
+    h.check();
+    h.host.low = false;
+    h.domain(6);
+    assert_eq!(h.write(6, "data/b", "2"), ok());
     h.check();
 }
