@@ -284,13 +284,9 @@ echo "dom0: domains left: $(xl list | grep -vc '^Name\|^Domain-0 \|^Xenstore ')"
     let m = milestones(&r);
     // The first guest is domain 1, or 2 behind a xenstore domain.
     let answered = format!("dom0: stubdomain {} answered: 1 pong", r.id(1));
-    for want in [
-        "Booting kernel on Xen PVH",
-        "dom0: capabilities: control_d",
-        "dom0: hypervisor: xen PVH",
-        &answered,
-        "dom0: domains left: 0",
-    ] {
+    for want in
+        ["Booting kernel on Xen PVH", "dom0: capabilities: control_d", "dom0: hypervisor: xen PVH", &answered, "dom0: domains left: 0"]
+    {
         assert!(m.iter().any(|l| l == want), "{want:?} missing: {m:#?}\n{d}");
     }
     // The stubdomain is hvmlite too, as a domU of the PVH dom0.
