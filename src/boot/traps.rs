@@ -7,7 +7,7 @@
 //! reported. Selectors stay those of the boot GDT and the Linux boot
 //! protocol: code 0x10, data 0x18.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
 use x86_64::instructions::tables::load_tss;
@@ -37,8 +37,7 @@ pub const FAULT_STACK_SIZE: usize = 16 * 1024;
 /// sleep with the upcall acknowledged and the pending ports untaken:
 /// Xen raises nothing more for them (their selector bit is still set),
 /// and the domain sleeps forever with an event pending. So the stub
-/// returns past the `hlt` when it interrupted that very instruction
-/// (counted: [`early_callbacks`]).
+/// returns past the `hlt` when it interrupted that very instruction.
 pub const XEN_CALLBACK_VECTOR: u8 = 0xf3;
 
 static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
@@ -77,7 +76,6 @@ core::arch::global_asm!(
     "cmp qword ptr [rsp + 8], rax",
     "jne 3f",
     "inc qword ptr [rsp + 8]",
-    "inc qword ptr [rip + {early}]",
     "3:",
     "pop rax",
     "iretq",
@@ -96,17 +94,7 @@ core::arch::global_asm!(
     "ud2",
     handler = sym trap_handler,
     shared_info = sym crate::xen::evtchn::SHARED_INFO,
-    early = sym EARLY_CALLBACKS,
 );
-
-/// Callbacks that came before the idle `hlt` (see [`XEN_CALLBACK_VECTOR`]).
-static EARLY_CALLBACKS: AtomicU64 = AtomicU64::new(0);
-
-/// How many times the callback vector interrupted [`idle`] before its
-/// `hlt` (and the stub stepped over it).
-pub fn early_callbacks() -> u64 {
-    EARLY_CALLBACKS.load(Ordering::Relaxed)
-}
 
 /// `sti; hlt; cli`: sleep until an interrupt (on Xen, the event callback)
 /// and return with interrupts off again. The `hlt` is never reached with

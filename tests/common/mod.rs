@@ -240,6 +240,8 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 run.timed_out = true;
+                // The watchdog's nudges would toggle the console back.
+                done.store(true, std::sync::atomic::Ordering::Release);
                 if nudge {
                     xen_state_on_timeout(&stdin, &rx, start, &mut run);
                 }

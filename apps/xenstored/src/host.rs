@@ -8,6 +8,7 @@ use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::task::Waker;
 
+use hvmlite::boot::startup;
 use hvmlite::rt::{self, reactor};
 use hvmlite::xen::evtchn::{self, EvtchnError};
 use hvmlite::xen::gntmap::{self, MapError, Mapping};
@@ -132,20 +133,15 @@ impl Shared {
 /// The server's hands on Xen while it handles a message.
 struct Hands<'a>(&'a Shared);
 
-/// Heap kept free for what the store does not hold for long (requests
-/// being read, replies and events waiting for a ring, a transaction's
-/// commit): an eighth of it. Below that the server refuses what would
-/// keep more ([`Host::memory_low`]) instead of failing an allocation,
-/// which would crash the domain and every guest's store with it: 20
-/// guests' worth of dom0's own nodes did that in 3 MiB.
-fn memory_low() -> bool {
-    let reserve = hvmlite::boot::startup::heap_size() / 8;
-    hvmlite::boot::startup::heap_free() < reserve
-}
-
 impl Host for Hands<'_> {
+    /// Heap kept free for what the store does not hold for long (requests
+    /// being read, replies and events waiting for a ring, a transaction's
+    /// commit): an eighth of it. Below that the server refuses what would
+    /// keep more instead of failing an allocation, which would crash the
+    /// domain and every guest's store with it: 20 guests' worth of dom0's
+    /// own nodes did that in 3 MiB.
     fn memory_low(&self) -> bool {
-        memory_low()
+        startup::heap_free() < startup::heap_size() / 8
     }
 
     fn introduce(&mut self, domid: DomId, _gfn: u64, port: u32) -> Result<(), Errno> {
