@@ -298,6 +298,8 @@ if os.path.exists(mkfs):
             f.write(bytes(range(256)) * 20)
         with open(os.path.join(root, "boot", "grub", "grub.cfg"), "w") as f:
             f.write("menuentry 'Debian' { linux /vmlinuz }\n")
+        with open(os.path.join(root, "boot", "grub", "grubenv"), "w") as f:
+            f.write(("# GRUB Environment Block\nnext_entry=1\n").ljust(1024, "#"))
         os.symlink("boot/vmlinuz-6.1", os.path.join(root, "vmlinuz"))
         os.symlink("loop-b", os.path.join(root, "loop-a"))
         os.symlink("loop-a", os.path.join(root, "loop-b"))

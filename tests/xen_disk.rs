@@ -257,6 +257,158 @@ fn boots_the_kernel_on_each_kind_of_disk() {
     }
 }
 
+/// A grubenv as `grub-editenv` writes it: 1024 bytes, `#` padding.
+fn grubenv(vars: &[&str]) -> Vec<u8> {
+    let mut s = String::from("# GRUB Environment Block\n");
+    for v in vars {
+        s += v;
+        s.push('\n');
+    }
+    let mut b = s.into_bytes();
+    b.resize(1024, b'#');
+    b
+}
+
+/// What admins rely on a bootloader for, on the real host: `grub-reboot`
+/// taken once then cleared in grubenv (and nothing else on the disk
+/// written), an entry from `custom.cfg` (sourced by grub.cfg) chosen by
+/// `saved_entry`, a stale `saved_entry` falling back to the first entry,
+/// and Alpine's `/extlinux.conf` on a `/boot` partition with `MENU
+/// DEFAULT`.
+#[test]
+fn grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
+    let v = version();
+    let mib = 24;
+    let mnt = |tag: &str| format!("{OPTS} test.mount=xvda1 test.entry={tag}");
+    let grub_disk = |name: &str, default: &str, env: Vec<u8>, custom: Option<String>| {
+        let mut items = base(&format!("hello from the {name} disk"));
+        items.push(Item::File("/boot/grub/grub.cfg", debian_grub_cfg(&v, "7a8a", default, 5, mnt).into_bytes()));
+        items.push(Item::File("/boot/grub/grubenv", env));
+        if let Some(c) = custom {
+            items.push(Item::File("/boot/grub/custom.cfg", c.into_bytes()));
+        }
+        mbr_disk(2048 + mib * 2048, &[Part { start: 2048, data: ext4(name, mib, &items), mbr_type: 0x83 }])
+    };
+    let next = format!("next_entry=gnulinux-advanced-7a8a>gnulinux-{v}-recovery-7a8a");
+    let (old_env, new_env) = (grubenv(&["saved_entry=0", &next]), grubenv(&["saved_entry=0", "next_entry="]));
+    let reboot = grub_disk("reboot", "0", old_env.clone(), None);
+    let custom = format!(
+        "menuentry 'Rescue (custom.cfg)' --id custom-rescue {{\n\tlinux /boot/vmlinuz-{v} root=UUID=7a8a ro {}\n\tinitrd /boot/initrd.img-{v}\n}}\n",
+        mnt("custom")
+    );
+    let custom = grub_disk("custom", "${saved_entry}", grubenv(&["saved_entry=custom-rescue"]), Some(custom));
+    let stale = grub_disk("stale", "${saved_entry}", grubenv(&["saved_entry=gnulinux-5.10.0-9-amd64-advanced-7a8a"]), None);
+    // Alpine: a /boot partition holding extlinux.conf, the kernels beside it.
+    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let alpine_conf = format!(
+        "DEFAULT menu.c32\nPROMPT 0\nMENU TITLE Alpine/Linux Boot Menu\nMENU HIDDEN\nTIMEOUT 10\n\
+         LABEL virt\n  MENU LABEL Linux virt\n  LINUX vmlinuz-virt\n  APPEND {}\n\n\
+         LABEL lts\n  MENU DEFAULT\n  MENU LABEL Linux lts\n  LINUX vmlinuz-lts\n  INITRD initramfs-lts\n  APPEND {}\n\nMENU SEPARATOR\n",
+        mnt("virt"),
+        mnt("lts")
+    );
+    let items = vec![
+        Item::File("/extlinux.conf", alpine_conf.into_bytes()),
+        Item::File("/vmlinuz-lts", k.clone()),
+        Item::File("/vmlinuz-virt", k),
+        Item::File("/initramfs-lts", disk_initrd()),
+        Item::File("/hello.txt", b"hello from the alpine disk".to_vec()),
+    ];
+    let alpine = mbr_disk(2048 + mib * 2048, &[Part { start: 2048, data: ext4("alpine", mib, &items), mbr_type: 0x83 }]);
+
+    let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
+    let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
+    script.push_str(&disk_script("reboot"));
+    script.push_str("cp /scenario/disk.img /scenario/orig.img\n");
+    script.push_str(&boot_script("reboot-1", ""));
+    script.push_str(&boot_script("reboot-2", ""));
+    script.push_str(
+        "echo \"=== cmp\"\necho \"bytes changed: $(cmp -l /scenario/orig.img /scenario/disk.img | wc -l)\"\nrm /scenario/orig.img\n",
+    );
+    for name in ["custom", "stale", "alpine"] {
+        script.push_str(&disk_script(name));
+        script.push_str(&boot_script(name, ""));
+    }
+    script.push_str("echo \"=== end\"\n");
+    let mut s = Scenario::new(&script).config("hvmlite-disk.cfg", &cfg).file_from("/usr/lib/hvmlite/hvmlite.elf", &image());
+    for (name, data) in [("reboot", &reboot), ("custom", &custom), ("stale", &stale), ("alpine", &alpine)] {
+        s = s.file_from(&format!("/scenario/{name}.img.gz"), &save_gz(name, data));
+    }
+    let r = xen_host::run("disk-admin", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+
+    // grub-reboot's entry once, cleared in grubenv; then the default.
+    let g = Guest::from(&r, "reboot-1");
+    let want = format!("root=UUID=7a8a ro single {}", mnt("recovery"));
+    assert_booted(
+        &g,
+        &d,
+        &format!("\"Debian GNU/Linux, with Linux {v} (recovery mode)\" (2 of 3, default)"),
+        &want,
+        "",
+        "xvda1",
+        "hello from the reboot disk",
+    );
+    assert_eq!(g.hv("grubenv: "), Some("xvda1 /boot/grub/grubenv written: next_entry="), "{d}");
+    let env: Vec<&str> = g.lines.iter().filter_map(|l| l.split_once("init: grubenv: ").map(|(_, r)| r)).collect();
+    assert_eq!(env, ["saved_entry=0", "next_entry="], "{d}");
+    let g = Guest::from(&r, "reboot-2");
+    assert_booted(
+        &g,
+        &d,
+        "\"Debian GNU/Linux\" (0 of 3, default)",
+        &format!("root=UUID=7a8a ro {}", mnt("simple")),
+        "",
+        "xvda1",
+        "hello from the reboot disk",
+    );
+    assert_eq!(g.hv("grubenv: "), None, "nothing to write on the second boot: {d}");
+    // The only bytes of the disk that changed are grubenv's.
+    let changed = old_env.iter().zip(&new_env).filter(|(a, b)| a != b).count();
+    assert_eq!(r.section("=== cmp").first().copied(), Some(format!("bytes changed: {changed}").as_str()), "{d}");
+
+    let g = Guest::from(&r, "custom");
+    let want = format!("root=UUID=7a8a ro {}", mnt("custom"));
+    assert_booted(
+        &g,
+        &d,
+        "/boot/grub/grub.cfg: \"Rescue (custom.cfg)\" (3 of 4, default)",
+        &want,
+        "",
+        "xvda1",
+        "hello from the custom disk",
+    );
+
+    let g = Guest::from(&r, "stale");
+    let w = g.hv("warning: boot entry: xvda1: ").unwrap_or_else(|| panic!("no fall-back warning: {d}"));
+    assert!(
+        w.ends_with("the default \"gnulinux-5.10.0-9-amd64-advanced-7a8a\" names no entry; booting the first entry, as GRUB does"),
+        "{w}"
+    );
+    let want = format!("root=UUID=7a8a ro {}", mnt("simple"));
+    assert_booted(
+        &g,
+        &d,
+        "\"Debian GNU/Linux\" (0 of 3, first: the default names no entry)",
+        &want,
+        "",
+        "xvda1",
+        "hello from the stale disk",
+    );
+
+    let g = Guest::from(&r, "alpine");
+    assert_booted(
+        &g,
+        &d,
+        "xvda1 extlinux.conf /extlinux.conf: \"Linux lts\" (1 of 2, default)",
+        &mnt("lts"),
+        "",
+        "xvda1",
+        "hello from the alpine disk",
+    );
+}
+
 /// Start hvmlite with the disk in `$dev`, run `then`, and expect the
 /// domain to crash (`on_crash = "preserve"`): its console, then destroy it.
 fn crash_script(label: &str, then: &str) -> String {

@@ -273,7 +273,7 @@ fn generated(b: &mut Bytes) {
             }
         }
     }
-    let menu = grub::parse("/boot/grub/grub.cfg", &cfg, None, None, &mut |_| Some(false)).unwrap_or_else(|e| panic!("{e}\n{cfg}"));
+    let menu = grub::parse("/boot/grub/grub.cfg", &cfg, None, None, &mut |_: &str| Some(false)).unwrap_or_else(|e| panic!("{e}\n{cfg}"));
     let models: Vec<&Model> = nodes
         .iter()
         .flat_map(|n| match n {

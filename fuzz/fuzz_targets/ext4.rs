@@ -11,8 +11,13 @@
 //! `/boot`) end in a value or a typed error that prints as one line; a file
 //! read whole is exactly as long as `stat` says; listings hold no `.`,
 //! `..` or empty names and are sorted; the read cap (1 MiB here) holds.
+//! GRUB's blocklist of `/boot/grub/grubenv` (`disk::blocklist`, which
+//! walks the structures itself): it never reads past the device, its runs
+//! lie inside the device and add up to at most 1024 bytes, and writing
+//! over them changes no byte outside them.
 #![no_main]
 
+use hvmlite::disk::blocklist;
 use hvmlite::disk::fs::{Ext4Fs, FileKind, FsError};
 use hvmlite::disk::Files;
 use hvmlite_fuzz::{check_listing, fs_input, one_line};
@@ -21,6 +26,23 @@ use libfuzzer_sys::fuzz_target;
 const MAX_FILE: u64 = 1 << 20;
 
 fuzz_target!(|data: &[u8]| {
+    let (mut raw, _) = fs_input(data);
+    match blocklist::ext4(&mut raw, "/boot/grub/grubenv", 1024) {
+        Ok(runs) => {
+            let size = raw.0.data().len() as u64;
+            assert!(runs.iter().all(|r| r.offset + r.len as u64 <= size), "{runs:?}");
+            let total: usize = runs.iter().map(|r| r.len).sum();
+            assert!(total <= 1024);
+            let before = raw.0.data().to_vec();
+            if blocklist::write_runs(&mut raw.0, &runs, &vec![b'!'; total]).is_ok() {
+                let after = raw.0.data();
+                let inside = |i: usize| runs.iter().any(|r| (r.offset as usize..r.offset as usize + r.len).contains(&i));
+                assert!((0..before.len()).all(|i| before[i] == after[i] || inside(i)), "a byte outside the runs was written");
+            }
+        }
+        Err(e) => one_line(&e),
+    }
+
     let (disk, window) = fs_input(data);
 
     let mut fs = match Ext4Fs::open_with_window(disk, window) {

@@ -12,6 +12,7 @@ use crate::dev::block::BlockDevice;
 use fat::FatFs;
 use fs::{Ext4Fs, FsError, ReadStats};
 
+pub mod blocklist;
 pub mod bootcfg;
 pub mod fat;
 pub mod fs;
@@ -77,6 +78,34 @@ impl Volume {
             Volume::Ext4(fs) => fs.read_file_into(path, dst),
             Volume::Fat(fs) => fs.read_file_into(path, dst),
         }
+    }
+
+    /// Replace the bytes of the file at `path`, which must read as `old`
+    /// now, with `new` (as long), in place on `dev` (the device this
+    /// filesystem is on): only the file's own blocks are written, nothing
+    /// is allocated, no metadata changes (GRUB's `save_env`). ext2/3/4
+    /// only; every doubt is a refusal, with why.
+    pub fn rewrite_in_place(&mut self, dev: &mut dyn BlockDevice, path: &str, old: &[u8], new: &[u8]) -> Result<(), String> {
+        if old.len() != new.len() {
+            return Err(alloc::format!("{} new bytes for a file of {}", new.len(), old.len()));
+        }
+        if let Volume::Fat(_) = self {
+            return Err("it is on FAT; only ext2/3/4 is written".into());
+        }
+        match Files::read(self, path) {
+            Ok(Some(b)) if b == old => {}
+            Ok(_) => return Err("it changed since it was read".into()),
+            Err(e) => return Err(alloc::format!("{e}")),
+        }
+        let runs = blocklist::ext4(dev, path, old.len() as u64)?;
+        if blocklist::read_runs(dev, &runs)? != old {
+            return Err("its blocks on the device do not hold what the filesystem reads".into());
+        }
+        blocklist::write_runs(dev, &runs, new)?;
+        if blocklist::read_runs(dev, &runs)? != new {
+            return Err("reading it back gave other bytes".into());
+        }
+        Ok(())
     }
 
     pub fn read_stats(&self) -> ReadStats {

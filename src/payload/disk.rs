@@ -134,7 +134,10 @@ fn try_disk<'a>(
             }
         }
         if let Some(found) = try_partition(&disk, p, &pname, choice) {
-            let (fs, found) = found;
+            let (mut fs, found) = found;
+            if let Some(w) = &found.grubenv {
+                save_grubenv(&disk, p, &mut fs, w, &pname);
+            }
             return Some(read_and_start(boot, xs, disk, fs, found, pname));
         }
     }
@@ -160,7 +163,11 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
                 bootcfg::Why::Override => "hvmlite.entry",
                 bootcfg::Why::Default => "default",
                 bootcfg::Why::First => "first",
+                bootcfg::Why::Fallback => "first: the default names no entry",
             };
+            if let Some(w) = &found.warning {
+                log::warn!("boot entry: {pname}: {w}; booting the first entry, as GRUB does");
+            }
             // ext4 is the usual case and goes unnamed; FAT says which.
             let fat = match &fs {
                 Volume::Fat(f) => format!("{} ", f.kind()),
@@ -181,6 +188,21 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
             None
         }
         Err(e) => fatal!("{pname}: {}", disk.borrow().explain(e)),
+    }
+}
+
+/// Write grubenv back as the configuration's `save_env`s leave it, before
+/// the kernel is read, as GRUB does: `grub-reboot`'s one-shot entry is
+/// then cleared. A refusal is a warning; the boot goes on.
+fn save_grubenv(disk: &Disk, p: &PartitionInfo, fs: &mut Volume, w: &Result<bootcfg::EnvWrite, String>, pname: &str) {
+    let w = match w {
+        Ok(w) => w,
+        Err(why) => return log::warn!("grubenv: {pname}: {why}"),
+    };
+    let mut dev = p.open(disk.clone()).unwrap_or_else(|e| fatal!("{pname}: {e}"));
+    match fs.rewrite_in_place(&mut dev, &w.path, &w.old, &w.new) {
+        Ok(()) => log::info!("grubenv: {pname} {} written: {}", w.path, w.changed.join(" ")),
+        Err(why) => log::warn!("grubenv: {pname} {} not written: {why}", w.path),
     }
 }
 

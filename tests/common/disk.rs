@@ -161,7 +161,7 @@ const DISK_MODULES: [&str; 6] =
 
 /// `/init` of the disk tests: what the Linux tests' `/init` says, then it
 /// mounts the partition `test.mount=` names (read-only) and prints its
-/// `/hello.txt`.
+/// `/hello.txt` and the variables of its grubenv, if it has one.
 const DISK_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -174,6 +174,7 @@ dev=$(sed -n 's/.*test\.mount=\([^ ]*\).*/\1/p' /proc/cmdline)
 i=0; until [ -b /dev/$dev ]; do i=$((i + 1)); [ $i -le 100 ] || break; sleep 0.1; done
 mkdir -p /mnt
 if mount -t ext4 -o ro /dev/$dev /mnt; then echo "init: disk: $dev: $(cat /mnt/hello.txt)"; else echo "init: disk: mount $dev failed"; fi
+for f in /mnt/boot/grub/grubenv /mnt/grub/grubenv; do [ -f $f ] && grep -v '^#' $f | sed 's/^/init: grubenv: /'; done
 echo "init: hvmlite-linux-test: done"
 poweroff -f
 "#;
@@ -300,6 +301,14 @@ submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-a
 	}}
 }}
 ### END /etc/grub.d/10_linux ###
+
+### BEGIN /etc/grub.d/41_custom ###
+if [ -f  ${{config_directory}}/custom.cfg ]; then
+  source ${{config_directory}}/custom.cfg
+elif [ -z "${{config_directory}}" -a -f  $prefix/custom.cfg ]; then
+  source $prefix/custom.cfg
+fi
+### END /etc/grub.d/41_custom ###
 "#
     )
 }

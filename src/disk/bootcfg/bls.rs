@@ -59,6 +59,7 @@ impl BlsEntry {
             initrds: self.initrds.clone(),
             options: self.options.clone(),
             source: Source { format: Format::Bls, file: self.file.clone(), line },
+            saves: Vec::new(),
         })
     }
 }
@@ -192,7 +193,7 @@ pub fn menu(dir: &str, entries: Vec<BlsEntry>, loader_conf: Option<(&str, &str)>
     }
     // The default as an index among the Linux entries.
     let default = default.map(|d| d.map(|i| entries[..i].iter().filter(|e| e.linux.is_some()).count()));
-    Ok(Menu { entries: linux, default })
+    Ok(Menu { entries: linux, default, saves: Vec::new() })
 }
 
 /// `loader.conf`'s `default`: the first entry (in menu order) whose id,
@@ -438,9 +439,11 @@ mod tests {
     }
 
     #[test]
-    fn loader_conf_default_naming_nothing_is_an_error() {
-        let e = find(&mut two_kernels(Some("timeout 0\ndefault arch-*\n")), None).unwrap_err();
-        assert_eq!(e.to_string(), "/loader/loader.conf:2: the default \"arch-*\" names no entry");
+    fn loader_conf_default_naming_nothing_boots_the_first_with_a_warning() {
+        let f = find(&mut two_kernels(Some("timeout 0\ndefault arch-*\n")), None).unwrap();
+        assert_eq!((f.selected, f.why), (0, Why::Fallback));
+        let w = f.warning.unwrap().to_string();
+        assert_eq!(w, "/loader/loader.conf:2: the default \"arch-*\" names no entry");
         let e = find(&mut two_kernels(Some("default @saved\n")), None).unwrap_err();
         assert!(e.to_string().starts_with("/loader/loader.conf:1: unsupported: default @saved"), "{e}");
     }

@@ -38,9 +38,10 @@ pub fn find<F: Files>(files: &mut F) -> Result<Option<(String, Menu)>, Error<F::
                 initrds,
                 options: String::new(),
                 source: Source { format: Format::DebianSymlinks, file: linux, line: 0 },
+                saves: Vec::new(),
             });
         }
-        return Ok(Some((kernel, Menu { entries, default: Ok(Some(0)) })));
+        return Ok(Some((kernel, Menu { entries, default: Ok(Some(0)), saves: Vec::new() })));
     }
     Ok(None)
 }

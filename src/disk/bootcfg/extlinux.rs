@@ -205,6 +205,7 @@ fn build(
             initrds,
             options: append,
             source: Source { format: Format::Extlinux, file: path.to_string(), line: l.line },
+            saves: Vec::new(),
         });
     }
     if let Some((name, line)) = default {
@@ -217,7 +218,7 @@ fn build(
     if entries.is_empty() {
         return Err(ConfigError::new(path, 0, Problem::NoEntries));
     }
-    Ok(Menu { entries, default: default_index })
+    Ok(Menu { entries, default: default_index, saves: Vec::new() })
 }
 
 #[cfg(test)]

@@ -25,18 +25,31 @@
 //! with every `feature_*` set; `prefix` and `config_directory` are the
 //! directory of `grub.cfg`.
 //!
+//! `source FILE` (`.`) runs another file here, sharing the variables and
+//! the menu (Debian's `custom.cfg`, openSUSE's snapshot menu);
+//! `configfile FILE` replaces the menu with that file's, which runs with
+//! only the exported variables (ESP stubs). Both are bounded: a file that
+//! sources itself is one error ([`MAX_SOURCE_DEPTH`]).
+//!
 //! The default: the `default` variable as the file left it, GRUB-style:
 //! empty means 0; an index, an id or a title; `>` descends into submenus
 //! (`1>2`); `saved` means `saved_entry`. `next_entry` (from
-//! `grub-reboot`) is honoured because the file itself does so; hvmlite
-//! cannot clear it as GRUB would.
+//! `grub-reboot`) is honoured because the file itself does so.
+//!
+//! `save_env` is recorded, in order, with the value each variable had
+//! then: the script's own in [`Menu::saves`], those an entry's body makes
+//! (`savedefault`, `recordfail`, run with `chosen` set as GRUB sets it)
+//! in that entry's [`BootEntry::saves`]. The caller writes the result
+//! back ([`Grubenv::save`], [`Grubenv::encode`]), so `grub-reboot`'s
+//! `next_entry` is cleared after one boot as GRUB clears it.
 
 use super::bls::BlsEntry;
-use super::{is_index, BootEntry, ConfigError, Format, Menu, Problem, Source, MAX_DEPTH, MAX_ENTRIES};
+use super::{is_index, BootEntry, ConfigError, Format, Menu, Problem, Save, Source, MAX_DEPTH, MAX_ENTRIES, MAX_FILE_SIZE};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use typed_arena::Arena;
 
 /// `grub_platform` as GRUB built for Xen PVH (`i386-xen_pvh`) sets it.
 pub const GRUB_PLATFORM: &str = "xen_pvh";
@@ -46,6 +59,35 @@ const MAX_VAR_BYTES: usize = 64 << 10;
 const MAX_STEPS: usize = 100_000;
 /// The most bytes all expansions together may produce.
 const MAX_EXPANDED: usize = 16 << 20;
+/// The deepest chain of `source`/`configfile` (a file that sources itself
+/// stops here).
+pub const MAX_SOURCE_DEPTH: usize = 8;
+/// The most bytes of files `source`/`configfile` read in all.
+const MAX_SOURCED: usize = 4 * MAX_FILE_SIZE;
+/// The size of the environment block `grub-editenv` creates and GRUB
+/// writes in place.
+pub const GRUBENV_SIZE: usize = 1024;
+/// Its first line.
+const GRUBENV_HEADER: &str = "# GRUB Environment Block\n";
+
+/// What the interpreter asks of the filesystem grub.cfg is on.
+pub trait Host {
+    /// GRUB's `[ -f PATH ]`: `None` when it cannot tell.
+    fn exists(&mut self, path: &str) -> Option<bool>;
+    /// The text of PATH for `source`/`configfile`: `Ok(None)` when there
+    /// is no such file.
+    fn read(&mut self, path: &str) -> Result<Option<String>, ConfigError>;
+}
+
+/// File tests answered by a function, and no file to source.
+impl<F: FnMut(&str) -> Option<bool>> Host for F {
+    fn exists(&mut self, path: &str) -> Option<bool> {
+        self(path)
+    }
+    fn read(&mut self, _: &str) -> Result<Option<String>, ConfigError> {
+        Ok(None)
+    }
+}
 
 /// GRUB's environment block: `# GRUB Environment Block`, then `name=value`
 /// lines (`\` escapes the next character), padded with `#`.
@@ -98,6 +140,50 @@ impl Grubenv {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
+
+    /// `save_env NAME` with NAME's value (`None`: unset), as GRUB edits
+    /// the block: a variable already there keeps its place, a new one goes
+    /// last, an unset one is removed.
+    pub fn save(&mut self, name: &str, value: Option<&str>) {
+        match (value, self.vars.iter().position(|(n, _)| n == name)) {
+            (Some(v), Some(at)) => {
+                self.vars[at].1 = v.to_string();
+                let mut i = at + 1;
+                while i < self.vars.len() {
+                    if self.vars[i].0 == name {
+                        self.vars.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            (Some(v), None) => self.vars.push((name.to_string(), v.to_string())),
+            (None, _) => self.vars.retain(|(n, _)| n != name),
+        }
+    }
+
+    /// The block as GRUB writes it: the header, `name=value` lines (`\`
+    /// before a `\` or a newline), `#` up to `size` bytes; `None` when
+    /// the variables do not fit.
+    pub fn encode(&self, size: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::from(GRUBENV_HEADER.as_bytes());
+        for (n, v) in &self.vars {
+            out.extend_from_slice(n.as_bytes());
+            out.push(b'=');
+            for b in v.bytes() {
+                if b == b'\\' || b == b'\n' {
+                    out.push(b'\\');
+                }
+                out.push(b);
+            }
+            out.push(b'\n');
+        }
+        if out.len() > size {
+            return None;
+        }
+        out.resize(size, b'#');
+        Some(out)
+    }
 }
 
 /// `s` with each `\` removed and the byte after it kept as it is (the
@@ -117,46 +203,77 @@ pub fn calls_blscfg(text: &str) -> bool {
 }
 
 /// Parse and run `grub.cfg` at `path`. `env` is the grubenv next to it,
-/// `bls` the sorted BLS entries `blscfg` inserts, `exists` answers GRUB's
-/// file tests (`[ -f … ]`; `None`: cannot tell).
-pub fn parse(
-    path: &str,
-    text: &str,
-    env: Option<&Grubenv>,
-    bls: Option<&[BlsEntry]>,
-    exists: &mut dyn FnMut(&str) -> Option<bool>,
-) -> Result<Menu, ConfigError> {
-    let toks = lex(path, text)?;
-    let mut parser = Parser { file: path, toks: &toks, pos: 0, function_names: Vec::new() };
-    let stmts = parser.script()?;
+/// `bls` the sorted BLS entries `blscfg` inserts, `host` answers GRUB's
+/// file tests and reads what `source`/`configfile` name.
+pub fn parse(path: &str, text: &str, env: Option<&Grubenv>, bls: Option<&[BlsEntry]>, host: &mut dyn Host) -> Result<Menu, ConfigError> {
+    let arena = Arena::new();
+    let stmts: &[Stmt] = arena.alloc(script(path, text)?);
     let dir = super::parent(path).unwrap_or("").to_string();
     let mut run = Run {
-        file: path,
+        file: path.to_string(),
         dir: dir.clone(),
         env,
         bls,
-        exists,
-        functions: Functions::new(parser.function_names),
+        host,
+        arena: &arena,
+        functions: Functions::default(),
         steps: 0,
         expanded: 0,
         items: 0,
         default_line: 0,
+        default_file: path.to_string(),
+        saves: Vec::new(),
+        exported: Vec::new(),
+        sources: 0,
+        sourced: 0,
+        hops: 0,
+        configfile: None,
     };
     let mut vars = Vars::default();
-    for (k, v) in [("grub_platform", GRUB_PLATFORM), ("grub_cpu", "i386"), ("prefix", &dir), ("config_directory", &dir)] {
+    fresh_vars(&mut vars, path, &dir)?;
+    let (mut stmts, mut file) = (stmts, path.to_string());
+    let menu = loop {
+        run.file.clone_from(&file);
+        let menu = run.menu(stmts, &mut vars, 0, "")?;
+        // `configfile`: that file's menu instead, with the exported
+        // variables only.
+        let Some((next, body)) = run.configfile.take() else { break menu };
+        let mut fresh = Vars::default();
+        fresh_vars(&mut fresh, &next, super::parent(&next).unwrap_or(""))?;
+        for n in run.exported.iter().chain(&["root".to_string(), "prefix".to_string()]) {
+            if let Some(v) = vars.get(n) {
+                fresh.put(n, Some(v.clone()), &next, 0)?;
+            }
+        }
+        vars = fresh;
+        run.functions = Functions::default();
+        run.items = 0;
+        (stmts, file) = (body, next);
+    };
+    let mut entries = Vec::new();
+    flatten(&menu, &[], &mut entries);
+    if entries.is_empty() {
+        return Err(ConfigError::new(&file, 0, Problem::NoEntries));
+    }
+    let default = run.default(&menu, &vars).map(Some);
+    Ok(Menu { entries, default, saves: run.saves })
+}
+
+/// Lex and parse one file.
+fn script(path: &str, text: &str) -> Result<Vec<Stmt>, ConfigError> {
+    let toks = lex(path, text)?;
+    Parser { file: path, toks: &toks, pos: 0 }.script()
+}
+
+/// GRUB's own variables at the start of a configuration file in `dir`.
+fn fresh_vars(vars: &mut Vars, path: &str, dir: &str) -> Result<(), ConfigError> {
+    for (k, v) in [("grub_platform", GRUB_PLATFORM), ("grub_cpu", "i386"), ("prefix", dir), ("config_directory", dir)] {
         vars.set(k, v.to_string(), path, 0)?;
     }
     for f in FEATURES {
         vars.set(f, "y".to_string(), path, 0)?;
     }
-    let menu = run.menu(&stmts, &mut vars, 0)?;
-    let mut entries = Vec::new();
-    flatten(&menu, &mut entries);
-    if entries.is_empty() {
-        return Err(ConfigError::new(path, 0, Problem::NoEntries));
-    }
-    let default = run.default(&menu, &vars).map(Some);
-    Ok(Menu { entries, default })
+    Ok(())
 }
 
 /// GRUB's `feature_*` variables (all set by GRUB 2.02 and later).
@@ -420,8 +537,6 @@ struct Parser<'t> {
     file: &'t str,
     toks: &'t [Tok],
     pos: usize,
-    /// The name of every `function` statement, in file order.
-    function_names: Vec<String>,
 }
 
 impl Parser<'_> {
@@ -550,7 +665,6 @@ impl Parser<'_> {
         };
         self.pos += 1;
         let body = self.block(depth, line, "function")?;
-        self.function_names.push(name.clone());
         Ok(Stmt::Function { name, body })
     }
 
@@ -637,46 +751,44 @@ impl Vars {
 
 // ---------------------------------------------------------------- running
 
-/// The file's functions. Their names are literal words, so the parser
-/// has seen them all: a sorted table of the names (no map to insert into
-/// while running), and each one's body once its `function` statement ran.
+/// The functions defined so far, sorted by name (a later definition
+/// replaces an earlier one).
+#[derive(Default)]
 struct Functions<'a> {
-    names: Vec<String>,
-    bodies: Vec<Option<&'a [Stmt]>>,
+    defined: Vec<(String, &'a [Stmt])>,
 }
 
 impl<'a> Functions<'a> {
-    fn new(mut names: Vec<String>) -> Self {
-        crate::sort::sort_by(&mut names, String::cmp);
-        let bodies = alloc::vec![None; names.len()];
-        Functions { names, bodies }
-    }
-
-    /// `function NAME { BODY }` ran: a later one replaces an earlier one.
+    /// `function NAME { BODY }` ran.
     fn define(&mut self, name: &str, body: &'a [Stmt]) {
-        if let Some(slot) = self.slot(name).and_then(|i| self.bodies.get_mut(i)) {
-            *slot = Some(body);
+        match self.defined.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+            Ok(i) => self.defined[i].1 = body,
+            Err(i) => self.defined.insert(i, (name.to_string(), body)),
         }
     }
 
     /// The body of function `name`, if it has been defined.
     fn get(&self, name: &str) -> Option<&'a [Stmt]> {
-        self.slot(name).and_then(|i| self.bodies.get(i).copied().flatten())
-    }
-
-    /// The first place of `name` in the table (a name defined twice is
-    /// there twice; the first place is the one used).
-    fn slot(&self, name: &str) -> Option<usize> {
-        let i = self.names.partition_point(|n| n.as_str() < name);
-        (self.names.get(i)? == name).then_some(i)
+        let i = self.defined.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()?;
+        Some(self.defined[i].1)
     }
 }
 
 /// A menu item after its body ran.
 enum Node {
     Linux(BootEntry),
-    Other { title: String, id: Option<String>, why: String },
-    Sub { title: String, id: Option<String>, children: Vec<Node> },
+    Other {
+        title: String,
+        id: Option<String>,
+        why: String,
+    },
+    /// `saves`: what the submenu's own statements `save_env`d.
+    Sub {
+        title: String,
+        id: Option<String>,
+        children: Vec<Node>,
+        saves: Vec<Save>,
+    },
 }
 
 impl Node {
@@ -689,10 +801,11 @@ impl Node {
 }
 
 /// A menu item before its body runs.
+/// `file`: the file that defined it (grub.cfg, or one it sourced).
 enum Item<'a> {
-    Entry { title: String, id: Option<String>, body: &'a [Stmt], line: usize },
+    Entry { title: String, id: Option<String>, body: &'a [Stmt], line: usize, file: String },
     Bls(&'a BlsEntry),
-    Sub { title: String, id: Option<String>, body: &'a [Stmt] },
+    Sub { title: String, id: Option<String>, body: &'a [Stmt], file: String },
 }
 
 /// What a menu entry's body loaded.
@@ -701,6 +814,7 @@ struct Boot {
     linux: Option<(String, String)>,
     initrds: Vec<String>,
     not_linux: Option<String>,
+    saves: Vec<Save>,
 }
 
 /// Where commands run: at a menu level (items are defined) or in an entry.
@@ -808,36 +922,71 @@ const NOT_LINUX: &[&str] = &[
 ];
 
 struct Run<'a, 'x> {
-    file: &'a str,
+    /// The file whose statements are running (for messages).
+    file: String,
+    /// grub.cfg's directory: where the grubenv is.
     dir: String,
     env: Option<&'a Grubenv>,
     bls: Option<&'a [BlsEntry]>,
-    exists: &'x mut dyn FnMut(&str) -> Option<bool>,
+    host: &'x mut dyn Host,
+    /// Every file parsed, kept while entries refer to their bodies.
+    arena: &'a Arena<Vec<Stmt>>,
     functions: Functions<'a>,
     steps: usize,
     expanded: usize,
     items: usize,
+    /// Where `default` was last set.
     default_line: usize,
+    default_file: String,
+    /// The `save_env`s of the menu level running now.
+    saves: Vec<Save>,
+    /// Names given to `export`.
+    exported: Vec<String>,
+    /// `source`/`configfile` nesting now, and bytes they read in all.
+    sources: usize,
+    sourced: usize,
+    /// `configfile`s taken so far.
+    hops: usize,
+    /// A `configfile` ran: the file to run instead, parsed. Set, it stops
+    /// the statements still to run.
+    configfile: Option<(String, &'a [Stmt])>,
 }
 
 impl<'a> Run<'a, '_> {
     fn err(&self, line: usize, what: Problem) -> ConfigError {
-        ConfigError::new(self.file, line, what)
+        ConfigError::new(&self.file, line, what)
     }
 
     /// Run a menu level's statements, then its items' bodies with the
     /// variables as the level left them; the level's own assignments are
-    /// rolled back afterwards.
-    fn menu(&mut self, stmts: &'a [Stmt], vars: &mut Vars, depth: usize) -> Result<Vec<Node>, ConfigError> {
+    /// rolled back afterwards. `path` is GRUB's `chosen` of the level
+    /// (`SUBMENU>` ids; empty at the top).
+    fn menu(&mut self, stmts: &'a [Stmt], vars: &mut Vars, depth: usize, path: &str) -> Result<Vec<Node>, ConfigError> {
         let mark = vars.mark();
         let mut items = Vec::new();
         self.run(stmts, vars, &mut Mode::Menu(&mut items), depth)?;
+        if self.configfile.is_some() {
+            return Ok(Vec::new());
+        }
         let mut nodes = Vec::new();
         for item in items {
             nodes.push(match item {
-                Item::Entry { title, id, body, line } => self.entry(title, id, body, line, vars, depth)?,
+                Item::Entry { title, id, body, line, file } => {
+                    let chosen = format!("{path}{}", id.as_deref().unwrap_or(&title));
+                    let outer = core::mem::replace(&mut self.file, file);
+                    let node = self.entry(title, id, body, line, vars, depth, chosen);
+                    self.file = outer;
+                    node?
+                }
                 Item::Bls(e) => self.bls_entry(e, vars)?,
-                Item::Sub { title, id, body } => Node::Sub { title, id, children: self.menu(body, vars, depth + 1)? },
+                Item::Sub { title, id, body, file } => {
+                    let inner = format!("{path}{}>", id.as_deref().unwrap_or(&title));
+                    let (outer, saved) = (core::mem::replace(&mut self.file, file), core::mem::take(&mut self.saves));
+                    let children = self.menu(body, vars, depth + 1, &inner);
+                    self.file = outer;
+                    let saves = core::mem::replace(&mut self.saves, saved);
+                    Node::Sub { title, id, children: children?, saves }
+                }
             });
         }
         if depth > 0 {
@@ -846,6 +995,7 @@ impl<'a> Run<'a, '_> {
         Ok(nodes)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn entry(
         &mut self,
         title: String,
@@ -854,11 +1004,17 @@ impl<'a> Run<'a, '_> {
         line: usize,
         vars: &mut Vars,
         depth: usize,
+        chosen: String,
     ) -> Result<Node, ConfigError> {
         let mark = vars.mark();
         let mut boot = Boot::default();
+        // As GRUB does before it runs an entry (savedefault saves it).
+        vars.set("chosen", chosen, &self.file, line)?;
         self.run(body, vars, &mut Mode::Entry(&mut boot), depth + 1)?;
         vars.rollback(mark);
+        if self.configfile.is_some() {
+            return Err(self.err(line, Problem::unsupported("configfile inside a menuentry")));
+        }
         Ok(match (boot.not_linux, boot.linux) {
             (Some(why), _) => Node::Other { title, id, why },
             (None, None) => Node::Other { title, id, why: "it has no linux command".into() },
@@ -869,7 +1025,8 @@ impl<'a> Run<'a, '_> {
                 linux,
                 initrds: boot.initrds,
                 options,
-                source: Source { format: Format::Grub, file: self.file.to_string(), line },
+                source: Source { format: Format::Grub, file: self.file.clone(), line },
+                saves: boot.saves,
             }),
         })
     }
@@ -917,6 +1074,9 @@ impl<'a> Run<'a, '_> {
             return Err(self.err(0, Problem::TooComplex("blocks or function calls nested too deeply")));
         }
         for s in stmts {
+            if self.configfile.is_some() {
+                break;
+            }
             match s {
                 Stmt::Cmd { words, line } => self.command(words, *line, vars, mode, depth)?,
                 Stmt::If { arms, otherwise } => self.if_(s, arms, otherwise, vars, mode, depth)?,
@@ -948,10 +1108,11 @@ impl<'a> Run<'a, '_> {
             return Err(self.err(line, Problem::TooComplex("too many menu entries")));
         }
         let (title, id) = self.menu_args(args, vars, line)?;
+        let file = self.file.clone();
         if submenu {
-            items.push(Item::Sub { title, id, body });
+            items.push(Item::Sub { title, id, body, file });
         } else {
-            items.push(Item::Entry { title, id, body, line });
+            items.push(Item::Entry { title, id, body, line, file });
         }
         Ok(())
     }
@@ -1106,7 +1267,7 @@ impl<'a> Run<'a, '_> {
         if p == format!("{}/grubenv", self.dir) {
             return Some(self.env.is_some());
         }
-        (self.exists)(&p)
+        self.host.exists(&p)
     }
 
     /// Can `stmts` be skipped without changing anything hvmlite uses?
@@ -1168,7 +1329,7 @@ impl<'a> Run<'a, '_> {
             "unset" => {
                 for w in &words[1..] {
                     for n in self.expand(w, vars, line)? {
-                        vars.put(&n, None, self.file, line)?;
+                        vars.put(&n, None, &self.file, line)?;
                     }
                 }
                 Ok(())
@@ -1180,8 +1341,31 @@ impl<'a> Run<'a, '_> {
             "fwsetup" if words.len() == 2 && words[1].literal() == Some("--is-supported") => Ok(()),
             "linux" | "linux16" | "linuxefi" => self.linux(&words[1..], line, vars, mode),
             "initrd" | "initrd16" | "initrdefi" => self.initrd(&words[1..], line, vars, mode),
-            "source" | "configfile" | "." | "normal" | "extract_entries_source" | "extract_entries_configfile" => {
-                Err(self.err(line, Problem::Unsupported(format!("{name}: hvmlite reads only this grub.cfg"))))
+            "source" | "." => self.source(&words[1..], line, vars, mode, depth, false),
+            "configfile" => self.source(&words[1..], line, vars, mode, depth, true),
+            "normal" | "extract_entries_source" | "extract_entries_configfile" => {
+                Err(self.err(line, Problem::Unsupported(format!("{name}: hvmlite runs grub.cfg and what it sources"))))
+            }
+            "save_env" => self.save_env(&words[1..], line, vars, mode),
+            "export" => {
+                for w in &words[1..] {
+                    let names = self.expand(w, vars, line)?;
+                    self.exported.extend(names);
+                }
+                Ok(())
+            }
+            "increment" | "decrement" => {
+                for w in &words[1..] {
+                    for n in self.expand(w, vars, line)? {
+                        // A value that is not a number is left as it is
+                        // (GRUB's command fails and the script goes on).
+                        if let Ok(v) = vars.text(&n).parse::<i64>() {
+                            let v = if name == "increment" { v.saturating_add(1) } else { v.saturating_sub(1) };
+                            vars.set(&n, format!("{v}"), &self.file, line)?;
+                        }
+                    }
+                }
+                Ok(())
             }
             n if PREPARATION.contains(&n) => Ok(()),
             n if NOT_LINUX.contains(&n) => match mode {
@@ -1206,8 +1390,9 @@ impl<'a> Run<'a, '_> {
         }
         if name == "default" {
             self.default_line = line;
+            self.default_file.clone_from(&self.file);
         }
-        vars.set(name, value.to_string(), self.file, line)
+        vars.set(name, value.to_string(), &self.file, line)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1235,15 +1420,99 @@ impl<'a> Run<'a, '_> {
             })
             .collect();
         for (i, v) in values.iter().enumerate() {
-            vars.set(&format!("{}", i + 1), v.clone(), self.file, line)?;
+            vars.set(&format!("{}", i + 1), v.clone(), &self.file, line)?;
         }
         for i in values.len() + 1..=9 {
-            vars.put(&format!("{i}"), None, self.file, line)?;
+            vars.put(&format!("{i}"), None, &self.file, line)?;
         }
-        vars.set("#", format!("{}", values.len()), self.file, line)?;
+        vars.set("#", format!("{}", values.len()), &self.file, line)?;
         self.run(body, vars, mode, depth + 1)?;
         for (n, v) in saved {
-            vars.put(&n, v, self.file, line)?;
+            vars.put(&n, v, &self.file, line)?;
+        }
+        Ok(())
+    }
+
+    /// `source FILE` runs FILE here (variables and menu shared);
+    /// `configfile FILE` (`replace`) makes FILE's menu the menu. A file
+    /// that is not there is skipped, as GRUB reports it and goes on.
+    #[allow(clippy::too_many_arguments)]
+    fn source(
+        &mut self,
+        args: &[Word],
+        line: usize,
+        vars: &mut Vars,
+        mode: &mut Mode<'_, 'a>,
+        depth: usize,
+        replace: bool,
+    ) -> Result<(), ConfigError> {
+        let mut words = Vec::new();
+        for w in args {
+            words.extend(self.expand(w, vars, line)?);
+        }
+        let [name] = words.as_slice() else {
+            return Err(self.err(line, Problem::syntax("source or configfile takes one file")));
+        };
+        if replace && matches!(mode, Mode::Entry(_)) {
+            return Err(self.err(line, Problem::unsupported("configfile inside a menuentry")));
+        }
+        let path = self.fs_path(name, vars, line)?;
+        if self.sources + self.hops >= MAX_SOURCE_DEPTH {
+            let why = "source or configfile nested more than 8 deep (a file that sources itself?)";
+            return Err(self.err(line, Problem::TooComplex(why)));
+        }
+        let Some(text) = self.host.read(&path)? else { return Ok(()) };
+        self.sourced += text.len();
+        if self.sourced > MAX_SOURCED {
+            return Err(self.err(line, Problem::TooComplex("source and configfile read too much")));
+        }
+        let body: &'a [Stmt] = self.arena.alloc(script(&path, &text)?);
+        if replace {
+            self.hops += 1;
+            self.configfile = Some((path, body));
+            return Ok(());
+        }
+        let outer = core::mem::replace(&mut self.file, path);
+        self.sources += 1;
+        let r = self.run(body, vars, mode, depth + 1);
+        self.sources -= 1;
+        self.file = outer;
+        r
+    }
+
+    /// `save_env [-f FILE] NAME…`: each NAME's value now, for the caller
+    /// to write into grubenv. A save into another file is not made (only
+    /// grubenv next to grub.cfg is ever written), nor one of a value
+    /// hvmlite cannot know.
+    fn save_env(&mut self, args: &[Word], line: usize, vars: &Vars, mode: &mut Mode<'_, 'a>) -> Result<(), ConfigError> {
+        let mut words = Vec::new();
+        for w in args {
+            words.extend(self.expand(w, vars, line)?);
+        }
+        let mut names = Vec::new();
+        let mut it = words.into_iter();
+        while let Some(w) = it.next() {
+            match w.as_str() {
+                "-f" | "--file" => {
+                    let f = it.next().unwrap_or_default();
+                    if self.fs_path(&f, vars, line)? != format!("{}/grubenv", self.dir) {
+                        return Ok(());
+                    }
+                }
+                _ if w.starts_with('-') => return Err(self.err(line, Problem::Unknown(format!("save_env option {w:?}")))),
+                _ => names.push(w),
+            }
+        }
+        for n in names {
+            let value = match vars.get(&n) {
+                Some(Val::Known(v)) => Some(v.clone()),
+                Some(Val::Unknown(_)) => continue,
+                None => None,
+            };
+            match mode {
+                Mode::Entry(boot) => boot.saves.push((n, value)),
+                Mode::Menu(_) => self.saves.push((n, value)),
+            }
         }
         Ok(())
     }
@@ -1276,7 +1545,7 @@ impl<'a> Run<'a, '_> {
         let Some(env) = self.env else { return Ok(()) };
         for (n, v) in &env.vars {
             if names.is_empty() || names.contains(n) {
-                vars.set(n, v.clone(), self.file, line)?;
+                vars.set(n, v.clone(), &self.file, line)?;
             }
         }
         Ok(())
@@ -1297,7 +1566,7 @@ impl<'a> Run<'a, '_> {
             }
         }
         match set {
-            Some(v) if v != "root" => vars.put(&v, Some(Val::Unknown(line)), self.file, line),
+            Some(v) if v != "root" => vars.put(&v, Some(Val::Unknown(line)), &self.file, line),
             _ => Ok(()),
         }
     }
@@ -1442,7 +1711,8 @@ impl<'a> Run<'a, '_> {
             value.push('0');
         }
         let line = self.default_line;
-        let none = || self.err(line, Problem::NoSuchDefault(value.clone()));
+        let err = |what| ConfigError::new(&self.default_file, line, what);
+        let none = || err(Problem::NoSuchDefault(value.clone()));
         let (mut level, mut offset) = (menu, 0);
         let mut parts = value.split('>').peekable();
         while let Some(part) = parts.next() {
@@ -1459,12 +1729,10 @@ impl<'a> Run<'a, '_> {
             match (&level[at], parts.peek()) {
                 (Node::Sub { children, .. }, Some(_)) => level = children,
                 (Node::Linux(_), None) => return Ok(offset),
-                (Node::Other { title, why, .. }, None) => {
-                    return Err(self.err(line, Problem::NotLinux { title: title.clone(), why: why.clone() }))
-                }
+                (Node::Other { title, why, .. }, None) => return Err(err(Problem::NotLinux { title: title.clone(), why: why.clone() })),
                 (Node::Sub { title, .. }, None) => {
                     let why = "it is a submenu; name an entry inside it (\"A>B\")".to_string();
-                    return Err(self.err(line, Problem::NotLinux { title: title.clone(), why }));
+                    return Err(err(Problem::NotLinux { title: title.clone(), why }));
                 }
                 (_, Some(_)) => return Err(none()),
             }
@@ -1510,12 +1778,23 @@ fn describe(cond: &[Stmt]) -> (String, usize) {
     }
 }
 
-/// The Linux entries in menu order, submenus flattened.
-fn flatten(nodes: &[Node], out: &mut Vec<BootEntry>) {
+/// The Linux entries in menu order, submenus flattened; an entry's saves
+/// follow those of the submenus it is in (`outer`).
+fn flatten(nodes: &[Node], outer: &[Save], out: &mut Vec<BootEntry>) {
     for n in nodes {
         match n {
-            Node::Linux(e) => out.push(e.clone()),
-            Node::Sub { children, .. } => flatten(children, out),
+            Node::Linux(e) => {
+                let mut e = e.clone();
+                if !outer.is_empty() {
+                    e.saves.splice(0..0, outer.iter().cloned());
+                }
+                out.push(e);
+            }
+            Node::Sub { children, saves, .. } => {
+                let mut all = outer.to_vec();
+                all.extend(saves.iter().cloned());
+                flatten(children, &all, out);
+            }
             Node::Other { .. } => {}
         }
     }
@@ -1705,7 +1984,7 @@ fi
 
     fn run(cfg: &str, env: Option<&str>) -> Result<Menu, ConfigError> {
         let env = env.map(|t| Grubenv::parse("/boot/grub/grubenv", t).unwrap());
-        parse("/boot/grub/grub.cfg", cfg, env.as_ref(), None, &mut |_| Some(false))
+        parse("/boot/grub/grub.cfg", cfg, env.as_ref(), None, &mut |_: &str| Some(false))
     }
 
     fn grubenv(vars: &[&str]) -> String {
@@ -1956,11 +2235,20 @@ export linux_gfx_mode
         let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", &ubuntu())]);
         assert_eq!(find(&mut fs, None).unwrap().selected, 0);
 
-        // A stale saved_entry (the kernel was removed) names nothing.
+        // A stale saved_entry (the kernel was removed) names nothing: the
+        // first entry boots, with a warning, as in GRUB.
         let env = grubenv(&["saved_entry=gnulinux-5.15.0-91-generic-advanced-x"]);
         let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", &ubuntu()), ("/boot/grub/grubenv", &env)]);
-        let e = find(&mut fs, None).unwrap_err();
-        assert_eq!(e.to_string(), "/boot/grub/grub.cfg:22: the default \"gnulinux-5.15.0-91-generic-advanced-x\" names no entry");
+        let f = find(&mut fs, None).unwrap();
+        assert_eq!((f.selected, f.why), (0, Why::Fallback));
+        let w = f.warning.unwrap().to_string();
+        assert_eq!(w, "/boot/grub/grub.cfg:22: the default \"gnulinux-5.15.0-91-generic-advanced-x\" names no entry");
+        // Ubuntu's entries call recordfail: GRUB saves recordfail=1
+        // (cleared by the booted system once it is up).
+        let w = f.grubenv.unwrap().unwrap();
+        assert_eq!(w.changed, ["recordfail=1"]);
+        assert_eq!(w.new.len(), 1024);
+        assert!(w.new.starts_with(b"# GRUB Environment Block\nsaved_entry=gnulinux-5.15.0-91-generic-advanced-x\nrecordfail=1\n###"));
         // The override still works.
         assert_eq!(find(&mut fs, Some("2")).unwrap().entry().title, "Ubuntu, with Linux 6.2.0-39-generic");
     }
@@ -2241,10 +2529,131 @@ f
         assert_eq!(e.to_string(), "/boot/grub/grub.cfg: no entry boots Linux");
         let e = run("linux /vmlinuz\n", None).unwrap_err();
         assert_eq!(e.line, 1);
-        let e = run("source /boot/grub/other.cfg\n", None).unwrap_err();
+        let e = run("normal /boot/grub/other.cfg\n", None).unwrap_err();
         assert!(matches!(e.what, Problem::Unsupported(_)));
         let e = run("while true; do echo; done\n", None).unwrap_err();
         assert!(matches!(e.what, Problem::Unsupported(_)));
+    }
+
+    /// `find`, then the grubenv it would write put in place.
+    fn boot_and_save(fs: &mut MemFs) -> super::super::Found {
+        let f = find(fs, None).unwrap();
+        if let Some(w) = &f.grubenv {
+            let w = w.as_ref().unwrap();
+            fs.files.insert(w.path.clone(), w.new.clone());
+        }
+        f
+    }
+
+    #[test]
+    fn grub_reboot_is_taken_once_then_cleared() {
+        let env = grubenv(&["saved_entry=0", &format!("next_entry=gnulinux-advanced-{UUID}>gnulinux-6.1.0-12-amd64-advanced-{UUID}")]);
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", &debian12("0")), ("/boot/grub/grubenv", &env)]);
+        let f = boot_and_save(&mut fs);
+        assert_eq!((f.entry().title.as_str(), f.why), ("Debian GNU/Linux, with Linux 6.1.0-12-amd64", Why::Default));
+        let w = f.grubenv.unwrap().unwrap();
+        assert_eq!(w.changed, ["next_entry="]);
+        assert!(w.new.starts_with(b"# GRUB Environment Block\nsaved_entry=0\nnext_entry=\n#"), "{:?}", core::str::from_utf8(&w.new));
+        assert_eq!((w.old.len(), w.new.len()), (1024, 1024));
+        // The next boot takes the default, and writes nothing.
+        let f = boot_and_save(&mut fs);
+        assert_eq!((f.selected, f.grubenv), (0, None));
+    }
+
+    #[test]
+    fn savedefault_saves_the_chosen_path_and_boot_counter_counts_down() {
+        let cfg = "load_env\nset default=\"${saved_entry}\"\nfunction savedefault {\n  if [ -z \"${boot_once}\" ]; then\n    saved_entry=\"${chosen}\"\n    save_env saved_entry\n  fi\n}\n\
+             if [ -n \"${boot_counter}\" -a \"${boot_success}\" = \"0\" ]; then\n  if [ \"${boot_counter}\" = \"0\" -o \"${boot_counter}\" = \"-1\" ]; then\n    set default=1\n    set boot_counter=-1\n  else\n    decrement boot_counter\n  fi\n  save_env boot_counter\nfi\n\
+             set boot_success=0\nsave_env boot_success\n\
+             menuentry 'A' --id a {\n savedefault\n linux /a\n}\nmenuentry 'B' {\n linux /b\n}\n\
+             submenu 'More' --id more {\n menuentry 'C' --id c {\n  savedefault\n  linux /c\n }\n}\n";
+        let env = grubenv(&["saved_entry=more>c", "boot_success=1", "boot_counter=1"]);
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", cfg), ("/boot/grub/grubenv", &env)]);
+        let f = boot_and_save(&mut fs);
+        assert_eq!(f.entry().title, "C");
+        // `chosen` is the path of ids GRUB gives it.
+        assert_eq!(f.entry().saves, [("saved_entry".to_string(), Some("more>c".to_string()))]);
+        assert_eq!(f.grubenv.unwrap().unwrap().changed, ["boot_success=0"]);
+        // boot_success stays 0 (the system did not say it came up): count down.
+        let f = boot_and_save(&mut fs);
+        assert_eq!(f.grubenv.unwrap().unwrap().changed, ["boot_counter=0"]);
+        // At 0: the fallback entry (1), and -1 saved.
+        let f = boot_and_save(&mut fs);
+        assert_eq!(f.entry().title, "B");
+        assert_eq!(f.grubenv.unwrap().unwrap().changed, ["boot_counter=-1"]);
+        let env = core::str::from_utf8(&fs.files["/boot/grub/grubenv"]).unwrap().to_string();
+        assert!(env.starts_with("# GRUB Environment Block\nsaved_entry=more>c\nboot_success=0\nboot_counter=-1\n#"), "{env}");
+        // Choosing A (no longer in a submenu) saves its id alone.
+        let f = find(&mut fs, Some("0")).unwrap();
+        assert_eq!(f.entry().saves, [("saved_entry".to_string(), Some("a".to_string()))]);
+    }
+
+    #[test]
+    fn grubenv_is_written_only_as_the_same_1024_bytes() {
+        let cfg = "set x=1\nsave_env x\nmenuentry a {\n linux /a\n}\n";
+        // 2048 bytes: refused, with why.
+        let mut big = grubenv(&["y=2"]);
+        big.push_str(&"#".repeat(1024));
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", cfg), ("/boot/grub/grubenv", &big)]);
+        let e = find(&mut fs, None).unwrap().grubenv.unwrap().unwrap_err();
+        assert_eq!(e, "/boot/grub/grubenv is 2048 bytes, not 1024: not written");
+        // Variables that no longer fit: refused.
+        let cfg = format!("set x={}\nsave_env x\nmenuentry a {{\n linux /a\n}}\n", "v".repeat(1000));
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", &cfg), ("/boot/grub/grubenv", &grubenv(&["y=2"]))]);
+        let e = find(&mut fs, None).unwrap().grubenv.unwrap().unwrap_err();
+        assert!(e.contains("no longer fit in 1024 bytes"), "{e}");
+        // No grubenv: nothing to write (GRUB's save_env fails).
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", "set x=1\nsave_env x\nmenuentry a {\n linux /a\n}\n")]);
+        assert_eq!(find(&mut fs, None).unwrap().grubenv, None);
+        // Escapes, an unset variable removed, order kept.
+        let mut env = Grubenv::parse("/g", &grubenv(&["a=1", "b=2", "c=3"])).unwrap();
+        env.save("b", None);
+        env.save("a", Some("x\\y\nz"));
+        env.save("d", Some("4"));
+        let out = env.encode(1024).unwrap();
+        assert!(out.starts_with(b"# GRUB Environment Block\na=x\\\\y\\\nz\nc=3\nd=4\n#"));
+        let back = Grubenv::parse("/g", core::str::from_utf8(&out).unwrap()).unwrap();
+        assert_eq!(back.vars, env.vars);
+    }
+
+    #[test]
+    fn source_runs_custom_cfg_and_configfile_replaces_the_menu() {
+        // Debian's 41_custom sources custom.cfg when there is one; its
+        // entry can be the default.
+        let custom = "menuentry 'Rescue shell' --id rescue {\n linux /boot/vmlinuz-6.1.0-13-amd64 init=/bin/sh\n}\n";
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", &debian12("rescue")), ("/boot/grub/custom.cfg", custom)]);
+        let f = find(&mut fs, None).unwrap();
+        assert_eq!((f.entry().title.as_str(), f.why), ("Rescue shell", Why::Default));
+        assert_eq!((f.entry().source.file.as_str(), f.entry().source.line), ("/boot/grub/custom.cfg", 1));
+        assert_eq!(f.entries.len(), 6);
+        // Without custom.cfg, the same grub.cfg: the default names nothing.
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", &debian12("rescue"))]);
+        assert_eq!(find(&mut fs, None).unwrap().why, Why::Fallback);
+        // configfile: a stub that hands over to another file, which sees
+        // only what was exported.
+        let stub = "export foo\nset foo=1\nset bar=2\nconfigfile /boot/grub2/grub.cfg\nmenuentry old {\n linux /old\n}\n";
+        let real = "menuentry \"new $foo$bar\" {\n linux /new\n}\n";
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", stub), ("/boot/grub2/grub.cfg", real)]);
+        let f = find(&mut fs, None).unwrap();
+        assert_eq!((f.entries.len(), f.entry().title.as_str(), f.entry().linux.as_str()), (1, "new 1", "/new"));
+        assert_eq!(f.entry().source.file, "/boot/grub2/grub.cfg");
+        // Errors in a sourced file name that file.
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", "source /s.cfg\n"), ("/s.cfg", "menuentry a {\n frobnicate\n}\n")]);
+        let e = find(&mut fs, None).unwrap_err();
+        assert_eq!(e.to_string(), "/s.cfg:2: unknown command \"frobnicate\"");
+    }
+
+    #[test]
+    fn a_file_that_sources_itself_is_one_error() {
+        for cmd in ["source", "configfile", "."] {
+            let cfg = format!("menuentry a {{\n linux /a\n}}\n{cmd} $prefix/grub.cfg\n");
+            let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", &cfg)]);
+            let e = find(&mut fs, None).unwrap_err();
+            assert!(e.to_string().contains("source or configfile nested more than 8 deep"), "{cmd}: {e}");
+        }
+        // Two files sourcing each other.
+        let mut fs = MemFs::new(&[("/boot/grub/grub.cfg", "source /a.cfg\n"), ("/a.cfg", "source /boot/grub/grub.cfg\n")]);
+        assert!(matches!(find(&mut fs, None), Err(Error::Config(ConfigError { what: Problem::TooComplex(_), .. }))));
     }
 
     #[test]

@@ -94,7 +94,14 @@ pub struct BootEntry {
     /// appends the domain's own command line.
     pub options: String,
     pub source: Source,
+    /// What GRUB's `save_env` would write when this entry boots (its
+    /// `savedefault`, `recordfail`), in order; empty in other formats.
+    pub saves: Vec<Save>,
 }
+
+/// One `save_env NAME`: the value NAME had then, or `None` when it was
+/// unset (GRUB then removes it from the file).
+pub type Save = (String, Option<String>);
 
 /// What is wrong, and where: every parser error names a file and a line
 /// (1-based; 0 when the problem is the file as a whole).
@@ -237,6 +244,10 @@ pub enum Why {
     Default,
     /// The first entry: the configuration names no default.
     First,
+    /// The first entry: the configuration's default names no entry (a
+    /// kernel since removed, a cloned image), as GRUB and systemd-boot
+    /// then do; [`Found::warning`] says what it named.
+    Fallback,
 }
 
 /// The entries of the configuration that decided, and the one to boot.
@@ -251,6 +262,23 @@ pub struct Found {
     /// Index into `entries` of the entry to boot.
     pub selected: usize,
     pub why: Why,
+    /// Why the configuration's own default was not taken
+    /// ([`Why::Fallback`]).
+    pub warning: Option<ConfigError>,
+    /// GRUB's environment block as the configuration's `save_env`s leave
+    /// it once the selected entry has run, when that differs from the
+    /// disk ([`grubenv_update`]).
+    pub grubenv: Option<Result<EnvWrite, String>>,
+}
+
+/// A new grubenv to write in place of the old one: same path, same size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvWrite {
+    pub path: String,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+    /// The variables that changed, as `name=value` (`name` alone: removed).
+    pub changed: Vec<String>,
 }
 
 impl Found {
@@ -268,6 +296,9 @@ pub struct Menu {
     /// when the default names nothing bootable (reported only when no
     /// `hvmlite.entry=` overrides it).
     pub default: Result<Option<usize>, ConfigError>,
+    /// GRUB's `save_env`s made by the script itself (not inside an entry),
+    /// in order.
+    pub saves: Vec<Save>,
 }
 
 /// Where the BLS entries live, in the order searched.
@@ -275,19 +306,62 @@ pub const BLS_DIRS: [&str; 2] = ["/loader/entries", "/boot/loader/entries"];
 /// Where `grub.cfg` lives, in the order searched (`grub2`: Fedora).
 pub const GRUB_CFGS: [&str; 4] = ["/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"];
 /// Where `extlinux.conf` lives, in the order searched.
-pub const EXTLINUX_CONFS: [&str; 2] = ["/boot/extlinux/extlinux.conf", "/extlinux/extlinux.conf"];
+/// Alpine's `update-extlinux` writes `/boot/extlinux.conf`
+/// (`/extlinux.conf` on a separate `/boot` partition).
+pub const EXTLINUX_CONFS: [&str; 4] = ["/boot/extlinux/extlinux.conf", "/extlinux/extlinux.conf", "/boot/extlinux.conf", "/extlinux.conf"];
 
 /// Find the guest's boot entries and pick one: `choice` is the value of
 /// `hvmlite.entry=` (see [`entry_choice`]), an index into
 /// [`Found::entries`] or an exact title or id; `None` takes the
 /// configuration's default.
 pub fn find<F: Files>(files: &mut F, choice: Option<&str>) -> Result<Found, Error<F::Error>> {
-    let (config, format, menu) = find_menu(files)?;
-    let (selected, why) = select(&menu, choice)?;
-    Ok(Found { config, format, entries: menu.entries, selected, why })
+    let (config, format, menu, env) = find_menu(files)?;
+    let (selected, why, warning) = select(&menu, choice)?;
+    let grubenv = env.and_then(|(path, old)| grubenv_update(&path, old, &menu.saves, &menu.entries[selected].saves));
+    Ok(Found { config, format, entries: menu.entries, selected, why, warning, grubenv })
 }
 
-fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu), Error<F::Error>> {
+/// The grubenv GRUB would leave after the script's `save_env`s and then
+/// the chosen entry's: `None` when nothing changes. Written only as GRUB
+/// writes it: in place, the same 1024 bytes (a file of another size, or
+/// variables that no longer fit, is refused).
+pub fn grubenv_update(path: &str, old: Vec<u8>, script: &[Save], entry: &[Save]) -> Option<Result<EnvWrite, String>> {
+    if script.is_empty() && entry.is_empty() {
+        return None;
+    }
+    let text = core::str::from_utf8(&old).ok()?;
+    let mut env = grub::Grubenv::parse(path, text).ok()?;
+    let before = env.vars.clone();
+    for (name, value) in script.iter().chain(entry) {
+        env.save(name, value.as_deref());
+    }
+    if env.vars == before {
+        return None;
+    }
+    let mut changed = Vec::new();
+    for (n, v) in &env.vars {
+        if !before.iter().any(|(bn, bv)| bn == n && bv == v) {
+            changed.push(format!("{n}={v}"));
+        }
+    }
+    for (n, _) in &before {
+        if env.get(n).is_none() {
+            changed.push(n.clone());
+        }
+    }
+    if old.len() != grub::GRUBENV_SIZE {
+        return Some(Err(format!("{path} is {} bytes, not {}: not written", old.len(), grub::GRUBENV_SIZE)));
+    }
+    Some(match env.encode(old.len()) {
+        Some(new) => Ok(EnvWrite { path: path.to_string(), old, new, changed }),
+        None => Err(format!("{path}: the variables no longer fit in {} bytes: not written", old.len())),
+    })
+}
+
+/// The grubenv a grub.cfg read: its path and bytes.
+type EnvFile = Option<(String, Vec<u8>)>;
+
+fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu, EnvFile), Error<F::Error>> {
     let bls = bls::read_entries(files)?;
     if let Some((dir, entries)) = bls {
         // Fedora: GRUB reads the BLS entries itself (`blscfg`) and decides
@@ -295,8 +369,8 @@ fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu), Error<F:
         for path in GRUB_CFGS {
             if let Some(text) = read_text(files, path)? {
                 if grub::calls_blscfg(&text) {
-                    let menu = run_grub(files, path, &text, Some(&entries))?;
-                    return Ok((path.to_string(), Format::Grub, menu));
+                    let (menu, env) = run_grub(files, path, &text, Some(&entries))?;
+                    return Ok((path.to_string(), Format::Grub, menu, env));
                 }
                 break;
             }
@@ -307,72 +381,98 @@ fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu), Error<F:
             None => None,
         };
         let menu = bls::menu(&dir, entries, conf.as_ref().map(|(p, t)| (p.as_str(), t.as_str())))?;
-        return Ok((dir, Format::Bls, menu));
+        return Ok((dir, Format::Bls, menu, None));
     }
     for path in GRUB_CFGS {
         if let Some(text) = read_text(files, path)? {
-            let menu = run_grub(files, path, &text, None)?;
-            return Ok((path.to_string(), Format::Grub, menu));
+            let (menu, env) = run_grub(files, path, &text, None)?;
+            return Ok((path.to_string(), Format::Grub, menu, env));
         }
     }
     for path in EXTLINUX_CONFS {
         if let Some(text) = read_text(files, path)? {
             let menu = extlinux::parse(path, &text)?;
-            return Ok((path.to_string(), Format::Extlinux, menu));
+            return Ok((path.to_string(), Format::Extlinux, menu, None));
         }
     }
     if let Some((kernel, menu)) = debian::find(files)? {
-        return Ok((kernel, Format::DebianSymlinks, menu));
+        return Ok((kernel, Format::DebianSymlinks, menu, None));
     }
     Err(Error::NothingFound)
 }
 
-/// Run `grub.cfg` at `path` with the grubenv next to it; GRUB's file
-/// tests (`[ -f … ]`) ask `files`.
-fn run_grub<F: Files>(files: &mut F, path: &str, text: &str, bls: Option<&[bls::BlsEntry]>) -> Result<Menu, Error<F::Error>> {
-    let env = read_grubenv(files, path)?;
-    let mut failed = None;
-    let menu = {
-        let mut exists = |p: &str| match files.exists(p) {
-            Ok(b) => Some(b),
-            Err(error) => {
-                failed.get_or_insert(Error::Files { path: p.to_string(), error });
-                None
-            }
-        };
-        grub::parse(path, text, env.as_ref(), bls, &mut exists)
+/// Run `grub.cfg` at `path` with the grubenv next to it (returned as
+/// read, for [`grubenv_update`]); GRUB's file tests (`[ -f … ]`),
+/// `source` and `configfile` ask `files`.
+fn run_grub<F: Files>(files: &mut F, path: &str, text: &str, bls: Option<&[bls::BlsEntry]>) -> Result<(Menu, EnvFile), Error<F::Error>> {
+    let env_path = format!("{}/grubenv", parent(path).unwrap_or(""));
+    let env_bytes = match files.read(&env_path) {
+        Ok(b) => b,
+        Err(error) => return Err(Error::Files { path: env_path, error }),
     };
-    match failed {
+    let env = match &env_bytes {
+        Some(b) => Some(grub::Grubenv::parse(&env_path, &self::text(&env_path, b.clone())?)?),
+        None => None,
+    };
+    let mut host = FilesHost { files, failed: None };
+    let menu = grub::parse(path, text, env.as_ref(), bls, &mut host);
+    match host.failed {
         Some(e) => Err(e),
-        None => Ok(menu?),
+        None => Ok((menu?, env_bytes.map(|b| (env_path, b)))),
     }
 }
 
-/// The grubenv next to `grub_cfg`, parsed, if there is one.
-fn read_grubenv<F: Files>(files: &mut F, grub_cfg: &str) -> Result<Option<grub::Grubenv>, Error<F::Error>> {
-    let path = format!("{}/grubenv", parent(grub_cfg).unwrap_or(""));
-    match read_text(files, &path)? {
-        Some(text) => Ok(Some(grub::Grubenv::parse(&path, &text)?)),
-        None => Ok(None),
+/// What the GRUB interpreter asks of the filesystem; the first failure of
+/// `files` itself is kept, to be reported rather than the interpreter's
+/// own error.
+struct FilesHost<'f, F: Files> {
+    files: &'f mut F,
+    failed: Option<Error<F::Error>>,
+}
+
+impl<F: Files> grub::Host for FilesHost<'_, F> {
+    fn exists(&mut self, path: &str) -> Option<bool> {
+        match self.files.exists(path) {
+            Ok(b) => Some(b),
+            Err(error) => {
+                self.failed.get_or_insert(Error::Files { path: path.to_string(), error });
+                None
+            }
+        }
+    }
+
+    fn read(&mut self, path: &str) -> Result<Option<String>, ConfigError> {
+        match read_text(self.files, path) {
+            Ok(t) => Ok(t),
+            Err(Error::Config(e)) => Err(e),
+            Err(e) => {
+                self.failed.get_or_insert(e);
+                Err(ConfigError::new(path, 0, Problem::unsupported("a file that cannot be read")))
+            }
+        }
     }
 }
 
 /// Pick the entry: `choice` if given (even when the configuration's
 /// default is broken: that is what the override is for), else the menu's
 /// default, else the first.
-fn select<E>(menu: &Menu, choice: Option<&str>) -> Result<(usize, Why), Error<E>> {
+/// A default that names no entry boots the first, with a warning, as GRUB
+/// does; one that names an entry hvmlite cannot boot (a submenu, Xen) is
+/// an error.
+fn select<E>(menu: &Menu, choice: Option<&str>) -> Result<(usize, Why, Option<ConfigError>), Error<E>> {
     let n = menu.entries.len();
     if let Some(c) = choice {
         let by_index = c.parse::<usize>().ok().filter(|&i| i < n && is_index(c));
         let by_name = || menu.entries.iter().position(|e| e.title == c || e.id.as_deref() == Some(c));
         return match by_index.or_else(by_name) {
-            Some(i) => Ok((i, Why::Override)),
+            Some(i) => Ok((i, Why::Override, None)),
             None => Err(Error::NoSuchEntry { choice: c.to_string(), entries: n }),
         };
     }
     match &menu.default {
-        Ok(Some(i)) if *i < n => Ok((*i, Why::Default)),
-        Ok(_) => Ok((0, Why::First)),
+        Ok(Some(i)) if *i < n => Ok((*i, Why::Default, None)),
+        Ok(_) => Ok((0, Why::First, None)),
+        Err(e @ ConfigError { what: Problem::NoSuchDefault(_), .. }) => Ok((0, Why::Fallback, Some(e.clone()))),
         Err(e) => Err(Error::Config(e.clone())),
     }
 }
@@ -548,6 +648,29 @@ mod tests {
     fn nothing_found() {
         let r = find(&mut MemFs::new(&[("/etc/fstab", "")]), None);
         assert_eq!(r, Err(Error::NothingFound));
+    }
+
+    /// Alpine's `update-extlinux`: `/boot/extlinux.conf` on the root
+    /// filesystem, `/extlinux.conf` on a `/boot` partition; paths relative
+    /// to the file; `MENU DEFAULT` picks the entry.
+    const ALPINE: &str = "DEFAULT menu.c32\nPROMPT 0\nMENU TITLE Alpine/Linux Boot Menu\nMENU HIDDEN\n\
+        MENU AUTOBOOT Alpine will be booted automatically in # seconds.\nTIMEOUT 10\n\
+        LABEL virt\n  MENU LABEL Linux virt\n  LINUX vmlinuz-virt\n  INITRD initramfs-virt\n  APPEND root=UUID=1 modules=sd-mod,ext4 quiet\n\n\
+        LABEL lts\n  MENU DEFAULT\n  MENU LABEL Linux lts\n  LINUX vmlinuz-lts\n  INITRD initramfs-lts\n  APPEND root=UUID=1 modules=sd-mod,ext4 quiet rootfstype=ext4\n\n\
+        MENU SEPARATOR\n";
+
+    #[test]
+    fn alpine_extlinux_conf_on_root_and_on_a_boot_partition() {
+        for (conf, dir) in [("/boot/extlinux.conf", "/boot"), ("/extlinux.conf", "")] {
+            let f = find(&mut MemFs::new(&[(conf, ALPINE)]), None).unwrap();
+            assert_eq!((f.config.as_str(), f.format, f.selected, f.why), (conf, Format::Extlinux, 1, Why::Default));
+            let e = f.entry();
+            assert_eq!(
+                (e.title.as_str(), e.linux.clone(), e.initrds.clone()),
+                ("Linux lts", format!("{dir}/vmlinuz-lts"), [format!("{dir}/initramfs-lts")].to_vec())
+            );
+            assert_eq!(e.options, "root=UUID=1 modules=sd-mod,ext4 quiet rootfstype=ext4");
+        }
     }
 
     #[test]
