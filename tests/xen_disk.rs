@@ -52,7 +52,7 @@ fn disks() -> Vec<(&'static str, Vec<u8>)> {
     let mut items = base("hello from the MBR disk");
     // Debian's grub.cfg; `set default="1>0"` picks the first entry of the
     // submenu (GRUB counts from 0).
-    let grub = debian_grub_cfg(&v, "7a8a", "1>0", 5, |tag| format!("{OPTS} test.mount=xvda1 test.entry={tag}"));
+    let grub = debian_grub_cfg(&v, "7a8a", "1>0", 0, |tag| format!("{OPTS} test.mount=xvda1 test.entry={tag}"));
     items.push(Item::File("/boot/grub/grub.cfg", grub.into_bytes()));
     let mbr = mbr_disk(2048 + mib * 2048, &[Part { start: 2048, data: ext4("mbr", mib, &items), mbr_type: 0x83 }]);
     // GPT: partition 1 not a filesystem, ext4 in partition 2 with two BLS
@@ -271,18 +271,19 @@ fn grubenv(vars: &[&str]) -> Vec<u8> {
 
 /// What admins rely on a bootloader for, on the real host: `grub-reboot`
 /// taken once then cleared in grubenv (and nothing else on the disk
-/// written), an entry from `custom.cfg` (sourced by grub.cfg) chosen by
-/// `saved_entry`, a stale `saved_entry` falling back to the first entry,
-/// and Alpine's `/extlinux.conf` on a `/boot` partition with `MENU
-/// DEFAULT`.
+/// written), the console menu driven by keys (choose, edit, boot), an
+/// entry from `custom.cfg` (sourced by grub.cfg) chosen by `saved_entry`,
+/// a stale `saved_entry` falling back to the first entry after the disk's
+/// own 2 s menu, and Alpine's `/extlinux.conf` on a `/boot` partition with
+/// `MENU DEFAULT`.
 #[test]
-fn grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
+fn boot_menu_grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
     let v = version();
     let mib = 24;
     let mnt = |tag: &str| format!("{OPTS} test.mount=xvda1 test.entry={tag}");
-    let grub_disk = |name: &str, default: &str, env: Vec<u8>, custom: Option<String>| {
+    let grub_disk = |name: &str, default: &str, timeout: u32, env: Vec<u8>, custom: Option<String>| {
         let mut items = base(&format!("hello from the {name} disk"));
-        items.push(Item::File("/boot/grub/grub.cfg", debian_grub_cfg(&v, "7a8a", default, 5, mnt).into_bytes()));
+        items.push(Item::File("/boot/grub/grub.cfg", debian_grub_cfg(&v, "7a8a", default, timeout, mnt).into_bytes()));
         items.push(Item::File("/boot/grub/grubenv", env));
         if let Some(c) = custom {
             items.push(Item::File("/boot/grub/custom.cfg", c.into_bytes()));
@@ -291,13 +292,14 @@ fn grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
     };
     let next = format!("next_entry=gnulinux-advanced-7a8a>gnulinux-{v}-recovery-7a8a");
     let (old_env, new_env) = (grubenv(&["saved_entry=0", &next]), grubenv(&["saved_entry=0", "next_entry="]));
-    let reboot = grub_disk("reboot", "0", old_env.clone(), None);
+    let reboot = grub_disk("reboot", "0", 0, old_env.clone(), None);
     let custom = format!(
         "menuentry 'Rescue (custom.cfg)' --id custom-rescue {{\n\tlinux /boot/vmlinuz-{v} root=UUID=7a8a ro {}\n\tinitrd /boot/initrd.img-{v}\n}}\n",
         mnt("custom")
     );
-    let custom = grub_disk("custom", "${saved_entry}", grubenv(&["saved_entry=custom-rescue"]), Some(custom));
-    let stale = grub_disk("stale", "${saved_entry}", grubenv(&["saved_entry=gnulinux-5.10.0-9-amd64-advanced-7a8a"]), None);
+    let custom = grub_disk("custom", "${saved_entry}", 0, grubenv(&["saved_entry=custom-rescue"]), Some(custom));
+    // This one asks for its menu for 2 s.
+    let stale = grub_disk("stale", "${saved_entry}", 2, grubenv(&["saved_entry=gnulinux-5.10.0-9-amd64-advanced-7a8a"]), None);
     // Alpine: a /boot partition holding extlinux.conf, the kernels beside it.
     let k = std::fs::read(&linux().vmlinuz).unwrap();
     let alpine_conf = format!(
@@ -325,6 +327,7 @@ fn grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
     script.push_str(
         "echo \"=== cmp\"\necho \"bytes changed: $(cmp -l /scenario/orig.img /scenario/disk.img | wc -l)\"\nrm /scenario/orig.img\n",
     );
+    script.push_str(&menu_script());
     for name in ["custom", "stale", "alpine"] {
         script.push_str(&disk_script(name));
         script.push_str(&boot_script(name, ""));
@@ -380,7 +383,27 @@ fn grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
         "hello from the custom disk",
     );
 
+    // The menu, driven by keys written to the domain's console tty (what
+    // `xl console` does): down, down, up, `e`, text typed, Enter.
+    let g = Guest::from(&r, "menu");
+    assert!(g.hv("boot menu of xvda1 /boot/grub/grub.cfg").is_some(), "{d}");
+    assert!(g.lines.iter().any(|l| l.contains("Up/Down or a number chooses, Enter boots, e edits the command line.")), "{d}");
+    assert!(g.lines.iter().any(|l| l.contains("The command line of \"Debian GNU/Linux, with Linux")), "{d}");
+    let want = format!("root=UUID=7a8a ro {} test.edited=yes", mnt("advanced"));
+    assert_booted(
+        &g,
+        &d,
+        &format!("\"Debian GNU/Linux, with Linux {v}\" (1 of 3, menu)"),
+        &want,
+        "hvmlite.menu=-1",
+        "xvda1",
+        "hello from the reboot disk",
+    );
+
     let g = Guest::from(&r, "stale");
+    // Its own `set timeout=2`: the menu, counting down, then the default.
+    assert!(g.hv("boot menu of xvda1 /boot/grub/grub.cfg").is_some(), "{d}");
+    assert!(g.lines.iter().any(|l| l.contains("Booting \"Debian GNU/Linux\" in 2 s.")), "{d}");
     let w = g.hv("warning: boot entry: xvda1: ").unwrap_or_else(|| panic!("no fall-back warning: {d}"));
     assert!(
         w.ends_with("the default \"gnulinux-5.10.0-9-amd64-advanced-7a8a\" names no entry; booting the first entry, as GRUB does"),
@@ -407,6 +430,29 @@ fn grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
         "xvda1",
         "hello from the alpine disk",
     );
+}
+
+/// Boot the disk in `$dev` with `hvmlite.menu=-1` (the menu waits for a
+/// key) and type into its console tty, as `xl console` would: down, down,
+/// up (entry 1), `e`, ` test.edited=yes`, Enter.
+fn menu_script() -> String {
+    let keys = [r"\033[B", r"\033[B", r"\033[A", "e", " test.edited=yes", r"\r"];
+    let mut typing = String::new();
+    for k in keys {
+        typing += &format!("printf '{k}' > \"$tty\"; sleep 0.3\n");
+    }
+    format!(
+        r#"echo "=== xl create (menu)"
+xl create /etc/xen/hvmlite-disk.cfg 'kernel="/usr/lib/hvmlite/hvmlite.elf"' "disk=['format=raw, vdev=xvda, access=rw, backendtype=phy, script=block-sh, target=$dev']" 'cmdline="hvmlite.menu=-1"' || exit 10
+log=/var/log/xen/console/guest-hvmlite-disk.log
+i=0; until grep -q "a number chooses" $log 2>/dev/null; do i=$((i + 1)); [ $i -le 300 ] || {{ echo "the menu never showed"; break; }}; sleep 0.1; done
+tty=$(xenstore-read /local/domain/$(xl domid hvmlite-disk)/console/tty)
+{typing}wait_gone hvmlite-disk 150 || exit 11
+echo "=== console (menu)"
+cat $log
+rm -f $log
+"#
+    )
 }
 
 /// Start hvmlite with the disk in `$dev`, run `then`, and expect the

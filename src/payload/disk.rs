@@ -25,11 +25,13 @@ use core::cell::RefCell;
 
 use crate::arch::memory::{fit_free, Range};
 use crate::boot::Boot;
+use crate::disk::bootcfg::menu::Show;
 use crate::disk::bootcfg::{self, Found};
 use crate::disk::part::{self, PartitionInfo, TableKind};
 use crate::disk::Volume;
 use crate::payload::kernel;
 use crate::payload::loader::{self, Payload};
+use crate::payload::menu;
 use crate::platform;
 use crate::xen::blkfront::BlkFront;
 use crate::xen::store::Store;
@@ -79,6 +81,10 @@ pub fn boot(boot: &Boot, xs: &mut Store) {
     }
     let root = boot.args().find_map(|a| a.strip_prefix("hvmlite.root="));
     let choice = bootcfg::entry_choice(boot.cmdline.unwrap_or(""));
+    let forced = boot
+        .args()
+        .find_map(|a| a.strip_prefix("hvmlite.menu="))
+        .map(|v| Show::from_option(v).unwrap_or_else(|| fatal!("hvmlite.menu={v}: a number of seconds, -1 (wait for a key) or off")));
     let mut tried = Vec::new();
     for dev in devices {
         let name = vdev_name(dev.id);
@@ -87,7 +93,7 @@ pub fn boot(boot: &Boot, xs: &mut Store) {
                 continue;
             }
         }
-        if let Some(found) = try_disk(boot, xs, dev, &name, root, choice.as_deref()) {
+        if let Some(found) = try_disk(boot, xs, dev, &name, root, choice.as_deref(), forced) {
             found(); // never returns
         }
         tried.push(name);
@@ -106,6 +112,7 @@ fn try_disk<'a>(
     name: &str,
     root: Option<&str>,
     choice: Option<&str>,
+    forced: Option<Show>,
 ) -> Option<impl FnOnce() + 'a> {
     let blk = BlkFront::open(xs, dev).unwrap_or_else(|e| fatal!("{name}: {e}"));
     let info = blk.info();
@@ -133,7 +140,7 @@ fn try_disk<'a>(
                 continue;
             }
         }
-        if let Some(found) = try_partition(&disk, p, &pname, choice) {
+        if let Some(found) = try_partition(&disk, p, &pname, choice, forced) {
             let (mut fs, found) = found;
             if let Some(w) = &found.grubenv {
                 save_grubenv(&disk, p, &mut fs, w, &pname);
@@ -146,7 +153,7 @@ fn try_disk<'a>(
     None
 }
 
-fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&str>) -> Option<(Volume, Found)> {
+fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&str>, forced: Option<Show>) -> Option<(Volume, Found)> {
     let part = || p.open(disk.clone()).unwrap_or_else(|e| fatal!("{pname}: {e}"));
     let mut fs = match Volume::open(part, READ_WINDOW) {
         Ok(Some(fs)) => fs,
@@ -157,17 +164,29 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
         Err(e) => fatal!("{pname}: {}", disk.borrow().explain(e)),
     };
     match bootcfg::find(&mut fs, choice) {
-        Ok(found) => {
+        Ok(mut found) => {
+            if let Some(w) = &found.warning {
+                log::warn!("boot entry: {pname}: {w}; booting the first entry, as GRUB does");
+            }
+            // The menu, as the configuration (or hvmlite.menu=) asks; an
+            // hvmlite.entry= from dom0 has chosen already.
+            if found.why != bootcfg::Why::Override {
+                let heading = format!("hvmlite: boot menu of {pname} {}", found.config);
+                let c = menu::choose(&found.entries, found.selected, forced.unwrap_or(found.show), &heading);
+                if c.by_hand {
+                    found.choose(c.index);
+                    found.why = bootcfg::Why::Menu;
+                    found.entries[c.index].options = c.options;
+                }
+            }
             let e = found.entry();
             let why = match found.why {
                 bootcfg::Why::Override => "hvmlite.entry",
                 bootcfg::Why::Default => "default",
                 bootcfg::Why::First => "first",
+                bootcfg::Why::Menu => "menu",
                 bootcfg::Why::Fallback => "first: the default names no entry",
             };
-            if let Some(w) = &found.warning {
-                log::warn!("boot entry: {pname}: {w}; booting the first entry, as GRUB does");
-            }
             // ext4 is the usual case and goes unnamed; FAT says which.
             let fat = match &fs {
                 Volume::Fat(f) => format!("{} ", f.kind()),

@@ -3,7 +3,8 @@
 //! start_info and the choice for the PVH hand-off ([`pvh`]), the hand-off
 //! itself, through the 64-bit boot protocol or the kernel's own PVH entry
 //! ([`loader`], `handoff.s`), and where a kernel comes from besides a
-//! bundle: the domain's own disk ([`disk`]).
+//! bundle: the domain's own disk ([`disk`]), chosen in a console menu
+//! ([`menu`]).
 
 pub mod bundle;
 pub mod kernel;
@@ -14,3 +15,5 @@ pub mod pvh;
 pub mod disk;
 #[cfg(target_os = "none")]
 pub mod loader;
+#[cfg(target_os = "none")]
+pub mod menu;

@@ -15,6 +15,7 @@
 //! `version` newest first; then the rest, by file name newest first; both
 //! with the specification's version comparison ([`version_cmp`]).
 
+use super::menu::{Show, Style};
 use super::{BootEntry, ConfigError, Error, Files, Format, Menu, Problem, Source, MAX_ENTRIES};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -60,6 +61,7 @@ impl BlsEntry {
             options: self.options.clone(),
             source: Source { format: Format::Bls, file: self.file.clone(), line },
             saves: Vec::new(),
+            submenu: None,
         })
     }
 }
@@ -187,13 +189,32 @@ pub fn menu(dir: &str, entries: Vec<BlsEntry>, loader_conf: Option<(&str, &str)>
         Some((path, text)) => default_entry(path, text, &entries),
         None => Ok(None),
     };
+    let show = loader_conf.map_or(Show::NONE, |(_, text)| loader_show(text));
     let linux: Vec<BootEntry> = entries.iter().filter_map(BlsEntry::boot_entry).collect();
     if linux.is_empty() {
         return Err(ConfigError::new(dir, 0, Problem::NoEntries));
     }
     // The default as an index among the Linux entries.
     let default = default.map(|d| d.map(|i| entries[..i].iter().filter(|e| e.linux.is_some()).count()));
-    Ok(Menu { entries: linux, default, saves: Vec::new() })
+    Ok(Menu { entries: linux, default, saves: Vec::new(), show })
+}
+
+/// `loader.conf`'s `timeout`: seconds of the menu, `menu-force` (wait for
+/// a key), `menu-hidden`/`menu-disabled`/`0` or none (boot at once; a key
+/// typed ahead still opens it).
+fn loader_show(text: &str) -> Show {
+    let mut show = Show::NONE;
+    for l in text.lines() {
+        let mut w = l.split_ascii_whitespace();
+        if w.next() == Some("timeout") {
+            show = match w.next() {
+                Some("menu-force") => Show { style: Style::Menu, timeout_ms: None },
+                Some(n) => n.parse::<u32>().map_or(Show::NONE, |s| Show { style: Style::Menu, timeout_ms: Some(u64::from(s) * 1000) }),
+                None => Show::NONE,
+            };
+        }
+    }
+    show
 }
 
 /// `loader.conf`'s `default`: the first entry (in menu order) whose id,

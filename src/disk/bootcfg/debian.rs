@@ -39,9 +39,10 @@ pub fn find<F: Files>(files: &mut F) -> Result<Option<(String, Menu)>, Error<F::
                 options: String::new(),
                 source: Source { format: Format::DebianSymlinks, file: linux, line: 0 },
                 saves: Vec::new(),
+                submenu: None,
             });
         }
-        return Ok(Some((kernel, Menu { entries, default: Ok(Some(0)), saves: Vec::new() })));
+        return Ok(Some((kernel, Menu { entries, default: Ok(Some(0)), saves: Vec::new(), show: super::menu::Show::NONE })));
     }
     Ok(None)
 }

@@ -15,6 +15,7 @@
 //! start COM32 modules, boot sectors or other configs are kept for
 //! `DEFAULT` but never booted; `INCLUDE` and anything unknown is an error.
 
+use super::menu::{Show, Style};
 use super::{join, BootEntry, ConfigError, Format, Menu, Problem, Source, MAX_ENTRIES};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -22,10 +23,7 @@ use alloc::vec::Vec;
 
 /// Keywords that configure the menu, console or network: ignored.
 const IGNORED: &[&str] = &[
-    "ui",
-    "timeout",
     "totaltimeout",
-    "prompt",
     "ontimeout",
     "onerror",
     "noescape",
@@ -82,6 +80,8 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
     let mut labels: Vec<Label> = Vec::new();
     let (mut default, mut menu_default, mut global_append) = (None, None, None);
     let mut in_text = false;
+    // TIMEOUT (tenths of a second), PROMPT, MENU HIDDEN, a menu module.
+    let (mut timeout, mut prompt, mut hidden, mut ui) = (None::<u64>, false, false, false);
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let l = raw.trim();
@@ -107,13 +107,20 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
                 }
                 labels.push(Label { name: rest.to_string(), title: None, line, linux: None, append: None, initrds: None, not_linux: None });
             }
-            ("default", _) => default = Some((rest.to_string(), line)),
+            ("default", _) => {
+                ui |= rest.to_ascii_lowercase().ends_with("menu.c32");
+                default = Some((rest.to_string(), line));
+            }
+            ("timeout", _) => timeout = rest.parse().ok(),
+            ("prompt", _) => prompt = rest.trim() == "1",
+            ("ui", _) => ui = true,
             ("menu", cur) => {
                 let (sub, value) = rest.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((rest, ""));
                 match (sub.to_ascii_lowercase().as_str(), cur) {
                     ("label", Some(cur)) => cur.title = Some(value.trim().split('^').collect()),
                     ("default", Some(cur)) => menu_default = Some((cur.name.clone(), line)),
                     ("include", _) => return Err(err(line, Problem::unsupported("MENU INCLUDE"))),
+                    ("hidden", _) => hidden = true,
                     _ => {}
                 }
             }
@@ -141,7 +148,16 @@ pub fn parse(path: &str, text: &str) -> Result<Menu, ConfigError> {
             (k, _) => return Err(err(line, Problem::Unknown(format!("keyword {k:?}")))),
         }
     }
-    build(path, dir, labels, menu_default.or(default), global_append)
+    let mut menu = build(path, dir, labels, menu_default.or(default), global_append)?;
+    // Without a menu module or PROMPT 1 nothing is shown (SYSLINUX waits
+    // only for a held Shift, which a serial console cannot send).
+    let show = match timeout {
+        _ if !ui && !prompt => Show::NONE,
+        Some(0) | None => Show { style: if hidden { Style::Hidden } else { Style::Menu }, timeout_ms: None },
+        Some(t) => Show { style: if hidden { Style::Hidden } else { Style::Menu }, timeout_ms: Some(t * 100) },
+    };
+    menu.show = show;
+    Ok(menu)
 }
 
 /// A comma-separated list of files.
@@ -206,6 +222,7 @@ fn build(
             options: append,
             source: Source { format: Format::Extlinux, file: path.to_string(), line: l.line },
             saves: Vec::new(),
+            submenu: None,
         });
     }
     if let Some((name, line)) = default {
@@ -218,7 +235,7 @@ fn build(
     if entries.is_empty() {
         return Err(ConfigError::new(path, 0, Problem::NoEntries));
     }
-    Ok(Menu { entries, default: default_index, saves: Vec::new() })
+    Ok(Menu { entries, default: default_index, saves: Vec::new(), show: Show::NONE })
 }
 
 #[cfg(test)]

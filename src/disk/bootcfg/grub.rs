@@ -44,6 +44,7 @@
 //! `next_entry` is cleared after one boot as GRUB clears it.
 
 use super::bls::BlsEntry;
+use super::menu::{Show, Style};
 use super::{is_index, BootEntry, ConfigError, Format, Menu, Problem, Save, Source, MAX_DEPTH, MAX_ENTRIES, MAX_FILE_SIZE};
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -251,12 +252,27 @@ pub fn parse(path: &str, text: &str, env: Option<&Grubenv>, bls: Option<&[BlsEnt
         (stmts, file) = (body, next);
     };
     let mut entries = Vec::new();
-    flatten(&menu, &[], &mut entries);
+    flatten(&menu, &[], None, &mut entries);
     if entries.is_empty() {
         return Err(ConfigError::new(&file, 0, Problem::NoEntries));
     }
     let default = run.default(&menu, &vars).map(Some);
-    Ok(Menu { entries, default, saves: run.saves })
+    Ok(Menu { entries, default, saves: run.saves, show: show(&vars) })
+}
+
+/// The menu as `timeout` and `timeout_style` ask after the script ran:
+/// no `timeout` (or a negative one) waits for a key, as in GRUB.
+fn show(vars: &Vars) -> Show {
+    let style = match vars.text("timeout_style") {
+        "hidden" => Style::Hidden,
+        "countdown" => Style::Countdown,
+        _ => Style::Menu,
+    };
+    let timeout_ms = match vars.text("timeout").parse::<i64>() {
+        Ok(t) if t >= 0 => Some(t as u64 * 1000),
+        _ => None,
+    };
+    Show { style, timeout_ms }
 }
 
 /// Lex and parse one file.
@@ -1027,6 +1043,7 @@ impl<'a> Run<'a, '_> {
                 options,
                 source: Source { format: Format::Grub, file: self.file.clone(), line },
                 saves: boot.saves,
+                submenu: None,
             }),
         })
     }
@@ -1780,7 +1797,7 @@ fn describe(cond: &[Stmt]) -> (String, usize) {
 
 /// The Linux entries in menu order, submenus flattened; an entry's saves
 /// follow those of the submenus it is in (`outer`).
-fn flatten(nodes: &[Node], outer: &[Save], out: &mut Vec<BootEntry>) {
+fn flatten(nodes: &[Node], outer: &[Save], submenu: Option<&str>, out: &mut Vec<BootEntry>) {
     for n in nodes {
         match n {
             Node::Linux(e) => {
@@ -1788,12 +1805,17 @@ fn flatten(nodes: &[Node], outer: &[Save], out: &mut Vec<BootEntry>) {
                 if !outer.is_empty() {
                     e.saves.splice(0..0, outer.iter().cloned());
                 }
+                e.submenu = submenu.map(String::from);
                 out.push(e);
             }
-            Node::Sub { children, saves, .. } => {
+            Node::Sub { children, saves, title, .. } => {
                 let mut all = outer.to_vec();
                 all.extend(saves.iter().cloned());
-                flatten(children, &all, out);
+                let inner = match submenu {
+                    Some(s) => format!("{s}>{title}"),
+                    None => title.clone(),
+                };
+                flatten(children, &all, Some(&inner), out);
             }
             Node::Other { .. } => {}
         }

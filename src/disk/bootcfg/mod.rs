@@ -28,6 +28,7 @@ pub mod bls;
 pub mod debian;
 pub mod extlinux;
 pub mod grub;
+pub mod menu;
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -97,6 +98,8 @@ pub struct BootEntry {
     /// What GRUB's `save_env` would write when this entry boots (its
     /// `savedefault`, `recordfail`), in order; empty in other formats.
     pub saves: Vec<Save>,
+    /// The title of the submenu it is in (`A>B` titles for nested ones).
+    pub submenu: Option<String>,
 }
 
 /// One `save_env NAME`: the value NAME had then, or `None` when it was
@@ -244,6 +247,8 @@ pub enum Why {
     Default,
     /// The first entry: the configuration names no default.
     First,
+    /// Chosen in the boot menu (its command line maybe edited).
+    Menu,
     /// The first entry: the configuration's default names no entry (a
     /// kernel since removed, a cloned image), as GRUB and systemd-boot
     /// then do; [`Found::warning`] says what it named.
@@ -269,6 +274,21 @@ pub struct Found {
     /// it once the selected entry has run, when that differs from the
     /// disk ([`grubenv_update`]).
     pub grubenv: Option<Result<EnvWrite, String>>,
+    /// How the configuration asks for its menu to be shown.
+    pub show: menu::Show,
+    /// The `save_env`s of the script alone, and the grubenv as read: to
+    /// redo [`Found::grubenv`] when a menu chooses another entry.
+    pub script_saves: Vec<Save>,
+    pub grubenv_read: Option<(String, Vec<u8>)>,
+}
+
+impl Found {
+    /// Boot entry `i` instead (chosen in the menu): its own saves then
+    /// apply.
+    pub fn choose(&mut self, i: usize) {
+        self.selected = i;
+        self.grubenv = self.grubenv_read.clone().and_then(|(p, old)| grubenv_update(&p, old, &self.script_saves, &self.entries[i].saves));
+    }
 }
 
 /// A new grubenv to write in place of the old one: same path, same size.
@@ -299,6 +319,8 @@ pub struct Menu {
     /// GRUB's `save_env`s made by the script itself (not inside an entry),
     /// in order.
     pub saves: Vec<Save>,
+    /// How the configuration asks for its menu to be shown.
+    pub show: menu::Show,
 }
 
 /// Where the BLS entries live, in the order searched.
@@ -317,8 +339,19 @@ pub const EXTLINUX_CONFS: [&str; 4] = ["/boot/extlinux/extlinux.conf", "/extlinu
 pub fn find<F: Files>(files: &mut F, choice: Option<&str>) -> Result<Found, Error<F::Error>> {
     let (config, format, menu, env) = find_menu(files)?;
     let (selected, why, warning) = select(&menu, choice)?;
-    let grubenv = env.and_then(|(path, old)| grubenv_update(&path, old, &menu.saves, &menu.entries[selected].saves));
-    Ok(Found { config, format, entries: menu.entries, selected, why, warning, grubenv })
+    let grubenv = env.clone().and_then(|(path, old)| grubenv_update(&path, old, &menu.saves, &menu.entries[selected].saves));
+    Ok(Found {
+        config,
+        format,
+        entries: menu.entries,
+        selected,
+        why,
+        warning,
+        grubenv,
+        show: menu.show,
+        script_saves: menu.saves,
+        grubenv_read: env,
+    })
 }
 
 /// The grubenv GRUB would leave after the script's `save_env`s and then
@@ -671,6 +704,32 @@ mod tests {
             );
             assert_eq!(e.options, "root=UUID=1 modules=sd-mod,ext4 quiet rootfstype=ext4");
         }
+    }
+
+    #[test]
+    fn each_format_says_how_its_menu_is_shown() {
+        use menu::{Show, Style};
+        let show = |files: &[(&str, &str)]| find(&mut MemFs::new(files), None).unwrap().show;
+        let menu = |t| Show { style: Style::Menu, timeout_ms: t };
+        let grub = |head: &str| format!("{head}\nmenuentry a {{\n linux /a\n}}\n");
+        let g = "/boot/grub/grub.cfg";
+        assert_eq!(show(&[(g, &grub("set timeout=5"))]), menu(Some(5000)));
+        assert_eq!(show(&[(g, &grub(""))]), menu(None), "GRUB without a timeout waits");
+        assert_eq!(show(&[(g, &grub("set timeout=-1"))]), menu(None));
+        // Ubuntu: hidden, 0 s (unless recordfail).
+        let ubuntu = "set timeout_style=hidden\nset timeout=0";
+        assert_eq!(show(&[(g, &grub(ubuntu))]), Show { style: Style::Hidden, timeout_ms: Some(0) });
+        assert_eq!(show(&[(g, &grub("set timeout_style=countdown\nset timeout=3"))]).style, Style::Countdown);
+        // Alpine: hidden for a second.
+        assert_eq!(show(&[("/boot/extlinux.conf", ALPINE)]), Show { style: Style::Hidden, timeout_ms: Some(1000) });
+        // extlinux without a menu module or PROMPT: nothing to show.
+        assert_eq!(show(&[("/extlinux.conf", "TIMEOUT 50\nLABEL a\n LINUX /a\n")]), Show::NONE);
+        assert_eq!(show(&[("/extlinux.conf", "PROMPT 1\nTIMEOUT 50\nLABEL a\n LINUX /a\n")]), menu(Some(5000)));
+        // loader.conf.
+        let entry = ("/loader/entries/a.conf", "title A\nlinux /a\n");
+        assert_eq!(show(&[entry]), Show::NONE);
+        assert_eq!(show(&[entry, ("/loader/loader.conf", "timeout 3\n")]), menu(Some(3000)));
+        assert_eq!(show(&[entry, ("/loader/loader.conf", "timeout menu-force\n")]), menu(None));
     }
 
     #[test]
