@@ -124,7 +124,7 @@ test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
 # Stable Rust works: fuzz/run.sh sets RUSTC_BOOTSTRAP=1 for AddressSanitizer.
-FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 fat bootcfg blkif netif time_info acpi http xenstored
+FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 fat bootcfg blkif netif time_info acpi http xenstored menu
 FUZZ_TIME    ?= 60
 FUZZ_CI_TIME ?= 5
 

@@ -608,3 +608,10 @@ acpi_seed("xsdt-nowhere-rsdt-used", 0, fallback)
 # the FADT's length - 116, its bytes after the header, then the AML.
 put("acpi", "built-q35", bytes([16, 0, 244 - 116]) + acpi_fadt(244, 3, 0, reset=(0xCF9, 0x0F))[36:] + Q35_AML)
 put("acpi", "built-xsdt", bytes([16, 1, 276 - 116]) + acpi_fadt(276, 6, 0, x_pm1=(0x404, 0x408))[36:] + v2_aml)
+
+# menu: mode (bits 0-1 style, bits 2-3 default), then steps: n < 0x80 types
+# n & 0x3f bytes, n >= 0x80 advances time by (n & 0x7f) * 100 ms.
+put("menu", "timeout", bytes([0, 0x9e, 0x9e]))
+put("menu", "down-edit-enter", bytes([1, 3]) + b"\x1b[B" + bytes([9]) + b"e single\r")
+put("menu", "hidden-key", bytes([2, 0x85, 1]) + b" " + bytes([2]) + b"2\r")
+put("menu", "flood", bytes([3, 1]) + b"e" + bytes([0x3f]) + b"x" * 63 + bytes([1]) + b"\r")
