@@ -22,7 +22,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image apps examples tool lint install deb run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fuzz clean FORCE
+.PHONY: all image apps examples tool lint install deb run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fs deps-fuzz clean FORCE
 
 all: image apps
 
@@ -86,7 +86,7 @@ deb: $(IMAGE)
 	dpkg-deb --root-owner-group --build target/deb $(DEB)
 	@echo "$(DEB)"
 
-deps: deps-rust deps-qemu deps-cc
+deps: deps-rust deps-qemu deps-cc deps-fs
 
 deps-rust:
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
@@ -96,6 +96,12 @@ deps-qemu:
 	@command -v $(QEMU) >/dev/null || { \
 	    echo "installing qemu-system-x86"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; }
+
+# The tests make XFS images with mkfs.xfs (xfsprogs), through a protofile.
+deps-fs:
+	@command -v mkfs.xfs >/dev/null || { \
+	    echo "installing xfsprogs"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs >/dev/null; }
 
 # A C toolchain builds the test-only PVH shim (tests/shim/shim.S).
 deps-cc:
@@ -112,19 +118,19 @@ run: $(IMAGE) deps-qemu
 	    if [ $$rc -eq 1 ]; then echo "[hvmlite powered off]"; else echo "[QEMU exit $$rc: hvmlite crashed]"; exit $$rc; fi
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
-test: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc
+test: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
 	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast
 
-test-unit:
+test-unit: deps-fs
 	cargo test --lib
 
-test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu
+test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu deps-fs
 	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
 # Stable Rust works: fuzz/run.sh sets RUSTC_BOOTSTRAP=1 for AddressSanitizer.
-FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 fat bootcfg blkif netif time_info acpi http xenstored menu
+FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 fat bootcfg blkif netif time_info acpi http xenstored menu xfs
 FUZZ_TIME    ?= 60
 FUZZ_CI_TIME ?= 5
 

@@ -615,3 +615,40 @@ put("menu", "timeout", bytes([0, 0x9e, 0x9e]))
 put("menu", "down-edit-enter", bytes([1, 3]) + b"\x1b[B" + bytes([9]) + b"e single\r")
 put("menu", "hidden-key", bytes([2, 0x85, 1]) + b" " + bytes([2]) + b"2\r")
 put("menu", "flood", bytes([3, 1]) + b"e" + bytes([0x3f]) + b"x" * 63 + bytes([1]) + b"\r")
+
+# xfs: mode (bit 0: 4096-byte sectors; bits 1-2: read-ahead window), the
+# disk's size in MiB - 1, then sparse records: sector (u32), count (u8),
+# that many 512-byte sectors. mkfs.xfs (1 KiB blocks, one AG, rmapbt and
+# nrext64) through a protofile over a tiny /boot; mkfs.xfs refuses small
+# filesystems except for fstests, hence its environment.
+mkxfs = shutil.which("mkfs.xfs") or "/usr/sbin/mkfs.xfs"
+if os.path.exists(mkxfs):
+    with tempfile.TemporaryDirectory() as tmp:
+        k = os.path.join(tmp, "k")
+        with open(k, "wb") as f:
+            f.write(bytes(range(256)) * 80)
+        cfg = os.path.join(tmp, "cfg")
+        with open(cfg, "w") as f:
+            f.write("blscfg\n")
+        env_file = os.path.join(tmp, "env")
+        with open(env_file, "w") as f:
+            f.write(("# GRUB Environment Block\nsaved_entry=a\n").ljust(1024, "#"))
+        proto = os.path.join(tmp, "proto")
+        with open(proto, "w") as f:
+            f.write(f"/dummy\n0 0\nd--755 0 0\nvmlinuz ---644 0 0 {k}\nloop l--777 0 0 loop\n"
+                    f"grub2 d--755 0 0\ngrub.cfg ---644 0 0 {cfg}\ngrubenv ---644 0 0 {env_file}\n$\n$\n")
+        img = os.path.join(tmp, "img")
+        with open(img, "wb") as f:
+            f.truncate(20 << 20)
+        subprocess.run([mkxfs, "-q", "-f", "-b", "size=1024", "-d", "agcount=1", "-m", "rmapbt=1,uuid=0a0b0c0d-0000-4000-8000-00000000beef",
+                        "-i", "nrext64=1", "-p", proto, img], check=True,
+                       env=dict(os.environ, TEST_DIR="/tmp", TEST_DEV="x", QA_CHECK_FS="1"))
+        data = open(img, "rb").read()
+        recs = b""
+        for s in range(0, len(data) // 512):
+            sec = data[s * 512:(s + 1) * 512]
+            if any(sec):
+                recs += struct.pack("<IB", s, 1) + sec
+        put("xfs", "mkfs-1k-rmap-nrext64", bytes([0, 19]) + recs)
+else:
+    print("mkfs.xfs not found: xfs seeds not written")

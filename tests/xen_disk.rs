@@ -9,12 +9,15 @@ mod common;
 mod disk;
 #[path = "common/linux.rs"]
 mod linux_support;
+#[path = "support/xfs_image.rs"]
+mod xfs_image;
 
 use common::xen_host::{self, Scenario};
 use common::*;
 use disk::*;
 use linux_support::*;
 use std::time::Duration;
+use xfs_image::mkfs_xfs;
 
 const T: Duration = Duration::from_secs(600);
 /// What every entry gives Linux (its console is the PV console).
@@ -210,7 +213,7 @@ fn boots_the_kernel_on_each_kind_of_disk() {
 
     let g = Guest::from(&r, "gpt-bls");
     assert!(g.hv("disk: xvda: GPT, 2 partitions").is_some(), "{d}");
-    assert!(g.hv("disk: xvda1: not ext2/3/4 or FAT").is_some(), "{d}");
+    assert!(g.hv("disk: xvda1: not ext2/3/4, XFS or FAT").is_some(), "{d}");
     assert_booted(
         &g,
         &d,
@@ -432,23 +435,170 @@ fn boot_menu_grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
     );
 }
 
+/// Ubuntu 24.04's cloud-image layout: GPT with root in partition 1, BIOS
+/// boot 14, the ESP 15 (FAT, GRUB's stub `EFI/ubuntu/grub.cfg` only) and
+/// `/boot` on ext4 in 16, with Ubuntu's grub.cfg (`recordfail`,
+/// `initrdfail`, `load_video`, `gfxmode`, `hwmatch`, `fwsetup`). The first
+/// boot is hidden and at once, and its entry's `recordfail` is saved; the
+/// second shows the menu for 30 s because of it, as Ubuntu's GRUB does
+/// after a boot that did not reach `grub-common`'s success mark, and
+/// Down, Enter boots the second entry.
+#[test]
+fn ubuntu_cloud_layout_recordfail_shows_the_menu_next_time() {
+    let v = version();
+    let (boot_uuid, root_uuid) = ("b007b007-1111-4222-8333-444455556666", "600d600d-1111-4222-8333-444455556666");
+    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let extra = format!("{OPTS} test.mount=xvda16");
+    let boot_items = vec![
+        Item::File(Box::leak(format!("/vmlinuz-{v}").into_boxed_str()), k),
+        Item::File(Box::leak(format!("/initrd.img-{v}").into_boxed_str()), disk_initrd()),
+        Item::File("/grub/grub.cfg", ubuntu_grub_cfg(&v, boot_uuid, root_uuid, &extra).into_bytes()),
+        Item::File("/grub/grubenv", grubenv(&[])),
+        Item::File("/hello.txt", b"hello from the Ubuntu /boot".to_vec()),
+    ];
+    let boot = ext4_uuid("ubuntu-boot", 24, &boot_items, Some(boot_uuid));
+    let rootfs = ext4_uuid(
+        "ubuntu-root",
+        8,
+        &[Item::File("/etc/hostname", b"ubuntu\n".to_vec()), Item::File("/boot/.keep", Vec::new())],
+        Some(root_uuid),
+    );
+    let stub = format!("search.fs_uuid {boot_uuid} root\nset prefix=($root)'/grub'\nconfigfile $prefix/grub.cfg\n");
+    let esp = hvmlite::disk::fat::image::make(8 << 20, b"UEFI       ", &[("/EFI/ubuntu/grub.cfg", stub.as_bytes())]);
+    let (p1, p14, p15, p16) = (2048 + 2 * 2048 + 16 * 2048, 2048u64, 2048 + 2048, 2048 + 2 * 2048 + 16 * 2048 + 8 * 2048);
+    let parts = [
+        Part { start: p1, data: rootfs, mbr_type: 0 },
+        Part { start: p14, data: vec![0; 1 << 20], mbr_type: 0 },
+        Part { start: p15, data: esp, mbr_type: 0xef },
+        Part { start: p16, data: boot, mbr_type: 0 },
+    ];
+    let disk = gpt_disk_numbered(p16 + 24 * 2048 + 34, &[(1, &parts[0]), (14, &parts[1]), (15, &parts[2]), (16, &parts[3])]);
+
+    let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
+    let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
+    script.push_str(&disk_script("ubuntu"));
+    script.push_str(&boot_script("ubuntu-1", ""));
+    script.push_str(&keys_script("ubuntu-2", "", &[r"\033[B", r"\r"]));
+    script.push_str("echo \"=== end\"\n");
+    let s = Scenario::new(&script)
+        .config("hvmlite-disk.cfg", &cfg)
+        .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+        .file_from("/scenario/ubuntu.img.gz", &save_gz("ubuntu", &disk));
+    let r = xen_host::run("disk-ubuntu", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let want = |tag: &str| format!("root=UUID={root_uuid} ro console=tty1 console=ttyS0 {extra}{tag}");
+    let g = Guest::from(&r, "ubuntu-1");
+    assert!(g.hv("disk: xvda: GPT, 4 partitions").is_some(), "{d}");
+    assert!(g.hv("disk: xvda15: no boot configuration").is_some(), "the ESP's stub is not a configuration: {d}");
+    assert_booted(
+        &g,
+        &d,
+        "xvda16 grub.cfg /grub/grub.cfg: \"Ubuntu\" (0 of 2, default)",
+        &want(""),
+        "",
+        "xvda16",
+        "hello from the Ubuntu /boot",
+    );
+    assert!(g.hv("boot menu").is_none(), "hidden, timeout 0: {d}");
+    assert_eq!(g.hv("grubenv: "), Some("xvda16 /grub/grubenv written: recordfail=1"), "{d}");
+    let g = Guest::from(&r, "ubuntu-2");
+    assert!(g.lines.iter().any(|l| l.contains("Booting \"Ubuntu\" in 30 s.")), "recordfail: the menu for 30 s: {d}");
+    let title = format!("\"Ubuntu, with Linux {v}\" (1 of 2, menu)");
+    assert_booted(&g, &d, &title, &want(""), "", "xvda16", "hello from the Ubuntu /boot");
+}
+
+/// Fedora Server's layout: GPT, `/boot` on XFS (mkfs.xfs's current
+/// defaults with rmapbt and nrext64) holding BLS entries that
+/// `/grub2/grub.cfg` turns into its menu with `blscfg`, `$kernelopts` and
+/// `saved_entry` from grubenv naming the *older* kernel; ext4 in
+/// partition 2 for `/init` to read.
+#[test]
+fn fedora_server_xfs_boot_with_blscfg_and_saved_entry() {
+    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let initrd = disk_initrd();
+    let mid = "2f4e1c3b5a6d4e7f8091a2b3c4d5e6f7";
+    let (new, old) = ("6.8.5-301.fc40.x86_64", "6.7.11-200.fc40.x86_64");
+    let entry = |v: &str, tag: &str| {
+        format!(
+            "title Fedora Linux ({v}) 40 (Server Edition)\nversion {v}\nlinux /vmlinuz-{v}\ninitrd /initramfs-{v}.img\n\
+             options $kernelopts test.entry={tag}\ngrub_users $grub_users\ngrub_arg --unrestricted\ngrub_class fedora\n"
+        )
+    };
+    let cfg = "set pager=1\n\
+        if [ -f ${config_directory}/grubenv ]; then\n  load_env -f ${config_directory}/grubenv\nelif [ -s $prefix/grubenv ]; then\n  load_env\nfi\n\
+        if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\n   set next_entry=\n   save_env next_entry\n   set boot_once=true\nelse\n   set default=\"${saved_entry}\"\nfi\n\
+        if [ \"${boot_success}\" = \"1\" -o \"${boot_indeterminate}\" = \"1\" ]; then\n  set last_boot_ok=1\nelse\n  set last_boot_ok=0\nfi\n\
+        if [ \"${boot_success}\" = \"1\" ] ; then\n  set boot_indeterminate=0\nelif [ \"${boot_indeterminate}\" = \"1\" ]; then\n  set boot_indeterminate=2\nfi\n\
+        set boot_success=0\nsave_env boot_success boot_indeterminate\n\
+        terminal_output console\nset timeout=0\n\
+        insmod blscfg\nblscfg\n";
+    let env = grubenv(&[
+        &format!("kernelopts=root=UUID=7a8a ro {OPTS} test.mount=xvda2 "),
+        "boot_success=1",
+        &format!("saved_entry={mid}-{old}"),
+    ]);
+    let files = vec![
+        (Box::leak(format!("/vmlinuz-{new}").into_boxed_str()) as &str, k.clone()),
+        (Box::leak(format!("/vmlinuz-{old}").into_boxed_str()), k),
+        (Box::leak(format!("/initramfs-{new}.img").into_boxed_str()), initrd.clone()),
+        (Box::leak(format!("/initramfs-{old}.img").into_boxed_str()), initrd),
+        (Box::leak(format!("/loader/entries/{mid}-{new}.conf").into_boxed_str()), entry(new, "new").into_bytes()),
+        (Box::leak(format!("/loader/entries/{mid}-{old}.conf").into_boxed_str()), entry(old, "old").into_bytes()),
+        ("/grub2/grub.cfg", cfg.as_bytes().to_vec()),
+        ("/grub2/grubenv", env),
+    ];
+    let boot = mkfs_xfs(64, &files, &[]);
+    let data = ext4("fedora-data", 8, &[Item::File("/hello.txt", b"hello from the Fedora disk".to_vec())]);
+    let second = 2048 + 64 * 2048;
+    let disk =
+        gpt_disk(second + 8 * 2048 + 34, &[Part { start: 2048, data: boot, mbr_type: 0 }, Part { start: second, data, mbr_type: 0 }]);
+
+    let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
+    let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
+    script.push_str(&disk_script("fedora"));
+    script.push_str(&boot_script("fedora", ""));
+    script.push_str("echo \"=== end\"\n");
+    let s = Scenario::new(&script)
+        .config("hvmlite-disk.cfg", &cfg)
+        .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+        .file_from("/scenario/fedora.img.gz", &save_gz("fedora", &disk));
+    let r = xen_host::run("disk-fedora-xfs", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let g = Guest::from(&r, "fedora");
+    let want = format!("root=UUID=7a8a ro {OPTS} test.mount=xvda2 test.entry=old");
+    let title = format!("xvda1 XFS grub.cfg /grub2/grub.cfg: \"Fedora Linux ({old}) 40 (Server Edition)\" (1 of 2, default)");
+    assert_booted(&g, &d, &title, &want, "", "xvda2", "hello from the Fedora disk");
+    // Fedora's script saves boot_success=0; hvmlite writes grubenv only on
+    // ext2/3/4 and says so.
+    let w = g.hv("warning: grubenv: ").unwrap_or_else(|| panic!("{d}"));
+    assert_eq!(w, "xvda1 /grub2/grubenv not written: it is on XFS; only ext2/3/4 is written", "{d}");
+}
+
 /// Boot the disk in `$dev` with `hvmlite.menu=-1` (the menu waits for a
 /// key) and type into its console tty, as `xl console` would: down, down,
 /// up (entry 1), `e`, ` test.edited=yes`, Enter.
 fn menu_script() -> String {
-    let keys = [r"\033[B", r"\033[B", r"\033[A", "e", " test.edited=yes", r"\r"];
+    keys_script("menu", "hvmlite.menu=-1", &[r"\033[B", r"\033[B", r"\033[A", "e", " test.edited=yes", r"\r"])
+}
+
+/// Boot the disk in `$dev` (`cmdline` on the domain's command line), wait
+/// for the boot menu on its console, and type `keys` into its console tty
+/// (from xenstore, what `xl console` opens), one `printf` each.
+fn keys_script(label: &str, cmdline: &str, keys: &[&str]) -> String {
     let mut typing = String::new();
     for k in keys {
         typing += &format!("printf '{k}' > \"$tty\"; sleep 0.3\n");
     }
     format!(
-        r#"echo "=== xl create (menu)"
-xl create /etc/xen/hvmlite-disk.cfg 'kernel="/usr/lib/hvmlite/hvmlite.elf"' "disk=['format=raw, vdev=xvda, access=rw, backendtype=phy, script=block-sh, target=$dev']" 'cmdline="hvmlite.menu=-1"' || exit 10
+        r#"echo "=== xl create ({label})"
+xl create /etc/xen/hvmlite-disk.cfg 'kernel="/usr/lib/hvmlite/hvmlite.elf"' "disk=['format=raw, vdev=xvda, access=rw, backendtype=phy, script=block-sh, target=$dev']" 'cmdline="{cmdline}"' || exit 10
 log=/var/log/xen/console/guest-hvmlite-disk.log
 i=0; until grep -q "a number chooses" $log 2>/dev/null; do i=$((i + 1)); [ $i -le 300 ] || {{ echo "the menu never showed"; break; }}; sleep 0.1; done
 tty=$(xenstore-read /local/domain/$(xl domid hvmlite-disk)/console/tty)
 {typing}wait_gone hvmlite-disk 150 || exit 11
-echo "=== console (menu)"
+echo "=== console ({label})"
 cat $log
 rm -f $log
 "#

@@ -417,47 +417,20 @@ impl Ext4Fs {
     /// ext4-view afterwards holds no symlink at all. POSIX order: a link
     /// is expanded before a `..` after it applies.
     fn resolve(&self, path: &str, follow_last: bool) -> Result<Vec<u8>, FsError> {
-        if !path.starts_with('/') {
-            return Err(FsError::BadPath);
-        }
-        let mut done: Vec<Vec<u8>> = Vec::new();
-        // Still to walk, last component first.
-        let mut todo: Vec<Vec<u8>> = path.as_bytes().rsplit(|&b| b == b'/').map(|c| c.to_vec()).collect();
-        let mut links = 0;
-        while let Some(c) = todo.pop() {
-            match c.as_slice() {
-                b"" | b"." => continue,
-                b".." => {
-                    done.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            let last = todo.iter().all(|c| c.is_empty() || c == b".");
-            done.push(c);
-            let here = join(&done);
-            let meta = self.fs.symlink_metadata(here.as_slice())?;
-            let t = meta.file_type();
-            if t.is_symlink() && (follow_last || !last) {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(FsError::SymlinkLoop);
-                }
-                if meta.len() > MAX_LINK_LEN {
-                    return Err(FsError::LinkTooLong(meta.len()));
-                }
-                let target = self.fs.read_link(here.as_slice())?;
-                done.pop();
-                let target = target.as_ref();
-                if target.starts_with(b"/") {
-                    done.clear();
-                }
-                todo.extend(target.rsplit(|&b| b == b'/').map(|c| c.to_vec()));
-            } else if !last && !t.is_dir() {
-                return Err(FsError::NotADirectory);
-            }
-        }
-        Ok(join(&done))
+        let kind = |p: &[u8]| -> Result<(FileKind, u64), FsError> {
+            let m = self.fs.symlink_metadata(p)?;
+            let t = m.file_type();
+            let kind = if t.is_symlink() {
+                FileKind::Symlink
+            } else if t.is_dir() {
+                FileKind::Dir
+            } else {
+                FileKind::File
+            };
+            Ok((kind, m.len()))
+        };
+        let link = |p: &[u8]| -> Result<Vec<u8>, FsError> { Ok(self.fs.read_link(p)?.as_ref().to_vec()) };
+        resolve_path(path, follow_last, kind, link)
     }
 
     /// The whole file at `path`, symlinks followed.
@@ -600,6 +573,62 @@ macro_rules! files_by_path {
 pub(crate) use files_by_path;
 
 files_by_path!([] Ext4Fs);
+
+/// `path` with every symlink resolved, as bytes, for a filesystem that
+/// answers `kind` (what a path is, and its size) and `link` (a symlink's
+/// target) without following symlinks itself; with `follow_last` false
+/// the last component is left as it is (`lstat`, `read_link`).
+///
+/// Each link's size is checked ([`MAX_LINK_LEN`]) before its target is
+/// read, at most [`MAX_LINKS`] are followed, and the path returned holds
+/// no symlink at all. POSIX order: a link is expanded before a `..` after
+/// it applies.
+pub(crate) fn resolve_path(
+    path: &str,
+    follow_last: bool,
+    mut kind: impl FnMut(&[u8]) -> Result<(FileKind, u64), FsError>,
+    mut link: impl FnMut(&[u8]) -> Result<Vec<u8>, FsError>,
+) -> Result<Vec<u8>, FsError> {
+    if !path.starts_with('/') {
+        return Err(FsError::BadPath);
+    }
+    let mut done: Vec<Vec<u8>> = Vec::new();
+    // Still to walk, last component first.
+    let mut todo: Vec<Vec<u8>> = path.as_bytes().rsplit(|&b| b == b'/').map(|c| c.to_vec()).collect();
+    let mut links = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_slice() {
+            b"" | b"." => continue,
+            b".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let last = todo.iter().all(|c| c.is_empty() || c == b".");
+        done.push(c);
+        let here = join(&done);
+        let (k, len) = kind(here.as_slice())?;
+        if k == FileKind::Symlink && (follow_last || !last) {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(FsError::SymlinkLoop);
+            }
+            if len > MAX_LINK_LEN {
+                return Err(FsError::LinkTooLong(len));
+            }
+            let target = link(here.as_slice())?;
+            done.pop();
+            if target.starts_with(b"/") {
+                done.clear();
+            }
+            todo.extend(target.rsplit(|&b| b == b'/').map(|c| c.to_vec()));
+        } else if !last && k != FileKind::Dir {
+            return Err(FsError::NotADirectory);
+        }
+    }
+    Ok(join(&done))
+}
 
 /// `/a/b` from `[a, b]`; `/` from none.
 fn join(components: &[Vec<u8>]) -> Vec<u8> {

@@ -11,12 +11,14 @@ use alloc::vec::Vec;
 use crate::dev::block::BlockDevice;
 use fat::FatFs;
 use fs::{Ext4Fs, FsError, ReadStats};
+use xfs::XfsFs;
 
 pub mod blocklist;
 pub mod bootcfg;
 pub mod fat;
 pub mod fs;
 pub mod part;
+pub mod xfs;
 
 #[cfg(test)]
 mod testimg;
@@ -40,22 +42,38 @@ pub trait Files {
     }
 }
 
-/// A partition's filesystem: ext2/3/4 or FAT (boxed: it is the larger).
+/// A partition's filesystem: ext2/3/4, XFS or FAT (boxed: the larger).
 pub enum Volume {
     Ext4(Ext4Fs),
+    Xfs(Box<XfsFs>),
     Fat(Box<FatFs<Box<dyn BlockDevice>>>),
+}
+
+/// Each [`Volume`] kind's answer to the same call.
+macro_rules! each {
+    ($v:expr, $fs:ident => $e:expr) => {
+        match $v {
+            Volume::Ext4($fs) => $e,
+            Volume::Xfs($fs) => $e,
+            Volume::Fat($fs) => $e,
+        }
+    };
 }
 
 impl Volume {
     /// What `dev()` holds, with `window`-byte read-ahead: ext2/3/4 if its
-    /// superblock magic is there, else FAT if its first sector is a FAT
-    /// boot sector, else `Ok(None)`. Past that first look, whatever is
+    /// superblock magic is there, else XFS if its magic is, else FAT if its
+    /// first sector is a FAT boot sector, else `Ok(None)`. Past that first look, whatever is
     /// wrong is an error, never "some other filesystem".
     pub fn open<D: BlockDevice + 'static>(mut dev: impl FnMut() -> D, window: usize) -> Result<Option<Volume>, FsError> {
         match Ext4Fs::open_with_window(dev(), window) {
             Ok(fs) => return Ok(Some(Volume::Ext4(fs))),
             Err(FsError::NotExt) => {}
             Err(e) => return Err(e),
+        }
+        let mut d = dev();
+        if XfsFs::looks_like_xfs(&mut d)? {
+            return Ok(Some(Volume::Xfs(Box::new(XfsFs::open_with_window(Box::new(d), window)?))));
         }
         match FatFs::open_with_window(Box::new(dev()) as Box<dyn BlockDevice>, window) {
             Ok(fs) => Ok(Some(Volume::Fat(Box::new(fs)))),
@@ -66,18 +84,12 @@ impl Volume {
 
     /// The size of the file at `path`, refused above the read limit.
     pub fn file_len(&self, path: &str) -> Result<usize, FsError> {
-        match self {
-            Volume::Ext4(fs) => fs.file_len(path),
-            Volume::Fat(fs) => fs.file_len(path),
-        }
+        each!(self, fs => fs.file_len(path))
     }
 
     /// Read the file at `path` into `dst`, exactly as long as the file.
     pub fn read_file_into(&self, path: &str, dst: &mut [u8]) -> Result<(), FsError> {
-        match self {
-            Volume::Ext4(fs) => fs.read_file_into(path, dst),
-            Volume::Fat(fs) => fs.read_file_into(path, dst),
-        }
+        each!(self, fs => fs.read_file_into(path, dst))
     }
 
     /// Replace the bytes of the file at `path`, which must read as `old`
@@ -89,8 +101,10 @@ impl Volume {
         if old.len() != new.len() {
             return Err(alloc::format!("{} new bytes for a file of {}", new.len(), old.len()));
         }
-        if let Volume::Fat(_) = self {
-            return Err("it is on FAT; only ext2/3/4 is written".into());
+        match self {
+            Volume::Ext4(_) => {}
+            Volume::Xfs(_) => return Err("it is on XFS; only ext2/3/4 is written".into()),
+            Volume::Fat(_) => return Err("it is on FAT; only ext2/3/4 is written".into()),
         }
         match Files::read(self, path) {
             Ok(Some(b)) if b == old => {}
@@ -109,10 +123,7 @@ impl Volume {
     }
 
     pub fn read_stats(&self) -> ReadStats {
-        match self {
-            Volume::Ext4(fs) => fs.read_stats(),
-            Volume::Fat(fs) => fs.read_stats(),
-        }
+        each!(self, fs => fs.read_stats())
     }
 }
 
@@ -120,23 +131,14 @@ impl Files for Volume {
     type Error = FsError;
 
     fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
-        match self {
-            Volume::Ext4(fs) => fs.read(path),
-            Volume::Fat(fs) => fs.read(path),
-        }
+        fs::absent_is_none(each!(self, fs => fs.read_file(path)))
     }
 
     fn list(&mut self, dir: &str) -> Result<Option<Vec<String>>, FsError> {
-        match self {
-            Volume::Ext4(fs) => fs.list(dir),
-            Volume::Fat(fs) => fs.list(dir),
-        }
+        fs::absent_is_none(each!(self, fs => fs.list_dir(dir)))
     }
 
     fn exists(&mut self, path: &str) -> Result<bool, FsError> {
-        match self {
-            Volume::Ext4(fs) => Files::exists(fs, path),
-            Volume::Fat(fs) => Files::exists(&mut **fs, path),
-        }
+        each!(self, fs => fs.exists(path))
     }
 }

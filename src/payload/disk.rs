@@ -158,7 +158,7 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
     let mut fs = match Volume::open(part, READ_WINDOW) {
         Ok(Some(fs)) => fs,
         Ok(None) => {
-            log::info!("disk: {pname}: not ext2/3/4 or FAT");
+            log::info!("disk: {pname}: not ext2/3/4, XFS or FAT");
             return None;
         }
         Err(e) => fatal!("{pname}: {}", disk.borrow().explain(e)),
@@ -190,6 +190,7 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
             // ext4 is the usual case and goes unnamed; FAT says which.
             let fat = match &fs {
                 Volume::Fat(f) => format!("{} ", f.kind()),
+                Volume::Xfs(_) => String::from("XFS "),
                 Volume::Ext4(_) => String::new(),
             };
             log::info!(

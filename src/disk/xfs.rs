@@ -1,0 +1,248 @@
+//! Read-only XFS on a [`BlockDevice`], through the `lamxfs` crate (v4 and
+//! v5 with CRCs checked, `nrext64`, sparse inodes, `ftype`, reflink,
+//! rmapbt, bigtime, shortform/block/leaf/node directories, B+tree extent
+//! maps, a dirty log replayed in memory only): Fedora Server's, the RHEL
+//! family's and Amazon Linux's `/boot`.
+//!
+//! What hvmlite adds around it, as for ext4 ([`super::fs`]): the same
+//! read-ahead ([`CachedReader`]) between lamxfs's byte reads and the
+//! device, and requests past the device refused before the device is
+//! asked; symlinks resolved here (lamxfs follows none), with the same
+//! bounds ([`resolve_path`]: 40 links, a link's size checked before its
+//! target is read, so a forged size cannot make lamxfs allocate its
+//! 256 MiB cap); a read limit checked before anything is allocated; and
+//! lamxfs's error tokens as [`FsError`]s.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+
+use lamxfs::{BlockRead, Error as XfsError, Path, SuperblockReason, Xfs};
+
+use super::fs::{absent_is_none, files_by_path, resolve_path, CachedReader, FileKind, FsError, ReadStats};
+use super::Files;
+use crate::dev::block::{BlockDevice, BlockError};
+
+/// `XFSB`, big-endian, at byte 0 of the superblock.
+const MAGIC: [u8; 4] = *b"XFSB";
+
+/// lamxfs's byte reads, through the read-ahead.
+struct Reader(CachedReader<Box<dyn BlockDevice>>);
+
+impl BlockRead for Reader {
+    type Error = BlockError;
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        self.0.read_at(offset, buf)
+    }
+}
+
+impl From<XfsError> for FsError {
+    fn from(e: XfsError) -> Self {
+        match e {
+            XfsError::NotFound { .. } => FsError::NotFound,
+            XfsError::NotARegularFile => FsError::NotAFile,
+            XfsError::FileTooLarge { size, max } => FsError::TooLarge { size, limit: max },
+            XfsError::UnsupportedFeature(f) => FsError::Unsupported(format!("XFS feature {f}")),
+            XfsError::BadSuperblock(
+                r @ (SuperblockReason::ExternalLog | SuperblockReason::RealtimeDevice | SuperblockReason::DirtyLog),
+            ) => FsError::Unsupported(format!("XFS: {}", XfsError::BadSuperblock(r))),
+            XfsError::Io { token, offset } => FsError::Other(format!("XFS: reading byte {offset} ({token}) failed")),
+            other => FsError::Corrupt(format!("XFS: {other}")),
+        }
+    }
+}
+
+/// An opened XFS filesystem. Paths are absolute, inside the filesystem;
+/// symlinks are followed within it.
+pub struct XfsFs {
+    fs: RefCell<Xfs<Reader>>,
+    stats: Rc<Cell<ReadStats>>,
+    max_file: u64,
+}
+
+impl XfsFs {
+    /// Whether `dev` holds XFS: its superblock magic. `Ok(false)` for a
+    /// device too small to hold one.
+    pub fn looks_like_xfs(dev: &mut dyn BlockDevice) -> Result<bool, BlockError> {
+        let ss = dev.sector_size() as usize;
+        if dev.sectors() == 0 {
+            return Ok(false);
+        }
+        let mut sector = vec![0u8; ss];
+        dev.read(0, &mut sector)?;
+        Ok(sector[..4] == MAGIC)
+    }
+
+    /// Open the XFS on `dev` with `window`-byte read-ahead (the caller has
+    /// seen the magic).
+    pub fn open_with_window(dev: Box<dyn BlockDevice>, window: usize) -> Result<Self, FsError> {
+        let size = dev.size_bytes();
+        let reader = CachedReader::new(dev, window)?;
+        let stats = reader.shared_stats();
+        let fs = Xfs::open(Reader(reader), size)?;
+        Ok(XfsFs { fs: RefCell::new(fs), stats, max_file: size })
+    }
+
+    /// The largest file read; by default the device's size.
+    pub fn set_max_file(&mut self, limit: u64) {
+        self.max_file = limit;
+    }
+
+    /// What `p` is and how long, symlinks not followed.
+    fn lstat_raw(&self, p: &[u8]) -> Result<(FileKind, u64), FsError> {
+        let mut fs = self.fs.borrow_mut();
+        let ino = fs.resolve(Path::new(p))?;
+        let m = fs.metadata(&ino)?;
+        let kind = if m.is_symlink() {
+            FileKind::Symlink
+        } else if m.is_dir() {
+            FileKind::Dir
+        } else if m.is_file() {
+            FileKind::File
+        } else {
+            FileKind::Other
+        };
+        Ok((kind, m.size()))
+    }
+
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<Vec<u8>, FsError> {
+        let link = |p: &[u8]| -> Result<Vec<u8>, FsError> { Ok(self.fs.borrow_mut().read_link(Path::new(p))?) };
+        resolve_path(path, follow_last, |p| self.lstat_raw(p), link)
+    }
+
+    /// The size of the regular file at `path` (symlinks followed),
+    /// refused above the read limit.
+    pub fn file_len(&self, path: &str) -> Result<usize, FsError> {
+        let p = self.resolve(path, true)?;
+        match self.lstat_raw(&p)? {
+            (FileKind::File, size) if size > self.max_file => Err(FsError::TooLarge { size, limit: self.max_file }),
+            (FileKind::File, size) => usize::try_from(size).map_err(|_| FsError::TooLarge { size, limit: self.max_file }),
+            (FileKind::Dir, _) => Err(FsError::IsADirectory),
+            _ => Err(FsError::NotAFile),
+        }
+    }
+
+    /// Read the file at `path` into `dst`, exactly as long as the file.
+    pub fn read_file_into(&self, path: &str, dst: &mut [u8]) -> Result<(), FsError> {
+        let len = self.file_len(path)?;
+        if len != dst.len() {
+            return Err(FsError::Corrupt(format!("file is {len} bytes, not the {} it was", dst.len())));
+        }
+        let p = self.resolve(path, true)?;
+        let mut fs = self.fs.borrow_mut();
+        let ino = fs.resolve(Path::new(&p))?;
+        let n = fs.read_file_at(&ino, 0, dst)?;
+        if n != dst.len() {
+            return Err(FsError::Corrupt(format!("read {n} bytes of a {}-byte file", dst.len())));
+        }
+        Ok(())
+    }
+
+    /// The whole file at `path`, symlinks followed.
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        let mut data = vec![0u8; self.file_len(path)?];
+        self.read_file_into(path, &mut data)?;
+        Ok(data)
+    }
+
+    /// The names in directory `path`, sorted bytewise; names that are not
+    /// UTF-8 are left out (no boot path uses them).
+    pub fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let p = self.resolve(path, true)?;
+        if self.lstat_raw(&p)?.0 != FileKind::Dir {
+            return Err(FsError::NotADirectory);
+        }
+        let entries = self.fs.borrow_mut().read_dir(Path::new(&p))?;
+        let mut names: Vec<String> =
+            entries.into_iter().filter_map(|e| String::from_utf8(e.name).ok()).filter(|n| !n.is_empty() && n != "." && n != "..").collect();
+        crate::sort::sort_by(&mut names, |a, b| a.cmp(b));
+        Ok(names)
+    }
+
+    /// Whether `path` exists (symlinks followed: a dangling one does not).
+    pub fn exists(&self, path: &str) -> Result<bool, FsError> {
+        match self.resolve(path, true) {
+            Ok(_) => Ok(true),
+            Err(FsError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The volume label, if it has one.
+    pub fn label(&self) -> String {
+        self.fs.borrow().label().unwrap_or("").to_string()
+    }
+
+    pub fn read_stats(&self) -> ReadStats {
+        self.stats.get()
+    }
+}
+
+files_by_path!([] XfsFs);
+
+#[cfg(test)]
+#[path = "../../tests/support/xfs_image.rs"]
+mod xfs_image;
+
+#[cfg(test)]
+mod tests {
+    use super::xfs_image::mkfs_xfs;
+    use super::*;
+    use crate::dev::block::MemDisk;
+
+    fn open(img: &[u8], ss: u32) -> XfsFs {
+        let mut dev = MemDisk::new(img.to_vec(), ss).unwrap();
+        assert!(XfsFs::looks_like_xfs(&mut dev).unwrap());
+        XfsFs::open_with_window(Box::new(dev), 64 << 10).unwrap()
+    }
+
+    fn big(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4093) as u8).collect()
+    }
+
+    #[test]
+    fn reads_a_fedora_server_boot() {
+        let kernel = big(3_000_000);
+        let mut files = vec![
+            ("/vmlinuz-6.8.5-301.fc40.x86_64", kernel.clone()),
+            ("/loader/entries/abc-6.8.5-301.fc40.x86_64.conf", b"title Fedora\nlinux /vmlinuz-6.8.5-301.fc40.x86_64\n".to_vec()),
+            ("/grub2/grub.cfg", b"blscfg\n".to_vec()),
+        ];
+        // Enough names that /grub2 is a leaf or node directory.
+        for i in 0..400 {
+            files.push((Box::leak(format!("/grub2/i386-pc/module-number-{i}.mod").into_boxed_str()), vec![1]));
+        }
+        let img = mkfs_xfs(64, &files, &[("/vmlinuz", "vmlinuz-6.8.5-301.fc40.x86_64"), ("/loop", "loop"), ("/abs", "/grub2/../vmlinuz")]);
+        for ss in [512, 4096] {
+            let mut fs = open(&img, ss);
+            assert_eq!(fs.read_file("/vmlinuz-6.8.5-301.fc40.x86_64").unwrap(), kernel);
+            assert_eq!(fs.read_file("/abs").unwrap(), kernel, "symlinks followed here");
+            assert_eq!(fs.file_len("/vmlinuz").unwrap(), kernel.len());
+            assert_eq!(fs.read_file("/grub2/i386-pc/module-number-399.mod").unwrap(), [1]);
+            assert_eq!(fs.list_dir("/grub2/i386-pc").unwrap().len(), 400);
+            assert_eq!(fs.list_dir("/loader/entries").unwrap(), ["abc-6.8.5-301.fc40.x86_64.conf"]);
+            assert_eq!(fs.read_file("/loop"), Err(FsError::SymlinkLoop));
+            assert_eq!(fs.read_file("/nope"), Err(FsError::NotFound));
+            assert_eq!(fs.read_file("/grub2"), Err(FsError::IsADirectory));
+            assert_eq!(Files::read(&mut fs, "/nope"), Ok(None));
+            assert!(fs.exists("/grub2/grub.cfg").unwrap());
+            fs.set_max_file(1000);
+            assert!(matches!(fs.read_file("/vmlinuz"), Err(FsError::TooLarge { .. })));
+        }
+    }
+
+    #[test]
+    fn not_xfs_and_corrupt_superblocks() {
+        let mut dev = MemDisk::new(vec![0; 1 << 20], 512).unwrap();
+        assert!(!XfsFs::looks_like_xfs(&mut dev).unwrap());
+        let img = mkfs_xfs(32, &[("/a", vec![1])], &[]);
+        let mut bad = img.clone();
+        bad[40] ^= 0xff; // its UUID, under the superblock CRC
+        let e = XfsFs::open_with_window(Box::new(MemDisk::new(bad, 512).unwrap()), 4096).err().unwrap();
+        assert!(matches!(e, FsError::Corrupt(_)), "{e:?}");
+    }
+}
