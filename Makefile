@@ -97,11 +97,13 @@ deps-qemu:
 	    echo "installing qemu-system-x86"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; }
 
-# The tests make XFS images with mkfs.xfs (xfsprogs), through a protofile.
+# The tests make XFS images with mkfs.xfs (xfsprogs), through a protofile,
+# and btrfs images with mkfs.btrfs and the kernel's btrfs on a loop mount
+# (btrfs-progs: subvolumes, snapshots, compress-force as distributions do).
 deps-fs:
-	@command -v mkfs.xfs >/dev/null || { \
-	    echo "installing xfsprogs"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs >/dev/null; }
+	@command -v mkfs.xfs >/dev/null && command -v mkfs.btrfs >/dev/null || { \
+	    echo "installing xfsprogs btrfs-progs"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs btrfs-progs >/dev/null; }
 
 # A C toolchain builds the test-only PVH shim (tests/shim/shim.S).
 deps-cc:
@@ -130,7 +132,7 @@ test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu deps-fs
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
 # Stable Rust works: fuzz/run.sh sets RUSTC_BOOTSTRAP=1 for AddressSanitizer.
-FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 fat bootcfg blkif netif time_info acpi http xenstored menu xfs
+FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 fat bootcfg blkif netif time_info acpi http xenstored menu xfs btrfs
 FUZZ_TIME    ?= 60
 FUZZ_CI_TIME ?= 5
 

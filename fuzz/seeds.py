@@ -616,6 +616,17 @@ put("menu", "down-edit-enter", bytes([1, 3]) + b"\x1b[B" + bytes([9]) + b"e sing
 put("menu", "hidden-key", bytes([2, 0x85, 1]) + b" " + bytes([2]) + b"2\r")
 put("menu", "flood", bytes([3, 1]) + b"e" + bytes([0x3f]) + b"x" * 63 + bytes([1]) + b"\r")
 
+def sparse_records(img):
+    """An image's non-zero sectors as `sparse_input` records."""
+    data = open(img, "rb").read()
+    recs = b""
+    for s in range(0, len(data) // 512):
+        sec = data[s * 512:(s + 1) * 512]
+        if any(sec):
+            recs += struct.pack("<IB", s, 1) + sec
+    return recs
+
+
 # xfs: mode (bit 0: 4096-byte sectors; bits 1-2: read-ahead window), the
 # disk's size in MiB - 1, then sparse records: sector (u32), count (u8),
 # that many 512-byte sectors. mkfs.xfs (1 KiB blocks, one AG, rmapbt and
@@ -643,12 +654,72 @@ if os.path.exists(mkxfs):
         subprocess.run([mkxfs, "-q", "-f", "-b", "size=1024", "-d", "agcount=1", "-m", "rmapbt=1,uuid=0a0b0c0d-0000-4000-8000-00000000beef",
                         "-i", "nrext64=1", "-p", proto, img], check=True,
                        env=dict(os.environ, TEST_DIR="/tmp", TEST_DEV="x", QA_CHECK_FS="1"))
-        data = open(img, "rb").read()
-        recs = b""
-        for s in range(0, len(data) // 512):
-            sec = data[s * 512:(s + 1) * 512]
-            if any(sec):
-                recs += struct.pack("<IB", s, 1) + sec
-        put("xfs", "mkfs-1k-rmap-nrext64", bytes([0, 19]) + recs)
+        put("xfs", "mkfs-1k-rmap-nrext64", bytes([0, 19]) + sparse_records(img))
 else:
     print("mkfs.xfs not found: xfs seeds not written")
+
+# btrfs: mode (bit 0: 4096-byte sectors; bits 1-2: read-ahead window; bits
+# 3-4: the tree paths start at), the disk's size in MiB - 1, then sparse
+# records as for xfs. mkfs.btrfs (its defaults: DUP metadata, no-holes,
+# free-space-tree) over a tiny /boot through --rootdir; and, where a loop
+# mount works (root), openSUSE's shape: subvolumes, a snapshot as the
+# default subvolume, zstd/zlib/lzo extents.
+mkbtrfs = shutil.which("mkfs.btrfs") or "/usr/sbin/mkfs.btrfs"
+
+
+if os.path.exists(mkbtrfs):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "root")
+        os.makedirs(os.path.join(root, "boot", "grub2"))
+        with open(os.path.join(root, "boot", "vmlinuz-6.5"), "wb") as f:
+            f.write(bytes(range(256)) * 80)
+        os.symlink("vmlinuz-6.5", os.path.join(root, "boot", "vmlinuz"))
+        os.symlink("loop", os.path.join(root, "loop"))
+        with open(os.path.join(root, "boot", "grub2", "grub.cfg"), "w") as f:
+            f.write("set timeout=0\nmenuentry 'openSUSE' {\n  linux /boot/vmlinuz quiet\n}\n")
+        with open(os.path.join(root, "boot", "grub2", "grubenv"), "w") as f:
+            f.write(("# GRUB Environment Block\nsaved_entry=a\n").ljust(1024, "#"))
+        img = os.path.join(tmp, "img")
+        with open(img, "wb") as f:
+            f.truncate(120 << 20)
+        subprocess.run([mkbtrfs, "-q", "-U", "0a0b0c0d-0000-4000-8000-00000000beef", "--rootdir", root, img], check=True)
+        put("btrfs", "mkfs-rootdir", bytes([0, 119]) + sparse_records(img))
+        mnt = os.path.join(tmp, "mnt")
+        os.makedirs(mnt)
+        img2 = os.path.join(tmp, "img2")
+        with open(img2, "wb") as f:
+            f.truncate(120 << 20)
+        subprocess.run([mkbtrfs, "-q", "-U", "0a0b0c0d-0000-4000-8000-00000000cafe", img2], check=True)
+        if subprocess.run(["mount", "-o", "loop,compress-force=zstd", img2, mnt], capture_output=True).returncode == 0:
+            try:
+                sh = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
+                sh("btrfs", "subvolume", "create", mnt + "/@")
+                sh("btrfs", "subvolume", "create", mnt + "/@/.snapshots")
+                os.makedirs(mnt + "/@/.snapshots/1")
+                sh("btrfs", "subvolume", "create", mnt + "/@/.snapshots/1/snapshot")
+                s1 = mnt + "/@/.snapshots/1/snapshot"
+                os.makedirs(s1 + "/boot/grub2")
+                os.makedirs(s1 + "/etc")
+                with open(s1 + "/etc/fstab", "w") as f:
+                    f.write("UUID=0a0b0c0d-0000-4000-8000-00000000cafe /.snapshots btrfs subvol=/@/.snapshots 0 0\n")
+                with open(s1 + "/boot/vmlinuz-6.5", "wb") as f:
+                    f.write(b"kernel " * 20000)
+                os.symlink("vmlinuz-6.5", s1 + "/boot/vmlinuz")
+                with open(s1 + "/boot/grub2/grub.cfg", "w") as f:
+                    f.write("set btrfs_relative_path=y\nset timeout=0\nmenuentry 'openSUSE' {\n  linux /boot/vmlinuz quiet\n}\n"
+                            "if [ -f /.snapshots/grub-snapshot.cfg ]; then\n  source /.snapshots/grub-snapshot.cfg\nfi\n")
+                with open(mnt + "/@/.snapshots/grub-snapshot.cfg", "w") as f:
+                    f.write("submenu 'snapshots' {\n  menuentry 'one' {\n    btrfs_subvol=/@/.snapshots/1/snapshot\n"
+                            "    configfile /boot/grub2/grub.cfg\n  }\n}\n")
+                for alg in ["zlib", "lzo"]:
+                    sh("mount", "-o", "remount,compress-force=" + alg, mnt)
+                    with open(s1 + "/boot/" + alg, "wb") as f:
+                        f.write(alg.encode() * 30000)
+                sh("btrfs", "subvolume", "set-default", s1)
+            finally:
+                subprocess.run(["umount", mnt])
+            put("btrfs", "opensuse-snapshot-zstd-zlib-lzo", bytes([0, 119]) + sparse_records(img2))
+        else:
+            print("no loop mount: btrfs snapshot seed not written")
+else:
+    print("mkfs.btrfs not found: btrfs seeds not written")

@@ -4,6 +4,8 @@
 //! kernel and an initramfs whose `/init` mounts the same disk (the disk
 //! hvmlite handed back) and prints a file from it.
 
+#[path = "support/btrfs_image.rs"]
+mod btrfs_image;
 mod common;
 #[path = "common/disk.rs"]
 mod disk;
@@ -123,6 +125,45 @@ gunzip -c /scenario/{name}.img.gz > /scenario/disk.img && rm /scenario/{name}.im
     )
 }
 
+/// Like [`disk_script`] for a disk larger than dom0's RAM can hold
+/// (btrfs's 114 MB minimum): only its non-zero sectors travel (in
+/// `{name}.runs.gz`, from [`sparse_runs`]) and are written into a sparse
+/// file.
+fn sparse_disk_script(name: &str, disk: &[u8]) -> (String, Vec<u8>) {
+    let (runs, data) = sparse_runs(disk);
+    let mut s = format!(
+        "losetup -d \"$dev\" 2>/dev/null; rm -f /scenario/disk.img\n\
+         gunzip -c /scenario/{name}.runs.gz > /scenario/runs.bin && rm /scenario/{name}.runs.gz || exit 8\n\
+         truncate -s {} /scenario/disk.img || exit 8\n",
+        disk.len()
+    );
+    for (from, to, n) in runs {
+        s += &format!(
+            "dd if=/scenario/runs.bin of=/scenario/disk.img bs=512 skip={from} seek={to} count={n} conv=notrunc 2>/dev/null || exit 8\n"
+        );
+    }
+    s += "rm /scenario/runs.bin\ndev=$(attach /scenario/disk.img) || exit 8\n";
+    (s, data)
+}
+
+/// The non-zero sectors of `disk` as (sector in the data, sector in the
+/// disk, count) runs, and the data.
+fn sparse_runs(disk: &[u8]) -> (Vec<(usize, usize, usize)>, Vec<u8>) {
+    assert_eq!(disk.len() % 512, 0);
+    let (mut runs, mut data) = (Vec::<(usize, usize, usize)>::new(), Vec::new());
+    for (i, b) in disk.chunks(512).enumerate() {
+        if b.iter().all(|&x| x == 0) {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((_, to, n)) if *to + *n == i => *n += 1,
+            _ => runs.push((data.len() / 512, i, 1)),
+        }
+        data.extend_from_slice(b);
+    }
+    (runs, data)
+}
+
 /// Boot the disk in `$dev` once as the domain's xvda; `extra` goes on `cmdline`.
 fn boot_script(label: &str, extra: &str) -> String {
     format!(
@@ -213,7 +254,7 @@ fn boots_the_kernel_on_each_kind_of_disk() {
 
     let g = Guest::from(&r, "gpt-bls");
     assert!(g.hv("disk: xvda: GPT, 2 partitions").is_some(), "{d}");
-    assert!(g.hv("disk: xvda1: not ext2/3/4, XFS or FAT").is_some(), "{d}");
+    assert!(g.hv("disk: xvda1: not ext2/3/4, XFS, btrfs or FAT").is_some(), "{d}");
     assert_booted(
         &g,
         &d,
@@ -574,6 +615,74 @@ fn fedora_server_xfs_boot_with_blscfg_and_saved_entry() {
     // ext2/3/4 and says so.
     let w = g.hv("warning: grubenv: ").unwrap_or_else(|| panic!("{d}"));
     assert_eq!(w, "xvda1 /grub2/grubenv not written: it is on XFS; only ext2/3/4 is written", "{d}");
+}
+
+/// btrfs as openSUSE and Arch leave it. openSUSE: GPT, the root btrfs in
+/// partition 2 with snapper's snapshot 2 (after an update) the default
+/// subvolume; its grub.cfg found there, the snapshot menu sourced through
+/// fstab's `/.snapshots`; the default boots the new kernel, and entry 6
+/// (snapshot 1's, the admin's way back) boots the old kernel from
+/// snapshot 1 with `rootflags=subvol=` for it. Arch: `subvol=@`,
+/// `compress-force=zstd` (the kernel stored compressed), GRUB's prefix at
+/// `/@/boot/grub`. ext4 in the last partition for `/init` to read.
+#[test]
+fn opensuse_snapshots_and_arch_compressed_btrfs() {
+    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let initrd = disk_initrd();
+    let (old, new) = ("6.4.0-1-default", "6.5.0-2-default");
+    let opts = format!("{OPTS} test.mount=xvda3");
+    let ops = btrfs_image::opensuse((old, k.clone(), initrd.clone()), (new, k.clone(), initrd.clone()), &opts);
+    let suse = btrfs_image::mkfs_btrfs(120, "", &ops);
+    let uuid = btrfs_image::fs_uuid(&suse);
+    let data = |hello: &str| ext4("btrfs-data", 8, &[Item::File("/hello.txt", hello.as_bytes().to_vec())]);
+    let (p2, p3) = (4096, 4096 + 120 * 2048);
+    let suse = gpt_disk(
+        p3 + 8 * 2048 + 34,
+        &[
+            Part { start: 2048, data: vec![0; 1 << 20], mbr_type: 0 },
+            Part { start: p2, data: suse, mbr_type: 0 },
+            Part { start: p3, data: data("hello from openSUSE"), mbr_type: 0 },
+        ],
+    );
+    let arch = btrfs_image::mkfs_btrfs(120, "compress-force=zstd", &btrfs_image::arch(k, initrd, &format!("{OPTS} test.mount=xvda2")));
+    let arch_uuid = btrfs_image::fs_uuid(&arch);
+    let p2 = 2048 + 120 * 2048;
+    let arch = gpt_disk(
+        p2 + 8 * 2048 + 34,
+        &[Part { start: 2048, data: arch, mbr_type: 0 }, Part { start: p2, data: data("hello from Arch"), mbr_type: 0 }],
+    );
+
+    let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
+    let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
+    let (unpack, suse) = sparse_disk_script("opensuse", &suse);
+    script.push_str(&unpack);
+    script.push_str(&boot_script("opensuse", ""));
+    script.push_str(&boot_script("snapshot-1", "hvmlite.entry=6"));
+    let (unpack, arch) = sparse_disk_script("arch", &arch);
+    script.push_str(&unpack);
+    script.push_str(&boot_script("arch", ""));
+    script.push_str("echo \"=== end\"\n");
+    let s = Scenario::new(&script)
+        .config("hvmlite-disk.cfg", &cfg)
+        .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
+        .file_from("/scenario/opensuse.runs.gz", &save_gz("opensuse-runs", &suse))
+        .file_from("/scenario/arch.runs.gz", &save_gz("arch-runs", &arch));
+    let r = xen_host::run("disk-btrfs", &s, T);
+    let d = r.dump();
+    assert_eq!(r.rc, Some(0), "{d}");
+    let g = Guest::from(&r, "opensuse");
+    let want = |extra: &str| format!("root=UUID={uuid} {extra}splash=silent mitigations=auto quiet {opts}");
+    let title = "xvda2 btrfs default subvolume grub.cfg /boot/grub2/grub.cfg: \"openSUSE Tumbleweed\" (0 of 8, default)";
+    assert_booted(&g, &d, title, &want(""), "", "xvda3", "hello from openSUSE");
+    let g = Guest::from(&r, "snapshot-1");
+    let title =
+        "xvda2 btrfs subvolume /@/.snapshots/1/snapshot grub.cfg /boot/grub2/grub.cfg: \"openSUSE Tumbleweed\" (6 of 8, hvmlite.entry)";
+    let options = want("rootflags=subvol=@/.snapshots/1/snapshot ");
+    assert_booted(&g, &d, title, &options, "hvmlite.entry=6", "xvda3", "hello from openSUSE");
+    let g = Guest::from(&r, "arch");
+    let title = "xvda1 btrfs grub.cfg /@/boot/grub/grub.cfg: \"Arch Linux\" (0 of 2, default)";
+    let options = format!("root=UUID={arch_uuid} rw rootflags=subvol=@ {OPTS} test.mount=xvda2");
+    assert_booted(&g, &d, title, &options, "", "xvda2", "hello from Arch");
 }
 
 /// Boot the disk in `$dev` with `hvmlite.menu=-1` (the menu waits for a

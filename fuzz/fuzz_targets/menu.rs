@@ -30,6 +30,7 @@ fn entry(title: &str, sub: Option<&str>, opts: &str) -> BootEntry {
         source: Source { format: Format::Grub, file: "/g".into(), line: 1 },
         saves: Vec::new(),
         submenu: sub.map(String::from),
+        subvol: Default::default(),
     }
 }
 

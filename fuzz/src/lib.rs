@@ -273,4 +273,4 @@ impl hvmlite::xen::ring::RingMem for CheckedRing {
     }
 }
 
-pub use hvmlite_fuzz_disk::{check_listing, fs_input, one_line, StrictDisk};
+pub use hvmlite_fuzz_disk::{check_listing, check_nofollow, fs_input, one_line, sparse_input, StrictDisk};

@@ -553,8 +553,12 @@ impl Ext4Fs {
 /// `exists` of its own: absent is `Ok(None)`.
 macro_rules! files_by_path {
     ([$($g:tt)*] $t:ty) => {
+        files_by_path!([$($g)*] $t, <$t>::exists);
+    };
+    ([$($g:tt)*] $t:ty, $exists:expr $(; $($more:tt)*)?) => {
         impl<$($g)*> Files for $t {
             type Error = FsError;
+            $($($more)*)?
 
             fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
                 absent_is_none(self.read_file(path))
@@ -565,7 +569,7 @@ macro_rules! files_by_path {
             }
 
             fn exists(&mut self, path: &str) -> Result<bool, FsError> {
-                <$t>::exists(self, path)
+                $exists(self, path)
             }
         }
     };

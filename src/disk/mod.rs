@@ -1,6 +1,6 @@
 //! From a block device to a kernel: partition tables ([`part`]), read-only
-//! ext2/3/4 ([`fs`]) and FAT ([`fat`], for an ESP or XBOOTLDR partition),
-//! and the boot entries found there ([`bootcfg`]), for
+//! ext2/3/4 ([`fs`]), XFS ([`xfs`]), btrfs ([`btrfs`]) and FAT ([`fat`],
+//! for an ESP or XBOOTLDR partition), and the boot entries found there ([`bootcfg`]), for
 //! booting the kernel that lives on a guest's own disk. Pure `no_std` +
 //! `alloc`; everything the disk says is checked.
 
@@ -9,14 +9,18 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::dev::block::BlockDevice;
+use btrfs::BtrfsFs;
 use fat::FatFs;
 use fs::{Ext4Fs, FsError, ReadStats};
+use nofollow::NoFollow;
 use xfs::XfsFs;
 
 pub mod blocklist;
 pub mod bootcfg;
+pub mod btrfs;
 pub mod fat;
 pub mod fs;
+pub mod nofollow;
 pub mod part;
 pub mod xfs;
 
@@ -40,12 +44,48 @@ pub trait Files {
     fn exists(&mut self, path: &str) -> Result<bool, Self::Error> {
         Ok(self.read(path)?.is_some())
     }
+    /// Start paths at `s` from now on, on a filesystem with subvolumes
+    /// (btrfs); the others have one tree and ignore it. An error when the
+    /// subvolume named does not exist.
+    fn set_subvol(&mut self, _s: &Subvol) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// Whether the default subvolume is another tree than the top level
+    /// (btrfs after `btrfs subvolume set-default`, as snapper leaves it).
+    fn default_subvol_differs(&mut self) -> bool {
+        false
+    }
+    /// The filesystem's UUID as `blkid` prints it, when it has one.
+    fn fs_uuid(&mut self) -> Option<String> {
+        None
+    }
+    /// The names of the subvolumes in the top level's root directory
+    /// (btrfs), sorted; none elsewhere.
+    fn top_subvols(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
-/// A partition's filesystem: ext2/3/4, XFS or FAT (boxed: the larger).
+/// Which tree of a btrfs filesystem paths start at, as GRUB decides it
+/// from its variables when it opens a file: the top level unless
+/// `btrfs_relative_path` starts with `y` or `1`; then the subvolume
+/// `btrfs_subvol` names (a path from the top level), else the one
+/// `btrfs_subvolid` names, else the default subvolume.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Subvol {
+    #[default]
+    Top,
+    Default,
+    Path(String),
+    Id(u64),
+}
+
+/// A partition's filesystem: ext2/3/4, XFS, btrfs or FAT (boxed: the
+/// larger).
 pub enum Volume {
     Ext4(Ext4Fs),
     Xfs(Box<XfsFs>),
+    Btrfs(Box<BtrfsFs>),
     Fat(Box<FatFs<Box<dyn BlockDevice>>>),
 }
 
@@ -55,6 +95,7 @@ macro_rules! each {
         match $v {
             Volume::Ext4($fs) => $e,
             Volume::Xfs($fs) => $e,
+            Volume::Btrfs($fs) => $e,
             Volume::Fat($fs) => $e,
         }
     };
@@ -62,7 +103,7 @@ macro_rules! each {
 
 impl Volume {
     /// What `dev()` holds, with `window`-byte read-ahead: ext2/3/4 if its
-    /// superblock magic is there, else XFS if its magic is, else FAT if its
+    /// superblock magic is there, else XFS or btrfs if its magic is, else FAT if its
     /// first sector is a FAT boot sector, else `Ok(None)`. Past that first look, whatever is
     /// wrong is an error, never "some other filesystem".
     pub fn open<D: BlockDevice + 'static>(mut dev: impl FnMut() -> D, window: usize) -> Result<Option<Volume>, FsError> {
@@ -74,6 +115,9 @@ impl Volume {
         let mut d = dev();
         if XfsFs::looks_like_xfs(&mut d)? {
             return Ok(Some(Volume::Xfs(Box::new(XfsFs::open_with_window(Box::new(d), window)?))));
+        }
+        if BtrfsFs::looks_like_btrfs(&mut d)? {
+            return Ok(Some(Volume::Btrfs(Box::new(BtrfsFs::open_with_window(Box::new(d), window)?))));
         }
         match FatFs::open_with_window(Box::new(dev()) as Box<dyn BlockDevice>, window) {
             Ok(fs) => Ok(Some(Volume::Fat(Box::new(fs)))),
@@ -104,6 +148,9 @@ impl Volume {
         match self {
             Volume::Ext4(_) => {}
             Volume::Xfs(_) => return Err("it is on XFS; only ext2/3/4 is written".into()),
+            // GRUB does not write it there either (its blocks are
+            // checksummed, maybe compressed, maybe shared with a snapshot).
+            Volume::Btrfs(_) => return Err("it is on btrfs, where GRUB does not write it either".into()),
             Volume::Fat(_) => return Err("it is on FAT; only ext2/3/4 is written".into()),
         }
         match Files::read(self, path) {
@@ -140,5 +187,33 @@ impl Files for Volume {
 
     fn exists(&mut self, path: &str) -> Result<bool, FsError> {
         each!(self, fs => fs.exists(path))
+    }
+
+    fn set_subvol(&mut self, s: &Subvol) -> Result<(), FsError> {
+        match self {
+            Volume::Btrfs(fs) => fs.set_subvol(s),
+            _ => Ok(()),
+        }
+    }
+
+    fn default_subvol_differs(&mut self) -> bool {
+        match self {
+            Volume::Btrfs(fs) => Files::default_subvol_differs(&mut **fs),
+            _ => false,
+        }
+    }
+
+    fn fs_uuid(&mut self) -> Option<String> {
+        match self {
+            Volume::Btrfs(fs) => fs.uuid(),
+            _ => None,
+        }
+    }
+
+    fn top_subvols(&mut self) -> Vec<String> {
+        match self {
+            Volume::Btrfs(fs) => fs.top_subvols(),
+            _ => Vec::new(),
+        }
     }
 }

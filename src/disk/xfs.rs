@@ -7,11 +7,10 @@
 //! What hvmlite adds around it, as for ext4 ([`super::fs`]): the same
 //! read-ahead ([`CachedReader`]) between lamxfs's byte reads and the
 //! device, and requests past the device refused before the device is
-//! asked; symlinks resolved here (lamxfs follows none), with the same
-//! bounds ([`resolve_path`]: 40 links, a link's size checked before its
-//! target is read, so a forged size cannot make lamxfs allocate its
-//! 256 MiB cap); a read limit checked before anything is allocated; and
-//! lamxfs's error tokens as [`FsError`]s.
+//! asked; symlinks, `..` and the read limit as for every reader that
+//! follows none ([`NoFollow`]: a link's size is checked before its target
+//! is read, so a forged size cannot make lamxfs allocate its 256 MiB
+//! cap); and lamxfs's error tokens as [`FsError`]s.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -23,7 +22,8 @@ use core::cell::{Cell, RefCell};
 
 use lamxfs::{BlockRead, Error as XfsError, Path, SuperblockReason, Xfs};
 
-use super::fs::{absent_is_none, files_by_path, resolve_path, CachedReader, FileKind, FsError, ReadStats};
+use super::fs::{absent_is_none, files_by_path, CachedReader, FileKind, FsError, ReadStats};
+use super::nofollow::{kind, NoFollow};
 use super::Files;
 use crate::dev::block::{BlockDevice, BlockError};
 
@@ -92,86 +92,6 @@ impl XfsFs {
         self.max_file = limit;
     }
 
-    /// What `p` is and how long, symlinks not followed.
-    fn lstat_raw(&self, p: &[u8]) -> Result<(FileKind, u64), FsError> {
-        let mut fs = self.fs.borrow_mut();
-        let ino = fs.resolve(Path::new(p))?;
-        let m = fs.metadata(&ino)?;
-        let kind = if m.is_symlink() {
-            FileKind::Symlink
-        } else if m.is_dir() {
-            FileKind::Dir
-        } else if m.is_file() {
-            FileKind::File
-        } else {
-            FileKind::Other
-        };
-        Ok((kind, m.size()))
-    }
-
-    fn resolve(&self, path: &str, follow_last: bool) -> Result<Vec<u8>, FsError> {
-        let link = |p: &[u8]| -> Result<Vec<u8>, FsError> { Ok(self.fs.borrow_mut().read_link(Path::new(p))?) };
-        resolve_path(path, follow_last, |p| self.lstat_raw(p), link)
-    }
-
-    /// The size of the regular file at `path` (symlinks followed),
-    /// refused above the read limit.
-    pub fn file_len(&self, path: &str) -> Result<usize, FsError> {
-        let p = self.resolve(path, true)?;
-        match self.lstat_raw(&p)? {
-            (FileKind::File, size) if size > self.max_file => Err(FsError::TooLarge { size, limit: self.max_file }),
-            (FileKind::File, size) => usize::try_from(size).map_err(|_| FsError::TooLarge { size, limit: self.max_file }),
-            (FileKind::Dir, _) => Err(FsError::IsADirectory),
-            _ => Err(FsError::NotAFile),
-        }
-    }
-
-    /// Read the file at `path` into `dst`, exactly as long as the file.
-    pub fn read_file_into(&self, path: &str, dst: &mut [u8]) -> Result<(), FsError> {
-        let len = self.file_len(path)?;
-        if len != dst.len() {
-            return Err(FsError::Corrupt(format!("file is {len} bytes, not the {} it was", dst.len())));
-        }
-        let p = self.resolve(path, true)?;
-        let mut fs = self.fs.borrow_mut();
-        let ino = fs.resolve(Path::new(&p))?;
-        let n = fs.read_file_at(&ino, 0, dst)?;
-        if n != dst.len() {
-            return Err(FsError::Corrupt(format!("read {n} bytes of a {}-byte file", dst.len())));
-        }
-        Ok(())
-    }
-
-    /// The whole file at `path`, symlinks followed.
-    pub fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
-        let mut data = vec![0u8; self.file_len(path)?];
-        self.read_file_into(path, &mut data)?;
-        Ok(data)
-    }
-
-    /// The names in directory `path`, sorted bytewise; names that are not
-    /// UTF-8 are left out (no boot path uses them).
-    pub fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
-        let p = self.resolve(path, true)?;
-        if self.lstat_raw(&p)?.0 != FileKind::Dir {
-            return Err(FsError::NotADirectory);
-        }
-        let entries = self.fs.borrow_mut().read_dir(Path::new(&p))?;
-        let mut names: Vec<String> =
-            entries.into_iter().filter_map(|e| String::from_utf8(e.name).ok()).filter(|n| !n.is_empty() && n != "." && n != "..").collect();
-        crate::sort::sort_by(&mut names, |a, b| a.cmp(b));
-        Ok(names)
-    }
-
-    /// Whether `path` exists (symlinks followed: a dangling one does not).
-    pub fn exists(&self, path: &str) -> Result<bool, FsError> {
-        match self.resolve(path, true) {
-            Ok(_) => Ok(true),
-            Err(FsError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The volume label, if it has one.
     pub fn label(&self) -> String {
         self.fs.borrow().label().unwrap_or("").to_string()
@@ -182,7 +102,38 @@ impl XfsFs {
     }
 }
 
-files_by_path!([] XfsFs);
+impl NoFollow for XfsFs {
+    fn lstat_raw(&self, p: &[u8]) -> Result<(FileKind, u64), FsError> {
+        let mut fs = self.fs.borrow_mut();
+        let ino = fs.resolve(Path::new(p))?;
+        let m = fs.metadata(&ino)?;
+        Ok((kind(m.is_symlink(), m.is_dir(), m.is_file()), m.size()))
+    }
+
+    fn link_raw(&self, p: &[u8]) -> Result<Vec<u8>, FsError> {
+        Ok(self.fs.borrow_mut().read_link(Path::new(p))?)
+    }
+
+    fn read_raw(&self, p: &[u8], dst: &mut [u8]) -> Result<(), FsError> {
+        let mut fs = self.fs.borrow_mut();
+        let ino = fs.resolve(Path::new(p))?;
+        let n = fs.read_file_at(&ino, 0, dst)?;
+        if n != dst.len() {
+            return Err(FsError::Corrupt(format!("read {n} bytes of a {}-byte file", dst.len())));
+        }
+        Ok(())
+    }
+
+    fn names_raw(&self, p: &[u8]) -> Result<Vec<Vec<u8>>, FsError> {
+        Ok(self.fs.borrow_mut().read_dir(Path::new(p))?.into_iter().map(|e| e.name).collect())
+    }
+
+    fn max_file(&self) -> u64 {
+        self.max_file
+    }
+}
+
+files_by_path!([] XfsFs, NoFollow::exists);
 
 #[cfg(test)]
 #[path = "../../tests/support/xfs_image.rs"]

@@ -3,8 +3,8 @@
 //!
 //! For each disk the toolstack gave the domain (`xvda` first): connect the
 //! PV block frontend ([`BlkFront`]), read its partition table, and on each
-//! partition (or the one `hvmlite.root=xvdaN` names) that holds ext2/3/4
-//! or FAT (an ESP), look for boot entries ([`bootcfg::find`]: BLS entries, `grub.cfg`,
+//! partition (or the one `hvmlite.root=xvdaN` names) that holds ext2/3/4,
+//! XFS, btrfs or FAT (an ESP), look for boot entries ([`bootcfg::find`]: BLS entries, `grub.cfg`,
 //! `extlinux.conf`, Debian's symlinks). The entry chosen (its own default,
 //! or `hvmlite.entry=N|TITLE`) names a kernel and initrds: they are read
 //! into free RAM clear of the heap and of where the kernel will go, the
@@ -158,7 +158,7 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
     let mut fs = match Volume::open(part, READ_WINDOW) {
         Ok(Some(fs)) => fs,
         Ok(None) => {
-            log::info!("disk: {pname}: not ext2/3/4, XFS or FAT");
+            log::info!("disk: {pname}: not ext2/3/4, XFS, btrfs or FAT");
             return None;
         }
         Err(e) => fatal!("{pname}: {}", disk.borrow().explain(e)),
@@ -191,6 +191,12 @@ fn try_partition(disk: &Disk, p: &PartitionInfo, pname: &str, choice: Option<&st
             let fat = match &fs {
                 Volume::Fat(f) => format!("{} ", f.kind()),
                 Volume::Xfs(_) => String::from("XFS "),
+                Volume::Btrfs(_) => match &e.subvol {
+                    bootcfg::Subvol::Top => String::from("btrfs "),
+                    bootcfg::Subvol::Default => String::from("btrfs default subvolume "),
+                    bootcfg::Subvol::Path(p) => format!("btrfs subvolume {p} "),
+                    bootcfg::Subvol::Id(n) => format!("btrfs subvolume {n} "),
+                },
                 Volume::Ext4(_) => String::new(),
             };
             log::info!(
@@ -228,8 +234,11 @@ fn save_grubenv(disk: &Disk, p: &PartitionInfo, fs: &mut Volume, w: &Result<boot
 
 /// Read the entry's kernel and initrds into free RAM, hand the disk back,
 /// and return what starts the kernel.
-fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, fs: Volume, found: Found, pname: String) -> impl FnOnce() + 'a {
+fn read_and_start<'a>(boot: &'a Boot, xs: &'a mut Store, disk: Disk, mut fs: Volume, found: Found, pname: String) -> impl FnOnce() + 'a {
     let entry = found.entry().clone();
+    // On btrfs: the tree GRUB would have read them from.
+    bootcfg::Files::set_subvol(&mut fs, &entry.subvol)
+        .unwrap_or_else(|e| fatal!("{pname}: btrfs subvolume {:?}: {}", entry.subvol, disk.borrow().explain(e)));
     let t0 = time::now();
     let mut taken: Vec<Range> = Vec::new();
     let avoid = |taken: &[Range]| -> Vec<Range> { boot.reserved.iter().chain(taken).copied().collect() };

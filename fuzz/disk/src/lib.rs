@@ -16,6 +16,7 @@
 use hvmlite::dev::block::{check_request, BlockDevice, BlockError, MemDisk};
 use hvmlite::disk::fat::FatFs;
 use hvmlite::disk::fs::FsError;
+use hvmlite::disk::nofollow::NoFollow;
 use hvmlite::disk::Files;
 
 /// A `MemDisk` that treats any request past its end, or any write, as a
@@ -57,6 +58,64 @@ pub fn fs_input(data: &[u8]) -> (StrictDisk, usize) {
     image.truncate(size);
     image.resize(size.next_multiple_of(ss as usize), 0);
     (StrictDisk(MemDisk::new(image, ss).unwrap()), window)
+}
+
+/// The large-filesystem targets' input (`xfs`, `btrfs`: their images are
+/// mostly zeros): a mode byte (bit 0: 4096-byte sectors; bits 1-2: the
+/// read-ahead window, 4 KiB to 256 KiB; the rest is the target's), the
+/// disk's size in MiB - 1 (modulo `max_mib`), then records of a sector
+/// number (u32) and a count (u8) followed by that many 512-byte sectors.
+/// Returns the disk, the window and the mode byte.
+pub fn sparse_input(data: &[u8], max_mib: usize) -> (StrictDisk, usize, u8) {
+    let mode = data.first().copied().unwrap_or(0);
+    let ss: u32 = if mode & 1 == 1 { 4096 } else { 512 };
+    let window = 4096 << (((mode >> 1) & 3) * 2);
+    let mib = usize::from(data.get(1).copied().unwrap_or(0)) % max_mib + 1;
+    // Zeroed pages are not touched until written: a large sparse disk is cheap.
+    let mut image = vec![0u8; mib << 20];
+    let mut rest = data.get(2..).unwrap_or(&[]);
+    while rest.len() >= 5 {
+        let sector = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let n = usize::from(rest[4]);
+        rest = &rest[5..];
+        let bytes = &rest[..(n * 512).min(rest.len())];
+        rest = &rest[bytes.len()..];
+        let at = sector.saturating_mul(512);
+        if at < image.len() {
+            let end = (at + bytes.len()).min(image.len());
+            image[at..end].copy_from_slice(&bytes[..end - at]);
+        }
+    }
+    (StrictDisk(MemDisk::new(image, ss).unwrap()), window, mode)
+}
+
+/// A reader that follows no symlinks itself (`xfs`, `btrfs`), on boot
+/// paths: a file read whole is within `max` and as long as `file_len`
+/// said, `exists` and listings answer or fail in one line, and `Files`
+/// says absent as `Ok(None)` when reading `cfg`.
+pub fn check_nofollow<F: NoFollow + Files<Error = FsError>>(fs: &mut F, max: u64, paths: &[&str], dirs: &[&str], cfg: &str) {
+    for &path in paths {
+        let len = fs.file_len(path);
+        match fs.read_file(path) {
+            Ok(d) => {
+                assert!(d.len() as u64 <= max);
+                if let Ok(l) = len {
+                    assert_eq!(l, d.len(), "{path}");
+                }
+            }
+            Err(e) => one_line(&e),
+        }
+        if let Err(e) = NoFollow::exists(fs, path) {
+            one_line(&e);
+        }
+    }
+    for dir in dirs {
+        check_listing(fs.list_dir(dir));
+    }
+    if let Err(e) = Files::read(fs, cfg) {
+        assert_ne!(e, FsError::NotFound, "absent must be Ok(None)");
+        one_line(&e);
+    }
 }
 
 /// A listing holds no `.`, `..` or empty names and is sorted; an error

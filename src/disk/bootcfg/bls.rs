@@ -16,7 +16,7 @@
 //! with the specification's version comparison ([`version_cmp`]).
 
 use super::menu::{Show, Style};
-use super::{BootEntry, ConfigError, Error, Files, Format, Menu, Problem, Source, MAX_ENTRIES};
+use super::{BootEntry, ConfigError, Error, Files, Format, Menu, Problem, Source, Subvol, MAX_ENTRIES};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -62,6 +62,7 @@ impl BlsEntry {
             source: Source { format: Format::Bls, file: self.file.clone(), line },
             saves: Vec::new(),
             submenu: None,
+            subvol: Subvol::Top,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! wants, so the entries carry none and the domain's own command line is
 //! all the kernel gets.
 
-use super::{BootEntry, Error, Files, Format, Menu, Source};
+use super::{BootEntry, Error, Files, Format, Menu, Source, Subvol};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -40,6 +40,7 @@ pub fn find<F: Files>(files: &mut F) -> Result<Option<(String, Menu)>, Error<F::
                 source: Source { format: Format::DebianSymlinks, file: linux, line: 0 },
                 saves: Vec::new(),
                 submenu: None,
+                subvol: Subvol::Top,
             });
         }
         return Ok(Some((kernel, Menu { entries, default: Ok(Some(0)), saves: Vec::new(), show: super::menu::Show::NONE })));

@@ -16,7 +16,7 @@
 //! `DEFAULT` but never booted; `INCLUDE` and anything unknown is an error.
 
 use super::menu::{Show, Style};
-use super::{join, BootEntry, ConfigError, Format, Menu, Problem, Source, MAX_ENTRIES};
+use super::{join, BootEntry, ConfigError, Format, Menu, Problem, Source, Subvol, MAX_ENTRIES};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -223,6 +223,7 @@ fn build(
             source: Source { format: Format::Extlinux, file: path.to_string(), line: l.line },
             saves: Vec::new(),
             submenu: None,
+            subvol: Subvol::Top,
         });
     }
     if let Some((name, line)) = default {

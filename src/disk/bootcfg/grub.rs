@@ -45,7 +45,7 @@
 
 use super::bls::BlsEntry;
 use super::menu::{Show, Style};
-use super::{is_index, BootEntry, ConfigError, Format, Menu, Problem, Save, Source, MAX_DEPTH, MAX_ENTRIES, MAX_FILE_SIZE};
+use super::{is_index, BootEntry, ConfigError, Format, Menu, Problem, Save, Source, Subvol, MAX_DEPTH, MAX_ENTRIES, MAX_FILE_SIZE};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -71,24 +71,43 @@ pub const GRUBENV_SIZE: usize = 1024;
 /// Its first line.
 const GRUBENV_HEADER: &str = "# GRUB Environment Block\n";
 
-/// What the interpreter asks of the filesystem grub.cfg is on.
+/// What the interpreter asks of the filesystem grub.cfg is on. Paths
+/// start at the btrfs tree given ([`Subvol`]; other filesystems have one).
 pub trait Host {
+    /// Whether grub.cfg was found through the btrfs default subvolume:
+    /// GRUB then starts with `btrfs_relative_path=y`, as openSUSE's
+    /// `grub2-install` sets it in the image it builds.
+    fn relative(&self) -> bool {
+        false
+    }
+    /// The `btrfs-mount-subvol`s GRUB starts with: openSUSE's
+    /// `grub2-install` writes fstab's into its image ([`super::fstab`]).
+    fn mounts(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// GRUB's `[ -f PATH ]`: `None` when it cannot tell.
-    fn exists(&mut self, path: &str) -> Option<bool>;
+    fn exists(&mut self, path: &str, subvol: &Subvol) -> Option<bool>;
     /// The text of PATH for `source`/`configfile`: `Ok(None)` when there
     /// is no such file.
-    fn read(&mut self, path: &str) -> Result<Option<String>, ConfigError>;
+    fn read(&mut self, path: &str, subvol: &Subvol) -> Result<Option<String>, ConfigError>;
 }
 
 /// File tests answered by a function, and no file to source.
 impl<F: FnMut(&str) -> Option<bool>> Host for F {
-    fn exists(&mut self, path: &str) -> Option<bool> {
+    fn exists(&mut self, path: &str, _: &Subvol) -> Option<bool> {
         self(path)
     }
-    fn read(&mut self, _: &str) -> Result<Option<String>, ConfigError> {
+    fn read(&mut self, _: &str, _: &Subvol) -> Result<Option<String>, ConfigError> {
         Ok(None)
     }
 }
+
+/// The most `btrfs-mount-subvol` directories.
+pub const MAX_MOUNTS: usize = 64;
+
+/// The variables that choose where btrfs paths start ([`Subvol`]). GRUB's
+/// btrfs module exports them, so `configfile` keeps them.
+const BTRFS_VARS: [&str; 3] = ["btrfs_relative_path", "btrfs_subvol", "btrfs_subvolid"];
 
 /// GRUB's environment block: `# GRUB Environment Block`, then `name=value`
 /// lines (`\` escapes the next character), padded with `#`.
@@ -229,9 +248,14 @@ pub fn parse(path: &str, text: &str, env: Option<&Grubenv>, bls: Option<&[BlsEnt
         sourced: 0,
         hops: 0,
         configfile: None,
+        mounts: Vec::new(),
     };
+    run.mounts = run.host.mounts();
     let mut vars = Vars::default();
     fresh_vars(&mut vars, path, &dir)?;
+    if run.host.relative() {
+        vars.set("btrfs_relative_path", "y".into(), path, 0)?;
+    }
     let (mut stmts, mut file) = (stmts, path.to_string());
     let menu = loop {
         run.file.clone_from(&file);
@@ -239,14 +263,7 @@ pub fn parse(path: &str, text: &str, env: Option<&Grubenv>, bls: Option<&[BlsEnt
         // `configfile`: that file's menu instead, with the exported
         // variables only.
         let Some((next, body)) = run.configfile.take() else { break menu };
-        let mut fresh = Vars::default();
-        fresh_vars(&mut fresh, &next, super::parent(&next).unwrap_or(""))?;
-        for n in run.exported.iter().chain(&["root".to_string(), "prefix".to_string()]) {
-            if let Some(v) = vars.get(n) {
-                fresh.put(n, Some(v.clone()), &next, 0)?;
-            }
-        }
-        vars = fresh;
+        vars = run.carried(&vars, &next)?;
         run.functions = Functions::default();
         run.items = 0;
         (stmts, file) = (body, next);
@@ -828,7 +845,10 @@ enum Item<'a> {
 #[derive(Default)]
 struct Boot {
     linux: Option<(String, String)>,
+    subvol: Subvol,
     initrds: Vec<String>,
+    /// Where each initrd is, when not where the kernel is.
+    initrd_subvols: Vec<Subvol>,
     not_linux: Option<String>,
     saves: Vec<Save>,
 }
@@ -966,6 +986,9 @@ struct Run<'a, 'x> {
     /// A `configfile` ran: the file to run instead, parsed. Set, it stops
     /// the statements still to run.
     configfile: Option<(String, &'a [Stmt])>,
+    /// `btrfs-mount-subvol`s: (directory, subvolume path from the top
+    /// level), in order.
+    mounts: Vec<(String, String)>,
 }
 
 impl<'a> Run<'a, '_> {
@@ -1026,10 +1049,21 @@ impl<'a> Run<'a, '_> {
         let mut boot = Boot::default();
         // As GRUB does before it runs an entry (savedefault saves it).
         vars.set("chosen", chosen, &self.file, line)?;
+        let hops = self.hops;
         self.run(body, vars, &mut Mode::Entry(&mut boot), depth + 1)?;
+        if let Some((next, body)) = self.configfile.take() {
+            // An entry that opens another menu (snapper's snapshot
+            // entries): a submenu of that file's entries, its
+            // `configfile` chain bounded on its own.
+            let r = self.nested_menu(next, body, vars, depth);
+            self.hops = hops;
+            vars.rollback(mark);
+            let (children, saves) = r?;
+            return Ok(Node::Sub { title, id, children, saves });
+        }
         vars.rollback(mark);
-        if self.configfile.is_some() {
-            return Err(self.err(line, Problem::unsupported("configfile inside a menuentry")));
+        if boot.initrd_subvols.iter().any(|s| *s != boot.subvol) {
+            boot.not_linux.get_or_insert_with(|| "its initrd is in another btrfs subvolume than its kernel".into());
         }
         Ok(match (boot.not_linux, boot.linux) {
             (Some(why), _) => Node::Other { title, id, why },
@@ -1044,6 +1078,7 @@ impl<'a> Run<'a, '_> {
                 source: Source { format: Format::Grub, file: self.file.clone(), line },
                 saves: boot.saves,
                 submenu: None,
+                subvol: boot.subvol,
             }),
         })
     }
@@ -1058,7 +1093,11 @@ impl<'a> Run<'a, '_> {
         let line = entry.source.line;
         let linux = self.bls_words(e, line, &entry.linux, vars)?;
         entry.linux = match linux.as_slice() {
-            [one] if !one.is_empty() => one.clone(),
+            [one] if !one.is_empty() => {
+                let (path, subvol) = self.locate(one, vars, line)?;
+                entry.subvol = subvol;
+                path
+            }
             _ => {
                 let why = format!("linux {:?} is not one path", entry.linux);
                 return Err(ConfigError::new(&e.file, line, Problem::Syntax(why)));
@@ -1066,7 +1105,14 @@ impl<'a> Run<'a, '_> {
         };
         let mut initrds = Vec::new();
         for i in &entry.initrds {
-            initrds.extend(self.bls_words(e, line, i, vars)?);
+            for w in self.bls_words(e, line, i, vars)? {
+                let (path, subvol) = self.locate(&w, vars, line)?;
+                if subvol != entry.subvol {
+                    let why = "its initrd is in another btrfs subvolume than its kernel".into();
+                    return Ok(Node::Other { title: e.title().to_string(), id: Some(e.id.clone()), why });
+                }
+                initrds.push(path);
+            }
         }
         entry.initrds = initrds;
         entry.options = self.bls_words(e, line, &entry.options, vars)?.join(" ");
@@ -1147,12 +1193,18 @@ impl<'a> Run<'a, '_> {
             // As GRUB's argument parser: a word starting with `-` is an
             // option, `--` ends them.
             let option = options && w.len() > 1 && w.starts_with('-');
-            match w.as_str() {
+            // `--hotkey=1` (openSUSE's) as well as `--hotkey 1`.
+            let (name, inline) = match w.split_once('=') {
+                Some((n, v)) if option && n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+                _ => (w.clone(), None),
+            };
+            match name.as_str() {
                 "--" if options => options = false,
-                "--class" | "--users" | "--hotkey" | "--source" if option => {
+                "--class" | "--users" | "--hotkey" | "--source" if option && inline.is_none() => {
                     it.next();
                 }
-                "--id" if option => id = it.next(),
+                "--class" | "--users" | "--hotkey" | "--source" if option => {}
+                "--id" if option => id = inline.or_else(|| it.next()),
                 "--unrestricted" if option => {}
                 o if option => return Err(self.err(line, Problem::Unknown(format!("menuentry option {o:?}")))),
                 _ if title.is_none() => title = Some(w),
@@ -1284,7 +1336,8 @@ impl<'a> Run<'a, '_> {
         if p == format!("{}/grubenv", self.dir) {
             return Some(self.env.is_some());
         }
-        self.host.exists(&p)
+        let (p, subvol) = self.locate(&p, vars, 0).ok()?;
+        self.host.exists(&p, &subvol)
     }
 
     /// Can `stmts` be skipped without changing anything hvmlite uses?
@@ -1354,6 +1407,7 @@ impl<'a> Run<'a, '_> {
             "load_env" => self.load_env(&words[1..], line, vars),
             "search" | "search.fs_uuid" | "search.fs_label" | "search.file" | "probe" => self.search(&words[1..], line, vars),
             "blscfg" => self.blscfg(words, line, mode),
+            "btrfs-mount-subvol" => self.mount_subvol(&words[1..], line, vars),
             // A query; its answer ($?) stays unknown.
             "fwsetup" if words.len() == 2 && words[1].literal() == Some("--is-supported") => Ok(()),
             "linux" | "linux16" | "linuxefi" => self.linux(&words[1..], line, vars, mode),
@@ -1470,15 +1524,13 @@ impl<'a> Run<'a, '_> {
         let [name] = words.as_slice() else {
             return Err(self.err(line, Problem::syntax("source or configfile takes one file")));
         };
-        if replace && matches!(mode, Mode::Entry(_)) {
-            return Err(self.err(line, Problem::unsupported("configfile inside a menuentry")));
-        }
         let path = self.fs_path(name, vars, line)?;
         if self.sources + self.hops >= MAX_SOURCE_DEPTH {
             let why = "source or configfile nested more than 8 deep (a file that sources itself?)";
             return Err(self.err(line, Problem::TooComplex(why)));
         }
-        let Some(text) = self.host.read(&path)? else { return Ok(()) };
+        let (at, subvol) = self.locate(&path, vars, line)?;
+        let Some(text) = self.host.read(&at, &subvol)? else { return Ok(()) };
         self.sourced += text.len();
         if self.sourced > MAX_SOURCED {
             return Err(self.err(line, Problem::TooComplex("source and configfile read too much")));
@@ -1618,8 +1670,9 @@ impl<'a> Run<'a, '_> {
         let Some(path) = words.first() else {
             return Err(self.err(line, Problem::syntax("linux without a kernel")));
         };
-        let path = self.fs_path(path, vars, line)?;
+        let (path, subvol) = self.locate(&self.fs_path(path, vars, line)?, vars, line)?;
         boot.linux = Some((path, words[1..].join(" ")));
+        boot.subvol = subvol;
         Ok(())
     }
 
@@ -1627,19 +1680,131 @@ impl<'a> Run<'a, '_> {
         let Mode::Entry(boot) = mode else {
             return Err(self.err(line, Problem::unsupported("initrd outside a menuentry")));
         };
-        let mut paths = Vec::new();
+        let (mut paths, mut subvols) = (Vec::new(), Vec::new());
         for w in args {
             for p in self.expand(w, vars, line)? {
                 if p.starts_with('-') {
                     return Err(self.err(line, Problem::Unknown(format!("initrd option {p:?}"))));
                 }
-                paths.push(self.fs_path(&p, vars, line)?);
+                let (path, subvol) = self.locate(&self.fs_path(&p, vars, line)?, vars, line)?;
+                paths.push(path);
+                subvols.push(subvol);
             }
         }
         if paths.is_empty() {
             return Err(self.err(line, Problem::syntax("initrd without a file")));
         }
         boot.initrds = paths;
+        boot.initrd_subvols = subvols;
+        Ok(())
+    }
+
+    /// `configfile`'s new context for `next`: its own variables, with the
+    /// exported ones, `root`, `prefix` and btrfs's carried over.
+    fn carried(&self, vars: &Vars, next: &str) -> Result<Vars, ConfigError> {
+        let mut fresh = Vars::default();
+        fresh_vars(&mut fresh, next, super::parent(next).unwrap_or(""))?;
+        let kept = ["root", "prefix"].iter().chain(&BTRFS_VARS).map(|n| n.to_string());
+        for n in self.exported.iter().cloned().chain(kept).collect::<Vec<_>>() {
+            if let Some(v) = vars.get(&n) {
+                fresh.put(&n, Some(v.clone()), next, 0)?;
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// The menu a `configfile` run by an entry shows (and any it replaces
+    /// itself with), with its own functions and `save_env`s.
+    fn nested_menu(
+        &mut self,
+        mut next: String,
+        mut body: &'a [Stmt],
+        vars: &Vars,
+        depth: usize,
+    ) -> Result<(Vec<Node>, Vec<Save>), ConfigError> {
+        let file = self.file.clone();
+        let functions = core::mem::take(&mut self.functions);
+        let saves = core::mem::take(&mut self.saves);
+        let mut inner = self.carried(vars, &next);
+        let menu = loop {
+            let mut v = match inner {
+                Ok(v) => v,
+                Err(e) => break Err(e),
+            };
+            self.file.clone_from(&next);
+            let m = self.menu(body, &mut v, depth + 1, "");
+            match (m, self.configfile.take()) {
+                (Ok(_), Some((n, b))) => {
+                    inner = self.carried(&v, &n);
+                    (next, body) = (n, b);
+                }
+                (m, _) => break m,
+            }
+        };
+        (self.file, self.functions) = (file, functions);
+        let inner_saves = core::mem::replace(&mut self.saves, saves);
+        Ok((menu?, inner_saves))
+    }
+
+    /// Where a btrfs path starts now ([`Subvol`]): GRUB's patched btrfs
+    /// module looks only at the first character of
+    /// `btrfs_relative_path`, and at the subvolume variables only then.
+    fn subvol(&self, vars: &Vars, line: usize) -> Result<Subvol, ConfigError> {
+        if !vars.text("btrfs_relative_path").starts_with(['y', '1']) {
+            return Ok(Subvol::Top);
+        }
+        let (path, id) = (vars.text("btrfs_subvol"), vars.text("btrfs_subvolid"));
+        if !path.is_empty() {
+            return Ok(Subvol::Path(path.to_string()));
+        }
+        if id.is_empty() {
+            return Ok(Subvol::Default);
+        }
+        match id.parse::<u64>() {
+            Ok(n) => Ok(Subvol::Id(n)),
+            Err(_) => Err(self.err(line, Problem::Syntax(format!("btrfs_subvolid={id:?} is not a subvolume id")))),
+        }
+    }
+
+    /// A path on this filesystem as GRUB's patched btrfs module opens it:
+    /// with `btrfs_relative_path` on, under a `btrfs-mount-subvol`
+    /// directory (the longest that matches) it is the rest of the path in
+    /// that subvolume; else where [`Run::subvol`] says.
+    fn locate(&self, path: &str, vars: &Vars, line: usize) -> Result<(String, Subvol), ConfigError> {
+        let subvol = self.subvol(vars, line)?;
+        if subvol == Subvol::Top {
+            return Ok((path.to_string(), subvol));
+        }
+        let under = |dir: &str| match path.strip_prefix(dir) {
+            Some("") => Some("/".to_string()),
+            Some(rest) if rest.starts_with('/') => Some(rest.to_string()),
+            _ => None,
+        };
+        let best = self.mounts.iter().filter_map(|(dir, sv)| Some((dir.len(), under(dir)?, sv))).max_by_key(|m| m.0);
+        Ok(match best {
+            Some((_, rest, sv)) => (rest, Subvol::Path(sv.clone())),
+            None => (path.to_string(), subvol),
+        })
+    }
+
+    /// `btrfs-mount-subvol DEVICE DIRECTORY SUBVOL` (openSUSE's and
+    /// Fedora's GRUB): paths under DIRECTORY are in SUBVOL from now on,
+    /// when `btrfs_relative_path` is on.
+    fn mount_subvol(&mut self, args: &[Word], line: usize, vars: &Vars) -> Result<(), ConfigError> {
+        let mut words = Vec::new();
+        for w in args {
+            words.extend(self.expand(w, vars, line)?);
+        }
+        let [dev, dir, subvol] = words.as_slice() else {
+            return Err(self.err(line, Problem::syntax("btrfs-mount-subvol takes a device, a directory and a subvolume")));
+        };
+        let dir = self.fs_path(&format!("{dev}{dir}"), vars, line)?;
+        let dir = dir.trim_end_matches('/').to_string();
+        self.mounts.retain(|(d, _)| *d != dir);
+        if self.mounts.len() >= MAX_MOUNTS {
+            return Err(self.err(line, Problem::TooComplex("more than 64 btrfs-mount-subvol")));
+        }
+        self.mounts.push((dir, subvol.clone()));
         Ok(())
     }
 
@@ -2469,10 +2634,12 @@ f
   initrd /a /b
 }
 "#;
-        let m = run(cfg, None);
-        // `--id=x` is no option menuentry knows.
+        // GRUB's argument parser takes `--id=x` as `--id x`; an option
+        // menuentry does not know is an error either way.
+        let m = run(&cfg.replace("--id=x", "--frob=x"), None);
         assert!(matches!(m, Err(ConfigError { line: 2, what: Problem::Unknown(_), .. })), "{m:?}");
-        let m = run(&cfg.replace("--id=x", "--id x"), None).unwrap();
+        assert_eq!(run(cfg, None), run(&cfg.replace("--id=x", "--id x"), None));
+        let m = run(cfg, None).unwrap();
         let dashed = run("menuentry --class os -- '-t-' --id x {\n linux /k\n}\n", None).unwrap();
         assert_eq!((dashed.entries[0].title.as_str(), dashed.entries[0].id.as_deref()), ("-t-", None));
         let e = &m.entries[0];
@@ -2636,6 +2803,101 @@ f
         assert!(out.starts_with(b"# GRUB Environment Block\na=x\\\\y\\\nz\nc=3\nd=4\n#"));
         let back = Grubenv::parse("/g", core::str::from_utf8(&out).unwrap()).unwrap();
         assert_eq!(back.vars, env.vars);
+    }
+
+    /// Files by (tree, path), and every file test and read asked, for
+    /// GRUB's btrfs variables.
+    #[derive(Default)]
+    struct Trees {
+        files: BTreeMap<(String, String), String>,
+        asked: Vec<String>,
+        relative: bool,
+    }
+
+    impl Host for Trees {
+        fn relative(&self) -> bool {
+            self.relative
+        }
+        fn exists(&mut self, path: &str, subvol: &Subvol) -> Option<bool> {
+            self.asked.push(format!("{subvol:?}{path}"));
+            Some(self.files.contains_key(&(format!("{subvol:?}"), path.to_string())))
+        }
+        fn read(&mut self, path: &str, subvol: &Subvol) -> Result<Option<String>, ConfigError> {
+            self.asked.push(format!("{subvol:?}{path}"));
+            Ok(self.files.get(&(format!("{subvol:?}"), path.to_string())).cloned())
+        }
+    }
+
+    #[test]
+    fn btrfs_variables_choose_the_tree() {
+        // An entry's body runs when it is booted, after the whole script:
+        // `top` sees btrfs_relative_path=yes too.
+        let cfg = "menuentry top --hotkey=t {\n linux /k\n}\n\
+            set btrfs_relative_path=yes\n\
+            menuentry default --id=d {\n linux /k\n initrd /i\n}\n\
+            menuentry path {\n btrfs_subvol=/@/.snapshots/2/snapshot\n linux /k\n}\n\
+            menuentry id {\n btrfs_subvolid=300\n linux /k\n}\n\
+            menuentry off {\n btrfs_relative_path=n\n linux /k\n}\n\
+            menuentry split {\n linux /k\n btrfs_subvolid=301\n initrd /i\n}\n\
+            btrfs-mount-subvol ($root) /.snapshots/ @/.snapshots\n\
+            if [ -f /.snapshots/grub-snapshot.cfg ]; then source /.snapshots/grub-snapshot.cfg; fi\n";
+        let snap = "submenu 'Start bootloader from a read-only snapshot' {\n\
+            menuentry 'snapshot 1' {\n btrfs_subvol=/@/.snapshots/1/snapshot\n extra_cmdline=rootflags=subvol=@/.snapshots/1/snapshot\n export extra_cmdline\n configfile /boot/grub2/grub.cfg\n}\n}\n";
+        let inner = "menuentry 'old kernel' {\n linux /boot/vmlinuz-old $extra_cmdline\n}\n";
+        let mut t = Trees::default();
+        t.files.insert(("Path(\"@/.snapshots\")".into(), "/grub-snapshot.cfg".into()), snap.into());
+        t.files.insert(("Path(\"/@/.snapshots/1/snapshot\")".into(), "/boot/grub2/grub.cfg".into()), inner.into());
+        let menu = parse("/boot/grub2/grub.cfg", cfg, None, None, &mut t).unwrap();
+        let got: Vec<(&str, &str, &Subvol, Option<&str>)> =
+            menu.entries.iter().map(|e| (e.title.as_str(), e.linux.as_str(), &e.subvol, e.id.as_deref())).collect();
+        let path = |p: &str| Subvol::Path(p.into());
+        assert_eq!(
+            got,
+            [
+                ("top", "/k", &Subvol::Default, None),
+                ("default", "/k", &Subvol::Default, Some("d")),
+                ("path", "/k", &path("/@/.snapshots/2/snapshot"), None),
+                ("id", "/k", &Subvol::Id(300), None),
+                ("off", "/k", &Subvol::Top, None),
+                ("old kernel", "/boot/vmlinuz-old", &path("/@/.snapshots/1/snapshot"), None),
+            ]
+        );
+        // The kernel and initrd in two trees: listed, not bootable.
+        assert_eq!(menu.entries.len(), 6);
+        assert_eq!(menu.entries[5].options, "rootflags=subvol=@/.snapshots/1/snapshot");
+        assert_eq!(menu.entries[5].submenu.as_deref(), Some("Start bootloader from a read-only snapshot>snapshot 1"));
+        assert_eq!(
+            t.asked,
+            [
+                "Path(\"@/.snapshots\")/grub-snapshot.cfg",
+                "Path(\"@/.snapshots\")/grub-snapshot.cfg",
+                "Path(\"/@/.snapshots/1/snapshot\")/boot/grub2/grub.cfg"
+            ]
+        );
+        // Found through the default subvolume: relative from the start.
+        let mut t = Trees { relative: true, ..Trees::default() };
+        let menu = parse("/boot/grub2/grub.cfg", "menuentry a {\n linux /k\n}\n", None, None, &mut t).unwrap();
+        assert_eq!(menu.entries[0].subvol, Subvol::Default);
+        let e = parse("/g", "btrfs_relative_path=1\nbtrfs_subvolid=abc\nmenuentry a {\n linux /k\n}\n", None, None, &mut t).unwrap_err();
+        assert_eq!(e.to_string(), "/g:4: syntax error: btrfs_subvolid=\"abc\" is not a subvolume id");
+    }
+
+    /// snapper keeps tens of snapshots, each entry a `configfile`: each
+    /// is bounded on its own, not all together.
+    #[test]
+    fn many_entries_that_open_menus() {
+        let mut cfg = String::new();
+        for n in 0..20 {
+            cfg += &format!("menuentry 'snapshot {n}' {{\n configfile /s.cfg\n}}\n");
+        }
+        let mut t = Trees::default();
+        t.files.insert(("Top".into(), "/s.cfg".into()), "menuentry k {\n linux /k\n}\n".into());
+        let menu = parse("/g", &cfg, None, None, &mut t).unwrap();
+        assert_eq!(menu.entries.len(), 20);
+        // One that opens itself: one clear error.
+        t.files.insert(("Top".into(), "/s.cfg".into()), "menuentry again {\n configfile /s.cfg\n}\n".into());
+        let e = parse("/g", &cfg, None, None, &mut t).unwrap_err();
+        assert!(e.to_string().contains("nested more than 8 deep"), "{e}");
     }
 
     #[test]

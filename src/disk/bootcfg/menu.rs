@@ -347,6 +347,7 @@ mod tests {
             source: Source { format: Format::Grub, file: "/g".into(), line: 1 },
             saves: Vec::new(),
             submenu: sub.map(String::from),
+            subvol: Default::default(),
         };
         [
             e("Debian GNU/Linux", None, "ro quiet"),

@@ -27,6 +27,7 @@
 pub mod bls;
 pub mod debian;
 pub mod extlinux;
+pub mod fstab;
 pub mod grub;
 pub mod menu;
 
@@ -100,6 +101,10 @@ pub struct BootEntry {
     pub saves: Vec<Save>,
     /// The title of the submenu it is in (`A>B` titles for nested ones).
     pub submenu: Option<String>,
+    /// Where its paths start on a btrfs filesystem: GRUB's view when its
+    /// `linux` ran; for the other formats, where the configuration was
+    /// found.
+    pub subvol: Subvol,
 }
 
 /// One `save_env NAME`: the value NAME had then, or `None` when it was
@@ -235,7 +240,7 @@ impl<E> From<ConfigError> for Error<E> {
 }
 
 /// The filesystem the entries are read from.
-pub use super::Files;
+pub use super::{Files, Subvol};
 
 /// Why [`Found::selected`] was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,8 +341,37 @@ pub const EXTLINUX_CONFS: [&str; 4] = ["/boot/extlinux/extlinux.conf", "/extlinu
 /// `hvmlite.entry=` (see [`entry_choice`]), an index into
 /// [`Found::entries`] or an exact title or id; `None` takes the
 /// configuration's default.
+///
+/// On btrfs whose default subvolume is not the top level (openSUSE's
+/// snapper snapshot) the default subvolume is searched first, as
+/// openSUSE's `grub2-install` points GRUB there
+/// (`btrfs_relative_path=y`), then the top level, where upstream GRUB
+/// starts; then a `grub.cfg` inside each subvolume of the top level (`@`:
+/// `grub-install` on a root mounted with `subvol=@`, as Arch, Ubuntu and
+/// Debian's installer leave it, puts GRUB's prefix at `/@/boot/grub`).
 pub fn find<F: Files>(files: &mut F, choice: Option<&str>) -> Result<Found, Error<F::Error>> {
-    let (config, format, menu, env) = find_menu(files)?;
+    let starts: &[Subvol] = if files.default_subvol_differs() { &[Subvol::Default, Subvol::Top] } else { &[Subvol::Top] };
+    let mut found = Err(Error::NothingFound);
+    for start in starts {
+        if let Err(error) = files.set_subvol(start) {
+            return Err(Error::Files { path: "/".into(), error });
+        }
+        found = find_menu(files, start);
+        match &mut found {
+            Err(Error::NothingFound) => continue,
+            Err(_) => break,
+            Ok((_, format, menu, _)) => {
+                if *format != Format::Grub {
+                    menu.entries.iter_mut().for_each(|e| e.subvol = start.clone());
+                }
+                break;
+            }
+        }
+    }
+    if let Err(Error::NothingFound) = found {
+        found = find_in_subvols(files);
+    }
+    let (config, format, menu, env) = found?;
     let (selected, why, warning) = select(&menu, choice)?;
     let grubenv = env.clone().and_then(|(path, old)| grubenv_update(&path, old, &menu.saves, &menu.entries[selected].saves));
     Ok(Found {
@@ -394,7 +428,26 @@ pub fn grubenv_update(path: &str, old: Vec<u8>, script: &[Save], entry: &[Save])
 /// The grubenv a grub.cfg read: its path and bytes.
 type EnvFile = Option<(String, Vec<u8>)>;
 
-fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu, EnvFile), Error<F::Error>> {
+/// A `grub.cfg` in a subvolume of the top level, its paths from the top
+/// level (`/@/boot/vmlinuz-linux`), as GRUB reads it with the prefix
+/// `grub-install` gave it there.
+fn find_in_subvols<F: Files>(files: &mut F) -> Result<(String, Format, Menu, EnvFile), Error<F::Error>> {
+    for name in files.top_subvols() {
+        if let Err(error) = files.set_subvol(&Subvol::Top) {
+            return Err(Error::Files { path: format!("/{name}"), error });
+        }
+        for cfg in GRUB_CFGS {
+            let path = format!("/{name}{cfg}");
+            if let Some(text) = read_text(files, &path)? {
+                let (menu, env) = run_grub(files, &Subvol::Top, &path, &text, None)?;
+                return Ok((path, Format::Grub, menu, env));
+            }
+        }
+    }
+    Err(Error::NothingFound)
+}
+
+fn find_menu<F: Files>(files: &mut F, start: &Subvol) -> Result<(String, Format, Menu, EnvFile), Error<F::Error>> {
     let bls = bls::read_entries(files)?;
     if let Some((dir, entries)) = bls {
         // Fedora: GRUB reads the BLS entries itself (`blscfg`) and decides
@@ -402,7 +455,7 @@ fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu, EnvFile),
         for path in GRUB_CFGS {
             if let Some(text) = read_text(files, path)? {
                 if grub::calls_blscfg(&text) {
-                    let (menu, env) = run_grub(files, path, &text, Some(&entries))?;
+                    let (menu, env) = run_grub(files, start, path, &text, Some(&entries))?;
                     return Ok((path.to_string(), Format::Grub, menu, env));
                 }
                 break;
@@ -418,7 +471,7 @@ fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu, EnvFile),
     }
     for path in GRUB_CFGS {
         if let Some(text) = read_text(files, path)? {
-            let (menu, env) = run_grub(files, path, &text, None)?;
+            let (menu, env) = run_grub(files, start, path, &text, None)?;
             return Ok((path.to_string(), Format::Grub, menu, env));
         }
     }
@@ -437,7 +490,13 @@ fn find_menu<F: Files>(files: &mut F) -> Result<(String, Format, Menu, EnvFile),
 /// Run `grub.cfg` at `path` with the grubenv next to it (returned as
 /// read, for [`grubenv_update`]); GRUB's file tests (`[ -f … ]`),
 /// `source` and `configfile` ask `files`.
-fn run_grub<F: Files>(files: &mut F, path: &str, text: &str, bls: Option<&[bls::BlsEntry]>) -> Result<(Menu, EnvFile), Error<F::Error>> {
+fn run_grub<F: Files>(
+    files: &mut F,
+    start: &Subvol,
+    path: &str,
+    text: &str,
+    bls: Option<&[bls::BlsEntry]>,
+) -> Result<(Menu, EnvFile), Error<F::Error>> {
     let env_path = format!("{}/grubenv", parent(path).unwrap_or(""));
     let env_bytes = match files.read(&env_path) {
         Ok(b) => b,
@@ -447,7 +506,14 @@ fn run_grub<F: Files>(files: &mut F, path: &str, text: &str, bls: Option<&[bls::
         Some(b) => Some(grub::Grubenv::parse(&env_path, &self::text(&env_path, b.clone())?)?),
         None => None,
     };
-    let mut host = FilesHost { files, failed: None };
+    // Where openSUSE's grub2-install points GRUB, it also mounts fstab's
+    // subvolumes.
+    let relative = *start == Subvol::Default;
+    let mounts = match relative {
+        true => read_text(files, "/etc/fstab")?.map(|t| fstab::btrfs_mounts(&t, files.fs_uuid().as_deref())).unwrap_or_default(),
+        false => Vec::new(),
+    };
+    let mut host = FilesHost { files, failed: None, relative, mounts };
     let menu = grub::parse(path, text, env.as_ref(), bls, &mut host);
     match host.failed {
         Some(e) => Err(e),
@@ -461,10 +527,37 @@ fn run_grub<F: Files>(files: &mut F, path: &str, text: &str, bls: Option<&[bls::
 struct FilesHost<'f, F: Files> {
     files: &'f mut F,
     failed: Option<Error<F::Error>>,
+    relative: bool,
+    mounts: Vec<(String, String)>,
+}
+
+impl<F: Files> FilesHost<'_, F> {
+    /// Paths start at `s` from now on; `false` (the failure kept) when
+    /// that subvolume cannot be opened.
+    fn subvol(&mut self, s: &Subvol, path: &str) -> bool {
+        match self.files.set_subvol(s) {
+            Ok(()) => true,
+            Err(error) => {
+                self.failed.get_or_insert(Error::Files { path: format!("{path} (in btrfs subvolume {s:?})"), error });
+                false
+            }
+        }
+    }
 }
 
 impl<F: Files> grub::Host for FilesHost<'_, F> {
-    fn exists(&mut self, path: &str) -> Option<bool> {
+    fn relative(&self) -> bool {
+        self.relative
+    }
+
+    fn mounts(&self) -> Vec<(String, String)> {
+        self.mounts.clone()
+    }
+
+    fn exists(&mut self, path: &str, s: &Subvol) -> Option<bool> {
+        if !self.subvol(s, path) {
+            return None;
+        }
         match self.files.exists(path) {
             Ok(b) => Some(b),
             Err(error) => {
@@ -474,7 +567,10 @@ impl<F: Files> grub::Host for FilesHost<'_, F> {
         }
     }
 
-    fn read(&mut self, path: &str) -> Result<Option<String>, ConfigError> {
+    fn read(&mut self, path: &str, s: &Subvol) -> Result<Option<String>, ConfigError> {
+        if !self.subvol(s, path) {
+            return Err(ConfigError::new(path, 0, Problem::unsupported("a btrfs subvolume that cannot be opened")));
+        }
         match read_text(self.files, path) {
             Ok(t) => Ok(t),
             Err(Error::Config(e)) => Err(e),
