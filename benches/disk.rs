@@ -17,18 +17,34 @@
 //! `/proc/uptime` and polls the guest's console log (xenconsoled
 //! `--log=guest`) every 0.1 s for the marker.
 //!
+//! Then every distribution's layout (`tests/common/layouts.rs`: Debian,
+//! Ubuntu's cloud image, Fedora Cloud and Server, openSUSE, Arch, Alpine),
+//! each with hvmlite, Debian 12's GRUB (2.06) and Debian 13's (2.12,
+//! `grub-xen-host` from trixie, way d): a warm-up boot of each says
+//! whether that loader boots the layout at all, then `BENCH_LAYOUT_RUNS`
+//! rounds (default 3) of those that do, interleaved; one host run a
+//! layout (`BENCH_LAYOUTS=ubuntu,arch`: only those, and not the first
+//! run). After each boot dom0 puts the disk's grubenv back, as a booted
+//! distribution's boot-success service would.
+//!
 //! Prints min/median/max, the ratios, the image sizes, hvmlite's read
 //! throughput, hvmlite's own part (the `tsc N since entry` of its
 //! `handoff` line over the TSC rate Xen detected) and an estimate of
 //! GRUB's own part (see [`report`]). Not a test: it prints a table
 //! (docs/benchmarks.md keeps one).
 
+#[path = "../tests/support/btrfs_image.rs"]
+mod btrfs_image;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../tests/common/disk.rs"]
 mod disk;
+#[path = "../tests/common/layouts.rs"]
+mod layouts;
 #[path = "../tests/common/linux.rs"]
 mod linux_support;
+#[path = "../tests/support/xfs_image.rs"]
+mod xfs_image;
 
 use common::xen_host::{self, HostRun, Scenario};
 use common::*;
@@ -46,16 +62,22 @@ const OPTS: &str = "console=hvc0 panic=-1 test.mount=xvda1 test.entry=bench";
 /// Where dom0 keeps GRUB's image.
 const GRUB_AT: &str = "/usr/lib/grub-xen/grub-i386-xen_pvh.bin";
 
+/// Where dom0 keeps Debian 13's.
+const GRUB13_AT: &str = "/usr/lib/grub-xen/grub-i386-xen_pvh-2.12.bin";
+
 /// Debian's GRUB PVH image, from `grub-xen-host` (`apt-get download`,
-/// cached in `target/debs/`).
-fn grub_image() -> PathBuf {
-    let dir = root().join("target/grub-xen");
-    let st = std::process::Command::new("sh")
-        .arg(root().join("tests/support/fetch-debs.sh"))
-        .arg(&dir)
-        .arg("grub-xen-host")
-        .status()
-        .expect("run tests/support/fetch-debs.sh");
+/// cached in `target/debs/`), or from another suite's (`trixie`).
+fn grub_image(suite: Option<&str>) -> PathBuf {
+    let dir = root().join(match suite {
+        Some(s) => format!("target/grub-xen-{s}"),
+        None => "target/grub-xen".into(),
+    });
+    let mut c = std::process::Command::new("sh");
+    if let Some(s) = suite {
+        c.env("SUITE", s);
+    }
+    let st =
+        c.arg(root().join("tests/support/fetch-debs.sh")).arg(&dir).arg("grub-xen-host").status().expect("run tests/support/fetch-debs.sh");
     assert!(st.success(), "could not fetch grub-xen-host");
     let p = dir.join("grub-xen-host").join(GRUB_AT.trim_start_matches('/'));
     assert!(p.exists(), "{} is missing", p.display());
@@ -72,18 +94,18 @@ fn config(kernel: &str, ramdisk: Option<&str>) -> String {
     )
 }
 
-/// dom0's script: the disk on a loop device, `boot LABEL WAY MEM` timing
-/// one domain, the interleaved rounds, then the memory bisection.
-fn script(rounds: usize) -> String {
+/// dom0's script: `boot`, `fits` and `minmem` defined, then `body`.
+fn script(body: &str) -> String {
     format!(
         r#". /usr/share/xen-host/lib.sh
 disk_backend || exit 9
-gunzip -c /scenario/disk.img.gz > /scenario/disk.img && rm /scenario/disk.img.gz || exit 8
-dev=$(attach /scenario/disk.img) || exit 8
 log=/var/log/xen/console/guest-bench.log
 fail_re='Kernel panic|hvmlite: FATAL|grub>|Press any key|out of memory|reboot: Restarting'
 nomem_re='no room for|no free RAM|out of memory|Out of memory|Initramfs unpacking failed'
 n=0
+# What a booted system does to its disk that /init does not (the body may
+# say).
+after_boot() {{ :; }}
 # boot LABEL WAY MEM: one domain from `xl create` to /init's marker; one
 # `bench:` line (dom0's uptime before xl create, after it, at the marker).
 boot() {{
@@ -126,6 +148,7 @@ boot() {{
     fi
     xl destroy bench >/dev/null 2>&1
     wait_gone bench 60
+    after_boot
     [ $r = ok ] && return 0
     # 2: it failed for want of memory (hvmlite's, GRUB's or Linux's words).
     grep -q -E "$nomem_re" $log 2>/dev/null && return 2
@@ -157,6 +180,17 @@ minmem() {{
     done
     echo "bench: minmem way=$1 mem=$hi fails=$lo"
 }}
+{body}echo "=== end"
+"#
+    )
+}
+
+/// The first run's body: the Debian disk, a warm-up of a, b and c, the
+/// interleaved rounds, then the memory bisection.
+fn debian_body(rounds: usize) -> String {
+    format!(
+        r#"gunzip -c /scenario/disk.img.gz > /scenario/disk.img && rm /scenario/disk.img.gz || exit 8
+dev=$(attach /scenario/disk.img) || exit 8
 # A way that cannot boot at all ends the run here.
 for w in a b c; do boot warmup $w 256 || exit 20; done
 round=1
@@ -165,7 +199,6 @@ while [ $round -le {rounds} ]; do
     round=$((round + 1))
 done
 for w in a b c; do minmem $w; done
-echo "=== end"
 "#
     )
 }
@@ -278,10 +311,82 @@ fn seen(r: &HostRun, dom: u32, needle: &str) -> Option<f64> {
     r.run.lines.iter().position(|l| l.contains(&p)).map(|i| r.at[i].as_secs_f64())
 }
 
+/// The layouts: for each, one host run (dom0's RAM holds one layout's
+/// disk at a time): its disk on the loop device, a warm-up boot with each
+/// loader (a: hvmlite, b: GRUB 2.06, d: GRUB 2.12) and `rounds`
+/// interleaved rounds of those that booted. Returns each layout's name,
+/// dom0's lines and the file to ship.
+fn layouts_phase(rounds: usize) -> Vec<(&'static str, String, (String, PathBuf))> {
+    let tail = |part: &str| format!("console=hvc0 panic=-1 test.mount={part} test.entry=bench");
+    let v = layouts::kernel_version();
+    let debian = {
+        let items = vec![
+            Item::File(Box::leak(format!("/boot/vmlinuz-{v}").into_boxed_str()), std::fs::read(&linux().vmlinuz).unwrap()),
+            Item::File(Box::leak(format!("/boot/initrd.img-{v}").into_boxed_str()), disk_initrd()),
+            Item::File("/hello.txt", b"hello from the bench disk".to_vec()),
+            Item::File("/boot/grub/grub.cfg", debian_grub_cfg(&v, UUID, "0", 0, |_| tail("xvda1")).into_bytes()),
+        ];
+        mbr_disk(2048 + 24 * 2048, &[Part { start: 2048, data: ext4_uuid("bench", 24, &items, Some(UUID)), mbr_type: 0x83 }])
+    };
+    let disks: Vec<(&str, Vec<u8>)> = vec![
+        ("debian", debian),
+        ("ubuntu", layouts::ubuntu(&tail("xvda16"))),
+        ("fedora-cloud", layouts::fedora_cloud(&tail("xvda3"))),
+        ("fedora-server", layouts::fedora_server(&tail("xvda2"))),
+        ("opensuse", layouts::opensuse(&tail("xvda3")).0),
+        ("arch", layouts::arch(&tail("xvda2")).0),
+        ("alpine", layouts::alpine(|_| tail("xvda1"))),
+    ];
+    let only = std::env::var("BENCH_LAYOUTS").ok();
+    let mut runs = Vec::new();
+    for (name, disk) in disks {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|x| x == name)) {
+            continue;
+        }
+        let (unpack, data) = layouts::sparse_disk_script(name, &disk);
+        let file = (format!("/scenario/{name}.runs.gz"), save_gz(&format!("layout-{name}"), &data));
+        let mut sh = unpack;
+        // A booted distribution marks the boot good in grubenv (Ubuntu's
+        // grub-common service clears `recordfail`, Fedora's
+        // grub-boot-success sets `boot_success=1`); the test /init does
+        // not, so dom0 puts each grubenv back as it was after every boot,
+        // or the next would wait at the menu Ubuntu shows after a failed
+        // one.
+        for at in grubenvs(&disk) {
+            sh += &format!("dd if=/scenario/disk.img of=/scenario/grubenv-{at} bs=512 skip={} count=2 2>/dev/null\n", at / 512);
+        }
+        let restore: String = grubenvs(&disk)
+            .iter()
+            .map(|at| {
+                format!(" dd if=/scenario/grubenv-{at} of=/scenario/disk.img bs=512 seek={} count=2 conv=notrunc 2>/dev/null;", at / 512)
+            })
+            .collect();
+        if !restore.is_empty() {
+            sh += &format!("after_boot() {{{restore} sync; }}\n");
+        }
+        sh += &format!(
+            "ok=\"\"\nfor w in a b d; do boot warmup-{name} $w 256 && ok=\"$ok $w\"; done\n\
+             echo \"bench: layout={name} boots:$ok\"\n\
+             round=1\nwhile [ $round -le {rounds} ]; do\n    for w in $ok; do boot {name}-round$round $w 256; done\n    round=$((round + 1))\ndone\n"
+        );
+        runs.push((name, sh, file));
+    }
+    runs
+}
+
+/// Where each grubenv of `disk` starts (1024 bytes, sector-aligned, as
+/// `grub-editenv` leaves it in a block of its own).
+fn grubenvs(disk: &[u8]) -> Vec<usize> {
+    let head = b"# GRUB Environment Block\n";
+    (0..disk.len().saturating_sub(1024)).step_by(512).filter(|&at| disk[at..].starts_with(head) && disk[at + 1023] == b'#').collect()
+}
+
 fn main() {
     let rounds: usize = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let layout_rounds: usize = std::env::var("BENCH_LAYOUT_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     let img = image();
-    let grub = grub_image();
+    let grub = grub_image(None);
+    let grub13 = grub_image(Some("trixie"));
     let l = linux();
     let kname = l.vmlinuz.file_name().unwrap().to_str().unwrap().to_string();
     let v = kname.trim_start_matches("vmlinuz-").to_string();
@@ -312,34 +417,91 @@ fn main() {
         &bundle,
     );
 
-    let s = Scenario::new(&script(rounds))
-        .config("bench-a.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", None))
-        .config("bench-b.cfg", &config(GRUB_AT, None))
-        .config("bench-c.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", Some("/var/lib/hvmlite/bench.bundle")))
-        .file_from("/usr/lib/hvmlite/hvmlite.elf", &img)
-        .file_from(GRUB_AT, &grub)
-        .file_from("/var/lib/hvmlite/bench.bundle", &bundle)
-        .file_from("/scenario/disk.img.gz", &gz);
-    watchdog(Duration::from_secs(90));
-    let r = xen_host::run("bench-disk", &s, Duration::from_secs(3600));
-    for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
-        eprintln!("{l}");
+    // BENCH_LAYOUTS=ubuntu,arch: only those layouts' runs.
+    if std::env::var("BENCH_LAYOUTS").is_err() {
+        let s = Scenario::new(&script(&debian_body(rounds)))
+            .config("bench-a.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", None))
+            .config("bench-b.cfg", &config(GRUB_AT, None))
+            .config("bench-c.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", Some("/var/lib/hvmlite/bench.bundle")))
+            .file_from("/usr/lib/hvmlite/hvmlite.elf", &img)
+            .file_from(GRUB_AT, &grub)
+            .file_from("/var/lib/hvmlite/bench.bundle", &bundle)
+            .file_from("/scenario/disk.img.gz", &gz);
+        watchdog(Duration::from_secs(90));
+        let r = xen_host::run("bench-disk", &s, Duration::from_secs(3600));
+        for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
+            eprintln!("{l}");
+        }
+        if r.rc != Some(0) || !r.has("=== end") {
+            // Report what was measured before the host stopped.
+            let tail: Vec<&str> = r.run.lines.iter().rev().take(40).rev().map(String::as_str).collect();
+            eprintln!("the host's last lines (all of them: target/test-scratch/xen-host-bench-disk/console.log):\n{}", tail.join("\n"));
+            println!("\n**The host run did not finish** (scenario rc {:?}): the tables below hold only the boots before it stopped.", r.rc);
+        }
+        let all = boots(&r);
+        let mhz: f64 = r
+            .run
+            .lines
+            .iter()
+            .find_map(|l| l.split_once("Detected ").and_then(|(_, x)| x.strip_suffix(" MHz processor.")).and_then(|x| x.parse().ok()))
+            .unwrap_or_else(|| panic!("no TSC rate from Xen"));
+        let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+        report(&r, &all, rounds, mhz, [size(&img), size(&grub), size(&bundle)]);
     }
-    if r.rc != Some(0) || !r.has("=== end") {
-        // Report what was measured before the host stopped.
-        let tail: Vec<&str> = r.run.lines.iter().rev().take(40).rev().map(String::as_str).collect();
-        eprintln!("the host's last lines (all of them: target/test-scratch/xen-host-bench-disk/console.log):\n{}", tail.join("\n"));
-        println!("\n**The host run did not finish** (scenario rc {:?}): the tables below hold only the boots before it stopped.", r.rc);
+
+    let mut layout_boots = Vec::new();
+    for (name, body, (at, from)) in layouts_phase(layout_rounds) {
+        let s = Scenario::new(&script(&body))
+            .config("bench-a.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", None))
+            .config("bench-b.cfg", &config(GRUB_AT, None))
+            .config("bench-d.cfg", &config(GRUB13_AT, None))
+            .file_from("/usr/lib/hvmlite/hvmlite.elf", &img)
+            .file_from(GRUB_AT, &grub)
+            .file_from(GRUB13_AT, &grub13)
+            .file_from(&at, &from);
+        let r = xen_host::run(&format!("bench-layout-{name}"), &s, Duration::from_secs(1800));
+        for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
+            eprintln!("{l}");
+        }
+        if r.rc != Some(0) || !r.has("=== end") {
+            println!("\n**The {name} run did not finish** (scenario rc {:?}).", r.rc);
+        }
+        let verdict = r.scenario().into_iter().find_map(|l| l.strip_prefix("bench: layout=").map(str::to_string));
+        layout_boots.push((name, verdict, boots(&r)));
     }
-    let all = boots(&r);
-    let mhz: f64 = r
-        .run
-        .lines
-        .iter()
-        .find_map(|l| l.split_once("Detected ").and_then(|(_, x)| x.strip_suffix(" MHz processor.")).and_then(|x| x.parse().ok()))
-        .unwrap_or_else(|| panic!("no TSC rate from Xen"));
-    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
-    report(&r, &all, rounds, mhz, [size(&img), size(&grub), size(&bundle)]);
+    report_layouts(&layout_boots, layout_rounds, std::fs::metadata(&grub13).unwrap().len());
+}
+
+/// The layouts table: which loader boots which layout, and how soon.
+fn report_layouts(runs: &[(&str, Option<String>, Vec<Boot>)], rounds: usize, grub13: u64) {
+    let names = [("a", "hvmlite"), ("b", "GRUB 2.06 (Debian 12)"), ("d", "GRUB 2.12 (Debian 13)")];
+    println!("
+Every layout (`tests/common/layouts.rs`), `memory = 256`: a warm-up boot of each loader, then {rounds} interleaved rounds of those that booted; `xl create` → `/init`'s marker, median seconds (min–max):
+");
+    println!("| layout | hvmlite | GRUB 2.06 (Debian 12) | GRUB 2.12 (Debian 13) | GRUB 2.06 / hvmlite | GRUB 2.12 / hvmlite |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (layout, _, all) in runs {
+        let prefix = format!("{layout}-round");
+        let med = |w: &str| {
+            let t = sorted(all.iter().filter(|b| b.way == w && b.ok && b.label.starts_with(&prefix)).map(|b| b.total).collect());
+            (!t.is_empty()).then(|| (median(t.clone()), t[0], t[t.len() - 1]))
+        };
+        let warm = |w: &str| all.iter().find(|b| b.way == w && b.label == format!("warmup-{layout}")).map(|b| b.ok);
+        let cell = |w: &str| match (warm(w), med(w)) {
+            (Some(true), Some((m, lo, hi))) => format!("{m:.2} ({lo:.2}–{hi:.2})"),
+            (Some(false), _) => "does not boot it".into(),
+            _ => "—".into(),
+        };
+        let ratio = |w: &str| match (med("a"), med(w)) {
+            (Some((a, _, _)), Some((g, _, _))) => format!("{:.2}×", g / a),
+            _ => "—".into(),
+        };
+        println!("| {layout} | {} | {} | {} | {} | {} |", cell(names[0].0), cell(names[1].0), cell(names[2].0), ratio("b"), ratio("d"));
+    }
+    println!(
+        "
+`grub-i386-xen_pvh.bin` from Debian 13's `grub-xen-host` 2.12: {grub13} bytes."
+    );
 }
 
 /// Print the tables.

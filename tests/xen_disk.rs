@@ -9,6 +9,8 @@ mod btrfs_image;
 mod common;
 #[path = "common/disk.rs"]
 mod disk;
+#[path = "common/layouts.rs"]
+mod layouts;
 #[path = "common/linux.rs"]
 mod linux_support;
 #[path = "support/xfs_image.rs"]
@@ -17,9 +19,9 @@ mod xfs_image;
 use common::xen_host::{self, Scenario};
 use common::*;
 use disk::*;
+use layouts::{grubenv, sparse_disk_script, FEDORA_OLD, UBUNTU_ROOT_UUID};
 use linux_support::*;
 use std::time::Duration;
-use xfs_image::mkfs_xfs;
 
 const T: Duration = Duration::from_secs(600);
 /// What every entry gives Linux (its console is the PV console).
@@ -123,45 +125,6 @@ fn disk_script(name: &str) -> String {
 gunzip -c /scenario/{name}.img.gz > /scenario/disk.img && rm /scenario/{name}.img.gz && dev=$(attach /scenario/disk.img) || exit 8
 "#
     )
-}
-
-/// Like [`disk_script`] for a disk larger than dom0's RAM can hold
-/// (btrfs's 114 MB minimum): only its non-zero sectors travel (in
-/// `{name}.runs.gz`, from [`sparse_runs`]) and are written into a sparse
-/// file.
-fn sparse_disk_script(name: &str, disk: &[u8]) -> (String, Vec<u8>) {
-    let (runs, data) = sparse_runs(disk);
-    let mut s = format!(
-        "losetup -d \"$dev\" 2>/dev/null; rm -f /scenario/disk.img\n\
-         gunzip -c /scenario/{name}.runs.gz > /scenario/runs.bin && rm /scenario/{name}.runs.gz || exit 8\n\
-         truncate -s {} /scenario/disk.img || exit 8\n",
-        disk.len()
-    );
-    for (from, to, n) in runs {
-        s += &format!(
-            "dd if=/scenario/runs.bin of=/scenario/disk.img bs=512 skip={from} seek={to} count={n} conv=notrunc 2>/dev/null || exit 8\n"
-        );
-    }
-    s += "rm /scenario/runs.bin\ndev=$(attach /scenario/disk.img) || exit 8\n";
-    (s, data)
-}
-
-/// The non-zero sectors of `disk` as (sector in the data, sector in the
-/// disk, count) runs, and the data.
-fn sparse_runs(disk: &[u8]) -> (Vec<(usize, usize, usize)>, Vec<u8>) {
-    assert_eq!(disk.len() % 512, 0);
-    let (mut runs, mut data) = (Vec::<(usize, usize, usize)>::new(), Vec::new());
-    for (i, b) in disk.chunks(512).enumerate() {
-        if b.iter().all(|&x| x == 0) {
-            continue;
-        }
-        match runs.last_mut() {
-            Some((_, to, n)) if *to + *n == i => *n += 1,
-            _ => runs.push((data.len() / 512, i, 1)),
-        }
-        data.extend_from_slice(b);
-    }
-    (runs, data)
 }
 
 /// Boot the disk in `$dev` once as the domain's xvda; `extra` goes on `cmdline`.
@@ -301,18 +264,6 @@ fn boots_the_kernel_on_each_kind_of_disk() {
     }
 }
 
-/// A grubenv as `grub-editenv` writes it: 1024 bytes, `#` padding.
-fn grubenv(vars: &[&str]) -> Vec<u8> {
-    let mut s = String::from("# GRUB Environment Block\n");
-    for v in vars {
-        s += v;
-        s.push('\n');
-    }
-    let mut b = s.into_bytes();
-    b.resize(1024, b'#');
-    b
-}
-
 /// What admins rely on a bootloader for, on the real host: `grub-reboot`
 /// taken once then cleared in grubenv (and nothing else on the disk
 /// written), the console menu driven by keys (choose, edit, boot), an
@@ -345,22 +296,7 @@ fn boot_menu_grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
     // This one asks for its menu for 2 s.
     let stale = grub_disk("stale", "${saved_entry}", 2, grubenv(&["saved_entry=gnulinux-5.10.0-9-amd64-advanced-7a8a"]), None);
     // Alpine: a /boot partition holding extlinux.conf, the kernels beside it.
-    let k = std::fs::read(&linux().vmlinuz).unwrap();
-    let alpine_conf = format!(
-        "DEFAULT menu.c32\nPROMPT 0\nMENU TITLE Alpine/Linux Boot Menu\nMENU HIDDEN\nTIMEOUT 10\n\
-         LABEL virt\n  MENU LABEL Linux virt\n  LINUX vmlinuz-virt\n  APPEND {}\n\n\
-         LABEL lts\n  MENU DEFAULT\n  MENU LABEL Linux lts\n  LINUX vmlinuz-lts\n  INITRD initramfs-lts\n  APPEND {}\n\nMENU SEPARATOR\n",
-        mnt("virt"),
-        mnt("lts")
-    );
-    let items = vec![
-        Item::File("/extlinux.conf", alpine_conf.into_bytes()),
-        Item::File("/vmlinuz-lts", k.clone()),
-        Item::File("/vmlinuz-virt", k),
-        Item::File("/initramfs-lts", disk_initrd()),
-        Item::File("/hello.txt", b"hello from the alpine disk".to_vec()),
-    ];
-    let alpine = mbr_disk(2048 + mib * 2048, &[Part { start: 2048, data: ext4("alpine", mib, &items), mbr_type: 0x83 }]);
+    let alpine = layouts::alpine(mnt);
 
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
     let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
@@ -487,33 +423,9 @@ fn boot_menu_grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
 #[test]
 fn ubuntu_cloud_layout_recordfail_shows_the_menu_next_time() {
     let v = version();
-    let (boot_uuid, root_uuid) = ("b007b007-1111-4222-8333-444455556666", "600d600d-1111-4222-8333-444455556666");
-    let k = std::fs::read(&linux().vmlinuz).unwrap();
+    let root_uuid = UBUNTU_ROOT_UUID;
     let extra = format!("{OPTS} test.mount=xvda16");
-    let boot_items = vec![
-        Item::File(Box::leak(format!("/vmlinuz-{v}").into_boxed_str()), k),
-        Item::File(Box::leak(format!("/initrd.img-{v}").into_boxed_str()), disk_initrd()),
-        Item::File("/grub/grub.cfg", ubuntu_grub_cfg(&v, boot_uuid, root_uuid, &extra).into_bytes()),
-        Item::File("/grub/grubenv", grubenv(&[])),
-        Item::File("/hello.txt", b"hello from the Ubuntu /boot".to_vec()),
-    ];
-    let boot = ext4_uuid("ubuntu-boot", 24, &boot_items, Some(boot_uuid));
-    let rootfs = ext4_uuid(
-        "ubuntu-root",
-        8,
-        &[Item::File("/etc/hostname", b"ubuntu\n".to_vec()), Item::File("/boot/.keep", Vec::new())],
-        Some(root_uuid),
-    );
-    let stub = format!("search.fs_uuid {boot_uuid} root\nset prefix=($root)'/grub'\nconfigfile $prefix/grub.cfg\n");
-    let esp = hvmlite::disk::fat::image::make(8 << 20, b"UEFI       ", &[("/EFI/ubuntu/grub.cfg", stub.as_bytes())]);
-    let (p1, p14, p15, p16) = (2048 + 2 * 2048 + 16 * 2048, 2048u64, 2048 + 2048, 2048 + 2 * 2048 + 16 * 2048 + 8 * 2048);
-    let parts = [
-        Part { start: p1, data: rootfs, mbr_type: 0 },
-        Part { start: p14, data: vec![0; 1 << 20], mbr_type: 0 },
-        Part { start: p15, data: esp, mbr_type: 0xef },
-        Part { start: p16, data: boot, mbr_type: 0 },
-    ];
-    let disk = gpt_disk_numbered(p16 + 24 * 2048 + 34, &[(1, &parts[0]), (14, &parts[1]), (15, &parts[2]), (16, &parts[3])]);
+    let disk = layouts::ubuntu(&extra);
 
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
     let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
@@ -549,62 +461,36 @@ fn ubuntu_cloud_layout_recordfail_shows_the_menu_next_time() {
     assert_booted(&g, &d, &title, &want(""), "", "xvda16", "hello from the Ubuntu /boot");
 }
 
-/// Fedora Server's layout: GPT, `/boot` on XFS (mkfs.xfs's current
-/// defaults with rmapbt and nrext64) holding BLS entries that
-/// `/grub2/grub.cfg` turns into its menu with `blscfg`, `$kernelopts` and
-/// `saved_entry` from grubenv naming the *older* kernel; ext4 in
-/// partition 2 for `/init` to read.
+/// Fedora's two layouts. Server: GPT, `/boot` on XFS (mkfs.xfs's current
+/// defaults with rmapbt and nrext64), ext4 in partition 2 for `/init` to
+/// read. Cloud (40-43): GPT with BIOS boot, an ESP whose
+/// `EFI/fedora/grub.cfg` is the stub that finds `/boot` by UUID, `/boot`
+/// ext4 in partition 3 (where `/init` reads too). Both boot the older
+/// kernel `saved_entry` names; on ext4 Fedora's `save_env boot_success
+/// boot_indeterminate` is written back, on XFS reported as not written.
 #[test]
-fn fedora_server_xfs_boot_with_blscfg_and_saved_entry() {
-    let k = std::fs::read(&linux().vmlinuz).unwrap();
-    let initrd = disk_initrd();
-    let mid = "2f4e1c3b5a6d4e7f8091a2b3c4d5e6f7";
-    let (new, old) = ("6.8.5-301.fc40.x86_64", "6.7.11-200.fc40.x86_64");
-    let entry = |v: &str, tag: &str| {
-        format!(
-            "title Fedora Linux ({v}) 40 (Server Edition)\nversion {v}\nlinux /vmlinuz-{v}\ninitrd /initramfs-{v}.img\n\
-             options $kernelopts test.entry={tag}\ngrub_users $grub_users\ngrub_arg --unrestricted\ngrub_class fedora\n"
-        )
-    };
-    let cfg = "set pager=1\n\
-        if [ -f ${config_directory}/grubenv ]; then\n  load_env -f ${config_directory}/grubenv\nelif [ -s $prefix/grubenv ]; then\n  load_env\nfi\n\
-        if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\n   set next_entry=\n   save_env next_entry\n   set boot_once=true\nelse\n   set default=\"${saved_entry}\"\nfi\n\
-        if [ \"${boot_success}\" = \"1\" -o \"${boot_indeterminate}\" = \"1\" ]; then\n  set last_boot_ok=1\nelse\n  set last_boot_ok=0\nfi\n\
-        if [ \"${boot_success}\" = \"1\" ] ; then\n  set boot_indeterminate=0\nelif [ \"${boot_indeterminate}\" = \"1\" ]; then\n  set boot_indeterminate=2\nfi\n\
-        set boot_success=0\nsave_env boot_success boot_indeterminate\n\
-        terminal_output console\nset timeout=0\n\
-        insmod blscfg\nblscfg\n";
-    let env = grubenv(&[
-        &format!("kernelopts=root=UUID=7a8a ro {OPTS} test.mount=xvda2 "),
-        "boot_success=1",
-        &format!("saved_entry={mid}-{old}"),
-    ]);
-    let files = vec![
-        (Box::leak(format!("/vmlinuz-{new}").into_boxed_str()) as &str, k.clone()),
-        (Box::leak(format!("/vmlinuz-{old}").into_boxed_str()), k),
-        (Box::leak(format!("/initramfs-{new}.img").into_boxed_str()), initrd.clone()),
-        (Box::leak(format!("/initramfs-{old}.img").into_boxed_str()), initrd),
-        (Box::leak(format!("/loader/entries/{mid}-{new}.conf").into_boxed_str()), entry(new, "new").into_bytes()),
-        (Box::leak(format!("/loader/entries/{mid}-{old}.conf").into_boxed_str()), entry(old, "old").into_bytes()),
-        ("/grub2/grub.cfg", cfg.as_bytes().to_vec()),
-        ("/grub2/grubenv", env),
-    ];
-    let boot = mkfs_xfs(64, &files, &[]);
-    let data = ext4("fedora-data", 8, &[Item::File("/hello.txt", b"hello from the Fedora disk".to_vec())]);
-    let second = 2048 + 64 * 2048;
-    let disk =
-        gpt_disk(second + 8 * 2048 + 34, &[Part { start: 2048, data: boot, mbr_type: 0 }, Part { start: second, data, mbr_type: 0 }]);
+fn fedora_server_xfs_and_cloud_ext4_with_blscfg_and_saved_entry() {
+    let old = FEDORA_OLD;
+    let server = layouts::fedora_server(&format!("{OPTS} test.mount=xvda2"));
+    let cloud = layouts::fedora_cloud(&format!("{OPTS} test.mount=xvda3"));
 
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
     let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
-    script.push_str(&disk_script("fedora"));
+    // Both disks and a 64 MiB unpacked one do not fit dom0's RAM: only
+    // their non-zero sectors travel.
+    let (unpack, server) = sparse_disk_script("fedora", &server);
+    script.push_str(&unpack);
     script.push_str(&boot_script("fedora", ""));
+    let (unpack, cloud) = sparse_disk_script("fedora-cloud", &cloud);
+    script.push_str(&unpack);
+    script.push_str(&boot_script("fedora-cloud", ""));
     script.push_str("echo \"=== end\"\n");
     let s = Scenario::new(&script)
         .config("hvmlite-disk.cfg", &cfg)
         .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
-        .file_from("/scenario/fedora.img.gz", &save_gz("fedora", &disk));
-    let r = xen_host::run("disk-fedora-xfs", &s, T);
+        .file_from("/scenario/fedora.runs.gz", &save_gz("fedora-runs", &server))
+        .file_from("/scenario/fedora-cloud.runs.gz", &save_gz("fedora-cloud-runs", &cloud));
+    let r = xen_host::run("disk-fedora", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
     let g = Guest::from(&r, "fedora");
@@ -615,6 +501,12 @@ fn fedora_server_xfs_boot_with_blscfg_and_saved_entry() {
     // ext2/3/4 and says so.
     let w = g.hv("warning: grubenv: ").unwrap_or_else(|| panic!("{d}"));
     assert_eq!(w, "xvda1 /grub2/grubenv not written: it is on XFS; only ext2/3/4 is written", "{d}");
+    let g = Guest::from(&r, "fedora-cloud");
+    assert!(g.hv("disk: xvda2: no boot configuration").is_some(), "the ESP's stub is not a configuration: {d}");
+    let want = format!("root=UUID=7a8a ro {OPTS} test.mount=xvda3 test.entry=old");
+    let title = format!("xvda3 grub.cfg /grub2/grub.cfg: \"Fedora Linux ({old}) 40 (Server Edition)\" (1 of 2, default)");
+    assert_booted(&g, &d, &title, &want, "", "xvda3", "hello from Fedora Cloud");
+    assert_eq!(g.hv("grubenv: "), Some("xvda3 /grub2/grubenv written: boot_success=0 boot_indeterminate=0"), "{d}");
 }
 
 /// btrfs as openSUSE and Arch leave it. openSUSE: GPT, the root btrfs in
@@ -627,30 +519,9 @@ fn fedora_server_xfs_boot_with_blscfg_and_saved_entry() {
 /// `/@/boot/grub`. ext4 in the last partition for `/init` to read.
 #[test]
 fn opensuse_snapshots_and_arch_compressed_btrfs() {
-    let k = std::fs::read(&linux().vmlinuz).unwrap();
-    let initrd = disk_initrd();
-    let (old, new) = ("6.4.0-1-default", "6.5.0-2-default");
     let opts = format!("{OPTS} test.mount=xvda3");
-    let ops = btrfs_image::opensuse((old, k.clone(), initrd.clone()), (new, k.clone(), initrd.clone()), &opts);
-    let suse = btrfs_image::mkfs_btrfs(120, "", &ops);
-    let uuid = btrfs_image::fs_uuid(&suse);
-    let data = |hello: &str| ext4("btrfs-data", 8, &[Item::File("/hello.txt", hello.as_bytes().to_vec())]);
-    let (p2, p3) = (4096, 4096 + 120 * 2048);
-    let suse = gpt_disk(
-        p3 + 8 * 2048 + 34,
-        &[
-            Part { start: 2048, data: vec![0; 1 << 20], mbr_type: 0 },
-            Part { start: p2, data: suse, mbr_type: 0 },
-            Part { start: p3, data: data("hello from openSUSE"), mbr_type: 0 },
-        ],
-    );
-    let arch = btrfs_image::mkfs_btrfs(120, "compress-force=zstd", &btrfs_image::arch(k, initrd, &format!("{OPTS} test.mount=xvda2")));
-    let arch_uuid = btrfs_image::fs_uuid(&arch);
-    let p2 = 2048 + 120 * 2048;
-    let arch = gpt_disk(
-        p2 + 8 * 2048 + 34,
-        &[Part { start: 2048, data: arch, mbr_type: 0 }, Part { start: p2, data: data("hello from Arch"), mbr_type: 0 }],
-    );
+    let (suse, uuid) = layouts::opensuse(&opts);
+    let (arch, arch_uuid) = layouts::arch(&format!("{OPTS} test.mount=xvda2"));
 
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
     let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");

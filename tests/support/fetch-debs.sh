@@ -2,16 +2,35 @@
 # Download Debian packages (no install) and unpack each one.
 # Usage: tests/support/fetch-debs.sh DEST PKG...
 #   .debs are cached in target/debs/; PKG is unpacked into DEST/PKG/.
+#   With SUITE=NAME (e.g. trixie) in the environment, from that suite of
+#   the archive the machine's own sources name, through package lists kept
+#   in target/apt-NAME/ (the system's lists are not touched), cached in
+#   target/debs-NAME/.
 # Needs apt-get (lists are refreshed once if a download fails) and dpkg.
 set -eu
 dest=${1:?usage: $0 DEST PKG...}
 shift
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cache="$here/target/debs"
+apt() { apt-get "$@"; }
+if [ -n "${SUITE:-}" ]; then
+    cache="$here/target/debs-$SUITE"
+    state="$here/target/apt-$SUITE"
+    mkdir -p "$state/lists/partial"
+    uri=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
+    [ -n "$uri" ] || uri=$(sed -n 's/^deb \(http[^ ]*debian\)\/* .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n1)
+    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $SUITE main" > "$state/sources.list"
+    apt() {
+        apt-get -o Dir::Etc::sourcelist="$state/sources.list" -o Dir::Etc::sourceparts=- \
+            -o Dir::State::Lists="$state/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "$@"
+    }
+    [ -n "$(ls "$state/lists" 2>/dev/null | grep -v partial)" ] || apt update -qq
+fi
 mkdir -p "$cache" "$dest"
 for pkg in "$@"; do
     if ! ls "$cache/${pkg}"_*.deb >/dev/null 2>&1; then
-        ( cd "$cache" && { apt-get download "$pkg" 2>/dev/null || { apt-get update -qq && apt-get download "$pkg"; }; } )
+        ( cd "$cache" && { apt download "$pkg" 2>/dev/null || { apt update -qq && apt download "$pkg"; }; } )
     fi
     if [ ! -d "$dest/$pkg" ]; then
         rm -rf "$dest/$pkg.tmp"
