@@ -30,13 +30,27 @@ use crate::dev::block::{BlockDevice, BlockError};
 /// `XFSB`, big-endian, at byte 0 of the superblock.
 const MAGIC: [u8; 4] = *b"XFSB";
 
-/// lamxfs's byte reads, through the read-ahead.
-struct Reader(CachedReader<Box<dyn BlockDevice>>);
+/// lamxfs's byte reads, through the read-ahead; with `hide` (the
+/// internal log's first byte and length) the log reads as zeros, so
+/// lamxfs finds nothing to replay and shows what is on the disk itself.
+/// One type for both views, so lamxfs is compiled once.
+struct Reader<'d> {
+    dev: CachedReader<Box<dyn BlockDevice + 'd>>,
+    hide: Option<(u64, u64)>,
+}
 
-impl BlockRead for Reader {
+impl BlockRead for Reader<'_> {
     type Error = BlockError;
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.0.read_at(offset, buf)
+        self.dev.read_at(offset, buf)?;
+        if let Some((start, len)) = self.hide {
+            // In range: the read above succeeded.
+            let (a, b) = (offset.max(start), (offset + buf.len() as u64).min(start.saturating_add(len)));
+            if a < b {
+                buf[(a - offset) as usize..(b - offset) as usize].fill(0);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -59,7 +73,7 @@ impl From<XfsError> for FsError {
 /// An opened XFS filesystem. Paths are absolute, inside the filesystem;
 /// symlinks are followed within it.
 pub struct XfsFs {
-    fs: RefCell<Xfs<Reader>>,
+    fs: RefCell<Xfs<Reader<'static>>>,
     stats: Rc<Cell<ReadStats>>,
     max_file: u64,
 }
@@ -83,13 +97,43 @@ impl XfsFs {
         let size = dev.size_bytes();
         let reader = CachedReader::new(dev, window)?;
         let stats = reader.shared_stats();
-        let fs = Xfs::open(Reader(reader), size)?;
+        let fs = Xfs::open(Reader { dev: reader, hide: None }, size)?;
         Ok(XfsFs { fs: RefCell::new(fs), stats, max_file: size })
     }
 
     /// The largest file read; by default the device's size.
     pub fn set_max_file(&mut self, limit: u64) {
         self.max_file = limit;
+    }
+
+    /// The inode number of the file at `path` (symlinks followed), and
+    /// the path with none in it.
+    pub fn inode_of(&self, path: &str) -> Result<(u64, Vec<u8>), FsError> {
+        let p = self.resolve(path, true)?;
+        let ino = self.fs.borrow_mut().resolve(Path::new(&p))?;
+        Ok((ino.ino, p))
+    }
+
+    /// Whether the filesystem without its log (what is on `dev` itself,
+    /// nothing replayed) has the same inode `ino` at `p`, holding `old`:
+    /// a log that changed them makes an in-place write of their blocks
+    /// wrong, and is refused.
+    pub fn same_without_log(dev: &mut dyn BlockDevice, p: &[u8], ino: u64, old: &[u8]) -> Result<(), String> {
+        let g = crate::disk::blocklist::xfs::Geometry::read(dev)?;
+        let size = dev.size_bytes();
+        let cached = CachedReader::new(Box::new(dev) as Box<dyn BlockDevice + '_>, 64 << 10).map_err(|e| format!("{e}"))?;
+        let mut raw =
+            Xfs::open(Reader { dev: cached, hide: Some(g.log) }, size).map_err(|e| format!("without its log: {}", FsError::from(e)))?;
+        let unlogged = raw.resolve(Path::new(p)).map_err(|e| format!("without its log: {}", FsError::from(e)))?;
+        if unlogged.ino != ino {
+            return Err("its log (not replayed yet) changes which inode it is".into());
+        }
+        let mut bytes = vec![0u8; old.len()];
+        let n = raw.read_file_at(&unlogged, 0, &mut bytes).map_err(|e| format!("without its log: {}", FsError::from(e)))?;
+        if n != old.len() || bytes != old {
+            return Err("its log (not replayed yet) changes what it holds".into());
+        }
+        Ok(())
     }
 
     /// The volume label, if it has one.
@@ -144,6 +188,7 @@ mod tests {
     use super::xfs_image::mkfs_xfs;
     use super::*;
     use crate::dev::block::MemDisk;
+    use crate::disk::blocklist;
 
     fn open(img: &[u8], ss: u32) -> XfsFs {
         let mut dev = MemDisk::new(img.to_vec(), ss).unwrap();
@@ -184,6 +229,64 @@ mod tests {
             fs.set_max_file(1000);
             assert!(matches!(fs.read_file("/vmlinuz"), Err(FsError::TooLarge { .. })));
         }
+    }
+
+    fn grubenv(vars: &str) -> Vec<u8> {
+        let mut b = alloc::format!("# GRUB Environment Block\n{vars}").into_bytes();
+        b.resize(1024, b'#');
+        b
+    }
+
+    /// GRUB's `save_env` on Fedora Server's `/boot`: only the file's own
+    /// bytes change, through a symlink too; a file that changed, or a
+    /// size that is not the file's, is refused.
+    #[test]
+    fn grubenv_written_in_place() {
+        let (old, new) = (grubenv("saved_entry=a\nboot_success=1\n"), grubenv("saved_entry=a\nboot_success=0\n"));
+        let files = [("/grub2/grubenv", old.clone()), ("/vmlinuz", big(100_000)), ("/grub2/grub.cfg", b"blscfg\n".to_vec())];
+        let img = mkfs_xfs(32, &files, &[("/grub2/env-link", "grubenv")]);
+        for ss in [512, 4096] {
+            let mut vol = crate::disk::Volume::Xfs(Box::new(open(&img, ss)));
+            let mut dev = MemDisk::new(img.clone(), ss).unwrap();
+            vol.rewrite_in_place(&mut dev, "/grub2/env-link", &old, &new).unwrap();
+            let after = dev.into_inner();
+            assert_eq!(open(&after, ss).read_file("/grub2/grubenv").unwrap(), new);
+            let changed: Vec<usize> = (0..img.len()).filter(|&i| img[i] != after[i]).collect();
+            assert_eq!(changed.len(), 1, "one byte differs between the two grubenvs");
+            let e = vol.rewrite_in_place(&mut MemDisk::new(img.clone(), ss).unwrap(), "/grub2/grubenv", &new, &old).unwrap_err();
+            assert_eq!(e, "it changed since it was read");
+            let e = vol.rewrite_in_place(&mut MemDisk::new(img.clone(), ss).unwrap(), "/vmlinuz", &old, &new).unwrap_err();
+            assert_eq!(e, "it changed since it was read");
+        }
+        // The inode walk on its own: the runs hold the file, a wrong size
+        // or a directory's inode is refused.
+        let vol = open(&img, 512);
+        let (ino, _) = vol.inode_of("/grub2/grubenv").unwrap();
+        let mut dev = MemDisk::new(img.clone(), 512).unwrap();
+        let runs = blocklist::xfs::runs(&mut dev, ino, 1024).unwrap();
+        assert_eq!(blocklist::read_runs(&mut dev, &runs).unwrap(), old);
+        assert!(blocklist::xfs::runs(&mut dev, ino, 1000).unwrap_err().contains("not 1000"));
+        let (dir, _) = vol.inode_of("/grub2").unwrap();
+        assert!(blocklist::xfs::runs(&mut dev, dir, 1024).unwrap_err().contains("not a regular file"));
+    }
+
+    /// A crash right after `grub2-editenv` renamed a new grubenv into
+    /// place: the log holds the rename, the disk the old directory. The
+    /// filesystem reads the new file (its log replayed in memory); writing
+    /// it in place is refused, since its inode is not yet the directory's
+    /// on the disk.
+    #[test]
+    fn grubenv_not_written_while_the_log_changes_it() {
+        let (old, new) = (grubenv("saved_entry=a\n"), grubenv("saved_entry=b\nnext_entry=c\n"));
+        let img = mkfs_xfs(32, &[("/grub2/grubenv", old), ("/grub2/grub.cfg", b"blscfg\n".to_vec())], &[]);
+        let crashed = super::xfs_image::rewrite_then_crash(&img, "/grub2/grubenv", &new);
+        let fs = open(&crashed, 512);
+        assert_eq!(fs.read_file("/grub2/grubenv").unwrap(), new, "the log replayed in memory");
+        let mut vol = crate::disk::Volume::Xfs(Box::new(fs));
+        let mut dev = MemDisk::new(crashed.clone(), 512).unwrap();
+        let e = vol.rewrite_in_place(&mut dev, "/grub2/grubenv", &new, &grubenv("saved_entry=b\n")).unwrap_err();
+        assert!(e.starts_with("its log (not replayed yet) changes"), "{e}");
+        assert_eq!(dev.into_inner(), crashed, "nothing written");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! XFS images for the tests, made by `mkfs.xfs` through a protofile (no
-//! mount needed). Shared by the library's unit tests (`src/disk/xfs.rs`)
-//! and the Xen disk tests.
+//! mount needed), and a crash left in one's log (a loop mount). Shared by
+//! the library's unit tests (`src/disk/xfs.rs`) and the Xen disk tests.
+#![allow(dead_code)] // each includer uses part of it
 
 use std::process::Command;
 
@@ -54,6 +55,33 @@ pub fn mkfs_xfs(mib: u64, files: &[(&str, Vec<u8>)], links: &[(&str, &str)]) -> 
     let data = std::fs::read(&img).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     data
+}
+
+/// `img` after Linux, through a loop mount, rewrote `path` as
+/// `grub2-editenv` does (a new file, fsynced, renamed over the old one)
+/// and the filesystem was shut down with its log flushed but not
+/// checkpointed (`xfs_io -x -c "shutdown -f"`): the rename is only in
+/// the log, as after a crash.
+pub fn rewrite_then_crash(img: &[u8], path: &str, data: &[u8]) -> Vec<u8> {
+    let dir = tempdir();
+    let (file, mnt) = (dir.join("xfs.img"), dir.join("mnt"));
+    std::fs::write(&file, img).unwrap();
+    std::fs::create_dir_all(&mnt).unwrap();
+    let run = |c: &mut Command| {
+        let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        assert!(out.status.success(), "{c:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(Command::new("mount").arg("-o").arg("loop").arg(&file).arg(&mnt));
+    let at = mnt.join(path.trim_start_matches('/'));
+    let tmp = at.with_extension("new");
+    std::fs::write(&tmp, data).unwrap();
+    run(Command::new("xfs_io").arg("-c").arg("fsync").arg(&tmp));
+    std::fs::rename(&tmp, &at).unwrap();
+    run(Command::new("xfs_io").args(["-x", "-c", "shutdown -f"]).arg(&mnt));
+    run(Command::new("umount").arg(&mnt));
+    let out = std::fs::read(&file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    out
 }
 
 fn tempdir() -> std::path::PathBuf {

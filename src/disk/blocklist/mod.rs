@@ -1,5 +1,6 @@
-//! Where a small file's bytes lie on an ext2/3/4 device, and writing them
-//! there in place: GRUB's blocklist, for `save_env` into `grubenv`.
+//! Where a small file's bytes lie on an ext2/3/4 device (here) or an XFS
+//! one ([`xfs`]), and writing them there in place: GRUB's blocklist, for
+//! `save_env` into `grubenv`.
 //!
 //! The reader ([`super::fs`], through `ext4-view`) has no block map to
 //! give, so this walks the on-disk structures itself, read-only and
@@ -21,6 +22,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::dev::block::BlockDevice;
+
+pub mod xfs;
 
 /// Bytes of the device that hold part of the file, in file order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
