@@ -165,6 +165,41 @@ pub fn qemu_xen(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
     qemu_run(args, stop_on, timeout, true)
 }
 
+/// What Xen prints when a nudge switches its console's input.
+const XEN_SERIAL_SWITCH: &str = "(XEN) *** Serial input to ";
+
+/// Console line `s` with a nudge's message, which Xen prints in the middle
+/// of whatever dom0 was printing, taken out of dom0's line: the front is
+/// kept in `cut` and put back before the next line that is not Xen's.
+fn rejoin(cut: &mut String, s: String) -> String {
+    match s.find(XEN_SERIAL_SWITCH) {
+        Some(at) if at > 0 => {
+            cut.push_str(&s[..at]);
+            s[at..].to_string()
+        }
+        _ if !cut.is_empty() && !s.starts_with("(XEN) ") => std::mem::take(cut) + &s,
+        _ => s,
+    }
+}
+
+#[test]
+fn a_nudge_in_the_middle_of_a_line_is_taken_out() {
+    let mut cut = String::new();
+    let got: Vec<String> = [
+        "status2 {\"rx_packe(XEN) *** Serial input to Xen (type 'CTRL-a' three times to switch input)",
+        "ts\":3099} dom0=15640",
+        "(XEN) *** Serial input to DOM0 (type 'CTRL-a' three times to switch input)",
+        "(XEN) *** Serial input to Xen (type 'CTRL-a' three times to switch input)",
+        "next",
+    ]
+    .into_iter()
+    .map(|l| rejoin(&mut cut, l.to_string()))
+    .collect();
+    assert_eq!(got[1], "status2 {\"rx_packets\":3099} dom0=15640");
+    assert!(got[0].starts_with(XEN_SERIAL_SWITCH) && got[2].starts_with(XEN_SERIAL_SWITCH) && got[3].starts_with(XEN_SERIAL_SWITCH));
+    assert_eq!(got[4], "next");
+}
+
 /// How long Xen's console may stay quiet before [`qemu_xen`] nudges Xen.
 pub const IDLE_NUDGE: Duration = Duration::from_secs(5);
 /// The line [`qemu_xen`] records for each nudge.
@@ -187,10 +222,15 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
     let spoke = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let heard = spoke.clone();
     let reader = std::thread::spawn(move || {
+        // What a nudge's `(XEN) *** Serial input …` cut off the front of:
+        // Xen prints it in the middle of whatever dom0 was printing, and
+        // the rest of dom0's line follows on the next one.
+        let mut cut = String::new();
         for l in BufReader::new(out).split(b'\n') {
             let Ok(l) = l else { break };
             let s = String::from_utf8_lossy(&l).trim_end_matches('\r').to_string();
             heard.store(start.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Release);
+            let s = rejoin(&mut cut, s);
             if lines_tx.send((s, start.elapsed())).is_err() {
                 break;
             }
