@@ -352,10 +352,11 @@ fn layouts_phase(rounds: usize) -> Vec<(&'static str, String, (String, PathBuf))
         // not, so dom0 puts each grubenv back as it was after every boot,
         // or the next would wait at the menu Ubuntu shows after a failed
         // one.
-        for at in grubenvs(&disk) {
+        let envs = grubenvs(&disk);
+        for at in &envs {
             sh += &format!("dd if=/scenario/disk.img of=/scenario/grubenv-{at} bs=512 skip={} count=2 2>/dev/null\n", at / 512);
         }
-        let restore: String = grubenvs(&disk)
+        let restore: String = envs
             .iter()
             .map(|at| {
                 format!(" dd if=/scenario/grubenv-{at} of=/scenario/disk.img bs=512 seek={} count=2 conv=notrunc 2>/dev/null;", at / 512)

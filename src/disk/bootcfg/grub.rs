@@ -102,6 +102,10 @@ impl<F: FnMut(&str) -> Option<bool>> Host for F {
     }
 }
 
+/// Why an entry whose initrd is in another btrfs tree than its kernel is
+/// listed but not booted (a boot entry reads all its files from one).
+const INITRD_ELSEWHERE: &str = "its initrd is in another btrfs subvolume than its kernel";
+
 /// The most `btrfs-mount-subvol` directories.
 pub const MAX_MOUNTS: usize = 64;
 
@@ -1063,7 +1067,7 @@ impl<'a> Run<'a, '_> {
         }
         vars.rollback(mark);
         if boot.initrd_subvols.iter().any(|s| *s != boot.subvol) {
-            boot.not_linux.get_or_insert_with(|| "its initrd is in another btrfs subvolume than its kernel".into());
+            boot.not_linux.get_or_insert_with(|| INITRD_ELSEWHERE.into());
         }
         Ok(match (boot.not_linux, boot.linux) {
             (Some(why), _) => Node::Other { title, id, why },
@@ -1108,7 +1112,7 @@ impl<'a> Run<'a, '_> {
             for w in self.bls_words(e, line, i, vars)? {
                 let (path, subvol) = self.locate(&w, vars, line)?;
                 if subvol != entry.subvol {
-                    let why = "its initrd is in another btrfs subvolume than its kernel".into();
+                    let why = INITRD_ELSEWHERE.into();
                     return Ok(Node::Other { title: e.title().to_string(), id: Some(e.id.clone()), why });
                 }
                 initrds.push(path);
