@@ -266,7 +266,7 @@ fn boots_the_kernel_on_each_kind_of_disk() {
 
 /// What admins rely on a bootloader for, on the real host: `grub-reboot`
 /// taken once then cleared in grubenv (and nothing else on the disk
-/// written), the console menu driven by keys (choose, edit, boot), an
+/// written), on ext4 and on FAT, the console menu driven by keys (choose, edit, boot), an
 /// entry from `custom.cfg` (sourced by grub.cfg) chosen by `saved_entry`,
 /// a stale `saved_entry` falling back to the first entry after the disk's
 /// own 2 s menu, and Alpine's `/extlinux.conf` on a `/boot` partition with
@@ -288,6 +288,25 @@ fn boot_menu_grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
     let next = format!("next_entry=gnulinux-advanced-7a8a>gnulinux-{v}-recovery-7a8a");
     let (old_env, new_env) = (grubenv(&["saved_entry=0", &next]), grubenv(&["saved_entry=0", "next_entry="]));
     let reboot = grub_disk("reboot", "0", 0, old_env.clone(), None);
+    // The same on an ESP-like FAT partition (grub.cfg, grubenv and the
+    // kernel on FAT; `/init`'s partition ext4 beside it).
+    let reboot_fat = {
+        let cfg = debian_grub_cfg(&v, "7a8a", "0", 0, |tag| format!("{OPTS} test.mount=xvda2 test.entry={tag}"));
+        let mut files: Vec<(String, Vec<u8>)> = base("")
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::File(p, d) if p != "/hello.txt" => Some((p.to_string(), d)),
+                _ => None,
+            })
+            .collect();
+        files.push(("/boot/grub/grub.cfg".into(), cfg.into_bytes()));
+        files.push(("/boot/grub/grubenv".into(), old_env.clone()));
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+        let fat = hvmlite::disk::fat::image::make(16 << 20, b"ESP        ", &files);
+        let data = ext4("reboot-fat-data", 8, &[Item::File("/hello.txt", b"hello from the FAT disk".to_vec())]);
+        let second = 2048 + 16 * 2048;
+        mbr_disk(second + 8 * 2048, &[Part { start: 2048, data: fat, mbr_type: 0xef }, Part { start: second, data, mbr_type: 0x83 }])
+    };
     let custom = format!(
         "menuentry 'Rescue (custom.cfg)' --id custom-rescue {{\n\tlinux /boot/vmlinuz-{v} root=UUID=7a8a ro {}\n\tinitrd /boot/initrd.img-{v}\n}}\n",
         mnt("custom")
@@ -300,21 +319,28 @@ fn boot_menu_grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
 
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
     let mut script = String::from(". /usr/share/xen-host/lib.sh\ndisk_backend || exit 9\n");
-    script.push_str(&disk_script("reboot"));
-    script.push_str("cp /scenario/disk.img /scenario/orig.img\n");
+    // The disk as it was is its gzip file, kept until compared (dom0's
+    // memory holds no second copy).
+    let keep = |name: &str| format!("ln /scenario/{name}.img.gz /scenario/orig.img.gz\n{}", disk_script(name));
+    let cmp = |label: &str| {
+        format!("echo \"=== cmp ({label})\"\necho \"bytes changed: $(gunzip -c /scenario/orig.img.gz | cmp -l - /scenario/disk.img | wc -l)\"\nrm /scenario/orig.img.gz\n")
+    };
+    script.push_str(&keep("reboot"));
     script.push_str(&boot_script("reboot-1", ""));
     script.push_str(&boot_script("reboot-2", ""));
-    script.push_str(
-        "echo \"=== cmp\"\necho \"bytes changed: $(cmp -l /scenario/orig.img /scenario/disk.img | wc -l)\"\nrm /scenario/orig.img\n",
-    );
+    script.push_str(&cmp("ext4"));
+    // The menu on the same disk.
     script.push_str(&menu_script());
+    script.push_str(&keep("reboot-fat"));
+    script.push_str(&boot_script("reboot-fat", ""));
+    script.push_str(&cmp("FAT"));
     for name in ["custom", "stale", "alpine"] {
         script.push_str(&disk_script(name));
         script.push_str(&boot_script(name, ""));
     }
     script.push_str("echo \"=== end\"\n");
     let mut s = Scenario::new(&script).config("hvmlite-disk.cfg", &cfg).file_from("/usr/lib/hvmlite/hvmlite.elf", &image());
-    for (name, data) in [("reboot", &reboot), ("custom", &custom), ("stale", &stale), ("alpine", &alpine)] {
+    for (name, data) in [("reboot", &reboot), ("reboot-fat", &reboot_fat), ("custom", &custom), ("stale", &stale), ("alpine", &alpine)] {
         s = s.file_from(&format!("/scenario/{name}.img.gz"), &save_gz(name, data));
     }
     let r = xen_host::run("disk-admin", &s, T);
@@ -349,7 +375,23 @@ fn boot_menu_grubenv_one_shot_custom_cfg_stale_default_and_alpine() {
     assert_eq!(g.hv("grubenv: "), None, "nothing to write on the second boot: {d}");
     // The only bytes of the disk that changed are grubenv's.
     let changed = old_env.iter().zip(&new_env).filter(|(a, b)| a != b).count();
-    assert_eq!(r.section("=== cmp").first().copied(), Some(format!("bytes changed: {changed}").as_str()), "{d}");
+    let bytes_changed = format!("bytes changed: {changed}");
+    assert_eq!(r.section("=== cmp (ext4)").first().copied(), Some(bytes_changed.as_str()), "{d}");
+    // On FAT: the same, in the file's clusters; its directory entry and
+    // the FAT untouched.
+    let g = Guest::from(&r, "reboot-fat");
+    let want = format!("root=UUID=7a8a ro single {OPTS} test.mount=xvda2 test.entry=recovery");
+    assert_booted(
+        &g,
+        &d,
+        "xvda1 FAT16 grub.cfg /boot/grub/grub.cfg: \"Debian GNU/Linux, with Linux",
+        &want,
+        "",
+        "xvda2",
+        "hello from the FAT disk",
+    );
+    assert_eq!(g.hv("grubenv: "), Some("xvda1 /boot/grub/grubenv written: next_entry="), "{d}");
+    assert_eq!(r.section("=== cmp (FAT)").first().copied(), Some(bytes_changed.as_str()), "{d}");
 
     let g = Guest::from(&r, "custom");
     let want = format!("root=UUID=7a8a ro {}", mnt("custom"));

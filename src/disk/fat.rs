@@ -26,6 +26,7 @@ use core::fmt;
 
 use lamfat::{DefaultTimeProvider, FileSystem, FsOptions, IoBase, IoError, LossyOemCpConverter, Read, Seek, SeekFrom, Write};
 
+use super::blocklist::Run;
 use super::fs::{absent_is_none, files_by_path, CachedReader, FsError, ReadStats};
 use super::Files;
 use crate::dev::block::{BlockDevice, BlockError};
@@ -269,36 +270,56 @@ impl<D: BlockDevice> FatFs<D> {
     /// Read `file` (found at `path`, `dst.len()` bytes by its entry) into
     /// `dst`. The operation's budget grows by the file's size.
     fn fill(&self, path: &str, mut file: File<'_, D>, dst: &mut [u8]) -> Result<(), FsError> {
-        let size = dst.len() as u64;
-        self.budget.set(self.budget.get().saturating_add(size));
+        self.budget.set(self.budget.get().saturating_add(dst.len() as u64));
         // The crate follows a cluster chain wherever it goes: one that
         // comes back to a cluster would have it read the same bytes again
         // as the rest of the file. Walk the chain first.
-        let mut clusters = Vec::new();
-        let mut covered = 0u64;
+        Self::chain(path, &mut file, dst.len())?;
+        let mut done = 0;
+        while done < dst.len() {
+            match file.read(&mut dst[done..])? {
+                0 => return Err(FsError::Corrupt(alloc::format!("{path} ends at {done} of its {} bytes", dst.len()))),
+                n => done += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the `size` bytes of `file` lie on the device, in file order:
+    /// its cluster chain, walked only as far as `size` reaches, refused if
+    /// it ends short or comes back to a cluster.
+    fn chain(path: &str, file: &mut File<'_, D>, size: usize) -> Result<Vec<Run>, FsError> {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut covered = 0usize;
         for x in file.extents() {
             if covered >= size {
                 break;
             }
             let x = x?;
-            covered += u64::from(x.size);
-            clusters.push(x.offset);
+            let len = (x.size as usize).min(size - covered);
+            covered += len;
+            runs.push(Run { offset: x.offset, len });
         }
         if covered < size {
             return Err(FsError::Corrupt(alloc::format!("{path}: its cluster chain ends at {covered} of its {size} bytes")));
         }
-        clusters.sort_unstable();
-        if clusters.windows(2).any(|w| w[0] == w[1]) {
+        let mut starts: Vec<u64> = runs.iter().map(|r| r.offset).collect();
+        starts.sort_unstable();
+        if starts.windows(2).any(|w| w[0] == w[1]) {
             return Err(FsError::Corrupt(alloc::format!("{path}: its cluster chain loops")));
         }
-        let mut done = 0;
-        while done < dst.len() {
-            match file.read(&mut dst[done..])? {
-                0 => return Err(FsError::Corrupt(alloc::format!("{path} ends at {done} of its {size} bytes"))),
-                n => done += n,
-            }
+        Ok(runs)
+    }
+
+    /// The byte runs of the device that hold the file at `path`, which must
+    /// be exactly `len` bytes long (GRUB's blocklist, for `save_env`).
+    pub fn runs(&self, path: &str, len: usize) -> Result<Vec<Run>, FsError> {
+        self.begin();
+        let (mut file, size) = self.file(path)?;
+        if size != len as u64 {
+            return Err(FsError::Other(alloc::format!("{path} is {size} bytes, not {len}")));
         }
-        Ok(())
+        Self::chain(path, &mut file, len)
     }
 
     /// The names in directory `path`, sorted (no `.` or `..`).
@@ -475,6 +496,45 @@ mod tests {
         small.set_max_file(1000);
         assert!(matches!(small.read_file("/big"), Err(FsError::TooLarge { size: 300_000, limit: 1000 })));
         let _ = &mut small;
+    }
+
+    /// GRUB's `save_env` on an ESP: the file's clusters are found and
+    /// written, nothing else on the volume changes (not its directory
+    /// entry's times, not the FAT); a stale `old` or another size is
+    /// refused. FAT12 with 512-byte clusters (two for the file) and FAT16.
+    #[test]
+    fn grubenv_written_in_place_in_its_clusters_only() {
+        let env = |vars: &str| {
+            let mut v = alloc::format!("# GRUB Environment Block\n{vars}").into_bytes();
+            v.resize(1024, b'#');
+            v
+        };
+        let (old, new) = (env("saved_entry=fedora-6.1\n"), env("saved_entry=fedora-6.12.0-1.fc44.x86_64\nboot_success=0\n"));
+        for size in [1 << 20, 64 << 20] {
+            let files: [(&str, &[u8]); 3] =
+                [("/EFI/fedora/grub.cfg", b"configfile x\n"), ("/EFI/fedora/grubenv", &old), ("/EFI/fedora/shim", &[7u8; 3000])];
+            let img = image::make(size, b"ESP        ", &files);
+            let fs = FatFs::open_with_window(MemDisk::new(img.clone(), 512).unwrap(), 4096).unwrap();
+            let runs = fs.runs("/efi/fedora/GRUBENV", 1024).unwrap();
+            assert_eq!(runs.iter().map(|r| r.len).sum::<usize>(), 1024);
+            assert_eq!((fs.kind(), runs.len()), if size == 1 << 20 { ("FAT12", 2) } else { ("FAT16", 1) });
+            assert!(matches!(fs.runs("/EFI/fedora/grubenv", 1000), Err(FsError::Other(_))));
+            let mut vol = crate::disk::Volume::Fat(Box::new(
+                FatFs::open_with_window(Box::new(MemDisk::new(img.clone(), 512).unwrap()) as Box<dyn BlockDevice>, 4096).unwrap(),
+            ));
+            let e = vol.rewrite_in_place(&mut MemDisk::new(img.clone(), 512).unwrap(), "/EFI/fedora/grubenv", &new, &old).unwrap_err();
+            assert_eq!(e, "it changed since it was read");
+            let mut dev = MemDisk::new(img.clone(), 512).unwrap();
+            vol.rewrite_in_place(&mut dev, "/EFI/fedora/grubenv", &old, &new).unwrap();
+            let after = dev.into_inner();
+            let reread = FatFs::open_with_window(MemDisk::new(after.clone(), 512).unwrap(), 4096).unwrap();
+            assert_eq!(reread.read_file("/EFI/fedora/grubenv").unwrap(), new);
+            assert_eq!(reread.read_file("/EFI/fedora/shim").unwrap(), [7u8; 3000]);
+            let inside = |i: usize| runs.iter().any(|r| (r.offset as usize..r.offset as usize + r.len).contains(&i));
+            let changed: Vec<usize> = (0..img.len()).filter(|&i| img[i] != after[i]).collect();
+            assert!(changed.len() > 30, "{} bytes changed", changed.len());
+            assert!(changed.iter().all(|&i| inside(i)), "a byte outside the file changed");
+        }
     }
 
     #[test]

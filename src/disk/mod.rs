@@ -139,32 +139,30 @@ impl Volume {
     /// Replace the bytes of the file at `path`, which must read as `old`
     /// now, with `new` (as long), in place on `dev` (the device this
     /// filesystem is on): only the file's own blocks are written, nothing
-    /// is allocated, no metadata changes (GRUB's `save_env`). ext2/3/4 and
-    /// XFS (whose log, if not replayed yet, must not change the file);
-    /// every doubt is a refusal, with why.
+    /// is allocated, no metadata changes (GRUB's `save_env`). ext2/3/4,
+    /// XFS (whose log, if not replayed yet, must not change the file) and
+    /// FAT (the file's cluster chain; its directory entry's times are left
+    /// as they are, as GRUB leaves them); every doubt is a refusal, with why.
     pub fn rewrite_in_place(&mut self, dev: &mut dyn BlockDevice, path: &str, old: &[u8], new: &[u8]) -> Result<(), String> {
         if old.len() != new.len() {
             return Err(alloc::format!("{} new bytes for a file of {}", new.len(), old.len()));
         }
-        let xfs = match self {
-            Volume::Ext4(_) => None,
-            Volume::Xfs(fs) => Some(fs.inode_of(path).map_err(|e| alloc::format!("{e}"))?),
-            // GRUB does not write it there either (its blocks are
-            // checksummed, maybe compressed, maybe shared with a snapshot).
-            Volume::Btrfs(_) => return Err("it is on btrfs, where GRUB does not write it either".into()),
-            Volume::Fat(_) => return Err("it is on FAT; only ext2/3/4 and XFS are written".into()),
-        };
         match Files::read(self, path) {
             Ok(Some(b)) if b == old => {}
             Ok(_) => return Err("it changed since it was read".into()),
             Err(e) => return Err(alloc::format!("{e}")),
         }
-        let runs = match xfs {
-            None => blocklist::ext4(dev, path, old.len() as u64)?,
-            Some((ino, p)) => {
+        let runs = match self {
+            Volume::Ext4(_) => blocklist::ext4(dev, path, old.len() as u64)?,
+            Volume::Xfs(fs) => {
+                let (ino, p) = fs.inode_of(path).map_err(|e| alloc::format!("{e}"))?;
                 XfsFs::same_without_log(dev, &p, ino, old)?;
                 blocklist::xfs::runs(dev, ino, old.len() as u64)?
             }
+            Volume::Fat(fs) => fs.runs(path, old.len()).map_err(|e| alloc::format!("{e}"))?,
+            // GRUB does not write it there either (its blocks are
+            // checksummed, maybe compressed, maybe shared with a snapshot).
+            Volume::Btrfs(_) => return Err("it is on btrfs, where GRUB does not write it either".into()),
         };
         if blocklist::read_runs(dev, &runs)? != old {
             return Err("its blocks on the device do not hold what the filesystem reads".into());
