@@ -22,7 +22,10 @@
 //! - shutdown: the runtime follows `control/shutdown`; apps may await
 //!   [`shutdown_requested`]. When `main` returns, or a grace period after
 //!   the toolstack asked, the runtime closes every frontend it opened and
-//!   powers off (or reboots).
+//!   powers off (or reboots);
+//! - [`suspend`]: `xl save`, `xl restore`, `xl migrate` — the runtime
+//!   suspends the domain when asked and rebuilds what a new domain lacks;
+//!   apps may await [`resumed`] but need no code for it.
 //!
 //! This layer sits on top: it uses `xen`, `net`, `platform` and `boot`.
 
@@ -39,6 +42,8 @@ pub mod http;
 pub mod net;
 #[cfg(target_os = "none")]
 pub mod reactor;
+#[cfg(target_os = "none")]
+pub mod suspend;
 
 #[cfg(target_os = "none")]
 pub use hw::*;
@@ -66,6 +71,7 @@ pub async fn yield_now() {
 #[cfg(target_os = "none")]
 mod hw {
     use alloc::boxed::Box;
+    use alloc::rc::Rc;
     use alloc::vec::Vec;
     use core::cell::RefCell;
     use core::future::Future;
@@ -88,14 +94,29 @@ mod hw {
         store: Option<xs::Store>,
         requested: Option<Shutdown>,
         waiting: Vec<Waker>,
+        /// Resumes in a new domain so far, and the tasks awaiting the next.
+        resumes: u32,
+        resume_waiting: Vec<Waker>,
         /// How to hand back each frontend opened, newest last.
         closers: Vec<(alloc::string::String, Box<dyn FnOnce()>)>,
+        /// How to reconnect each frontend in a new domain, by name.
+        resumers: Vec<(alloc::string::String, Resumer)>,
     }
+
+    type Resumer = Rc<dyn Fn() -> Result<alloc::string::String, alloc::string::String>>;
 
     struct Local(RefCell<State>);
     // SAFETY: one vCPU, tasks run with interrupts off.
     unsafe impl Sync for Local {}
-    static STATE: Local = Local(RefCell::new(State { store: None, requested: None, waiting: Vec::new(), closers: Vec::new() }));
+    static STATE: Local = Local(RefCell::new(State {
+        store: None,
+        requested: None,
+        waiting: Vec::new(),
+        resumes: 0,
+        resume_waiting: Vec::new(),
+        closers: Vec::new(),
+        resumers: Vec::new(),
+    }));
 
     fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut STATE.0.borrow_mut())
@@ -110,6 +131,14 @@ mod hw {
     /// is for the log.
     pub fn on_shutdown(name: alloc::string::String, close: impl FnOnce() + 'static) {
         with(|s| s.closers.push((name, Box::new(close))));
+    }
+
+    /// Register how to reconnect frontend `name` (as named to
+    /// [`on_shutdown`]) when the domain resumes in a new domain: what it
+    /// says on success goes to the log, an error too (the device is then
+    /// ended). A frontend open without one makes suspend requests fail.
+    pub fn on_resume(name: alloc::string::String, f: impl Fn() -> Result<alloc::string::String, alloc::string::String> + 'static) {
+        with(|s| s.resumers.push((name, Rc::new(f))));
     }
 
     /// Ask for a shutdown from inside (as if the toolstack had).
@@ -142,10 +171,64 @@ mod hw {
         .await
     }
 
+    /// How many times this domain has resumed in a new domain (`xl
+    /// restore`, a migration); a cancelled suspend does not count.
+    pub fn resumes() -> u32 {
+        with(|s| s.resumes)
+    }
+
+    /// Ready when the domain next resumes in a new domain. Nothing needs
+    /// to wait for it (the runtime reconnects what it owns); an app may
+    /// want to log it, or to say something again that it only said once.
+    pub async fn resumed() {
+        let at = resumes();
+        core::future::poll_fn(|cx| {
+            with(|s| {
+                if s.resumes != at {
+                    return Poll::Ready(());
+                }
+                if !s.resume_waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    s.resume_waiting.push(cx.waker().clone());
+                }
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    /// `xl save` / `xl migrate` asked: suspend, and say what came of it.
+    async fn suspend_requested(xs: &xs::Store) {
+        let (blockers, resumers) = with(|s| {
+            let b: Vec<alloc::string::String> =
+                s.closers.iter().filter(|(n, _)| !s.resumers.iter().any(|(r, _)| r == n)).map(|(n, _)| n.clone()).collect();
+            (b, s.resumers.clone())
+        });
+        let mut devices = || {
+            for (name, f) in &resumers {
+                match f() {
+                    Ok(what) => log::info!("rt: {name}: reconnected{what}"),
+                    Err(e) => log::warn!("rt: {name}: cannot reconnect after the resume: {e}"),
+                }
+            }
+        };
+        match super::suspend::suspend(xs, &blockers, &mut devices).await {
+            super::suspend::Outcome::Declined(why) => log::warn!("rt: suspend declined: {why}"),
+            super::suspend::Outcome::Cancelled => log::info!("rt: the suspend was cancelled; running on, everything still bound"),
+            super::suspend::Outcome::Resumed { was, now, nodes } => {
+                log::info!("rt: resumed as domain {now} (was {was}); {nodes} xenstore nodes written again");
+                let wake = with(|s| {
+                    s.resumes += 1;
+                    core::mem::take(&mut s.resume_waiting)
+                });
+                wake.into_iter().for_each(Waker::wake);
+            }
+        }
+    }
+
     /// Follow the PV shutdown protocol: advertise, watch, acknowledge.
     async fn follow_control(xs: xs::Store) {
         let watch = async {
-            for f in control::FEATURES {
+            for f in control::FEATURES.iter().chain([&control::SUSPEND_FEATURE]) {
                 xs.write(f, "1").await?;
             }
             let mut w = xs.watch("control/shutdown").await?;
@@ -155,6 +238,10 @@ mod hw {
                 let how = match control::parse(what) {
                     Some(Request::Poweroff) => Shutdown::Poweroff,
                     Some(Request::Reboot) => Shutdown::Reboot,
+                    Some(Request::Suspend) => {
+                        suspend_requested(&xs).await;
+                        continue;
+                    }
                     Some(Request::Unsupported(w)) => {
                         log::warn!("rt: control/shutdown asks for {w:?}, which this runtime does not do");
                         continue;

@@ -73,20 +73,47 @@ pub fn init() {
     let _ = events::timer_port();
 }
 
-/// Ready when `port` has fired (since the last time a task saw it fire).
+/// The domain runs again in a new domain (after `xl restore` or a
+/// migration): Xen's shared info page and the callback vector again, the
+/// timer bound again; every port number known here belongs to the old
+/// domain, so all is forgotten and every waiting task woken, to look at
+/// its device again (and wait on the port it has now).
+pub fn resumed() -> Result<(), evtchn::EvtchnError> {
+    evtchn::remap_shared_info()?;
+    let _ = xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR | XEN_CALLBACK_VECTOR as u64);
+    events::forget_timer();
+    let _ = events::timer_port();
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+    let wakers = with(|r| {
+        r.fired = [0; (MAX_PORTS / 64) as usize];
+        r.unmasked = [0; (MAX_PORTS / 64) as usize];
+        core::mem::take(&mut r.waiting)
+    });
+    wakers.into_iter().for_each(|(_, k)| k.wake());
+    Ok(())
+}
+
+/// Resumes in a new domain so far: a wait begun before one is over (its
+/// port number meant something in the old domain only).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Ready when `port` has fired (since the last time a task saw it fire),
+/// or when the domain has resumed in a new domain since this was made
+/// (the task then looks at its device, and waits on its new port).
 pub fn port_event(port: u32) -> PortEvent {
-    PortEvent { port }
+    PortEvent { port, generation: GENERATION.load(Ordering::Relaxed) }
 }
 
 pub struct PortEvent {
     port: u32,
+    generation: u64,
 }
 
 impl Future for PortEvent {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let p = self.port;
-        if p >= MAX_PORTS {
+        if p >= MAX_PORTS || self.generation != GENERATION.load(Ordering::Relaxed) {
             return Poll::Ready(());
         }
         let (w, b) = ((p / 64) as usize, 1u64 << (p % 64));
@@ -204,7 +231,7 @@ pub fn park(deadline: Option<u64>) -> Option<u64> {
         // Early by how late Xen's wake-ups have come lately, so that the
         // task runs at its deadline rather than that much after it.
         let a = d.saturating_sub(slack());
-        let _ = xen::set_singleshot_timer(a);
+        let _ = xen::set_singleshot_timer(time::xen_ns(a));
         armed = Some(a);
         woke = Some(sleep());
     }

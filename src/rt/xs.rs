@@ -35,6 +35,12 @@ pub struct Xs<T: Transport> {
     /// on without waiting for xenstored's next signal.
     more: Rc<Cell<bool>>,
     pump_task: Rc<Cell<Option<Waker>>>,
+    /// Held while the domain suspends: new requests wait (see
+    /// [`Xs::pause`]).
+    paused: Rc<RefCell<Option<Vec<Waker>>>>,
+    /// What this domain wrote in its own home, to write again in a new
+    /// domain (see [`Published`]).
+    published: Rc<RefCell<Published>>,
 }
 
 impl<T: Transport> Clone for Xs<T> {
@@ -45,7 +51,55 @@ impl<T: Transport> Clone for Xs<T> {
             next_token: self.next_token.clone(),
             more: self.more.clone(),
             pump_task: self.pump_task.clone(),
+            paused: self.paused.clone(),
+            published: self.published.clone(),
         }
+    }
+}
+
+/// The nodes the domain wrote under its own home (relative paths), last
+/// value each: xenstored keeps a domain's nodes in the domain it serves,
+/// and a restored or migrated domain is a new one with only what the
+/// toolstack writes. The runtime writes these again there, so that what
+/// an app published (and `control/feature-*`) is there after a resume
+/// without code in the app. Bounded: past [`Published::MAX`] nodes the
+/// oldest are not written again (and a warning says so once).
+#[derive(Default)]
+pub struct Published {
+    nodes: Vec<(String, String)>,
+    warned: bool,
+}
+
+impl Published {
+    pub const MAX: usize = 512;
+
+    /// The toolstack's request node: written only to acknowledge.
+    fn ours(path: &str) -> bool {
+        !path.starts_with('/') && path != "control/shutdown"
+    }
+
+    fn write(&mut self, path: &str, value: &str) {
+        if !Self::ours(path) {
+            return;
+        }
+        self.nodes.retain(|(p, _)| p != path);
+        if self.nodes.len() == Self::MAX {
+            self.nodes.remove(0);
+            if !core::mem::replace(&mut self.warned, true) {
+                log::warn!("xenstore: more than {} nodes written; the oldest will not be written again after a resume", Self::MAX);
+            }
+        }
+        self.nodes.push((path.into(), value.into()));
+    }
+
+    fn rm(&mut self, path: &str) {
+        let under = format!("{}/", path.trim_end_matches('/'));
+        self.nodes.retain(|(p, _)| p != path && !p.starts_with(&under));
+    }
+
+    /// Oldest first.
+    pub fn nodes(&self) -> &[(String, String)] {
+        &self.nodes
     }
 }
 
@@ -86,7 +140,54 @@ impl<T: Transport> Xs<T> {
             next_token: Rc::new(Cell::new(0)),
             more: Rc::new(Cell::new(false)),
             pump_task: Rc::new(Cell::new(None)),
+            paused: Rc::new(RefCell::new(None)),
+            published: Rc::new(RefCell::new(Published::default())),
         }
+    }
+
+    /// Hold new requests (they wait until [`Xs::resume`]); `true` once
+    /// nothing is in flight any more, `false` if that did not come within
+    /// `within` (held all the same).
+    pub async fn pause(&self, within: Duration) -> bool {
+        self.paused.borrow_mut().get_or_insert_with(Vec::new);
+        let idle = async {
+            loop {
+                self.pump()?;
+                if self.inner.borrow().is_idle() {
+                    return Ok::<(), XsError>(());
+                }
+                // Rare and short: a look every few ms is enough.
+                time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        matches!(time::timeout(within, idle).await, Ok(Ok(())))
+    }
+
+    /// Let held requests go (see [`Xs::pause`]).
+    pub fn resume(&self) {
+        if let Some(w) = self.paused.borrow_mut().take() {
+            w.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Ready when requests may be made (not paused).
+    async fn unpaused(&self) {
+        core::future::poll_fn(|cx| match self.paused.borrow_mut().as_mut() {
+            None => Poll::Ready(()),
+            Some(w) => {
+                if !w.iter().any(|k| k.will_wake(cx.waker())) {
+                    w.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// What was written under the home, for writing it again after a
+    /// resume.
+    pub fn published(&self) -> core::cell::Ref<'_, Published> {
+        self.published.borrow()
     }
 
     /// The connection for blocking use (a device handshake). Inside a task
@@ -122,6 +223,7 @@ impl<T: Transport> Xs<T> {
 
     /// Send one request and wait for its reply (at most [`TIMEOUT`]).
     pub async fn request(&self, op: Op) -> Result<Vec<u8>, XsError> {
+        self.unpaused().await;
         self.pump()?;
         let id = self.inner.borrow_mut().start(&op)?;
         match time::timeout(TIMEOUT, Reply { xs: self, id, done: false }).await {
@@ -144,7 +246,9 @@ impl<T: Transport> Xs<T> {
     }
 
     pub async fn write(&self, path: &str, value: &str) -> Result<(), XsError> {
-        self.request(Op::write(path, value)).await.map(|_| ())
+        self.request(Op::write(path, value)).await?;
+        self.published.borrow_mut().write(path, value);
+        Ok(())
     }
 
     pub async fn mkdir(&self, path: &str) -> Result<(), XsError> {
@@ -152,7 +256,9 @@ impl<T: Transport> Xs<T> {
     }
 
     pub async fn rm(&self, path: &str) -> Result<(), XsError> {
-        self.request(Op::rm(path)).await.map(|_| ())
+        self.request(Op::rm(path)).await?;
+        self.published.borrow_mut().rm(path);
+        Ok(())
     }
 
     pub async fn directory(&self, path: &str) -> Result<Vec<String>, XsError> {
@@ -168,9 +274,19 @@ impl<T: Transport> Xs<T> {
     {
         for _ in 0..tries.max(1) {
             let id = Xenstore::<T>::transaction_id(self.request(Op::transaction_start()).await?)?;
-            match body(Tx { xs: self.clone(), id }).await {
+            let done = Rc::new(RefCell::new(Vec::new()));
+            match body(Tx { xs: self.clone(), id, done: done.clone() }).await {
                 Ok(r) => match self.request(Op::transaction_end(id, true)).await {
-                    Ok(_) => return Ok(r),
+                    Ok(_) => {
+                        let mut p = self.published.borrow_mut();
+                        for (path, value) in done.take() {
+                            match value {
+                                Some(v) => p.write(&path, &v),
+                                None => p.rm(&path),
+                            }
+                        }
+                        return Ok(r);
+                    }
                     Err(XsError::Errno(Errno::Eagain)) => continue,
                     Err(e) => return Err(e),
                 },
@@ -190,17 +306,23 @@ impl<T: Transport> Xs<T> {
         let n = self.next_token.get();
         self.next_token.set(n + 1);
         let token = format!("rt:{n}");
-        self.inner.borrow_mut().add_watcher(&token);
+        self.inner.borrow_mut().add_watcher(&token, path);
         let w = Watch { xs: self.clone(), path: path.into(), token };
         self.request(Op::watch(path, &w.token)).await?;
         Ok(w)
     }
 }
 
+/// A write (`Some`) or a removal (`None`) made in a transaction.
+type TxChange = (String, Option<String>);
+
 /// A transaction's requests (see [`Xs::transaction`]).
 pub struct Tx<T: Transport> {
     xs: Xs<T>,
     id: u32,
+    /// Writes (`Some`) and removals made, kept as published once the
+    /// transaction commits.
+    done: Rc<RefCell<Vec<TxChange>>>,
 }
 
 impl<T: Transport> Tx<T> {
@@ -208,10 +330,14 @@ impl<T: Transport> Tx<T> {
         Xenstore::<T>::value(self.xs.request(Op::read(path).in_tx(self.id)).await?)
     }
     pub async fn write(&self, path: &str, value: &str) -> Result<(), XsError> {
-        self.xs.request(Op::write(path, value).in_tx(self.id)).await.map(|_| ())
+        self.xs.request(Op::write(path, value).in_tx(self.id)).await?;
+        self.done.borrow_mut().push((path.into(), Some(value.into())));
+        Ok(())
     }
     pub async fn rm(&self, path: &str) -> Result<(), XsError> {
-        self.xs.request(Op::rm(path).in_tx(self.id)).await.map(|_| ())
+        self.xs.request(Op::rm(path).in_tx(self.id)).await?;
+        self.done.borrow_mut().push((path.into(), None));
+        Ok(())
     }
 }
 
@@ -266,16 +392,54 @@ mod hw {
     /// This domain's xenstore, for tasks.
     pub type Store = Xs<XsRing>;
 
+    impl Store {
+        /// After a resume in a new domain: the new event channel, a fresh
+        /// start on the ring (see [`Xenstore::reconnect`]: watches
+        /// registered again), and every node the domain had written under
+        /// its home ([`Published`]) written again. Requests stay held
+        /// until [`Xs::resume`]. Returns how many nodes were written.
+        pub fn reconnect(&self) -> Result<usize, String> {
+            let failed = self.blocking(|s| -> Result<usize, String> {
+                s.transport().rebind().map_err(|e| format!("{e}"))?;
+                s.reconnect().map_err(|e| format!("{e}"))
+            })?;
+            if failed > 0 {
+                log::warn!("xenstore: {failed} requests in flight across the suspend failed");
+            }
+            // A connection the old xenstored broke is a new one now.
+            *self.broken.borrow_mut() = None;
+            let ops: Vec<Op> = self.published().nodes().iter().map(|(p, v)| Op::write(p, v)).collect();
+            for chunk in ops.chunks(crate::xen::xenstore::MAX_BATCH) {
+                let replies = self.blocking(|s| s.batch(chunk)).map_err(|e| format!("writing the home again: {e}"))?;
+                if let Some(e) = replies.iter().find_map(|r| r.as_ref().err()) {
+                    log::warn!("xenstore: writing a node again after the resume: {e:?}");
+                }
+            }
+            // The pump task looks at its (new) port.
+            if let Some(w) = self.pump_task.take() {
+                w.wake();
+            }
+            Ok(ops.len())
+        }
+    }
+
     /// Keep the ring moving: each time xenstored signals, hand what came
     /// to the tasks waiting for it (and send what waited for room).
     pub fn spawn_pump(xs: &Store) {
-        let port = xs.blocking(|s| s.transport().port());
+        let mut port = xs.blocking(|s| s.transport().port());
         let xs = xs.clone();
         crate::rt::spawn(async move {
             let mut ev = core::pin::pin!(reactor::port_event(port));
             loop {
                 core::future::poll_fn(|cx| {
                     if xs.more.replace(false) {
+                        return Poll::Ready(());
+                    }
+                    // A resume gave the connection a new event channel.
+                    let now = xs.blocking(|s| s.transport().port());
+                    if now != port {
+                        port = now;
+                        ev.set(reactor::port_event(port));
                         return Poll::Ready(());
                     }
                     if ev.as_mut().poll(cx).is_ready() {
@@ -330,6 +494,35 @@ mod tests {
     fn serve(xs: &Xs<Fake>) {
         xs.blocking(|s| s.transport().wait());
         xs.pump().unwrap();
+    }
+
+    /// What a resume writes again: the latest value of each node the
+    /// domain wrote under its home, in order, removals forgotten, the
+    /// toolstack's request node and absolute paths never, a committed
+    /// transaction's writes but not an aborted one's.
+    #[test]
+    fn published_nodes_are_the_latest_of_each_under_the_home() {
+        let xs = Xs::new(Xenstore::new(Fake::new()));
+        run(async {
+            xs.write("data/a", "1").await.unwrap();
+            xs.write("data/dir/x", "x").await.unwrap();
+            xs.write("data/b", "2").await.unwrap();
+            xs.write("data/a", "3").await.unwrap();
+            xs.write("control/shutdown", "").await.unwrap();
+            let _ = xs.write("/local/domain/0/x", "no").await;
+            xs.rm("data/dir").await.unwrap();
+            xs.transaction(1, |tx| async move { tx.write("data/t", "in").await }).await.unwrap();
+            let aborted: Result<(), XsError> = xs
+                .transaction(1, |tx| async move {
+                    tx.write("data/u", "no").await?;
+                    Err(XsError::Errno(Errno::Einval))
+                })
+                .await;
+            assert!(aborted.is_err());
+        });
+        let published = xs.published();
+        let got: Vec<(&str, &str)> = published.nodes().iter().map(|(p, v)| (p.as_str(), v.as_str())).collect();
+        assert_eq!(got, [("data/b", "2"), ("data/a", "3"), ("data/t", "in")]);
     }
 
     #[test]

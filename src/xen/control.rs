@@ -15,7 +15,10 @@ pub const TOKEN: &str = "shutdown";
 pub enum Request {
     Poweroff,
     Reboot,
-    /// Something this protocol version does not know (e.g. `suspend`).
+    /// `xl save`, `xl migrate`: suspend (only where `feature-suspend` was
+    /// advertised; see [`SUSPEND_FEATURE`]).
+    Suspend,
+    /// Something this protocol version does not know.
     Unsupported(String),
 }
 
@@ -39,7 +42,8 @@ pub fn take_request<T: Transport>(xs: &mut Xenstore<T>) -> Result<Option<Request
     };
     let req = match parse(what) {
         None => return Ok(None), // our own acknowledgement, or nothing yet
-        Some(Request::Unsupported(w)) => return Ok(Some(Request::Unsupported(w))),
+        // Not acknowledged: only a caller that suspends may.
+        Some(r @ (Request::Unsupported(_) | Request::Suspend)) => return Ok(Some(r)),
         Some(r) => r,
     };
     let _ = xs.write("control/shutdown", "");
@@ -53,9 +57,29 @@ pub fn parse(what: String) -> Option<Request> {
         "" => return None,
         "poweroff" | "halt" => Request::Poweroff,
         "reboot" => Request::Reboot,
+        "suspend" => Request::Suspend,
         _ => Request::Unsupported(what),
     })
 }
 
 /// The `control/feature-*` keys [`advertise`] writes.
 pub const FEATURES: [&str; 2] = ["control/feature-poweroff", "control/feature-reboot"];
+
+/// Advertised by a guest that suspends and resumes (the task runtime):
+/// `xl save` and `xl migrate` ask it through `control/shutdown`.
+pub const SUSPEND_FEATURE: &str = "control/feature-suspend";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_as_the_toolstack_writes_them() {
+        assert_eq!(parse(String::new()), None);
+        assert_eq!(parse("poweroff".into()), Some(Request::Poweroff));
+        assert_eq!(parse("halt".into()), Some(Request::Poweroff));
+        assert_eq!(parse("reboot".into()), Some(Request::Reboot));
+        assert_eq!(parse("suspend".into()), Some(Request::Suspend));
+        assert_eq!(parse("crash".into()), Some(Request::Unsupported("crash".into())));
+    }
+}

@@ -86,6 +86,12 @@ pub fn release_timer() {
     }
 }
 
+/// After a resume in a new domain: the old `VIRQ_TIMER` binding is gone
+/// (nothing to close); the next use binds it again.
+pub fn forget_timer() {
+    TIMER_PORT.store(0, Ordering::Release);
+}
+
 /// Block until one of `ports` is pending or `deadline` passes (`None`:
 /// no deadline). At most [`MAX_PORTS`] ports. Pending bits of the ports
 /// that fired are cleared; an event that arrives while the caller works
@@ -119,10 +125,10 @@ pub fn wait(ports: &[u32], deadline: Option<Instant>) -> Woken {
             return Woken { ports: fired, deadline: late };
         }
         if let (Some(d), Some(_)) = (deadline, timer) {
-            let _ = xen::set_singleshot_timer(d.as_ns());
+            let _ = xen::set_singleshot_timer(time::xen_ns(d.as_ns()));
         }
         // SCHEDOP_poll's timeout 0 means none.
-        let timeout = deadline.map_or(0, |d| d.as_ns().max(1));
+        let timeout = deadline.map_or(0, |d| time::xen_ns(d.as_ns()));
         if xen::sched_poll(&list[..n], timeout).is_err() {
             // Polling refused (a bad port?): yield rather than spin.
             // SAFETY: SCHEDOP_yield takes no argument.

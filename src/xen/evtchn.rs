@@ -61,6 +61,16 @@ pub fn init() -> Result<(), EvtchnError> {
     Ok(())
 }
 
+/// After a resume in a new domain: Xen's shared info page again, at the
+/// frame it was (the RAM there now holds the old domain's copy).
+pub fn remap_shared_info() -> Result<(), EvtchnError> {
+    let Some(page) = shared_info() else { return init() };
+    xen::add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, page >> 12).map_err(EvtchnError::Hypercall)?;
+    // SAFETY: as in `init`.
+    unsafe { (*((page + 1) as *const AtomicU8)).store(1, Ordering::SeqCst) };
+    Ok(())
+}
+
 /// Take the shared info page out of RAM again (before a kernel gets the
 /// RAM): the frame becomes ordinary memory, and event channels and the
 /// clock stop working here.

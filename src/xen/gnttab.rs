@@ -50,6 +50,18 @@ pub fn init() -> Result<(), GrantError> {
     Ok(())
 }
 
+/// After a resume in a new domain: its grant frame at the frame the old
+/// one was. The new table holds none of the old domain's grants; the
+/// references handed out stay taken until their owners revoke them
+/// (which then succeeds at once: nobody maps them).
+pub fn remap() -> Result<(), GrantError> {
+    let table = TABLE.load(Ordering::Acquire);
+    if table == 0 {
+        return Ok(());
+    }
+    xen::add_to_physmap(XENMAPSPACE_GRANT_TABLE, 0, table >> 12).map_err(GrantError::Hypercall)
+}
+
 /// Take the grant table out of RAM again (before a kernel gets the RAM):
 /// the frame becomes ordinary memory. Every grant must be revoked first.
 pub fn release() -> Result<(), i64> {

@@ -87,6 +87,29 @@ pub fn shutdown(reason: u32) -> i64 {
     unsafe { xen_sys::hypercall_2(__HYPERVISOR_sched_op, SCHEDOP_shutdown as u64, &arg as *const _ as u64) }
 }
 
+/// What came of [`suspend`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// In a new domain (`xl restore`, the end of a migration): every
+    /// binding to Xen and to other domains is gone.
+    New,
+    /// The suspend was cancelled (`xl save -c`, a failed migration): the
+    /// same domain, everything still bound.
+    Cancelled,
+}
+
+/// `SCHEDOP_shutdown(SHUTDOWN_suspend)`: the toolstack saves this domain's
+/// memory; the call returns when it runs again. An HVM/PVH guest's
+/// hypercall returns 0 in a new domain, 1 when the toolstack resumed the
+/// old one (it sets the return register so); below 0, Xen refused.
+pub fn suspend() -> Result<Resumed, i64> {
+    match shutdown(u32::from(crate::xen::abi::shutdown_reason::SUSPEND)) {
+        0 => Ok(Resumed::New),
+        1 => Ok(Resumed::Cancelled),
+        rc => Err(rc),
+    }
+}
+
 // ---- HVM parameters, physmap, event channels, polling ---------------------
 
 use crate::xen::abi::{

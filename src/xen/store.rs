@@ -24,6 +24,14 @@ impl XsRing {
     pub fn port(&self) -> u32 {
         self.port
     }
+
+    /// After a resume in a new domain: the same ring frame, and the event
+    /// channel the toolstack bound for the new domain.
+    pub fn rebind(&mut self) -> Result<(), OpenError> {
+        let port = hvm_get_param(HVM_PARAM_STORE_EVTCHN).map_err(|e| OpenError::Param("HVM_PARAM_STORE_EVTCHN", e))?;
+        self.port = evtchn::check_port(port as u32).map_err(OpenError::Evtchn)?;
+        Ok(())
+    }
 }
 
 impl Transport for XsRing {

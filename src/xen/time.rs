@@ -279,7 +279,7 @@ pub use hw::*;
 
 #[cfg(target_os = "none")]
 mod hw {
-    use core::sync::atomic::{AtomicU64, Ordering};
+    use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
     use super::{read_time, read_wallclock, Instant, TimeInfo, TimeMem, Unsettled, WallTime};
     use crate::arch::tsc;
@@ -322,13 +322,39 @@ mod hw {
         Some(SharedInfo(evtchn::shared_info()?))
     }
 
+    /// What the monotonic clock adds to Xen's system time (ns; 0 until a
+    /// resume). Each host's Xen counts from its own boot: after `xl
+    /// restore` or a migration the clock goes on from where it stopped,
+    /// as Linux's does (the time spent saved is not counted; the wall
+    /// clock, from the new host's Xen, still tells it).
+    static OFFSET: AtomicI64 = AtomicI64::new(0);
+
+    /// Xen's system time now (ns), without [`OFFSET`].
+    fn xen_now(si: &SharedInfo) -> Result<u64, Unsettled> {
+        let (info, tsc) = read_time(si, VCPU0_TIME)?;
+        Ok(info.ns_at(tsc))
+    }
+
+    /// A time of the monotonic clock as Xen's system time, for Xen's
+    /// timers and poll timeouts (at least 1: 0 means "none" to them).
+    pub fn xen_ns(t: u64) -> u64 {
+        let off = OFFSET.load(Ordering::Acquire);
+        let x = if off >= 0 { t.saturating_sub(off as u64) } else { t.saturating_add(off.unsigned_abs()) };
+        x.max(1)
+    }
+
+    /// The domain runs again in a new domain (maybe on another host): go
+    /// on from `before`, the clock's last reading before the suspend.
+    pub fn resumed(before: Instant) {
+        if let Some(x) = shared_info().and_then(|si| xen_now(&si).ok()) {
+            OFFSET.store((before.as_ns() as i64).wrapping_sub(x as i64), Ordering::Release);
+        }
+    }
+
     /// The monotonic clock, or why it cannot be read.
     pub fn try_now() -> Result<Instant, Unsettled> {
         let ns = match shared_info() {
-            Some(si) => {
-                let (info, tsc) = read_time(&si, VCPU0_TIME)?;
-                info.ns_at(tsc)
-            }
+            Some(si) => xen_now(&si)?.wrapping_add(OFFSET.load(Ordering::Acquire) as u64),
             None => {
                 let mut hz = TSC_HZ.load(Ordering::Acquire);
                 if hz == 0 {
@@ -374,7 +400,7 @@ mod hw {
         if wc.sec == 0 && wc.nsec == 0 {
             return None;
         }
-        Some(WallTime::from_ns(wc.at(try_now().ok()?.as_ns())))
+        Some(WallTime::from_ns(wc.at(xen_now(&si).ok()?)))
     }
 
     /// Off Xen: the calibrated TSC frequency in Hz (0 on Xen or before the

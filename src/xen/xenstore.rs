@@ -201,6 +201,9 @@ struct Started {
 /// The events of one watch token, kept for the task that reads them.
 #[derive(Default)]
 struct Watcher {
+    /// What is watched, to register it again with a new xenstored
+    /// connection ([`Xenstore::reconnect`]).
+    path: String,
     /// Oldest first (at most [`MAX_QUEUED_EVENTS`]: a list is smaller in
     /// the image than a second kind of deque).
     paths: Vec<String>,
@@ -475,11 +478,55 @@ impl<T: Transport> Xenstore<T> {
         }
     }
 
-    /// Give watch `token` a queue of its own (see [`poll_watch`](Self::poll_watch)).
-    pub fn add_watcher(&mut self, token: &str) {
+    /// Give watch `token` (of `path`) a queue of its own (see
+    /// [`poll_watch`](Self::poll_watch)).
+    pub fn add_watcher(&mut self, token: &str, path: &str) {
         self.tasks = Some(Self::for_tasks);
         self.remove_watcher(token);
-        self.watchers.push((token.into(), Watcher::default()));
+        self.watchers.push((token.into(), Watcher { path: path.into(), ..Watcher::default() }));
+    }
+
+    /// Nothing in flight: no request waits to go out or for its reply,
+    /// no message is half read. (A suspend waits for this: replies to
+    /// requests made before it would never come after a resume.)
+    pub fn is_idle(&self) -> bool {
+        self.tx.is_empty() && self.rx.is_empty() && self.started.iter().all(|(_, s)| s.reply.is_some() || s.abandoned)
+    }
+
+    /// The domain was resumed (after `xl restore` or a migration): the
+    /// same ring page, but a new xenstored connection (the transport has
+    /// its new event channel). What was left unread on the response ring
+    /// belongs to the old one and is skipped; a request still waiting gets
+    /// `EIO`; every watch of a task is registered again (xenstored then
+    /// sends each its first event, "look again"). Returns how many
+    /// requests failed.
+    pub fn reconnect(&mut self) -> Result<usize, XsError> {
+        self.rx.clear();
+        self.tx.clear();
+        let stale = RSP.available(self.t.mem())?;
+        let mut skip = [0u8; XS_RING_SIZE as usize];
+        RSP.consume(self.t.mem(), &mut skip[..stale as usize])?;
+        let mut failed = 0;
+        self.started.retain_mut(|(_, s)| {
+            if s.abandoned {
+                return false;
+            }
+            if s.reply.is_none() {
+                s.reply = Some(Err(Errno::Eio));
+                failed += 1;
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            }
+            true
+        });
+        let again: Vec<(String, String)> = self.watchers.iter().map(|(t, w)| (w.path.clone(), t.clone())).collect();
+        for (path, token) in again {
+            let id = self.queue(&Op::watch(&path, &token));
+            self.started.push((id, Started { ty: xs_type::WATCH, reply: None, waker: None, abandoned: true }));
+        }
+        self.flush()?;
+        Ok(failed)
     }
 
     pub fn remove_watcher(&mut self, token: &str) {
@@ -914,6 +961,28 @@ mod tests {
         let second = xs.poll_event().unwrap().unwrap();
         assert_eq!(second.token, "shutdown");
         assert_eq!(xs.poll_event().unwrap(), None);
+    }
+
+    /// After a resume: the reply left on the ring belongs to the old
+    /// connection (skipped; its request fails with EIO), and the new
+    /// xenstored gets every task's watch again, which fires at once.
+    #[test]
+    fn reconnect_skips_stale_replies_fails_their_requests_and_watches_again() {
+        let mut xs = Xenstore::new(Fake::new());
+        xs.add_watcher("rt:0", "control/shutdown");
+        let id = xs.start(&Op::read("name")).unwrap();
+        assert!(RSP.available(xs.t.mem()).unwrap() > 0, "the old reply waits on the ring");
+        xs.t.watches.clear();
+        assert_eq!(xs.reconnect(), Ok(1));
+        let mut cx = Context::from_waker(core::task::Waker::noop());
+        assert_eq!(xs.poll_reply(id, &mut cx), Poll::Ready(Err(Errno::Eio)));
+        assert_eq!(xs.t.watches, [("control/shutdown".to_string(), "rt:0".to_string())]);
+        xs.pump().unwrap();
+        assert_eq!(xs.poll_watch("rt:0", &mut cx), Poll::Ready(Some("control/shutdown".to_string())));
+        assert!(xs.is_idle());
+        // The connection goes on.
+        xs.write("data/x", "1").unwrap();
+        assert_eq!(xs.read("data/x").unwrap(), "1");
     }
 
     #[test]

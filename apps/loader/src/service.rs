@@ -100,6 +100,10 @@ impl Service {
             Ok(None) => return,
             Ok(Some(Request::Poweroff)) => (Shutdown::Poweroff, "poweroff"),
             Ok(Some(Request::Reboot)) => (Shutdown::Reboot, "reboot"),
+            Ok(Some(Request::Suspend)) => {
+                log::warn!("control/shutdown: \"suspend\" is not supported by the loader's service mode");
+                return;
+            }
             Ok(Some(Request::Unsupported(other))) => {
                 log::warn!("control/shutdown: \"{other}\" is not supported");
                 return;
