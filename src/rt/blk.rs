@@ -12,7 +12,7 @@ use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
 use core::time::Duration;
@@ -29,7 +29,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 struct Inner {
     name: String,
     info: Info,
-    port: u32,
+    /// The event channel (a new one after a resume).
+    port: Cell<u32>,
     dev: RefCell<Option<BlkFront>>,
     /// Tasks waiting for a completion or a free slot.
     waiting: RefCell<Vec<Waker>>,
@@ -65,29 +66,52 @@ pub async fn disks() -> Result<Vec<Disk>, String> {
         let d = Disk(Rc::new(Inner {
             name: name.clone(),
             info: bf.info(),
-            port: bf.port(),
+            port: Cell::new(bf.port()),
             dev: RefCell::new(Some(bf)),
             waiting: RefCell::new(Vec::new()),
         }));
         let (inner, xs2) = (d.0.clone(), xs.clone());
-        crate::rt::on_shutdown(name, move || {
+        crate::rt::on_shutdown(name.clone(), move || {
             if let Some(bf) = inner.dev.borrow_mut().take() {
                 if let Err(e) = xs2.blocking(|s| bf.close(s)) {
                     log::warn!("blk: {}: close: {e}", inner.name);
                 }
-                reactor::forget(inner.port);
+                reactor::forget(inner.port.get());
             }
         });
+        let (inner, xs2) = (d.0.clone(), xs.clone());
+        crate::rt::on_resume(name, move || resume(&inner, &xs2));
         crate::rt::spawn(drive(d.0.clone()));
         out.push(d);
     }
     Ok(out)
 }
 
+/// In a new domain: connect to the new backend, the requests in flight
+/// sent again (their tasks go on waiting for them).
+fn resume(d: &Inner, xs: &crate::rt::xs::Store) -> Result<String, String> {
+    let mut dev = d.dev.borrow_mut();
+    let Some(bf) = dev.as_mut() else { return Ok(String::from(" (closed)")) };
+    match xs.blocking(|s| bf.reconnect(s)) {
+        Ok(n) => {
+            d.port.set(bf.port());
+            Ok(format!(", {n} requests sent again"))
+        }
+        Err(e) => {
+            let e = bf.explain(&e);
+            // The device is over: its tasks' requests fail.
+            dev.take();
+            drop(dev);
+            d.wake_all();
+            Err(e)
+        }
+    }
+}
+
 /// The disk's task: responses in, waiters woken.
 async fn drive(d: Rc<Inner>) {
     loop {
-        reactor::port_event(d.port).await;
+        reactor::port_event(d.port.get()).await;
         let r = d.with(|f| f.take_responses());
         d.wake_all();
         if r.is_err() || d.dev.borrow().is_none() {

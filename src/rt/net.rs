@@ -87,7 +87,8 @@ impl embedded_io_async::Error for NetError {
 struct Inner {
     name: String,
     index: usize,
-    port: u32,
+    /// The event channel (a new one after a resume).
+    port: Cell<u32>,
     dev: RefCell<Option<NetFront>>,
     stack: RefCell<Stack>,
     /// A task changed a socket: the stack should run.
@@ -151,7 +152,7 @@ pub async fn up(boot: &Boot) -> Result<Vec<Vif>, String> {
         let vif = Vif(Rc::new(Inner {
             name: name.clone(),
             index: i,
-            port,
+            port: Cell::new(port),
             dev: RefCell::new(Some(nf)),
             stack: RefCell::new(stack),
             poked: Cell::new(false),
@@ -165,7 +166,9 @@ pub async fn up(boot: &Boot) -> Result<Vec<Vif>, String> {
         }
         let v = vif.0.clone();
         let xs2 = xs.clone();
-        crate::rt::on_shutdown(name, move || close(&v, &xs2));
+        crate::rt::on_shutdown(name.clone(), move || close(&v, &xs2));
+        let (v, xs2) = (vif.0.clone(), xs.clone());
+        crate::rt::on_resume(name, move || resume(&v, &xs2));
         out.push(vif);
     }
     // The stack tasks start now: they first run when the caller next
@@ -192,7 +195,28 @@ fn close(v: &Inner, xs: &xs::Store) {
         ),
         Err(e) => log::warn!("net: {}: close: {e}", v.name),
     }
-    reactor::forget(v.port);
+    reactor::forget(v.port.get());
+}
+
+/// In a new domain: connect to the new backend, then say where our
+/// address is now (a gratuitous ARP: the bridge learns the new port, and
+/// peers waiting on us send at once). The sockets keep their state: TCP
+/// sends again what was lost on the way.
+fn resume(v: &Inner, xs: &xs::Store) -> Result<String, String> {
+    let mut dev = v.dev.borrow_mut();
+    let Some(nf) = dev.as_mut() else { return Ok(String::from(" (closed)")) };
+    if let Err(e) = xs.blocking(|s| nf.reconnect(s)) {
+        // The device is over: its stack task ends.
+        dev.take();
+        drop(dev);
+        v.poke();
+        return Err(format!("{e}"));
+    }
+    v.port.set(nf.port());
+    let announced = v.stack.borrow().announce(nf);
+    drop(dev);
+    v.poke();
+    Ok(String::from(if announced { ", address announced" } else { "" }))
 }
 
 /// The vif's stack task.
@@ -241,7 +265,7 @@ async fn drive(v: Rc<Inner>, xs: xs::Store) {
         if v.poked.get() {
             continue;
         }
-        let mut ev = pin!(reactor::port_event(v.port));
+        let mut ev = pin!(reactor::port_event(v.port.get()));
         let mut sleep = pin!(time::sleep(Duration::from_micros(delay)));
         poll_fn(|cx| {
             if v.poked.get() || ev.as_mut().poll(cx).is_ready() || sleep.as_mut().poll(cx).is_ready() {

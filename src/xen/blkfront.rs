@@ -32,7 +32,7 @@ use crate::xen::gnttab::{self, GrantError};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
 use crate::xen::time;
-use crate::xen::xenbus::{Device, State, Step, XenbusError};
+use crate::xen::xenbus::{self, Device, State, Step, XenbusError};
 
 /// Requests in flight at once, each with its own bounce pages.
 pub const SLOTS: usize = 32;
@@ -118,6 +118,9 @@ struct Slot {
     grefs: [u32; MAX_SEGMENTS],
     /// For a read in flight: where its data goes in the caller's buffer.
     target: (usize, usize),
+    /// The request in flight (operation, 512-byte unit; its length is
+    /// `target.1`), to send again after a resume.
+    req: (u8, u64),
 }
 
 pub struct BlkFront {
@@ -144,49 +147,73 @@ impl BlkFront {
     /// Connect to `dev` (a `vbd` from [`crate::xen::xenbus::devices`]).
     pub fn open(xs: &mut Store, dev: Device) -> Result<BlkFront, BlkfrontError> {
         gnttab::init()?;
-        let be = dev.backend_id;
-        // The backend publishes its features by InitWait.
-        let seen = dev.step(xs, Step::new().follow().read("max-ring-page-order"))?;
-        let seen = dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &["max-ring-page-order"])?;
-        let order = seen.parse::<u32>("max-ring-page-order")?.unwrap_or(0).min(MAX_RING_ORDER);
+        let order = backend_order(xs, &dev)?;
         let pages = 1usize << order;
         let ring_base = alloc_pages(pages).ok_or(BlkfrontError::NoMemory)?;
-        let mut ring_grefs = Vec::with_capacity(pages);
-        for i in 0..pages {
-            ring_grefs.push(gnttab::grant(be, (ring_base >> 12) + i as u64, false)?);
-        }
         // SAFETY: fresh heap pages, identity-mapped, used only as this ring.
         let ring_mem = unsafe { SharedPage::region(ring_base, pages * 4096) };
         let ring = FrontRing::init(&ring_mem, blkif::ring_entries(pages));
-        let port = evtchn::alloc_unbound(be).map_err(BlkfrontError::Evtchn)?;
-        // The bounce pages, granted once for the device's life: the grants
-        // are persistent whether or not the backend keeps them mapped.
+        // The bounce pages, granted for the device's life: the grants are
+        // persistent whether or not the backend keeps them mapped.
         let mut slots = Vec::with_capacity(SLOTS);
         for _ in 0..SLOTS {
             let base = alloc_pages(MAX_SEGMENTS).ok_or(BlkfrontError::NoMemory)?;
-            let mut grefs = [0u32; MAX_SEGMENTS];
-            for (i, g) in grefs.iter_mut().enumerate() {
-                *g = gnttab::grant(be, (base >> 12) + i as u64, false)?;
+            slots.push(Slot { base, grefs: [0; MAX_SEGMENTS], target: (0, 0), req: (0, 0) });
+        }
+        let info = Info { sector_size: 512, sectors: 0, read_only: false, cdrom: false, flush: false, ring_pages: pages };
+        let mut f = BlkFront {
+            dev,
+            ring,
+            ring_mem,
+            ring_base,
+            ring_grefs: Vec::new(),
+            port: 0,
+            slots,
+            out: Outstanding::default(),
+            info,
+            error: None,
+            held: 0,
+            abandoned: 0,
+            bytes_read: 0,
+        };
+        f.info = f.connect(xs, order)?;
+        Ok(f)
+    }
+
+    /// Grant the ring (order `order`, its pages allocated) and the bounce
+    /// pages, bind an event channel, and take the device to `Connected`:
+    /// what the backend says about the disk.
+    fn connect(&mut self, xs: &mut Store, order: u32) -> Result<Info, BlkfrontError> {
+        let be = self.dev.backend_id;
+        let pages = 1usize << order;
+        self.ring_grefs.clear();
+        for i in 0..pages {
+            self.ring_grefs.push(gnttab::grant(be, (self.ring_base >> 12) + i as u64, false)?);
+        }
+        self.ring = FrontRing::init(&self.ring_mem, blkif::ring_entries(pages));
+        self.port = evtchn::alloc_unbound(be).map_err(BlkfrontError::Evtchn)?;
+        for slot in &mut self.slots {
+            for (i, g) in slot.grefs.iter_mut().enumerate() {
+                *g = gnttab::grant(be, (slot.base >> 12) + i as u64, false)?;
             }
-            slots.push(Slot { base, grefs, target: (0, 0) });
         }
 
         // Everything we set up, `Initialised`, and what a connected backend
         // says about the disk: one round trip.
         let mut step = Step::new();
         if order == 0 {
-            step = step.write("ring-ref", ring_grefs[0]);
+            step = step.write("ring-ref", self.ring_grefs[0]);
         } else {
             step = step.write("ring-page-order", order);
-            for (i, g) in ring_grefs.iter().enumerate() {
+            for (i, g) in self.ring_grefs.iter().enumerate() {
                 step = step.write(&format!("ring-ref{i}"), g);
             }
         }
-        step = step.write("event-channel", port).write("protocol", "x86_64-abi").write("feature-persistent", 1);
+        step = step.write("event-channel", self.port).write("protocol", "x86_64-abi").write("feature-persistent", 1);
         const DISK: [&str; 4] = ["sector-size", "sectors", "info", "feature-flush-cache"];
         let step = step.state(State::Initialised).reads(&DISK);
-        let seen = dev.step(xs, step)?;
-        let seen = dev.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &DISK)?;
+        let seen = self.dev.step(xs, step)?;
+        let seen = self.dev.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &DISK)?;
 
         let sector_size = seen.parse::<u32>("sector-size")?.unwrap_or(512);
         // `sectors` counts 512-byte units whatever the sector size.
@@ -203,22 +230,70 @@ impl BlkFront {
             flush: seen.feature("feature-flush-cache")?,
             ring_pages: pages,
         };
-        dev.step(xs, Step::new().state(State::Connected).unfollow())?;
-        Ok(BlkFront {
-            dev,
-            ring,
-            ring_mem,
-            ring_base,
-            ring_grefs,
-            port,
-            slots,
-            out: Outstanding::default(),
-            info,
-            error: None,
-            held: 0,
-            abandoned: 0,
-            bytes_read: 0,
-        })
+        self.dev.step(xs, Step::new().state(State::Connected).unfollow())?;
+        Ok(info)
+    }
+
+    /// The domain was resumed in a new domain (`xl restore`, the end of a
+    /// migration): the backend is a new one, the grant table and the
+    /// event channel are gone. Grant everything again, connect to the new
+    /// backend (the same disk, as the toolstack says: its sector size must
+    /// not change), and put the requests that were in flight on the new
+    /// ring again (their data is still in their bounce pages): a write
+    /// acknowledged before the suspend was done; one in flight is done
+    /// after the resume. Returns how many requests went out again.
+    pub fn reconnect(&mut self, xs: &mut Store) -> Result<usize, BlkfrontError> {
+        // The new table holds none of the old grants: free the references.
+        for g in self.ring_grefs.drain(..) {
+            let _ = gnttab::revoke(g);
+        }
+        for slot in &mut self.slots {
+            for g in slot.grefs {
+                let _ = gnttab::revoke(g);
+            }
+        }
+        let (class, id) = (self.dev.class.clone(), self.dev.id);
+        self.dev = xenbus::devices(xs, &class)?
+            .into_iter()
+            .find(|d| d.id == id)
+            .ok_or_else(|| BlkfrontError::Xenbus(XenbusError::BadKey { path: self.dev.frontend.clone(), value: None }))?;
+        let order = backend_order(xs, &self.dev)?;
+        let pages = 1usize << order;
+        if pages != self.info.ring_pages {
+            // Another backend, another ring size: new pages.
+            let base = alloc_pages(pages).ok_or(BlkfrontError::NoMemory)?;
+            // SAFETY: the old ring's grants are gone with the old domain.
+            unsafe { free_pages(self.ring_base, self.info.ring_pages) };
+            self.ring_base = base;
+            // SAFETY: fresh heap pages, identity-mapped, used only as this ring.
+            self.ring_mem = unsafe { SharedPage::region(base, pages * 4096) };
+        }
+        let info = self.connect(xs, order)?;
+        if info.sector_size != self.info.sector_size {
+            return Err(BlkfrontError::BadGeometry { sectors: info.sectors, sector_size: info.sector_size });
+        }
+        self.info = info;
+        let mut again = 0;
+        for id in 0..SLOTS {
+            if self.out.is_free(id) {
+                continue;
+            }
+            let (op, unit) = self.slots[id].req;
+            let len = self.slots[id].target.1;
+            let (segs, nseg) = if op == OP_FLUSH_DISKCACHE {
+                ([blkif::Segment { gref: 0, first: 0, last: 0 }; MAX_SEGMENTS], 0)
+            } else {
+                blkif::segments(0, len, &self.slots[id].grefs).map_err(|_| BlkfrontError::NoMemory)?
+            };
+            let req = blkif::encode_request(op, self.dev.id as u16, id as u64, unit, &segs[..nseg]);
+            // As many entries as slots: there is room.
+            self.ring.push(&self.ring_mem, &req);
+            again += 1;
+        }
+        if again > 0 && self.ring.publish(&self.ring_mem) {
+            let _ = evtchn::notify(self.port);
+        }
+        Ok(again)
     }
 
     pub fn info(&self) -> Info {
@@ -291,7 +366,8 @@ impl BlkFront {
                     fill(sent, buf);
                 }
                 slot.target = (sent, n);
-                let req = blkif::encode_request(op, self.dev.id as u16, id as u64, unit + (sent / 512) as u64, &segs[..nseg]);
+                slot.req = (op, unit + (sent / 512) as u64);
+                let req = blkif::encode_request(op, self.dev.id as u16, id as u64, slot.req.1, &segs[..nseg]);
                 if !self.ring.push(&self.ring_mem, &req) {
                     break;
                 }
@@ -380,6 +456,7 @@ impl BlkFront {
             unsafe { core::slice::from_raw_parts_mut(slot.base as *mut u8, len) }.copy_from_slice(d);
         }
         slot.target = (0, len);
+        slot.req = (op, unit);
         let req = blkif::encode_request(op, self.dev.id as u16, id as u64, unit, &segs[..nseg]);
         if !self.ring.push(&self.ring_mem, &req) {
             return Ok(None);
@@ -486,6 +563,14 @@ impl BlkFront {
     }
 }
 
+/// Wait for the backend to publish its features (`InitWait`): the ring
+/// order to use.
+fn backend_order(xs: &mut Store, dev: &Device) -> Result<u32, BlkfrontError> {
+    let seen = dev.step(xs, Step::new().follow().read("max-ring-page-order"))?;
+    let seen = dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &["max-ring-page-order"])?;
+    Ok(seen.parse::<u32>("max-ring-page-order")?.unwrap_or(0).min(MAX_RING_ORDER))
+}
+
 impl BlockDevice for BlkFront {
     fn sector_size(&self) -> u32 {
         self.info.sector_size
@@ -515,6 +600,8 @@ impl BlockDevice for BlkFront {
             return Err(BlockError::Stopped);
         }
         let Some(id) = self.free_slot() else { return Err(BlockError::Busy) };
+        self.slots[id].req = (OP_FLUSH_DISKCACHE, 0);
+        self.slots[id].target = (0, 0);
         let req = blkif::encode_request(OP_FLUSH_DISKCACHE, self.dev.id as u16, id as u64, 0, &[]);
         if !self.ring.push(&self.ring_mem, &req) {
             return Err(BlockError::Busy);

@@ -38,7 +38,7 @@ use crate::xen::gnttab::{self, GrantError};
 use crate::xen::netif::{self, FrontRing, NetifError, Pool, NETTXF_DATA_VALIDATED, RX_ENTRY, TX_ENTRY};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
-use crate::xen::xenbus::{Device, State, Step, XenbusError};
+use crate::xen::xenbus::{self, Device, State, Step, XenbusError};
 
 /// Pages posted for received packets.
 pub const RX_BUFFERS: usize = 64;
@@ -180,68 +180,94 @@ impl NetFront {
     /// Connect to `dev` (a `vif` from [`crate::xen::xenbus::devices`]).
     pub fn open(xs: &mut Store, dev: Device) -> Result<NetFront, NetfrontError> {
         gnttab::init()?;
-        let be = dev.backend_id;
         let mac_key = xs.read(&format!("{}/mac", dev.frontend)).map_err(|_| NetfrontError::BadMac(None))?;
         let mac = parse_mac(&mac_key).ok_or(NetfrontError::BadMac(Some(mac_key)))?;
+        let tx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
+        let rx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
+        // SAFETY: fresh heap pages, identity-mapped, used only as these rings.
+        let (tx_mem, rx_mem) = unsafe { (SharedPage::new(tx_ring_base), SharedPage::new(rx_ring_base)) };
+        let rx_base = alloc_pages(RX_BUFFERS).ok_or(NetfrontError::NoMemory)?;
+        let tx_base = alloc_pages(TX_BUFFERS * TX_BUF / 4096).ok_or(NetfrontError::NoMemory)?;
+        let mut nf = NetFront {
+            sh: Shared { name: format!("vif/{}", dev.id), port: 0, stats: Stats::default(), broken: None },
+            dev,
+            mac,
+            rx: Rx { ring: FrontRing::init(&rx_mem, "rx", RX_ENTRY), mem: rx_mem, pool: Pool::default(), base: rx_base, grefs: Vec::new() },
+            tx: Tx { ring: FrontRing::init(&tx_mem, "tx", TX_ENTRY), mem: tx_mem, pool: Pool::default(), base: tx_base, grefs: Vec::new() },
+            rx_ring_base,
+            tx_ring_base,
+            rx_ring_gref: 0,
+            tx_ring_gref: 0,
+            ip: None,
+        };
+        nf.connect(xs)?;
+        Ok(nf)
+    }
+
+    /// Wait for the backend's features, grant the rings and the buffers,
+    /// bind an event channel, post every RX buffer and take the vif to
+    /// `Connected`.
+    fn connect(&mut self, xs: &mut Store) -> Result<(), NetfrontError> {
+        let be = self.dev.backend_id;
         const FEATURES: [&str; 2] = ["feature-rx-copy", "ip"];
-        let seen = dev.step(xs, Step::new().follow().reads(&FEATURES))?;
-        let seen = dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &FEATURES)?;
+        let seen = self.dev.step(xs, Step::new().follow().reads(&FEATURES))?;
+        let seen = self.dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &FEATURES)?;
         if !seen.feature("feature-rx-copy")? {
             return Err(NetfrontError::NoRxCopy);
         }
-        let ip = seen.key("ip").map(String::from);
+        self.ip = seen.key("ip").map(String::from);
 
-        let tx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
-        let rx_ring_base = alloc_pages(1).ok_or(NetfrontError::NoMemory)?;
-        let tx_ring_gref = gnttab::grant(be, tx_ring_base >> 12, false)?;
-        let rx_ring_gref = gnttab::grant(be, rx_ring_base >> 12, false)?;
-        // SAFETY: fresh heap pages, identity-mapped, used only as these rings.
-        let (tx_mem, rx_mem) = unsafe { (SharedPage::new(tx_ring_base), SharedPage::new(rx_ring_base)) };
-        let tx_ring = FrontRing::init(&tx_mem, "tx", TX_ENTRY);
-        let rx_ring = FrontRing::init(&rx_mem, "rx", RX_ENTRY);
-
-        let rx_base = alloc_pages(RX_BUFFERS).ok_or(NetfrontError::NoMemory)?;
-        let mut rx_grefs = Vec::with_capacity(RX_BUFFERS);
+        self.tx_ring_gref = gnttab::grant(be, self.tx_ring_base >> 12, false)?;
+        self.rx_ring_gref = gnttab::grant(be, self.rx_ring_base >> 12, false)?;
+        self.tx.ring = FrontRing::init(&self.tx.mem, "tx", TX_ENTRY);
+        self.rx.ring = FrontRing::init(&self.rx.mem, "rx", RX_ENTRY);
+        self.rx.pool = Pool::default();
+        self.tx.pool = Pool::default();
+        self.rx.grefs.clear();
         for i in 0..RX_BUFFERS {
-            rx_grefs.push(gnttab::grant(be, (rx_base >> 12) + i as u64, false)?);
+            self.rx.grefs.push(gnttab::grant(be, (self.rx.base >> 12) + i as u64, false)?);
         }
-        let tx_pages = TX_BUFFERS * TX_BUF / 4096;
-        let tx_base = alloc_pages(tx_pages).ok_or(NetfrontError::NoMemory)?;
-        let mut tx_grefs = Vec::with_capacity(tx_pages);
-        for i in 0..tx_pages {
+        self.tx.grefs.clear();
+        for i in 0..TX_BUFFERS * TX_BUF / 4096 {
             // The backend only reads what we send.
-            tx_grefs.push(gnttab::grant(be, (tx_base >> 12) + i as u64, true)?);
+            self.tx.grefs.push(gnttab::grant(be, (self.tx.base >> 12) + i as u64, true)?);
         }
-        let port = evtchn::alloc_unbound(be)?;
-
-        let mut nf = NetFront {
-            sh: Shared { name: format!("vif/{}", dev.id), port, stats: Stats::default(), broken: None },
-            dev,
-            mac,
-            rx: Rx { ring: rx_ring, mem: rx_mem, pool: Pool::default(), base: rx_base, grefs: rx_grefs },
-            tx: Tx { ring: tx_ring, mem: tx_mem, pool: Pool::default(), base: tx_base, grefs: tx_grefs },
-            rx_ring_base,
-            tx_ring_base,
-            rx_ring_gref,
-            tx_ring_gref,
-            ip,
-        };
-        nf.refill();
-        let d = &nf.dev;
+        self.sh.port = evtchn::alloc_unbound(be)?;
+        self.refill();
         let step = Step::new()
-            .write("tx-ring-ref", tx_ring_gref)
-            .write("rx-ring-ref", rx_ring_gref)
-            .write("event-channel", port)
+            .write("tx-ring-ref", self.tx_ring_gref)
+            .write("rx-ring-ref", self.rx_ring_gref)
+            .write("event-channel", self.sh.port)
             .write("request-rx-copy", 1)
             .write("feature-rx-notify", 1)
             .write("feature-sg", 0)
             .write("feature-gso-tcpv4", 0)
             .state(State::Connected);
-        let seen = d.step(xs, step)?;
-        d.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &[])?;
-        d.step(xs, Step::new().unfollow())?;
-        let _ = evtchn::notify(port);
-        Ok(nf)
+        let seen = self.dev.step(xs, step)?;
+        self.dev.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &[])?;
+        self.dev.step(xs, Step::new().unfollow())?;
+        let _ = evtchn::notify(self.sh.port);
+        Ok(())
+    }
+
+    /// The domain was resumed in a new domain (`xl restore`, the end of a
+    /// migration): the backend is a new one, the grant table and the
+    /// event channel are gone. Connect to the new backend with fresh
+    /// rings; the frames that were in flight either way are lost, as on a
+    /// wire (TCP sends its own again). The MAC stays what it was.
+    pub fn reconnect(&mut self, xs: &mut Store) -> Result<(), NetfrontError> {
+        // The new table holds none of the old grants: free the references.
+        let old = [self.tx_ring_gref, self.rx_ring_gref];
+        for g in old.into_iter().chain(self.rx.grefs.drain(..)).chain(self.tx.grefs.drain(..)) {
+            let _ = gnttab::revoke(g);
+        }
+        let id = self.dev.id;
+        self.dev = xenbus::devices(xs, "vif")?
+            .into_iter()
+            .find(|d| d.id == id)
+            .ok_or_else(|| NetfrontError::Xenbus(XenbusError::BadKey { path: self.dev.frontend.clone(), value: None }))?;
+        self.sh.broken = None;
+        self.connect(xs)
     }
 
     pub fn mac(&self) -> [u8; 6] {
