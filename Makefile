@@ -127,7 +127,7 @@ test-unit: deps-fs
 	cargo test --lib
 
 test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu deps-fs
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored
+	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored --test xen_suspend
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
@@ -161,8 +161,10 @@ xen-host-shell: $(IMAGE) deps-qemu
 # default 5; BENCHES="disk" runs only that one. benches/net.rs: the network
 # stubdomain against a Linux PVH domU on the Xen host (docs/network.md).
 # benches/xenstored.rs: the xenstore domain against xenstored and
-# oxenstored (docs/xenstored.md).
-BENCHES ?= boot disk net xenstored
+# oxenstored (docs/xenstored.md). benches/suspend.rs: the downtime a client
+# of the network stubdomain sees across xl save/restore and xl migrate,
+# against a Linux PVH domU (docs/lifecycle.md).
+BENCHES ?= boot disk net xenstored suspend
 
 bench: $(IMAGE) apps tool examples deps-qemu
 	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_TOOL=$(abspath $(TOOL)) HVMLITE_EXAMPLES=$(abspath target/examples) cargo bench $(BENCHES:%=--bench %)

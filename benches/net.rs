@@ -48,7 +48,7 @@ mod linux_support;
 
 use common::xen_host::{self, Scenario};
 use common::*;
-use linux_support::{busybox, cpio, kernel_module, linux};
+use linux_support::net_domu;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -57,40 +57,6 @@ use std::time::Duration;
 const POLL_LOOP: &str = "6820eb8";
 /// Seconds of idling measured each time.
 const IDLE_S: u32 = 20;
-
-/// Debian's bzImage and an initramfs for the Linux domU.
-fn linux_domu() -> (PathBuf, PathBuf) {
-    let dir = scratch("net-bench");
-    let vmlinuz = linux().vmlinuz.clone();
-    let netfront = kernel_module("drivers/net/xen-netfront.ko");
-    let busybox = busybox();
-    let init = br#"#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-insmod /xen-netfront.ko
-ip link set lo up
-i=0; until [ -e /sys/class/net/eth0 ]; do i=$((i + 1)); [ $i -le 100 ] || break; sleep 0.1; done
-ip addr add 192.168.77.3/24 dev eth0
-ip link set eth0 up
-mkdir -p /www
-head -c 700 /dev/zero | tr '\0' 'x' > /www/index.html
-nc -ll -p 7 -e cat &
-httpd -p 80 -h /www
-echo "linux-net: ready" > /dev/hvc0
-while :; do sleep 3600; done
-"#;
-    let cpio = cpio(&[
-        ("bin", 0o40755, &[]),
-        ("bin/busybox", 0o100755, &busybox),
-        ("init", 0o100755, init),
-        ("xen-netfront.ko", 0o100644, &netfront),
-    ]);
-    let initrd = dir.join("linux-net.cpio");
-    std::fs::write(&initrd, cpio).unwrap();
-    (vmlinuz, initrd)
-}
 
 /// Today's app, as `make examples` squashed it.
 fn app() -> PathBuf {
@@ -357,7 +323,7 @@ fn thousands(n: u64) -> String {
 
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let (vmlinuz, initrd) = linux_domu();
+    let (vmlinuz, initrd) = net_domu("net-bench", "192.168.77.3/24");
     let (old, old_plain) = poll_loop_app();
     let new = app();
     let new_plain = root().join("target/x86_64-unknown-none/release/net-echo-http");

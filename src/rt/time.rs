@@ -171,6 +171,31 @@ pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     }
 }
 
+/// Poll every future of `fs` together until all have finished; their
+/// outputs in the same order.
+pub async fn join_all<F: Future>(fs: impl IntoIterator<Item = F>) -> alloc::vec::Vec<F::Output> {
+    let mut fs: alloc::vec::Vec<core::pin::Pin<alloc::boxed::Box<F>>> = fs.into_iter().map(alloc::boxed::Box::pin).collect();
+    let mut out: alloc::vec::Vec<Option<F::Output>> = fs.iter().map(|_| None).collect();
+    core::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in fs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
 /// Which of two futures finished first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Either<A, B> {
@@ -215,6 +240,21 @@ mod tests {
             let r = timeout(Duration::from_secs(1), async { 7 }).await;
             assert_eq!(r, Ok(7));
             assert_eq!(context::shared().timers_queued(), 0);
+        });
+    }
+
+    #[test]
+    fn join_all_runs_every_future_together_and_keeps_their_order() {
+        run(async {
+            let t0 = now();
+            let out = join_all([30u64, 10, 20].map(|ms| async move {
+                sleep(Duration::from_millis(ms)).await;
+                ms
+            }))
+            .await;
+            assert_eq!(out, [30, 10, 20]);
+            assert_eq!(now() - t0, Duration::from_millis(30), "together, not one after another");
+            assert!(join_all(core::iter::empty::<core::future::Ready<u8>>()).await.is_empty());
         });
     }
 

@@ -211,3 +211,42 @@ pub fn linux_bios_e820<'a>(init_lines: impl IntoIterator<Item = &'a str>) -> Vec
         })
         .collect()
 }
+
+/// Debian's bzImage and an initramfs for a Linux PVH domU that serves what
+/// `examples/net-echo-http` serves, for the benchmarks that set the two side
+/// by side: `xen-netfront.ko` from the same package, eth0 at `cidr`, busybox
+/// `nc -ll -p 7 -e cat` (TCP echo) and `httpd -p 80` (a 700-byte `/`).
+/// The initramfs is written under `scratch(name)`.
+pub fn net_domu(name: &str, cidr: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let vmlinuz = linux().vmlinuz.clone();
+    let netfront = kernel_module("drivers/net/xen-netfront.ko");
+    let busybox = busybox();
+    let init = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev
+insmod /xen-netfront.ko
+ip link set lo up
+i=0; until [ -e /sys/class/net/eth0 ]; do i=$((i + 1)); [ $i -le 100 ] || break; sleep 0.1; done
+ip addr add CIDR dev eth0
+ip link set eth0 up
+mkdir -p /www
+head -c 700 /dev/zero | tr '\0' 'x' > /www/index.html
+nc -ll -p 7 -e cat &
+httpd -p 80 -h /www
+echo "linux-net: ready" > /dev/hvc0
+while :; do sleep 3600; done
+"#
+    .replace("CIDR", cidr);
+    let cpio = cpio(&[
+        ("bin", 0o40755, &[]),
+        ("bin/busybox", 0o100755, &busybox),
+        ("init", 0o100755, init.as_bytes()),
+        ("xen-netfront.ko", 0o100644, &netfront),
+    ]);
+    let initrd = dir.join("linux-net.cpio");
+    std::fs::write(&initrd, cpio).unwrap();
+    (vmlinuz, initrd)
+}

@@ -8,7 +8,8 @@
 #   xen.bin         Xen as a multiboot ELF (xen/fetch-xen.sh)
 #   vmlinux         dom0 kernel: the ELF inside Debian's bzImage, so that Xen
 #                   does not spend seconds decompressing xz under TCG
-#   initramfs.gz    newc cpio, gzip: busybox, xl, xenstored, oxenstored,
+#   initramfs.gz    newc cpio, gzip: busybox, xl (with libxl-save-helper),
+#                   xenstored, oxenstored,
 #                   init-xenstore-domain, test-xenstore, xenconsoled,
 #                   xen-init-dom0, xenstore-*, their libraries, the Xen
 #                   modules and tests/xen-host/init as /init; padded with
@@ -133,8 +134,10 @@ x="$u/xen-utils-4.17/usr/lib/xen-4.17/bin"
 # The xenstore choices of tests/xen-host/init: the C daemon, the OCaml one
 # (with its config from xen-utils-common), or a xenstore domain built by
 # init-xenstore-domain; test-xenstore exercises whichever serves.
+# libxl-save-helper: what `xl save`, `restore` and `migrate` exec to move
+# a domain's memory (without it every save fails).
 for b in xl xenstored xenconsoled xen-init-dom0 xenconsole xenstore-control \
-         oxenstored init-xenstore-domain test-xenstore; do
+         oxenstored init-xenstore-domain test-xenstore libxl-save-helper; do
     cp "$x/$b" "$r/usr/lib/xen-4.17/bin/$b"
     ln -s ../lib/xen-4.17/bin/$b "$r/usr/sbin/$b"
 done
