@@ -1,6 +1,9 @@
 //! A real Xen host for tests: Debian's Xen 4.17 in QEMU/TCG with Debian's
 //! Linux 6.1 as PV dom0 and the `xl` toolstack (built by
 //! `tests/xen-host/build.sh`, cached in `target/xen-host/`).
+//! `HVMLITE_XEN_HOST=4.20` picks the second host instead: Debian 13's
+//! Xen 4.20 with its Linux 6.12 as PV dom0 (`XEN_HOST=4.20` for build.sh,
+//! cached in `target/xen-host-4.20/`); see [`XenHost`].
 //!
 //! A [`Scenario`] adds files, xl configs and a dom0 shell script to the
 //! host's initramfs (as a second newc cpio appended to the first); dom0's
@@ -49,18 +52,61 @@ pub struct Host {
     pub initramfs: PathBuf,
 }
 
-/// Build the host once (a no-op when `target/xen-host/stamp` is current).
+/// Which Xen host the tests boot: `HVMLITE_XEN_HOST` = `4.17` (or unset)
+/// or `4.20`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum XenHost {
+    /// Debian 12: Xen 4.17, Linux 6.1 as dom0 (`target/xen-host/`).
+    #[default]
+    Xen417,
+    /// Debian 13: Xen 4.20, Linux 6.12 as dom0 (`target/xen-host-4.20/`).
+    Xen420,
+}
+
+impl XenHost {
+    /// From `HVMLITE_XEN_HOST` (unset: 4.17).
+    pub fn from_env() -> Self {
+        match std::env::var("HVMLITE_XEN_HOST").as_deref() {
+            Err(_) | Ok("") | Ok("4.17") => XenHost::Xen417,
+            Ok("4.20") => XenHost::Xen420,
+            Ok(other) => panic!("HVMLITE_XEN_HOST={other}: 4.17 or 4.20"),
+        }
+    }
+    /// Xen's version, as build.sh's `XEN_HOST` names it.
+    pub fn version(self) -> &'static str {
+        match self {
+            XenHost::Xen417 => "4.17",
+            XenHost::Xen420 => "4.20",
+        }
+    }
+    /// Where build.sh keeps this host.
+    pub fn dir(self) -> PathBuf {
+        match self {
+            XenHost::Xen417 => root().join("target/xen-host"),
+            XenHost::Xen420 => root().join("target/xen-host-4.20"),
+        }
+    }
+}
+
+/// Build the host `HVMLITE_XEN_HOST` names once (a no-op when its
+/// `target/xen-host*/stamp` is current).
 pub fn host() -> Host {
     static HOST: OnceLock<Mutex<Option<Host>>> = OnceLock::new();
     let mut g = HOST.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(h) = g.as_ref() {
         return h.clone();
     }
-    let dir = root().join("target/xen-host");
+    let which = XenHost::from_env();
+    let dir = which.dir();
     let t = Instant::now();
-    let st = Command::new("sh").arg(root().join("tests/xen-host/build.sh")).arg(&dir).status().expect("run tests/xen-host/build.sh");
+    let st = Command::new("sh")
+        .arg(root().join("tests/xen-host/build.sh"))
+        .arg(&dir)
+        .env("XEN_HOST", which.version())
+        .status()
+        .expect("run tests/xen-host/build.sh");
     assert!(st.success(), "tests/xen-host/build.sh failed");
-    eprintln!("xen-host: host ready in {:.1?}", t.elapsed());
+    eprintln!("xen-host: Xen {} host ready in {:.1?}", which.version(), t.elapsed());
     let h = Host { xen: dir.join("xen.bin"), vmlinux: dir.join("vmlinux"), initramfs: dir.join("initramfs.gz") };
     *g = Some(h.clone());
     h
