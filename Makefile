@@ -22,7 +22,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image apps examples tool lint install deb run test test-unit test-xen xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fs deps-fuzz clean FORCE
+.PHONY: all image apps examples tool lint install deb run test test-unit test-xen test-xen-4.20 xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fs deps-fuzz clean FORCE
 
 all: image apps
 
@@ -121,7 +121,15 @@ run: $(IMAGE) deps-qemu
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
 test: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast
+	rc=0; HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast || rc=$$?; \
+	    $(MAKE) --no-print-directory test-xen-4.20 || rc=$$?; exit $$rc
+
+# The second Xen host (Debian 13: Xen 4.20, Linux 6.12 as dom0): the
+# boot, stubdomain, network, disk-boot and suspend scenarios on it too.
+XEN420_ENV = HVMLITE_XEN_HOST=4.20 HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL))
+test-xen-4.20: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
+	$(XEN420_ENV) cargo test --no-fail-fast --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend
+	$(XEN420_ENV) cargo test --no-fail-fast --test xen_disk boots_the_kernel_on_each_kind_of_disk
 
 test-unit: deps-fs
 	cargo test --lib

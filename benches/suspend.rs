@@ -43,22 +43,28 @@ probe() { /usr/bin/downtime $1 7 > /tmp/dt & dt=$!; sleep 1; }
 # probed: once it answers again, a second more, then the probe's line
 probed() { answers $1 || return 1; sleep 1; kill -TERM $dt; wait $dt; cat /tmp/dt; }
 xl info >/dev/null; xl list >/dev/null
+# The saved images go to a tmpfs of their own: the root one is limited to
+# half of dom0's memory, which a 128 MiB domain's image and the rest of
+# the initramfs do not fit in.
+mkdir -p /save && mount -t tmpfs -o size=75% tmpfs /save || exit 91
+# fail WHO WHAT NAME: say so with xl's last words, and clean up
+fail() { echo "bench-fail $1 $2"; tail -n 3 /tmp/xl.log | sed "s/^/bench-why $1 /"; xl destroy $3 >/dev/null 2>&1; wait_gone $3 30; rm -f /save/b.save; return 1; }
 # one WHO NAME IP ROUND
 one() {
     ip neigh flush dev xenbr0 >/dev/null 2>&1
-    xl create /etc/xen/$2.cfg >/dev/null 2>&1 || { echo "bench-fail $1 create"; return 1; }
-    answers $3 || { echo "bench-fail $1 no first answer"; xl destroy $2; return 1; }
+    xl create /etc/xen/$2.cfg >/tmp/xl.log 2>&1 || { fail $1 create $2; return 1; }
+    answers $3 || { fail $1 "no first answer" $2; return 1; }
     sleep 1
     probe $3
-    t0=$(up); xl save $2 /root/b.save >/dev/null 2>&1 || { echo "bench-fail $1 save"; return 1; }
-    t1=$(up); xl restore /root/b.save >/dev/null 2>&1 || { echo "bench-fail $1 restore"; return 1; }
-    t2=$(up); size=$(wc -c < /root/b.save); rm -f /root/b.save
-    l=$(probed $3) || { echo "bench-fail $1 no answer after the restore"; return 1; }
+    t0=$(up); xl save $2 /save/b.save >/tmp/xl.log 2>&1 || { kill $dt; fail $1 save $2; return 1; }
+    t1=$(up); xl restore /save/b.save >/tmp/xl.log 2>&1 || { kill $dt; fail $1 restore $2; return 1; }
+    t2=$(up); size=$(wc -c < /save/b.save); rm -f /save/b.save
+    l=$(probed $3) || { kill $dt; fail $1 "no answer after the restore" $2; return 1; }
     echo "bench $1 round=$4 op=save save=$((t1 - t0)) restore=$((t2 - t1)) image=$size $l"
     probe $3
-    t0=$(up); xl migrate -s "" $2 "xl migrate-receive" >/dev/null 2>&1 || { echo "bench-fail $1 migrate"; return 1; }
+    t0=$(up); xl migrate -s "" $2 "xl migrate-receive" >/tmp/xl.log 2>&1 || { kill $dt; fail $1 migrate $2; return 1; }
     t1=$(up)
-    l=$(probed $3) || { echo "bench-fail $1 no answer after the migration"; return 1; }
+    l=$(probed $3) || { kill $dt; fail $1 "no answer after the migration" $2; return 1; }
     echo "bench $1 round=$4 op=migrate migrate=$((t1 - t0)) $l"
     xl destroy $2
     wait_gone $2 30
