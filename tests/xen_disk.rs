@@ -736,26 +736,58 @@ fn a_lying_block_backend_is_one_fatal_line() {
     for mode in ["index", "id"] {
         // Map the frontend's ring as soon as it names it; blkpoke lies
         // from the frontend's first request on (blkback has attached the
-        // ring by then). Waiting for blkback here instead left the lie to
-        // dom0's scheduling, and the 48 MiB were sometimes read first.
+        // ring by then). blkback connects only once blkpoke has the ring
+        // mapped (the gated hotplug script below holds physical-device
+        // back until then): on a loaded machine, dom0 once took longer to
+        // start blkpoke than the guest to read the 48 MiB.
         let poke = format!(
             r#"d=$(xl domid hvmlite-disk)
 fe=/local/domain/$d/device/vbd/51712
 i=0; until ref=$(xenstore-read $fe/ring-ref0 2>/dev/null || xenstore-read $fe/ring-ref 2>/dev/null); do
     i=$((i + 1)); [ $i -le 2000 ] || exit 12; sleep 0.005; done
 order=$(xenstore-read $fe/ring-page-order 2>/dev/null || echo 0)
-/usr/bin/blkpoke $d $ref $((32 << order)) {mode} 8000 || exit 13
+/usr/bin/blkpoke $d $ref $((32 << order)) {mode} 8000 > /tmp/poke.out & poke=$!
+i=0; until grep -q '^blkpoke: mapped' /tmp/poke.out; do
+    i=$((i + 1)); [ $i -le 1000 ] && kill -0 $poke 2>/dev/null || exit 15; sleep 0.01; done
+touch /tmp/blk-go
+wait $poke || exit 13
+cat /tmp/poke.out
 "#
         );
-        script.push_str(&crash_script(mode, &poke));
+        script.push_str("rm -f /tmp/blk-go\n");
+        script.push_str(&crash_script(mode, &poke).replace("script=block-sh", "script=block-gated"));
     }
     script.push_str("echo \"=== end\"\n");
+    // tests/xen-host/block, but blkback may connect (physical-device) only
+    // once /tmp/blk-go exists.
+    let gated = scratch("disk-hostile").join("block-gated");
+    std::fs::write(
+        &gated,
+        r#"#!/bin/sh
+case "$1" in
+add)
+    dev=$(xenstore-read "$XENBUS_PATH/params") || exit 1
+    mm=$(stat -L -c %t:%T "$dev") || exit 1
+    ( i=0; until [ -e /tmp/blk-go ]; do i=$((i + 1)); [ $i -le 6000 ] || break; sleep 0.01; done
+      xenstore-write "$XENBUS_PATH/physical-device-path" "$dev"
+      xenstore-write "$XENBUS_PATH/physical-device" "$mm" ) </dev/null >/dev/null 2>&1 &
+    xenstore-write "$XENBUS_PATH/hotplug-status" connected
+    ;;
+remove)
+    xenstore-rm "$XENBUS_PATH/hotplug-status" 2>/dev/null
+    ;;
+esac
+exit 0
+"#,
+    )
+    .unwrap();
     let cfg = std::fs::read_to_string(root().join("xen/hvmlite-disk.cfg")).unwrap();
     let s = Scenario::new(&script)
         .config("hvmlite-disk.cfg", &cfg)
         .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
         .file_from("/scenario/hostile.img.gz", &gz)
-        .program_from("/usr/bin/blkpoke", &xen_host::dom0_tool("blkpoke"));
+        .program_from("/usr/bin/blkpoke", &xen_host::dom0_tool("blkpoke"))
+        .program_from("/etc/xen/scripts/block-gated", &gated);
     let r = xen_host::run("disk-hostile", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");

@@ -46,6 +46,9 @@ int main(int argc, char **argv)
     uint32_t entries = (uint32_t)strtoul(argv[3], NULL, 0);
     if (entries == 0 || (entries & (entries - 1))) { fprintf(stderr, "blkpoke: ENTRIES must be a power of two\n"); return 2; }
     struct gnt_page g = gnt_map("blkpoke", argv[1], argv[2], PROT_READ | PROT_WRITE);
+    /* The test may hold the frontend paused until the ring is mapped. */
+    printf("blkpoke: mapped\n");
+    fflush(stdout);
     volatile uint8_t *p = g.page;
     volatile uint32_t *req_prod = (volatile uint32_t *)(p + REQ_PROD);
     volatile uint32_t *rsp_prod = (volatile uint32_t *)(p + RSP_PROD);
