@@ -234,7 +234,7 @@ fuzz_target!(|data: &[u8]| {
         }
         xs.transport().waits = 0;
         let call = xs.transport().script.u8();
-        let res: Result<(), XsError> = match call % 15 {
+        let res: Result<(), XsError> = match call % 16 {
             0 => xs.read("device/vif/0/state").map(|s| assert!(s.len() <= XS_PAYLOAD_MAX)),
             1 => xs.write("data/hvmlite/state", "ready"),
             2 => xs.directory("device").map(|v| assert!(v.iter().map(|s| s.len() + 1).sum::<usize>() <= XS_PAYLOAD_MAX + 1)),
@@ -268,7 +268,7 @@ fuzz_target!(|data: &[u8]| {
                 r
             }
             13 => {
-                xs.add_watcher("rt:0");
+                xs.add_watcher("rt:0", "control/shutdown");
                 let r = xs.pump().map(|_| ());
                 let mut n = 0;
                 while let Poll::Ready(Some(p)) = xs.poll_watch("rt:0", &mut cx) {
@@ -284,6 +284,14 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Ok(())
             }
+            // A resume: whatever the peer left on the ring is skipped
+            // (never more than the ring holds), every request waiting
+            // fails, the watches are sent again.
+            15 => xs.reconnect().map(|_| {
+                for id in std::mem::take(&mut started) {
+                    assert!(!matches!(xs.poll_reply(id, &mut cx), Poll::Pending), "a request outlived the reconnect");
+                }
+            }),
             _ => xs.poll_event().map(|e| {
                 if let Some(e) = e {
                     assert!(e.path.len() + e.token.len() <= 3 * XS_PAYLOAD_MAX);
