@@ -32,7 +32,7 @@ use crate::xen::gnttab::{self, GrantError};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
 use crate::xen::time;
-use crate::xen::xenbus::{self, Device, State, Step, XenbusError};
+use crate::xen::xenbus::{Device, State, Step, XenbusError};
 
 /// Requests in flight at once, each with its own bounce pages.
 pub const SLOTS: usize = 32;
@@ -252,11 +252,7 @@ impl BlkFront {
                 let _ = gnttab::revoke(g);
             }
         }
-        let (class, id) = (self.dev.class.clone(), self.dev.id);
-        self.dev = xenbus::devices(xs, &class)?
-            .into_iter()
-            .find(|d| d.id == id)
-            .ok_or_else(|| BlkfrontError::Xenbus(XenbusError::BadKey { path: self.dev.frontend.clone(), value: None }))?;
+        self.dev = self.dev.again(xs)?;
         let order = backend_order(xs, &self.dev)?;
         let pages = 1usize << order;
         if pages != self.info.ring_pages {

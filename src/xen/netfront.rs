@@ -38,7 +38,7 @@ use crate::xen::gnttab::{self, GrantError};
 use crate::xen::netif::{self, FrontRing, NetifError, Pool, NETTXF_DATA_VALIDATED, RX_ENTRY, TX_ENTRY};
 use crate::xen::page::{alloc_pages, free_pages, SharedPage};
 use crate::xen::store::Store;
-use crate::xen::xenbus::{self, Device, State, Step, XenbusError};
+use crate::xen::xenbus::{Device, State, Step, XenbusError};
 
 /// Pages posted for received packets.
 pub const RX_BUFFERS: usize = 64;
@@ -261,11 +261,7 @@ impl NetFront {
         for g in old.into_iter().chain(self.rx.grefs.drain(..)).chain(self.tx.grefs.drain(..)) {
             let _ = gnttab::revoke(g);
         }
-        let id = self.dev.id;
-        self.dev = xenbus::devices(xs, "vif")?
-            .into_iter()
-            .find(|d| d.id == id)
-            .ok_or_else(|| NetfrontError::Xenbus(XenbusError::BadKey { path: self.dev.frontend.clone(), value: None }))?;
+        self.dev = self.dev.again(xs)?;
         self.sh.broken = None;
         self.connect(xs)
     }

@@ -380,6 +380,15 @@ impl Device {
         }
     }
 
+    /// This device as the toolstack describes it now: after a resume in
+    /// a new domain the backend is a new one (maybe in another domain).
+    pub fn again<T: Transport>(&self, xs: &mut Xenstore<T>) -> Result<Device, XenbusError> {
+        devices(xs, &self.class)?
+            .into_iter()
+            .find(|d| d.id == self.id)
+            .ok_or_else(|| XenbusError::BadKey { path: self.frontend.clone(), value: None })
+    }
+
     /// Hand the device back: `Closing`, the backend closes, `Closed`. The
     /// caller then revokes its grants and closes its event channel (the
     /// backend has let go) and calls [`reset`](Self::reset).
