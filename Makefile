@@ -22,7 +22,7 @@ QEMU     := qemu-system-x86_64
 CMDLINE  ?= poweroff
 MEM      ?= 512
 
-.PHONY: all image apps examples tool lint install deb run test test-unit test-xen test-xen-4.20 xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fs deps-fuzz clean FORCE
+.PHONY: all image apps examples tool lint install deb run test test-unit test-xen test-linux-6.12 test-xen-4.20 xen-host-shell bench fuzz fuzz-ci deps deps-rust deps-qemu deps-cc deps-fs deps-fuzz clean FORCE
 
 all: image apps
 
@@ -100,10 +100,11 @@ deps-qemu:
 # The tests make XFS images with mkfs.xfs (xfsprogs), through a protofile,
 # and btrfs images with mkfs.btrfs and the kernel's btrfs on a loop mount
 # (btrfs-progs: subvolumes, snapshots, compress-force as distributions do).
+# xz unpacks Debian 13's kernel modules (shipped .ko.xz) for test initramfses.
 deps-fs:
-	@command -v mkfs.xfs >/dev/null && command -v mkfs.btrfs >/dev/null || { \
-	    echo "installing xfsprogs btrfs-progs"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs btrfs-progs >/dev/null; }
+	@command -v mkfs.xfs >/dev/null && command -v mkfs.btrfs >/dev/null && command -v xz >/dev/null || { \
+	    echo "installing xfsprogs btrfs-progs xz-utils"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs btrfs-progs xz-utils >/dev/null; }
 
 # A C toolchain builds the test-only PVH shim (tests/shim/shim.S).
 deps-cc:
@@ -121,21 +122,36 @@ run: $(IMAGE) deps-qemu
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
 test: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
-	rc=0; HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL)) cargo test --no-fail-fast || rc=$$?; \
+	rc=0; $(TEST_ENV) cargo test --no-fail-fast || rc=$$?; \
+	    $(MAKE) --no-print-directory test-linux-6.12 || rc=$$?; \
 	    $(MAKE) --no-print-directory test-xen-4.20 || rc=$$?; exit $$rc
 
+TEST_ENV = HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL))
+
+# Debian 13's Linux 6.12 as the guest kernel the loader boots
+# (HVMLITE_GUEST_LINUX=6.12): on QEMU's PVH path (tests/linux.rs), and on
+# the Xen 4.17 host the bzImage, vmlinux and one-file ELF domains and the
+# disk boot.
+LINUX612_TESTS = { cargo test --no-fail-fast --test xen_linux linux_domu_through_hvmlite; a=$$?; \
+	cargo test --no-fail-fast --test xen_disk boots_the_kernel_on_each_kind_of_disk; b=$$?; [ $$a = 0 ] && [ $$b = 0 ]; }
+test-linux-6.12: $(IMAGE) apps examples tool deps-qemu deps-fs
+	export $(TEST_ENV) HVMLITE_GUEST_LINUX=6.12; rc=0; cargo test --no-fail-fast --test linux || rc=$$?; $(LINUX612_TESTS) || rc=$$?; exit $$rc
+
 # The second Xen host (Debian 13: Xen 4.20, Linux 6.12 as dom0): the
-# boot, stubdomain, network, disk-boot and suspend scenarios on it too.
-XEN420_ENV = HVMLITE_XEN_HOST=4.20 HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL))
+# boot, stubdomain, network and suspend scenarios; hvmlite as PVH dom0 and
+# Linux 6.12 as PVH dom0 through it; and the loader's Linux tests with
+# Linux 6.12 as the guest.
 test-xen-4.20: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
-	$(XEN420_ENV) cargo test --no-fail-fast --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend
-	$(XEN420_ENV) cargo test --no-fail-fast --test xen_disk boots_the_kernel_on_each_kind_of_disk
+	export $(TEST_ENV) HVMLITE_XEN_HOST=4.20; rc=0; \
+	    cargo test --no-fail-fast --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend --test xen_dom0 || rc=$$?; \
+	    cargo test --no-fail-fast --test xen_linux -- linux_pvh_dom0_through_hvmlite_matches_xen_direct xen_host_dom0_through_hvmlite_runs_a_stubdomain || rc=$$?; \
+	    export HVMLITE_GUEST_LINUX=6.12; $(LINUX612_TESTS) || rc=$$?; exit $$rc
 
 test-unit: deps-fs
 	cargo test --lib
 
-test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) deps-qemu deps-fs
-	HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored --test xen_suspend
+test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-fs
+	$(TEST_ENV) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored --test xen_suspend
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
 # FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
@@ -160,7 +176,7 @@ deps-fuzz:
 # Xen + Linux dom0 + xl in QEMU with a dom0 shell on this terminal, hvmlite.elf
 # and xen/hvmlite-pvh.cfg in place: `xl create /etc/xen/hvmlite-pvh.cfg`.
 xen-host-shell: $(IMAGE) deps-qemu
-	sh tests/xen-host/shell.sh $(IMAGE)
+	XEN_HOST=$(or $(XEN_HOST),4.17) sh tests/xen-host/shell.sh $(IMAGE)
 
 # Not a test: benches/boot.rs (QEMU start → Linux's /init for hvmlite and
 # the stock paths) and benches/disk.rs (the Xen host: `xl create` → /init

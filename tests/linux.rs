@@ -169,7 +169,7 @@ fn pvh_matches_linux64(way: Way) {
         assert!(!run.has("FATAL"), "{d}");
         assert_eq!(
             after(&run, "payload: handoff "),
-            Some(&*format!("{}asked for)", if h == "pvh" { "pvh, entry 0x1000850 (" } else { "linux64 (" })),
+            Some(&*if h == "pvh" { format!("pvh, entry {:#x} (asked for)", guest_pvh_entry()) } else { "linux64 (asked for)".into() }),
             "{d}"
         );
         run
@@ -178,7 +178,7 @@ fn pvh_matches_linux64(way: Way) {
     let (dp, dl) = (p.dump(), l.dump());
     // The report names the entry and start_info; the entry is the note's.
     let last = p.hvmlite().last().unwrap().to_string();
-    assert!(last.starts_with("handoff: pvh entry 0x1000850 start_info 0x"), "{dp}");
+    assert!(last.starts_with(&format!("handoff: pvh entry {:#x} start_info 0x", guest_pvh_entry())), "{dp}");
     let si = parse_hex(last.split(" start_info ").nth(1).unwrap().split(' ').next().unwrap());
     assert!(l.hvmlite().last().unwrap().starts_with("handoff: zero page 0x"), "{dl}");
     // Linux took the PVH path (QEMU's PVH entry is not Xen: no "on Xen PVH").
@@ -246,12 +246,15 @@ fn pvh_handoff_without_a_pvh_entry_is_refused() {
     let bz = dir.join("bundle-bz");
     pack(&["--kernel", l.vmlinuz.to_str().unwrap(), "--bzimage"], &bz);
     let text = String::from_utf8_lossy(&tool(&["inspect", bz.to_str().unwrap()]).stdout).to_string();
-    assert!(text.contains("pvh entry: 0x1000850 (recorded at pack time)"), "{text}");
+    let entry = guest_pvh_entry();
+    assert!(text.contains(&format!("pvh entry: {entry:#x} (recorded at pack time)")), "{text}");
     let run = qemu(&qemu_args(&image(), Some(&bz), "256", "hvmlite.handoff=pvh"), &[], HVMLITE_ONLY);
     assert_fatal(
         &run,
-        "payload: hvmlite.handoff=pvh, but the kernel is a compressed bzImage: its PVH entry 0x1000850 exists only once it is \
-         decompressed (pack it without --bzimage)",
+        &format!(
+            "payload: hvmlite.handoff=pvh, but the kernel is a compressed bzImage: its PVH entry {entry:#x} exists only once it \
+             is decompressed (pack it without --bzimage)"
+        ),
     );
     let run = qemu(&qemu_args(&image(), Some(&bz), "256", "hvmlite.handoff=16"), &[], HVMLITE_ONLY);
     assert_fatal(&run, "payload: hvmlite.handoff=16: the hand-offs are pvh and linux64");
@@ -273,8 +276,9 @@ fn pack_and_inspect() {
     assert!(text.contains("all CRCs good") && text.contains("format: vmlinux") && text.contains("cmdline: \"a b\""), "{text}");
     assert!(text.contains("setup header: 0x7b bytes, boot protocol 2.15"), "{text}");
     // The PVH entry: in the vmlinux's notes, and recorded in the bundle.
-    assert!(text.contains("  pvh entry: 0x1000850 (XEN_ELFNOTE_PHYS32_ENTRY)"), "{text}");
-    assert!(text.contains("\npvh entry: 0x1000850 (recorded at pack time)"), "{text}");
+    let entry = guest_pvh_entry();
+    assert!(text.contains(&format!("  pvh entry: {entry:#x} (XEN_ELFNOTE_PHYS32_ENTRY)")), "{text}");
+    assert!(text.contains(&format!("\npvh entry: {entry:#x} (recorded at pack time)")), "{text}");
     let initrd_len = std::fs::metadata(&l.initrd).unwrap().len();
     assert!(text.contains(&format!("initrd: {initrd_len:#x} bytes")), "{text}");
     // A self-contained ELF is found and described; it cannot take a second bundle.

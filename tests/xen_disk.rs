@@ -1,5 +1,6 @@
-//! Booting the kernel inside the domain's own disk, on the real Xen 4.17
-//! host: `xl create` of `xen/hvmlite-disk.cfg` with a disk that dom0
+//! Booting the kernel inside the domain's own disk, on the real Xen host
+//! (4.17, or 4.20 with `HVMLITE_XEN_HOST`; the disks' kernel is the guest
+//! kernel `HVMLITE_GUEST_LINUX` picks): `xl create` of `xen/hvmlite-disk.cfg` with a disk that dom0
 //! serves through blkback from a loop device. The disks hold Debian's
 //! kernel and an initramfs whose `/init` mounts the same disk (the disk
 //! hvmlite handed back) and prints a file from it.
@@ -132,7 +133,7 @@ fn boot_script(label: &str, extra: &str) -> String {
     format!(
         r#"echo "=== xl create ({label})"
 xl create /etc/xen/hvmlite-disk.cfg 'kernel="/usr/lib/hvmlite/hvmlite.elf"' "disk=['format=raw, vdev=xvda, access=rw, backendtype=phy, script=block-sh, target=$dev']" 'cmdline="{extra}"' || exit 10
-wait_gone hvmlite-disk 150 || exit 11
+wait_gone hvmlite-disk 150 || {{ xl list; echo "=== console ({label}, still running)"; cat /var/log/xen/console/guest-hvmlite-disk.log; exit 11; }}
 echo "=== console ({label})"
 cat /var/log/xen/console/guest-hvmlite-disk.log
 rm -f /var/log/xen/console/guest-hvmlite-disk.log

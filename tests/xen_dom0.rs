@@ -1,7 +1,8 @@
-//! hvmlite as PVH dom0 on real Xen 4.17 (Debian's hypervisor, booted in
-//! QEMU/TCG): Xen gives start_info version 0 with no memory map, so the
-//! map must come from XENMEM_memory_map; shutdown goes through
-//! SCHEDOP_shutdown and Xen reports the reason.
+//! hvmlite as PVH dom0 on real Xen (Debian 12's 4.17, or Debian 13's 4.20
+//! with `HVMLITE_XEN_HOST=4.20`, booted in QEMU/TCG): Xen gives start_info
+//! version 0 with no memory map, so the map must come from
+//! XENMEM_memory_map; shutdown goes through SCHEDOP_shutdown and Xen
+//! reports the reason.
 
 mod common;
 use common::*;
@@ -15,6 +16,8 @@ fn dom0_boot_report_and_poweroff() {
     let cmdline = "hvmlite.test=dom0 quiet poweroff";
     let run = qemu_xen(&xen_dom0_args(&xen_bin(), &image(), cmdline, ""), STOP, T);
     let d = run.dump();
+    let xen = format!("Xen version {}.", common::xen_host::XenHost::from_env().version());
+    assert!(run.has(&xen), "{xen:?} missing: {d}");
     assert!(run.has("*** Building a PVH Dom0 ***"), "{d}");
     assert_eq!(run.value("entry"), Some("pvh"), "{d}");
     assert_eq!(run.value("hypervisor"), Some(r#"xen (cpuid base 0x40000000, signature "XenVMMXenVMM")"#), "{d}");

@@ -1,4 +1,6 @@
-//! The loader role on real Xen 4.17: Debian's stock kernel started by
+//! The loader role on real Xen (4.17, or 4.20 with `HVMLITE_XEN_HOST`):
+//! Debian's stock kernel (12's 6.1, or 13's 6.12 with
+//! `HVMLITE_GUEST_LINUX=6.12`) started by
 //! hvmlite as a PVH domU from `xl create` (the shipped
 //! `xen/linux-via-hvmlite.cfg`, and the self-contained ELF as `kernel =`),
 //! and as PVH dom0 through its own PVH entry, against Xen's direct boot of
@@ -49,6 +51,10 @@ impl<'a> Guest<'a> {
 /// Linux, as a PVH domU, got what hvmlite handed over.
 fn assert_linux_got_it(g: &Guest, d: &str, bundle_initrd: bool) {
     assert!(g.init().contains(&MARKER.trim_start_matches(INIT)), "Linux's /init did not finish: {d}");
+    // The kernel that ran is the guest kernel of this run (Debian 12's 6.1
+    // or, with HVMLITE_GUEST_LINUX=6.12, Debian 13's).
+    let version = format!("Linux version {} ", kernel_version());
+    assert!(g.lines.iter().any(|l| l.contains(&version)), "{version:?} missing: {d}");
     // Linux says it is a Xen PVH guest, and names Xen in /sys/hypervisor.
     assert!(g.init().iter().any(|l| l.contains("Booting paravirtualized kernel on Xen PVH")), "{d}");
     assert!(g.init().contains(&"hypervisor: xen"), "{d}");
@@ -88,18 +94,30 @@ fn linux_domu_through_hvmlite() {
     let k = l.vmlinuz.to_str().unwrap();
     let i = l.initrd.to_str().unwrap();
     pack(&["--kernel", k, "--initrd", i, "--cmdline", XEN_CMDLINE], &bundle);
+    let bz = dir.join("linux-bz.bundle");
+    pack(&["--kernel", k, "--initrd", i, "--cmdline", XEN_CMDLINE, "--bzimage"], &bz);
     let elf = dir.join("linux.elf");
     pack(&["--kernel", k, "--initrd", i, "--cmdline", XEN_CMDLINE, "--elf", image().to_str().unwrap()], &elf);
     let cfg = std::fs::read_to_string(root().join("xen/linux-via-hvmlite.cfg")).unwrap();
     let s = Scenario::new(
         r#". /usr/share/xen-host/lib.sh
 log=/var/log/xen/console/guest-linux-via-hvmlite.log
+cd /var/lib/hvmlite
+gunzip linux.bundle.gz || exit 9
 echo "=== xl create (bundle)"
 xl create /etc/xen/linux-via-hvmlite.cfg 'cmdline="hvmlite.test=bundle"' || exit 10
 wait_gone linux-via-hvmlite 150 || exit 11
 echo "=== console (bundle)"
 cat $log
-rm -f $log
+rm -f $log linux.bundle
+gunzip linux-bz.bundle.gz || exit 9
+echo "=== xl create (bzImage)"
+xl create /etc/xen/linux-via-hvmlite.cfg 'ramdisk="/var/lib/hvmlite/linux-bz.bundle"' 'cmdline="hvmlite.test=bz"' || exit 14
+wait_gone linux-via-hvmlite 150 || exit 15
+echo "=== console (bzImage)"
+cat $log
+rm -f $log linux-bz.bundle
+gunzip linux.elf.gz || exit 9
 echo "=== xl create (self-contained)"
 xl create /etc/xen/linux-via-hvmlite.cfg 'kernel="/var/lib/hvmlite/linux.elf"' 'ramdisk=""' 'cmdline="hvmlite.test=elf"' || exit 12
 wait_gone linux-via-hvmlite 150 || exit 13
@@ -112,8 +130,9 @@ echo "=== end"
     )
     .config("linux-via-hvmlite.cfg", &cfg)
     .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
-    .file_from("/var/lib/hvmlite/linux.bundle", &bundle)
-    .file_from("/var/lib/hvmlite/linux.elf", &elf);
+    .file_gz("/var/lib/hvmlite/linux.bundle", &bundle)
+    .file_gz("/var/lib/hvmlite/linux-bz.bundle", &bz)
+    .file_gz("/var/lib/hvmlite/linux.elf", &elf);
     let r = xen_host::run("linux-domu", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
@@ -121,14 +140,20 @@ echo "=== end"
     assert_linux_got_it(&a, &d, true);
     assert!(a.hv("payload: bundle v1 from module at ").is_some(), "{d}");
     assert!(a.hv("payload: cmdline ").unwrap().ends_with(" hvmlite.test=bundle\""), "{d}");
+    // The bzImage kept compressed: its own decompressor ran in the domain.
+    let z = Guest::from(&r, "=== console (bzImage)");
+    assert_linux_got_it(&z, &d, true);
+    assert!(z.hv("payload: cmdline ").unwrap().ends_with(" hvmlite.test=bz\""), "{d}");
+    assert!(z.hv("payload: kernel ").is_some_and(|k| k.starts_with("bzImage")), "{d}");
     let b = Guest::from(&r, "=== console (self-contained)");
     assert_linux_got_it(&b, &d, true);
     assert!(b.hv("payload: bundle v1 from embedded at ").is_some(), "{d}");
     assert!(b.hv("payload: load ").unwrap().ends_with(" (preloaded)"), "{d}");
     assert!(!r.scenario().iter().any(|l| l.starts_with("linux-via-hvmlite ")), "both domains powered off: {d}");
     eprintln!(
-        "xen-linux: xl create -> Linux /init done: bundle {:.1?}, self-contained {:.1?}",
+        "xen-linux: xl create -> Linux /init done: bundle {:.1?}, bzImage {:.1?}, self-contained {:.1?}",
         r.between("=== xl create (bundle)", "=== console (bundle)").unwrap_or_default(),
+        r.between("=== xl create (bzImage)", "=== console (bzImage)").unwrap_or_default(),
         r.between("=== xl create (self-contained)", "=== console (self-contained)").unwrap_or_default(),
     );
 }
@@ -177,11 +202,22 @@ fn pvh_dom0(name: &str, dom0: xen_host::Dom0, extra: &str, script: &str, timeout
     xen_host::run(name, &s, timeout)
 }
 
+/// The host's dom0 kernel's own PVH entry (its `XEN_ELFNOTE_PHYS32_ENTRY`:
+/// 0x1000850 for Debian 12's 6.1).
+fn host_pvh_entry() -> u64 {
+    let vmlinux = std::fs::read(xen_host::host().vmlinux).unwrap();
+    let k = hvmlite::payload::kernel::parse_vmlinux(&vmlinux).expect("the host's vmlinux");
+    k.pvh_entry.expect("the host's vmlinux has a PVH entry")
+}
+
 /// hvmlite said it entered the kernel at its PVH entry as the initial domain.
 fn assert_hvmlite_went_pvh(r: &xen_host::HostRun, d: &str) {
+    let entry = host_pvh_entry();
     assert!(r.value("start_info").is_some_and(|s| s.starts_with("version 0 ") && s.ends_with(" flags 0x3")), "{d}");
-    assert!(r.hvmlite().contains(&"payload: handoff pvh, entry 0x1000850 (initial domain, and the kernel has a PVH entry)"), "{d}");
-    assert!(r.hvmlite().iter().any(|l| l.starts_with("handoff: pvh entry 0x1000850 start_info 0x")), "{d}");
+    let chose = format!("payload: handoff pvh, entry {entry:#x} (initial domain, and the kernel has a PVH entry)");
+    assert!(r.hvmlite().contains(&chose.as_str()), "{chose:?} missing: {d}");
+    let entered = format!("handoff: pvh entry {entry:#x} start_info 0x");
+    assert!(r.hvmlite().iter().any(|l| l.starts_with(&entered)), "{d}");
 }
 
 /// Parity with Xen's own direct boot, as PVH dom0, with `acpi=off`:

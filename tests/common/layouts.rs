@@ -8,6 +8,7 @@
 
 use crate::btrfs_image;
 use crate::disk::*;
+pub use crate::linux_support::kernel_version;
 use crate::linux_support::linux;
 use crate::xfs_image::mkfs_xfs;
 
@@ -17,11 +18,6 @@ pub const FEDORA_OLD: &str = "6.7.11-200.fc40.x86_64";
 pub const FEDORA_NEW: &str = "6.8.5-301.fc40.x86_64";
 pub const SUSE_OLD: &str = "6.4.0-1-default";
 pub const SUSE_NEW: &str = "6.5.0-2-default";
-
-/// The kernel's version, from its package file name (`6.1.0-56-amd64`).
-pub fn kernel_version() -> String {
-    linux().vmlinuz.file_name().unwrap().to_str().unwrap().trim_start_matches("vmlinuz-").to_string()
-}
 
 fn kernel() -> Vec<u8> {
     std::fs::read(&linux().vmlinuz).unwrap()

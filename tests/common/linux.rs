@@ -44,18 +44,63 @@ fn run(cmd: &mut Command) {
     assert!(st.success(), "{cmd:?} failed");
 }
 
-/// Fetch (once) Debian's `linux-image-amd64` kernel and `busybox-static`,
-/// and build the initramfs.
+/// Which Debian kernel the loader tests boot as the guest:
+/// `HVMLITE_GUEST_LINUX` = `6.1` (or unset: Debian 12's) or `6.12` (Debian
+/// 13's, from the `trixie` suite, cached in `target/debs-trixie/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestLinux {
+    Debian12,
+    Debian13,
+}
+
+impl GuestLinux {
+    pub fn from_env() -> Self {
+        match std::env::var("HVMLITE_GUEST_LINUX").as_deref() {
+            Err(_) | Ok("") | Ok("6.1") => GuestLinux::Debian12,
+            Ok("6.12") => GuestLinux::Debian13,
+            Ok(other) => panic!("HVMLITE_GUEST_LINUX={other}: 6.1 or 6.12"),
+        }
+    }
+    /// The suite fetch-debs.sh is given (`SUITE=`), if not the machine's own.
+    fn suite(self) -> Option<&'static str> {
+        match self {
+            GuestLinux::Debian12 => None,
+            GuestLinux::Debian13 => Some("trixie"),
+        }
+    }
+    /// Where fetch-debs.sh keeps this suite's `.deb`s.
+    fn debs(self) -> PathBuf {
+        root().join(self.suite().map_or("target/debs".to_string(), |s| format!("target/debs-{s}")))
+    }
+    /// Where the packages are unpacked.
+    fn dir(self) -> PathBuf {
+        root().join(self.suite().map_or("target/linux".to_string(), |s| format!("target/linux-{s}")))
+    }
+}
+
+/// Fetch (once) Debian's `linux-image-amd64` kernel (of the suite
+/// [`GuestLinux::from_env`] names) and `busybox-static`, and build the
+/// initramfs.
 pub fn linux() -> &'static Linux {
     static L: OnceLock<Linux> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     L.get_or_init(|| {
-        let dir = root().join("target/linux");
+        let which = GuestLinux::from_env();
+        let dir = which.dir();
         let fetch = root().join("tests/support/fetch-debs.sh");
-        run(Command::new("sh").arg(&fetch).arg(&dir).args(["linux-image-amd64", "busybox-static"]));
+        let fetch_cmd = || {
+            let mut c = Command::new("sh");
+            c.arg(&fetch).arg(&dir);
+            match which.suite() {
+                Some(s) => c.env("SUITE", s),
+                None => c.env_remove("SUITE"),
+            };
+            c
+        };
+        run(fetch_cmd().args(["linux-image-amd64", "busybox-static"]));
         // linux-image-amd64 is a metapackage: its Depends names the kernel.
-        let meta = std::fs::read_dir(root().join("target/debs"))
+        let meta = std::fs::read_dir(which.debs())
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("linux-image-amd64_"))
@@ -64,14 +109,14 @@ pub fn linux() -> &'static Linux {
         let deps = String::from_utf8_lossy(&out.stdout).to_string();
         let pkg = deps.split([' ', ',']).next().unwrap().trim().to_string();
         assert!(pkg.starts_with("linux-image-"), "unexpected Depends: {deps}");
-        run(Command::new("sh").arg(&fetch).arg(&dir).arg(&pkg));
+        run(fetch_cmd().arg(&pkg));
         let boot = dir.join(&pkg).join("boot");
         let vmlinuz = std::fs::read_dir(&boot)
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("vmlinuz-"))
             .expect("vmlinuz in the kernel package");
-        let busybox = std::fs::read(dir.join("busybox-static/bin/busybox")).expect("busybox-static's busybox");
+        let busybox = busybox_in(&dir);
         let initrd = scratch("linux").join("initramfs.cpio");
         std::fs::write(
             &initrd,
@@ -85,22 +130,76 @@ pub fn linux() -> &'static Linux {
             ]),
         )
         .unwrap();
+        eprintln!("guest Linux: {}", vmlinuz.display());
         Linux { vmlinuz, initrd }
+    })
+}
+
+/// The guest kernel's release, from its file name (`vmlinuz-RELEASE`):
+/// what its `Linux version` line names.
+pub fn kernel_version() -> String {
+    linux().vmlinuz.file_name().unwrap().to_str().unwrap().trim_start_matches("vmlinuz-").to_string()
+}
+
+/// The guest kernel's own PVH entry (its `XEN_ELFNOTE_PHYS32_ENTRY`:
+/// 0x1000850 for Debian 12's 6.1), read here without hvmlite's tool: the
+/// bzImage's payload (setup header `payload_offset`/`payload_length`)
+/// unpacked with `xz` or `zstd` as its magic says, its notes read.
+pub fn guest_pvh_entry() -> u64 {
+    static E: OnceLock<u64> = OnceLock::new();
+    *E.get_or_init(|| {
+        let bz = std::fs::read(&linux().vmlinuz).unwrap();
+        let u32at = |o: usize| u32::from_le_bytes(bz[o..o + 4].try_into().unwrap()) as usize;
+        let setup = (bz[0x1f1].max(4) as usize + 1) * 512;
+        let (off, len) = (setup + u32at(0x248), u32at(0x24c));
+        let payload = &bz[off..off + len];
+        let tool = match payload {
+            [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => "xz",
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd",
+            _ => panic!("the guest kernel's payload is neither xz nor zstd"),
+        };
+        let path = scratch("linux").join("payload");
+        std::fs::write(&path, payload).unwrap();
+        let out = Command::new(tool).arg("-dc").arg(&path).output().unwrap_or_else(|e| panic!("run {tool}: {e}"));
+        // zstd's frame ends before the payload's 4-byte size trailer: it
+        // may complain about the trailing bytes after writing the output.
+        assert!(!out.stdout.is_empty(), "{tool} -dc of the guest kernel's payload");
+        let k = hvmlite::payload::kernel::parse_vmlinux(&out.stdout).expect("the guest kernel's vmlinux");
+        k.pvh_entry.expect("the guest kernel has a PVH entry")
     })
 }
 
 /// Debian's static busybox (fetched by [`linux`]).
 pub fn busybox() -> Vec<u8> {
     linux();
-    std::fs::read(root().join("target/linux/busybox-static/bin/busybox")).expect("busybox-static's busybox")
+    busybox_in(&GuestLinux::from_env().dir())
+}
+
+/// busybox-static's binary where it was unpacked: `/bin` in Debian 12,
+/// `/usr/bin` in Debian 13.
+fn busybox_in(dir: &Path) -> Vec<u8> {
+    ["busybox-static/bin/busybox", "busybox-static/usr/bin/busybox"]
+        .iter()
+        .find_map(|p| std::fs::read(dir.join(p)).ok())
+        .expect("busybox-static's busybox")
 }
 
 /// A module of Debian's kernel package, by its path under `kernel/`
-/// (e.g. `drivers/net/xen-netfront.ko`).
+/// (e.g. `drivers/net/xen-netfront.ko`), uncompressed: Debian 12 ships
+/// them as they are in `/lib/modules`, Debian 13 xz-compressed in
+/// `/usr/lib/modules` (busybox's insmod takes neither `.ko.xz` nor its
+/// missing modules.dep).
 pub fn kernel_module(rel: &str) -> Vec<u8> {
     let pkg_root = linux().vmlinuz.parent().unwrap().parent().unwrap();
-    let modules = std::fs::read_dir(pkg_root.join("lib/modules")).unwrap().next().unwrap().unwrap().path();
-    std::fs::read(modules.join("kernel").join(rel)).unwrap_or_else(|e| panic!("module {rel}: {e}"))
+    let base = ["lib/modules", "usr/lib/modules"].iter().map(|d| pkg_root.join(d)).find(|d| d.is_dir()).expect("modules in the package");
+    let modules = std::fs::read_dir(base).unwrap().next().unwrap().unwrap().path().join("kernel");
+    if let Ok(b) = std::fs::read(modules.join(rel)) {
+        return b;
+    }
+    let xz = modules.join(format!("{rel}.xz"));
+    let out = Command::new("xz").arg("-dc").arg(&xz).output().expect("run xz");
+    assert!(out.status.success(), "module {rel}: {}", xz.display());
+    out.stdout
 }
 
 /// A newc cpio archive (what the kernel unpacks as initramfs).

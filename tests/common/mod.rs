@@ -446,17 +446,27 @@ pub fn shim(mode: u32) -> PathBuf {
     out
 }
 
-/// Debian's Xen 4.17 hypervisor as a multiboot ELF QEMU can boot, fetched
-/// with `apt-get download` once and cached in `target/xen/`.
+/// Debian's Xen hypervisor (4.17, or 4.20 with `HVMLITE_XEN_HOST=4.20`)
+/// as a multiboot ELF QEMU can boot, fetched with `apt-get download` once
+/// and cached in `target/xen/` (`target/xen-4.20/`).
 pub fn xen_bin() -> PathBuf {
     static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
     let _g = LOCK.get_or_init(|| Mutex::new(())).lock().unwrap_or_else(|e| e.into_inner());
-    let dir = root().join("target/xen");
+    let which = xen_host::XenHost::from_env();
+    let dir = match which {
+        xen_host::XenHost::Xen417 => root().join("target/xen"),
+        xen_host::XenHost::Xen420 => root().join("target/xen-4.20"),
+    };
     let bin = dir.join("xen.bin");
     if bin.exists() {
         return bin;
     }
-    let st = Command::new("sh").arg(root().join("xen/fetch-xen.sh")).arg(&dir).status().expect("run xen/fetch-xen.sh");
+    let st = Command::new("sh")
+        .arg(root().join("xen/fetch-xen.sh"))
+        .arg(&dir)
+        .env("XEN_HOST", which.version())
+        .status()
+        .expect("run xen/fetch-xen.sh");
     assert!(st.success() && bin.exists(), "could not fetch Xen (xen/fetch-xen.sh)");
     bin
 }

@@ -236,6 +236,14 @@ impl Scenario {
         let b = std::fs::read(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
         self.file(path, b)
     }
+    /// Copy the host file `from` to `PATH.gz` in dom0, gzip'ed: dom0's
+    /// root is RAM, and a scenario with several large files (kernels,
+    /// disks) fits only if each is unpacked (`gunzip PATH.gz`) when used.
+    pub fn file_gz(self, path: &str, from: &Path) -> Self {
+        let out = Command::new("gzip").args(["-1", "-c"]).arg(from).output().expect("run gzip");
+        assert!(out.status.success(), "gzip {}", from.display());
+        self.file(&format!("{path}.gz"), out.stdout)
+    }
     /// Copy the host program `from` to `path` in dom0, executable.
     pub fn program_from(mut self, path: &str, from: &Path) -> Self {
         let b = std::fs::read(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));

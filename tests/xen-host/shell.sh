@@ -4,11 +4,17 @@
 # /etc/xen/hvmlite-pvh.cfg:  xl create /etc/xen/hvmlite-pvh.cfg
 # `exit` powers the host off; Ctrl-a x quits QEMU.
 # Usage: tests/xen-host/shell.sh [HVMLITE_ELF]   (`make xen-host-shell`)
+#   XEN_HOST=4.17 (the default) or 4.20 picks the host, as for build.sh
+#   (`make xen-host-shell XEN_HOST=4.20`: Debian 13's Xen 4.20, Linux 6.12).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 elf=$(cd "$(dirname "${1:-$root/hvmlite.elf}")" && pwd)/$(basename "${1:-$root/hvmlite.elf}")
-out="$root/target/xen-host"
-sh "$root/tests/xen-host/build.sh" "$out"
+case ${XEN_HOST:-4.17} in
+4.17) out="$root/target/xen-host" ;;
+4.20) out="$root/target/xen-host-4.20" ;;
+*) echo "shell.sh: XEN_HOST=$XEN_HOST: 4.17 or 4.20" >&2; exit 2 ;;
+esac
+XEN_HOST=${XEN_HOST:-4.17} sh "$root/tests/xen-host/build.sh" "$out"
 s="$root/target/test-scratch/xen-host-shell"
 rm -rf "$s"
 mkdir -p "$s/root/usr/lib/hvmlite" "$s/root/etc/xen"
