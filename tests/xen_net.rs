@@ -23,12 +23,22 @@ VIF="vif=['bridge=xenbr0,ip=$IP,script=vif-sh']"
 get() { printf 'GET %s HTTP/1.0\r\n\r\n' "$1" | timeout 20 nc -w 2 $IP 80; }
 # up: dom0's uptime in ms
 up() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
-# wait_answer S: until /status answers (S seconds at most; at once when
-# the domain has crashed or gone)
+# net_state: what dom0 and the guest say of the network, for a failure
+net_state() {
+    xl list
+    ip -o link show | grep -E 'xenbr0|vif'
+    ip neigh show
+    xenstore-ls /local/domain/0/backend/vif 2>&1 | grep -E 'state|online|hotplug-status' | sed 's/^/backend: /'
+    tail -n 20 /var/log/xen/console/guest-net-echo-http.log 2>/dev/null | sed 's/^/guest: /'
+    dmesg | grep -iE 'vif|netback|xenbr' | tail -n 20 | sed 's/^/dom0: /'
+}
+# wait_answer S: until /status answers (S seconds of dom0's clock at
+# most, however long each try takes; at once when the domain has crashed
+# or gone)
 wait_answer() {
-    _i=0
+    _end=$(($(up) + $1 * 1000))
     until get /status 2>/dev/null | grep -q '"domid"'; do
-        _i=$((_i + 1)); [ $_i -le $(($1 * 10)) ] || { echo "no answer from $IP"; return 1; }
+        [ "$(up)" -lt $_end ] || { echo "no answer from $IP"; net_state; return 1; }
         case "$(xl_state net-echo-http)" in
         *c*|"") echo "net-echo-http crashed or gone: '$(xl_state net-echo-http)'"; return 1 ;;
         esac
