@@ -306,7 +306,12 @@ i=0
 until [ "$(st $d response)" = "1 pong" ]; do i=$((i + 1)); [ $i -le 200 ] || exit 13; sleep 0.05; done
 echo "dom0: stubdomain $d answered: $(st $d response)"
 xl shutdown -w hvmlite-stubdom || exit 14
-echo "dom0: domains left: $(xl list | grep -vc '^Name\|^Domain-0 \|^Xenstore ')"
+# `shutdown -w` returns when the domain has shut down; it is listed (as a
+# dying "(null)") until dom0 has let go of its pages: give that 10 s.
+left() {{ xl list | grep -v '^Name\|^Domain-0 \|^Xenstore '; }}
+i=0; while [ -n "$(left)" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
+left
+echo "dom0: domains left: $(left | grep -c .)"
 "#
     ))
     .config("hvmlite-stubdom.cfg", &cfg)
