@@ -1,7 +1,7 @@
 //! Booting the kernel inside the domain's own disk, on the real Xen host
 //! (4.17, or 4.20 with `HVMLITE_XEN_HOST`; the disks' kernel is the guest
-//! kernel `HVMLITE_GUEST_LINUX` picks): `xl create` of `xen/hvmlite-disk.cfg` with a disk that dom0
-//! serves through blkback from a loop device. The disks hold Debian's
+//! kernel `HVMLITE_GUEST_LINUX` picks): `xl create` of
+//! `xen/hvmlite-disk.cfg` with a disk that dom0 serves through blkback from a loop device. The disks hold Debian's
 //! kernel and an initramfs whose `/init` mounts the same disk (the disk
 //! hvmlite handed back) and prints a file from it.
 
@@ -36,8 +36,7 @@ fn kernel_name() -> String {
 /// The files every test filesystem has: the kernel, the initrd, a file
 /// for `/init` to read back.
 fn base(hello: &str) -> Vec<Item<'static>> {
-    let k = kernel_name();
-    let ver = k.trim_start_matches("vmlinuz-").to_string();
+    let (k, ver) = (kernel_name(), kernel_version());
     let kpath: &'static str = Box::leak(format!("/boot/{k}").into_boxed_str());
     let ipath: &'static str = Box::leak(format!("/boot/initrd.img-{ver}").into_boxed_str());
     vec![

@@ -205,9 +205,7 @@ fn pvh_dom0(name: &str, dom0: xen_host::Dom0, extra: &str, script: &str, timeout
 /// The host's dom0 kernel's own PVH entry (its `XEN_ELFNOTE_PHYS32_ENTRY`:
 /// 0x1000850 for Debian 12's 6.1).
 fn host_pvh_entry() -> u64 {
-    let vmlinux = std::fs::read(xen_host::host().vmlinux).unwrap();
-    let k = hvmlite::payload::kernel::parse_vmlinux(&vmlinux).expect("the host's vmlinux");
-    k.pvh_entry.expect("the host's vmlinux has a PVH entry")
+    vmlinux_pvh_entry(&std::fs::read(xen_host::host().vmlinux).unwrap(), "the host's dom0 kernel")
 }
 
 /// hvmlite said it entered the kernel at its PVH entry as the initial domain.

@@ -164,9 +164,15 @@ pub fn guest_pvh_entry() -> u64 {
         // zstd's frame ends before the payload's 4-byte size trailer: it
         // may complain about the trailing bytes after writing the output.
         assert!(!out.stdout.is_empty(), "{tool} -dc of the guest kernel's payload");
-        let k = hvmlite::payload::kernel::parse_vmlinux(&out.stdout).expect("the guest kernel's vmlinux");
-        k.pvh_entry.expect("the guest kernel has a PVH entry")
+        vmlinux_pvh_entry(&out.stdout, "the guest kernel")
     })
+}
+
+/// A vmlinux's own PVH entry (its `XEN_ELFNOTE_PHYS32_ENTRY`); `what`
+/// names it in a failure.
+pub fn vmlinux_pvh_entry(vmlinux: &[u8], what: &str) -> u64 {
+    let k = hvmlite::payload::kernel::parse_vmlinux(vmlinux).unwrap_or_else(|e| panic!("{what}'s vmlinux: {e:?}"));
+    k.pvh_entry.unwrap_or_else(|| panic!("{what} has no PVH entry"))
 }
 
 /// Debian's static busybox (fetched by [`linux`]).

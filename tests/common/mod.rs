@@ -453,10 +453,7 @@ pub fn xen_bin() -> PathBuf {
     static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
     let _g = LOCK.get_or_init(|| Mutex::new(())).lock().unwrap_or_else(|e| e.into_inner());
     let which = xen_host::XenHost::from_env();
-    let dir = match which {
-        xen_host::XenHost::Xen417 => root().join("target/xen"),
-        xen_host::XenHost::Xen420 => root().join("target/xen-4.20"),
-    };
+    let dir = which.hypervisor_dir();
     let bin = dir.join("xen.bin");
     if bin.exists() {
         return bin;

@@ -79,6 +79,14 @@ impl XenHost {
             XenHost::Xen420 => "4.20",
         }
     }
+    /// Where xen/fetch-xen.sh alone keeps this host's hypervisor (for
+    /// [`super::xen_bin`]: hvmlite as dom0 needs no dom0 initramfs).
+    pub fn hypervisor_dir(self) -> PathBuf {
+        match self {
+            XenHost::Xen417 => root().join("target/xen"),
+            XenHost::Xen420 => root().join("target/xen-4.20"),
+        }
+    }
     /// Where build.sh keeps this host.
     pub fn dir(self) -> PathBuf {
         match self {

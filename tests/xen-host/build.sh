@@ -102,13 +102,8 @@ u="$work/unpacked"
 hash=$(inputs | sha256sum | cut -d' ' -f1)
 
 # Xen.
-if [ "$xv" = 4.17 ]; then
-    "$root/xen/fetch-xen.sh" "$work/xen" >/dev/null
-    mv "$work/xen/xen.bin" "$out/xen.bin"
-else
-    zcat "$u/xen-hypervisor-$xv-amd64/boot/xen-$xv-amd64.gz" > "$work/xen.bin"
-    mv "$work/xen.bin" "$out/xen.bin"
-fi
+XEN_HOST=$xv "$root/xen/fetch-xen.sh" "$work/xen" >/dev/null
+mv "$work/xen/xen.bin" "$out/xen.bin"
 
 # (busybox's unxz lacks the x86 BCJ filter Debian's kernel uses.)
 if ! command -v xz >/dev/null && ! python3 -c 'import lzma' 2>/dev/null; then
