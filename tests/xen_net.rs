@@ -30,7 +30,23 @@ net_state() {
     ip neigh show
     xenstore-ls /local/domain/0/backend/vif 2>&1 | grep -E 'state|online|hotplug-status' | sed 's/^/backend: /'
     tail -n 20 /var/log/xen/console/guest-net-echo-http.log 2>/dev/null | sed 's/^/guest: /'
-    dmesg | grep -iE 'vif|netback|xenbr' | tail -n 20 | sed 's/^/dom0: /'
+    dmesg | grep -iE 'vif|netback|xenbr|EOI|WARN' | tail -n 20 | sed 's/^/dom0: /'
+    # dom0's irqs for the vif (how often each was handled) and
+    # netback's own view of the rings and its NAPI state.
+    grep -E 'vif|evtchn' /proc/interrupts | sed 's/^/dom0 irq: /'
+    for _i in $(grep vif /proc/interrupts | cut -d: -f1); do
+        echo "dom0 irq $_i: $(tr '\n' ' ' < /proc/irq/$_i/spurious)"
+    done
+    mount | grep -q debugfs || mount -t debugfs none /sys/kernel/debug
+    cat /sys/kernel/debug/xen-netback/vif*/io_ring_q0 2>&1 | sed 's/^/netback: /'
+    _d=$(xl domid net-echo-http 2>/dev/null) || return 0
+    # The rings' indices (req_prod, req_event, rsp_prod, rsp_event) and
+    # what Xen holds of the guest's event channels and vCPU.
+    for _r in tx rx; do
+        /usr/bin/ringpoke -g $_d $(xenstore-read /local/domain/$_d/device/vif/0/$_r-ring-ref) 0 4 8 12 | sed "s/^/$_r ring: /"
+    done
+    xl debug-keys e; xl debug-keys q
+    xl dmesg | awk -v d="domain $_d:" '/[Ii]nformation.*for domain/ { on = index($0, d) > 0 } on' | tail -n 40 | sed 's/^/xen: /'
 }
 # wait_answer S: until /status answers (S seconds of dom0's clock at
 # most, however long each try takes; at once when the domain has crashed
@@ -59,6 +75,7 @@ fn scenario(script: &str) -> Scenario {
     Scenario::new(&format!("{LIB}\nnet_backend || exit 90\n{script}"))
         .config("net-echo-http.cfg", &cfg)
         .file_from("/usr/lib/hvmlite/net-echo-http.elf", &example("net-echo-http"))
+        .program_from("/usr/bin/ringpoke", &xen_host::dom0_tool("ringpoke"))
 }
 
 /// A `key=value` word of the scenario line starting with `tag`.
@@ -206,8 +223,7 @@ wait_gone net-echo-http 30 || exit 34
 j=0; until no_vifs >/dev/null; do j=$((j + 1)); [ $j -le 50 ] || { no_vifs; exit 35; }; sleep 0.1; done
 echo "=== end"
 "#,
-    )
-    .program_from("/usr/bin/ringpoke", &xen_host::dom0_tool("ringpoke"));
+    );
     let r = xen_host::run("net-hostile", &s, T);
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
