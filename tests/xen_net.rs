@@ -96,6 +96,7 @@ wait_answer 60 || exit 11
 echo "first-answer ms=$(($(up) - t0))"
 d=$(xl domid net-echo-http)
 echo "vif-ip=$(xenstore-read /local/domain/0/backend/vif/$d/0/ip)"
+echo "channels tx=$(xenstore-read /local/domain/$d/device/vif/0/event-channel-tx) rx=$(xenstore-read /local/domain/$d/device/vif/0/event-channel-rx)"
 ping -c 3 -W 5 $IP || exit 12
 echo "=== echo"
 head -c 4194304 /dev/urandom > /tmp/r
@@ -135,6 +136,10 @@ echo "=== end"
         "{d}"
     );
     assert!(r.has("vif-ip=192.168.77.2"), "{d}");
+    // An event channel for each ring, as netback offers and Linux's
+    // netfront takes.
+    let (tx, rx): (u32, u32) = (field(&r, "channels ", "tx="), field(&r, "channels ", "rx="));
+    assert!(tx != rx, "{d}");
     assert!(r.has("3 packets transmitted, 3 packets received"), "{d}");
     // The echo: every byte back, in order.
     let sent: String = field(&r, "echo ", "sent=");

@@ -87,8 +87,8 @@ impl embedded_io_async::Error for NetError {
 struct Inner {
     name: String,
     index: usize,
-    /// The event channel (a new one after a resume).
-    port: Cell<u32>,
+    /// The event channels, TX and RX (new ones after a resume).
+    ports: Cell<[u32; 2]>,
     dev: RefCell<Option<NetFront>>,
     stack: RefCell<Stack>,
     /// A task changed a socket: the stack should run.
@@ -148,11 +148,11 @@ pub async fn up(boot: &Boot) -> Result<Vec<Vif>, String> {
         let stack = Stack::new(&mut nf, config, (now.as_ns() / 1000) as i64, seed);
         let addr = config.map_or(String::from("from DHCP (waiting)"), |c| format!("{} ({source})", c.cidr));
         log::info!("net: {name}: mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, address {addr}", m[0], m[1], m[2], m[3], m[4], m[5]);
-        let port = nf.port();
+        let ports = nf.ports();
         let vif = Vif(Rc::new(Inner {
             name: name.clone(),
             index: i,
-            port: Cell::new(port),
+            ports: Cell::new(ports),
             dev: RefCell::new(Some(nf)),
             stack: RefCell::new(stack),
             poked: Cell::new(false),
@@ -195,7 +195,7 @@ fn close(v: &Inner, xs: &xs::Store) {
         ),
         Err(e) => log::warn!("net: {}: close: {e}", v.name),
     }
-    reactor::forget(v.port.get());
+    v.ports.get().into_iter().for_each(reactor::forget);
 }
 
 /// In a new domain: connect to the new backend, then say where our
@@ -212,7 +212,7 @@ fn resume(v: &Inner, xs: &xs::Store) -> Result<String, String> {
         v.poke();
         return Err(format!("{e}"));
     }
-    v.port.set(nf.port());
+    v.ports.set(nf.ports());
     let announced = v.stack.borrow().announce(nf);
     drop(dev);
     v.poke();
@@ -265,10 +265,13 @@ async fn drive(v: Rc<Inner>, xs: xs::Store) {
         if v.poked.get() {
             continue;
         }
-        let mut ev = pin!(reactor::port_event(v.port.get()));
+        let [tx, rx] = v.ports.get();
+        let (mut tx_ev, mut rx_ev) = (pin!(reactor::port_event(tx)), pin!(reactor::port_event(rx)));
         let mut sleep = pin!(time::sleep(Duration::from_micros(delay)));
         poll_fn(|cx| {
-            if v.poked.get() || ev.as_mut().poll(cx).is_ready() || sleep.as_mut().poll(cx).is_ready() {
+            // Both polled: each registers its waker.
+            let (t, r) = (tx_ev.as_mut().poll(cx).is_ready(), rx_ev.as_mut().poll(cx).is_ready());
+            if v.poked.get() || t || r || sleep.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
             *v.driver.borrow_mut() = Some(cx.waker().clone());

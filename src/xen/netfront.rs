@@ -2,8 +2,10 @@
 //! (`vif = [...]` in xl), as a [`NetDevice`].
 //!
 //! Set-up follows xenbus ([`xenbus`]) and public/io/netif.h: the MAC from
-//! our own `mac` key, one TX and one RX ring page, one event channel,
-//! `request-rx-copy` (the backend copies each packet into a page we
+//! our own `mac` key, one TX and one RX ring page, an event channel for
+//! each ring when the backend offers `feature-split-event-channels` (as
+//! Linux's netfront does; one for both otherwise; docs/network.md says
+//! why), `request-rx-copy` (the backend copies each packet into a page we
 //! posted) and `feature-rx-notify`. No scatter-gather and no GSO: one
 //! packet, one page, at most [`MAX_FRAME`] bytes.
 //!
@@ -135,10 +137,13 @@ struct Tx {
     grefs: Vec<u32>,
 }
 
-/// What both halves share: the port, the counters, the first fatal error.
+/// What both halves share: the ports, the counters, the first fatal error.
 struct Shared {
     name: String,
+    /// The TX ring's event channel.
     port: u32,
+    /// The RX ring's: `port` again without split event channels.
+    rx_port: u32,
     stats: Stats,
     broken: Option<NetifError>,
 }
@@ -189,7 +194,7 @@ impl NetFront {
         let rx_base = alloc_pages(RX_BUFFERS).ok_or(NetfrontError::NoMemory)?;
         let tx_base = alloc_pages(TX_BUFFERS * TX_BUF / 4096).ok_or(NetfrontError::NoMemory)?;
         let mut nf = NetFront {
-            sh: Shared { name: format!("vif/{}", dev.id), port: 0, stats: Stats::default(), broken: None },
+            sh: Shared { name: format!("vif/{}", dev.id), port: 0, rx_port: 0, stats: Stats::default(), broken: None },
             dev,
             mac,
             rx: Rx { ring: FrontRing::init(&rx_mem, "rx", RX_ENTRY), mem: rx_mem, pool: Pool::default(), base: rx_base, grefs: Vec::new() },
@@ -205,11 +210,11 @@ impl NetFront {
     }
 
     /// Wait for the backend's features, grant the rings and the buffers,
-    /// bind an event channel, post every RX buffer and take the vif to
-    /// `Connected`.
+    /// bind an event channel, take the vif to `Connected` and, once the
+    /// backend is too, post every RX buffer.
     fn connect(&mut self, xs: &mut Store) -> Result<(), NetfrontError> {
         let be = self.dev.backend_id;
-        const FEATURES: [&str; 2] = ["feature-rx-copy", "ip"];
+        const FEATURES: [&str; 3] = ["feature-rx-copy", "feature-split-event-channels", "ip"];
         let seen = self.dev.step(xs, Step::new().follow().reads(&FEATURES))?;
         let seen = self.dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &FEATURES)?;
         if !seen.feature("feature-rx-copy")? {
@@ -233,11 +238,15 @@ impl NetFront {
             self.tx.grefs.push(gnttab::grant(be, (self.tx.base >> 12) + i as u64, true)?);
         }
         self.sh.port = evtchn::alloc_unbound(be)?;
-        self.refill();
-        let step = Step::new()
-            .write("tx-ring-ref", self.tx_ring_gref)
-            .write("rx-ring-ref", self.rx_ring_gref)
-            .write("event-channel", self.sh.port)
+        let split = seen.feature("feature-split-event-channels")?;
+        self.sh.rx_port = if split { evtchn::alloc_unbound(be)? } else { self.sh.port };
+        let step = Step::new().write("tx-ring-ref", self.tx_ring_gref).write("rx-ring-ref", self.rx_ring_gref);
+        let step = if split {
+            step.write("event-channel-tx", self.sh.port).write("event-channel-rx", self.sh.rx_port)
+        } else {
+            step.write("event-channel", self.sh.port)
+        };
+        let step = step
             .write("request-rx-copy", 1)
             .write("feature-rx-notify", 1)
             .write("feature-sg", 0)
@@ -246,7 +255,13 @@ impl NetFront {
         let seen = self.dev.step(xs, step)?;
         self.dev.wait_backend(xs, seen, "Connected", |s| s == State::Connected, |s| s >= State::Closing, &[])?;
         self.dev.step(xs, Step::new().unfollow())?;
-        let _ = evtchn::notify(self.sh.port);
+        // The RX buffers only now that the backend is connected: Linux's
+        // netback starts its RX thread before it stores the channel's
+        // irq, and that thread ends the late EOI of an event that found
+        // RX work (posted buffers) on whatever irq is stored by then. With
+        // an empty ring, the event Xen raises when netback binds finds no
+        // work and is ended at once, on its own irq.
+        self.refill();
         Ok(())
     }
 
@@ -269,9 +284,10 @@ impl NetFront {
     pub fn mac(&self) -> [u8; 6] {
         self.mac
     }
-    /// The event channel: wait on it with `events::wait`.
-    pub fn port(&self) -> u32 {
-        self.sh.port
+    /// The event channels (TX, RX; the same one twice without split
+    /// channels): wait on both with `events::wait`.
+    pub fn ports(&self) -> [u32; 2] {
+        [self.sh.port, self.sh.rx_port]
     }
     pub fn device(&self) -> &Device {
         &self.dev
@@ -296,7 +312,7 @@ impl NetFront {
             posted = true;
         }
         if posted && rx.ring.publish(&rx.mem) {
-            let _ = evtchn::notify(self.sh.port);
+            let _ = evtchn::notify(self.sh.rx_port);
         }
     }
 
@@ -391,6 +407,9 @@ impl NetFront {
         revoke(self.rx_ring_gref);
         self.rx.grefs.iter().chain(self.tx.grefs.iter()).for_each(|&g| revoke(g));
         let _ = evtchn::close(self.sh.port);
+        if self.sh.rx_port != self.sh.port {
+            let _ = evtchn::close(self.sh.rx_port);
+        }
         if !leaked {
             // SAFETY: every grant on these pages is revoked and the backend
             // is disconnected; they are ours again.
@@ -489,7 +508,7 @@ impl NetDevice for NetFront {
         let (id, offset, len) = self.next_packet()?;
         self.sh.stats.rx_packets += 1;
         self.sh.stats.rx_bytes += len as u64;
-        let port = self.sh.port;
+        let port = self.sh.rx_port;
         Some((NetRx { rx: &mut self.rx, port, id, offset, len }, NetTx { tx: &mut self.tx, sh: &mut self.sh }))
     }
 
