@@ -41,7 +41,8 @@ answers() {
 # probe IP: the downtime probe in the background, a second of answers first
 probe() { /usr/bin/downtime $1 7 > /tmp/dt & dt=$!; sleep 1; }
 # probed: once it answers again, a second more, then the probe's line
-probed() { answers $1 || return 1; sleep 1; kill -TERM $dt; wait $dt; cat /tmp/dt; }
+# (none: the probe died, and the round does not count)
+probed() { answers $1 || return 1; sleep 1; kill -TERM $dt; wait $dt; grep . /tmp/dt || { echo "the downtime probe died" > /tmp/xl.log; return 1; }; }
 xl info >/dev/null; xl list >/dev/null
 # The saved images go to a tmpfs of their own: the root one is limited to
 # half of dom0's memory, which a 128 MiB domain's image and the rest of

@@ -86,6 +86,9 @@ int main(int argc, char **argv)
     }
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    /* A try whose connection the peer reset is a failed try, not the
+     * end of the probe (a write to it would raise SIGPIPE). */
+    signal(SIGPIPE, SIG_IGN);
     long long last_start = -1, longest = 0, answered = 0, failed = 0;
     while (!stop) {
         long long start = now_ms();
