@@ -1,9 +1,10 @@
 //! Booting the kernel inside the domain's own disk, on the real Xen host
 //! (4.17, or 4.20 with `HVMLITE_XEN_HOST`; the disks' kernel is the guest
 //! kernel `HVMLITE_GUEST_LINUX` picks): `xl create` of
-//! `xen/hvmlite-disk.cfg` with a disk that dom0 serves through blkback from a loop device. The disks hold Debian's
-//! kernel and an initramfs whose `/init` mounts the same disk (the disk
-//! hvmlite handed back) and prints a file from it.
+//! `xen/hvmlite-disk.cfg` with a disk that dom0 serves through blkback
+//! from a loop device. The disks hold Debian's kernel and an initramfs
+//! whose `/init` mounts the same disk (the disk hvmlite handed back) and
+//! prints a file from it.
 
 #[path = "support/btrfs_image.rs"]
 mod btrfs_image;

@@ -260,7 +260,9 @@ impl NetFront {
         // irq, and that thread ends the late EOI of an event that found
         // RX work (posted buffers) on whatever irq is stored by then. With
         // an empty ring, the event Xen raises when netback binds finds no
-        // work and is ended at once, on its own irq.
+        // work and is ended at once, on its own irq. (On its own this did
+        // not stop the masked-channel failures docs/network.md tells of;
+        // split channels did.)
         self.refill();
         Ok(())
     }
