@@ -40,9 +40,11 @@ answers() {
 }
 # probe IP: the downtime probe in the background, a second of answers first
 probe() { /usr/bin/downtime $1 7 > /tmp/dt & dt=$!; sleep 1; }
-# probed: once it answers again, a second more, then the probe's line
-# (none: the probe died, and the round does not count)
-probed() { answers $1 || return 1; sleep 1; kill -TERM $dt; wait $dt; grep . /tmp/dt || { echo "the downtime probe died" > /tmp/xl.log; return 1; }; }
+# probed IP: once it answers again, a second more, then the probe's line;
+# status 2: the probe died (printed nothing), and the round does not count
+probed() { answers $1 || return 1; sleep 1; kill -TERM $dt; wait $dt; grep . /tmp/dt || return 2; }
+# lost STATUS: what a failed `probed` means
+lost() { if [ $1 = 2 ]; then echo "the downtime probe died"; else echo "no answer"; fi; }
 xl info >/dev/null; xl list >/dev/null
 # The saved images go to a tmpfs of their own: the root one is limited to
 # half of dom0's memory, which a 128 MiB domain's image and the rest of
@@ -60,12 +62,12 @@ one() {
     t0=$(up); xl save $2 /save/b.save >/tmp/xl.log 2>&1 || { kill $dt; fail $1 save $2; return 1; }
     t1=$(up); xl restore /save/b.save >/tmp/xl.log 2>&1 || { kill $dt; fail $1 restore $2; return 1; }
     t2=$(up); size=$(wc -c < /save/b.save); rm -f /save/b.save
-    l=$(probed $3) || { kill $dt; fail $1 "no answer after the restore" $2; return 1; }
+    l=$(probed $3) || { st=$?; kill $dt 2>/dev/null; fail $1 "$(lost $st) after the restore" $2; return 1; }
     echo "bench $1 round=$4 op=save save=$((t1 - t0)) restore=$((t2 - t1)) image=$size $l"
     probe $3
     t0=$(up); xl migrate -s "" $2 "xl migrate-receive" >/tmp/xl.log 2>&1 || { kill $dt; fail $1 migrate $2; return 1; }
     t1=$(up)
-    l=$(probed $3) || { kill $dt; fail $1 "no answer after the migration" $2; return 1; }
+    l=$(probed $3) || { st=$?; kill $dt 2>/dev/null; fail $1 "$(lost $st) after the migration" $2; return 1; }
     echo "bench $1 round=$4 op=migrate migrate=$((t1 - t0)) $l"
     xl destroy $2
     wait_gone $2 30
