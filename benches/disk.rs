@@ -440,12 +440,7 @@ fn main() {
             println!("\n**The host run did not finish** (scenario rc {:?}): the tables below hold only the boots before it stopped.", r.rc);
         }
         let all = boots(&r);
-        let mhz: f64 = r
-            .run
-            .lines
-            .iter()
-            .find_map(|l| l.split_once("Detected ").and_then(|(_, x)| x.strip_suffix(" MHz processor.")).and_then(|x| x.parse().ok()))
-            .unwrap_or_else(|| panic!("no TSC rate from Xen"));
+        let mhz = tsc_mhz(&r);
         let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
         report(&r, &all, rounds, mhz, [size(&img), size(&grub), size(&bundle)]);
     }
@@ -468,20 +463,29 @@ fn main() {
             println!("\n**The {name} run did not finish** (scenario rc {:?}).", r.rc);
         }
         let verdict = r.scenario().into_iter().find_map(|l| l.strip_prefix("bench: layout=").map(str::to_string));
-        layout_boots.push((name, verdict, boots(&r)));
+        layout_boots.push((name, verdict, boots(&r), tsc_mhz(&r)));
     }
     report_layouts(&layout_boots, layout_rounds, std::fs::metadata(&grub13).unwrap().len());
 }
 
+/// The TSC rate Xen detected (its `Detected N MHz processor.` line).
+fn tsc_mhz(r: &HostRun) -> f64 {
+    r.run
+        .lines
+        .iter()
+        .find_map(|l| l.split_once("Detected ").and_then(|(_, x)| x.strip_suffix(" MHz processor.")).and_then(|x| x.parse().ok()))
+        .unwrap_or_else(|| panic!("no TSC rate from Xen"))
+}
+
 /// The layouts table: which loader boots which layout, and how soon.
-fn report_layouts(runs: &[(&str, Option<String>, Vec<Boot>)], rounds: usize, grub13: u64) {
+fn report_layouts(runs: &[(&str, Option<String>, Vec<Boot>, f64)], rounds: usize, grub13: u64) {
     let names = [("a", "hvmlite"), ("b", "GRUB 2.06 (Debian 12)"), ("d", "GRUB 2.12 (Debian 13)")];
     println!("
 Every layout (`tests/common/layouts.rs`), `memory = 256`: a warm-up boot of each loader, then {rounds} interleaved rounds of those that booted; `xl create` → `/init`'s marker, median seconds (min–max):
 ");
     println!("| layout | hvmlite | GRUB 2.06 (Debian 12) | GRUB 2.12 (Debian 13) | GRUB 2.06 / hvmlite | GRUB 2.12 / hvmlite |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (layout, _, all) in runs {
+    for (layout, _, all, _) in runs {
         let prefix = format!("{layout}-round");
         let med = |w: &str| {
             let t = sorted(all.iter().filter(|b| b.way == w && b.ok && b.label.starts_with(&prefix)).map(|b| b.total).collect());
@@ -503,6 +507,31 @@ Every layout (`tests/common/layouts.rs`), `memory = 256`: a warm-up boot of each
         "
 `grub-i386-xen_pvh.bin` from Debian 13's `grub-xen-host` 2.12: {grub13} bytes."
     );
+    report_layout_own_parts(runs);
+}
+
+/// The loaders' own parts on each layout, medians in seconds: hvmlite's
+/// from its `handoff` tsc; each GRUB's estimated as in [`report`], its
+/// time before Linux's clock minus hvmlite's decompression of the same
+/// round (the same bzImage and initrd on the same disk).
+fn report_layout_own_parts(runs: &[(&str, Option<String>, Vec<Boot>, f64)]) {
+    println!("\nThe loaders' own parts, median seconds (GRUB's estimated: its time before Linux's clock minus hvmlite's decompression in the same round):\n");
+    println!("| layout | hvmlite | GRUB 2.06 (estimate) | GRUB 2.12 (estimate) | 2.06 / hvmlite | 2.12 / hvmlite |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (layout, _, all, mhz) in runs {
+        let prefix = format!("{layout}-round");
+        let timed = |w: &str| all.iter().filter(|b| b.way == w && b.ok && b.label.starts_with(&prefix)).collect::<Vec<&Boot>>();
+        let pre = |b: &Boot| b.total - b.create - b.linux;
+        let own = |b: &Boot| b.tsc.map(|t| t as f64 / (mhz * 1e6)).unwrap_or(f64::NAN);
+        let a = timed("a");
+        let own_a = median(a.iter().map(|b| own(b)).collect());
+        let dec = |label: &str| a.iter().find(|b| b.label == label).map(|b| pre(b) - own(b));
+        let grub = |w: &str| median(timed(w).iter().filter_map(|b| Some(pre(b) - dec(&b.label)?)).collect());
+        let (g06, g12) = (grub("b"), grub("d"));
+        let cell = |x: f64| if x.is_finite() { format!("{x:.3}") } else { "—".into() };
+        let ratio = |g: f64| if g.is_finite() && own_a.is_finite() { format!("{:.1}×", g / own_a) } else { "—".into() };
+        println!("| {layout} | {} | {} | {} | {} | {} |", cell(own_a), cell(g06), cell(g12), ratio(g06), ratio(g12));
+    }
 }
 
 /// Print the tables.
