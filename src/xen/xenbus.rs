@@ -10,9 +10,13 @@
 //! (`sectors`, …) and says `Connected`.
 //!
 //! Handing back (before a kernel is started, so that its own frontend
-//! finds the device as a fresh one): `Closing`, wait for the backend to
-//! close, `Closed`, then `Initialising`, which makes the backend go back to
-//! `InitWait` ("prepare for reconnect" in Linux's blkback).
+//! finds the device as a fresh one): `Closed`, wait for the backend to
+//! disconnect and say `Closed`, then `Initialising`, which makes the
+//! backend go back to `InitWait` ("prepare for reconnect" in Linux's
+//! blkback). No `Closing` first: nothing is in flight by then, and
+//! `Closing` only makes a backend say `Closing` too (one more round trip
+//! through dom0); Linux's own xenbus core takes a removed frontend
+//! straight to `Closed` the same way.
 //!
 //! Each step of the protocol (our keys and state, a watch, the backend's
 //! state and keys) is one pipelined xenstore batch ([`Step`]): a round trip
@@ -389,13 +393,13 @@ impl Device {
             .ok_or_else(|| XenbusError::BadKey { path: self.frontend.clone(), value: None })
     }
 
-    /// Hand the device back: `Closing`, the backend closes, `Closed`. The
-    /// caller then revokes its grants and closes its event channel (the
-    /// backend has let go) and calls [`reset`](Self::reset).
+    /// Hand the device back: `Closed`, and the backend disconnects and
+    /// says `Closed` (see the module's text for why not `Closing` first).
+    /// The caller must have nothing in flight; it then revokes its grants
+    /// (each revoke fails while the backend still maps the page) and
+    /// closes its event channel, and calls [`reset`](Self::reset).
     pub fn close<T: Transport>(&self, xs: &mut Xenstore<T>) -> Result<(), XenbusError> {
-        let seen = self.step(xs, Step::new().state(State::Closing).follow())?;
-        self.wait_backend(xs, seen, "Closing or Closed", |s| s >= State::Closing || s <= State::InitWait, |_| false, &[])?;
-        let seen = self.step(xs, Step::new().state(State::Closed))?;
+        let seen = self.step(xs, Step::new().state(State::Closed).follow())?;
         self.wait_backend(xs, seen, "Closed", |s| s == State::Closed || s <= State::InitWait, |_| false, &[])?;
         Ok(())
     }
@@ -418,11 +422,17 @@ mod tests {
 
     const BE: &str = "/local/domain/0/backend/vbd/5/51712";
 
+    std::thread_local! {
+        /// Every state the frontend wrote, in order (this thread's test).
+        static SAID: core::cell::RefCell<Vec<String>> = const { core::cell::RefCell::new(Vec::new()) };
+    }
+
     /// A fake blkback: follows the frontend's state as Linux's does.
     fn backend(path: &str, value: &str, store: &mut Vec<(String, String)>) {
         if path != "device/vbd/51712/state" {
             return;
         }
+        SAID.with(|s| s.borrow_mut().push(value.to_string()));
         let next = match value {
             "3" => "4", // Initialised -> Connected
             "5" => "5", // Closing -> Closing
@@ -496,6 +506,10 @@ mod tests {
         d.step(&mut xs, Step::new().state(State::Connected).unfollow()).unwrap();
         assert!(xs.transport().watches.is_empty());
         d.close(&mut xs).unwrap();
+        assert_eq!(xs.transport().store[&format!("{BE}/state")], "6", "the backend closed");
+        // Straight from Connected to Closed, as Linux's xenbus core hands
+        // back a removed frontend: no Closing round trip.
+        assert_eq!(SAID.with(|s| s.borrow().clone()), ["3", "4", "6"]);
         d.reset(&mut xs, &["ring-ref", "never-written"]).unwrap();
         assert_eq!(d.step(&mut xs, Step::new()).unwrap().state, State::InitWait);
         assert!(!xs.transport().store.contains_key("device/vbd/51712/ring-ref"));
