@@ -312,8 +312,12 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
     // RAM comes back in their place. Left there, a kernel that puts itself
     // over them (a bzImage's decompressor with KASLR picks a random spot)
     // would have Xen writing into its code. And the kernel binds VIRQ_TIMER
-    // itself, which Xen allows once.
+    // itself, which Xen allows once. The event callback hvmlite set
+    // (`Boot::xenstore`) goes too: Xen starts a domain with none, and a
+    // kernel sets its own once it has an IDT entry for it, so no upcall
+    // can reach it at a vector it did not choose.
     if crate::xen::hypercalls_ready() {
+        let _ = crate::xen::hvm_set_param(crate::xen::abi::HVM_PARAM_CALLBACK_IRQ, 0);
         crate::xen::events::release_timer();
         crate::xen::evtchn::release_shared_info().unwrap_or_else(|e| fatal!("giving the shared info frame back as RAM failed ({e})"));
         crate::xen::gnttab::release().unwrap_or_else(|e| fatal!("giving the grant table frame back as RAM failed ({e})"));
