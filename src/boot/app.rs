@@ -12,9 +12,8 @@ use crate::boot::traps::XEN_CALLBACK_VECTOR;
 use crate::boot::zero_page::{BootParams, X86_SUBARCH_XEN};
 use crate::platform::console::Quoted;
 use crate::platform::{self, Shutdown};
-use crate::xen::abi::{HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR};
+use crate::xen::evtchn;
 use crate::xen::store::{self, OpenError, Store};
-use crate::xen::{self, evtchn};
 use x86_64::structures::paging::PageTable;
 
 macro_rules! report {
@@ -77,7 +76,7 @@ impl Boot {
         // the callback parameter of HVM-type guests). The vector arrives
         // only while the task runtime idles in `sti; hlt` (rt/reactor.rs);
         // everywhere else interrupts are off.
-        let _ = xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR | XEN_CALLBACK_VECTOR as u64);
+        let _ = evtchn::set_callback_vector(XEN_CALLBACK_VECTOR);
         Some(store::open())
     }
 

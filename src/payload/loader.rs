@@ -317,7 +317,7 @@ pub fn launch(boot: &Boot, p: &Payload) -> ! {
     // kernel sets its own once it has an IDT entry for it, so no upcall
     // can reach it at a vector it did not choose.
     if crate::xen::hypercalls_ready() {
-        let _ = crate::xen::hvm_set_param(crate::xen::abi::HVM_PARAM_CALLBACK_IRQ, 0);
+        let _ = crate::xen::evtchn::release_callback();
         crate::xen::events::release_timer();
         crate::xen::evtchn::release_shared_info().unwrap_or_else(|e| fatal!("giving the shared info frame back as RAM failed ({e})"));
         crate::xen::gnttab::release().unwrap_or_else(|e| fatal!("giving the grant table frame back as RAM failed ({e})"));

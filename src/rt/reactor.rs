@@ -23,7 +23,6 @@ use core::task::{Context, Poll, Waker};
 use crate::arch::hypervisor::Hypervisor;
 use crate::boot::traps::{self, XEN_CALLBACK_VECTOR};
 use crate::platform;
-use crate::xen::abi::{HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR};
 use crate::xen::evtchn::{self, MAX_PORTS};
 use crate::xen::{self, events, time};
 
@@ -69,7 +68,7 @@ pub fn init() {
     if platform::hypervisor() != Hypervisor::Xen || evtchn::init().is_err() {
         return;
     }
-    let _ = xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR | XEN_CALLBACK_VECTOR as u64);
+    let _ = evtchn::set_callback_vector(XEN_CALLBACK_VECTOR);
     let _ = events::timer_port();
 }
 
@@ -80,7 +79,7 @@ pub fn init() {
 /// its device again (and wait on the port it has now).
 pub fn resumed() -> Result<(), evtchn::EvtchnError> {
     evtchn::remap_shared_info()?;
-    let _ = xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR | XEN_CALLBACK_VECTOR as u64);
+    let _ = evtchn::set_callback_vector(XEN_CALLBACK_VECTOR);
     events::forget_timer();
     let _ = events::timer_port();
     GENERATION.fetch_add(1, Ordering::Relaxed);

@@ -16,8 +16,8 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::xen;
 use crate::xen::abi::{
-    EvtchnBindVirq, EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_UNMASK, SHARED_INFO_EVTCHN_MASK,
-    SHARED_INFO_EVTCHN_PENDING, XENMAPSPACE_SHARED_INFO,
+    EvtchnBindVirq, EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_UNMASK, HVM_PARAM_CALLBACK_IRQ,
+    HVM_PARAM_CALLBACK_TYPE_VECTOR, SHARED_INFO_EVTCHN_MASK, SHARED_INFO_EVTCHN_PENDING, XENMAPSPACE_SHARED_INFO,
 };
 use crate::xen::page::alloc_page;
 
@@ -80,6 +80,19 @@ pub fn release_shared_info() -> Result<(), i64> {
         return Ok(());
     }
     xen::restore_ram(si >> 12)
+}
+
+/// Have Xen raise `vector` on this vCPU when an event is pending
+/// (`HVM_PARAM_CALLBACK_IRQ`, vector type). libxl also takes a callback
+/// as the sign of a PV-aware HVM-type guest.
+pub fn set_callback_vector(vector: u8) -> Result<(), i64> {
+    xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_VECTOR | vector as u64)
+}
+
+/// No callback, as Xen starts a domain (before a kernel gets the vCPU: it
+/// sets its own once it has an IDT entry for it).
+pub fn release_callback() -> Result<(), i64> {
+    xen::hvm_set_param(HVM_PARAM_CALLBACK_IRQ, 0)
 }
 
 /// Where the shared info page is mapped, once [`init`] has run.
