@@ -221,6 +221,11 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
     // When the console last spoke (ms since start), for the watchdog.
     let spoke = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let heard = spoke.clone();
+    // Set when QEMU's stdout closes: the watchdog then stops too, so that
+    // a QEMU that exited (a bad option, a missing BIOS) ends the run at
+    // once instead of at `timeout`.
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let eof = closed.clone();
     let reader = std::thread::spawn(move || {
         // What a nudge's `(XEN) *** Serial input …` cut off the front of:
         // Xen prints it in the middle of whatever dom0 was printing, and
@@ -235,6 +240,7 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
                 break;
             }
         }
+        eof.store(true, std::sync::atomic::Ordering::Release);
     });
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stdin = std::sync::Arc::new(std::sync::Mutex::new(child.stdin.take()));
@@ -243,7 +249,7 @@ fn qemu_run(args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -
         std::thread::spawn(move || {
             use std::sync::atomic::Ordering;
             let mut nudged = Duration::ZERO;
-            while !done.load(Ordering::Acquire) {
+            while !done.load(Ordering::Acquire) && !closed.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(250));
                 let now = start.elapsed();
                 let quiet = now.saturating_sub(Duration::from_millis(spoke.load(Ordering::Acquire)).max(nudged));
