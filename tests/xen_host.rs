@@ -195,7 +195,8 @@ fn qemu_pid(marker: &str, within: Duration) -> Option<u32> {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.starts_with("qemu-system-x86_64") && cmd.contains(marker) {
+            let argv0 = cmd.split('\0').next().unwrap_or_default();
+            if argv0.ends_with("qemu-system-x86_64") && cmd.contains(marker) {
                 return Some(pid);
             }
         }

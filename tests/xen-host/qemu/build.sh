@@ -1,0 +1,95 @@
+#!/bin/sh
+# Build the QEMU that runs the Xen test hosts: Debian's own QEMU source
+# (the version this machine's suite ships, with Debian's patches), plus the
+# fixes in this folder (*.patch, applied in name order), for x86_64 with TCG
+# only. Debian's qemu-system-x86 stays what the plain PVH tests use.
+#
+# Why: QEMU's TCG emulation of AMD SVM, which Xen runs its HVM and PVH
+# guests on, delivers an injected interrupt twice now and then (see
+# svm-vmrun-intr-exception-index.patch and docs/lifecycle.md); Linux guests
+# on the test hosts died of it about once in a hundred boots.
+#
+# Usage: tests/xen-host/qemu/build.sh OUTDIR
+# Writes OUTDIR/qemu-system-x86_64 (firmware from Debian's qemu-system-data
+# and seabios under /usr/share) and OUTDIR/stamp (hash of the source
+# package and the patches; with it equal, nothing is rebuilt). The source
+# package is cached in target/debs-src/.
+# Needs apt-get and root (it installs the build tools when missing: meson,
+# ninja, glib, pixman, libfdt headers, dpkg-dev); about 3 minutes on 2 cores.
+set -eu
+out=${1:?usage: $0 OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+if command -v flock >/dev/null; then
+    exec 9>"$out/.lock"
+    flock 9
+fi
+
+# The source package, through package lists of our own (the machine's
+# sources name binary packages only), cached like the .debs.
+cache="$root/target/debs-src"
+state="$root/target/apt-src"
+mkdir -p "$cache" "$state/lists/partial"
+if ! ls "$cache"/qemu_*.dsc >/dev/null 2>&1; then
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:?}")
+    uri=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
+    [ -n "$uri" ] || uri=$(sed -n 's/^deb \(http[^ ]*debian\)\/* .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n1)
+    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
+        "$uri" "$codename" "$uri" "$codename-updates" > "$state/sources.list"
+    apt() {
+        apt-get -o APT::Sandbox::User=root -o Dir::Etc::sourcelist="$state/sources.list" -o Dir::Etc::sourceparts=- \
+            -o Dir::State::Lists="$state/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "$@"
+    }
+    apt update -qq
+    ( cd "$cache" && apt source --download-only -qq qemu >/dev/null )
+fi
+dsc=$(ls "$cache"/qemu_*.dsc | sort -V | tail -n1)
+stamp=$( (cat "$dsc" "$here"/*.patch "$0") | sha256sum | cut -d' ' -f1)
+if [ -x "$out/qemu-system-x86_64" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
+    exit 0
+fi
+
+# Build tools, installed once (as the other deps-* are).
+missing=
+command -v meson >/dev/null || missing="$missing meson"
+command -v ninja >/dev/null || missing="$missing ninja-build"
+command -v dpkg-source >/dev/null || missing="$missing dpkg-dev"
+command -v patch >/dev/null || missing="$missing patch"
+command -v pkg-config >/dev/null || missing="$missing pkg-config"
+pkg-config --exists glib-2.0 2>/dev/null || missing="$missing libglib2.0-dev"
+pkg-config --exists pixman-1 2>/dev/null || missing="$missing libpixman-1-dev"
+[ -e /usr/include/libfdt.h ] || missing="$missing libfdt-dev"
+if [ -n "$missing" ]; then
+    echo "qemu/build.sh: installing$missing" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+t0=$(date +%s)
+src="$out/src"
+rm -rf "$src" "$out/qemu-system-x86_64" "$out/stamp"
+# Debian's patch series (the upstream stable releases among them) applies
+# on extraction.
+dpkg-source --no-check -x "$dsc" "$src" >/dev/null
+for p in "$here"/*.patch; do
+    patch -d "$src" -p1 -s < "$p"
+done
+mkdir "$src/build"
+# Firmware (SeaBIOS, option ROMs) from Debian's packages. The prefix is
+# never installed to: QEMU rewrites paths under its prefix relative to
+# where the binary lies, so it must not be /usr.
+( cd "$src/build" &&
+    ../configure --prefix=/opt/hvmlite-xen-qemu --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
+        --target-list=x86_64-softmmu --without-default-features --enable-fdt=system \
+        --disable-docs --disable-tools --disable-werror >"$out/configure.log" 2>&1 ) ||
+    { tail -n 20 "$out/configure.log" >&2; echo "qemu/build.sh: configure failed" >&2; exit 1; }
+ninja -C "$src/build" qemu-system-x86_64 >"$out/ninja.log" 2>&1 ||
+    { tail -n 30 "$out/ninja.log" >&2; echo "qemu/build.sh: build failed" >&2; exit 1; }
+cp "$src/build/qemu-system-x86_64" "$out/qemu-system-x86_64.tmp"
+mv "$out/qemu-system-x86_64.tmp" "$out/qemu-system-x86_64"
+rm -rf "$src" "$out"/qemu_*.orig.tar.*
+echo "$stamp" > "$out/stamp"
+echo "qemu/build.sh: $(basename "$dsc" .dsc) with $(ls "$here"/*.patch | wc -l) patch(es) in $(($(date +%s) - t0)) s" >&2
