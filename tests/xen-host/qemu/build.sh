@@ -7,7 +7,9 @@
 # Why: QEMU's TCG emulation of AMD SVM, which Xen runs its HVM and PVH
 # guests on, delivers an injected interrupt twice now and then (see
 # svm-vmrun-intr-exception-index.patch and docs/lifecycle.md); Linux guests
-# on the test hosts died of it about once in a hundred boots.
+# on the test hosts died of it about once in a hundred boots. And it could
+# lose the local APIC timer's interrupt request, leaving Xen halted for good
+# (svm-vmrun-virq-under-bql.patch; docs/testing.md).
 #
 # Usage: tests/xen-host/qemu/build.sh OUTDIR
 # Writes OUTDIR/qemu-system-x86_64 (firmware from Debian's qemu-system-data
