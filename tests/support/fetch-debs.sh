@@ -17,14 +17,9 @@ if [ -n "${SUITE:-}" ]; then
     cache="$here/target/debs-$SUITE"
     state="$here/target/apt-$SUITE"
     mkdir -p "$state/lists/partial"
-    uri=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-    [ -n "$uri" ] || uri=$(sed -n 's/^deb \(http[^ ]*debian\)\/* .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n1)
-    [ -n "$uri" ] || uri=http://deb.debian.org/debian
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $SUITE main" > "$state/sources.list"
-    apt() {
-        apt-get -o Dir::Etc::sourcelist="$state/sources.list" -o Dir::Etc::sourceparts=- \
-            -o Dir::State::Lists="$state/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "$@"
-    }
+    . "$here/tests/support/apt-private.sh"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_uri) $SUITE main" > "$state/sources.list"
+    apt() { apt_private "$state" "$@"; }
     [ -n "$(ls "$state/lists" 2>/dev/null | grep -v partial)" ] || apt update -qq
 fi
 mkdir -p "$cache" "$dest"

@@ -36,15 +36,11 @@ state="$root/target/apt-src"
 mkdir -p "$cache" "$state/lists/partial"
 if ! ls "$cache"/qemu_*.dsc >/dev/null 2>&1; then
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:?}")
-    uri=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-    [ -n "$uri" ] || uri=$(sed -n 's/^deb \(http[^ ]*debian\)\/* .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n1)
-    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    . "$root/tests/support/apt-private.sh"
+    uri=$(debian_uri)
     printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
         "$uri" "$codename" "$uri" "$codename-updates" > "$state/sources.list"
-    apt() {
-        apt-get -o APT::Sandbox::User=root -o Dir::Etc::sourcelist="$state/sources.list" -o Dir::Etc::sourceparts=- \
-            -o Dir::State::Lists="$state/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "$@"
-    }
+    apt() { apt_private "$state" -o APT::Sandbox::User=root "$@"; }
     apt update -qq
     ( cd "$cache" && apt source --download-only -qq qemu >/dev/null )
 fi
