@@ -385,6 +385,9 @@ fn grubenvs(disk: &[u8]) -> Vec<usize> {
 fn main() {
     let rounds: usize = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let layout_rounds: usize = std::env::var("BENCH_LAYOUT_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    // BENCH_ICOUNT=N: the host runs under `-icount shift=N,sleep=off`, its
+    // clocks counting instructions (see `Scenario::icount`).
+    let icount: Option<u32> = std::env::var("BENCH_ICOUNT").ok().map(|s| s.parse().expect("BENCH_ICOUNT: a shift, 0 to 10"));
     let img = image();
     let grub = grub_image(None);
     let grub13 = grub_image(Some("trixie"));
@@ -420,7 +423,7 @@ fn main() {
 
     // BENCH_LAYOUTS=ubuntu,arch: only those layouts' runs.
     if std::env::var("BENCH_LAYOUTS").is_err() {
-        let s = Scenario::new(&script(&debian_body(rounds)))
+        let mut s = Scenario::new(&script(&debian_body(rounds)))
             .config("bench-a.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", None))
             .config("bench-b.cfg", &config(GRUB_AT, None))
             .config("bench-c.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", Some("/var/lib/hvmlite/bench.bundle")))
@@ -428,6 +431,7 @@ fn main() {
             .file_from(GRUB_AT, &grub)
             .file_from("/var/lib/hvmlite/bench.bundle", &bundle)
             .file_from("/scenario/disk.img.gz", &gz);
+        s.icount = icount;
         watchdog(Duration::from_secs(90));
         let r = xen_host::run("bench-disk", &s, Duration::from_secs(3600));
         for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
@@ -447,7 +451,7 @@ fn main() {
 
     let mut layout_boots = Vec::new();
     for (name, body, (at, from)) in layouts_phase(layout_rounds) {
-        let s = Scenario::new(&script(&body))
+        let mut s = Scenario::new(&script(&body))
             .config("bench-a.cfg", &config("/usr/lib/hvmlite/hvmlite.elf", None))
             .config("bench-b.cfg", &config(GRUB_AT, None))
             .config("bench-d.cfg", &config(GRUB13_AT, None))
@@ -455,6 +459,8 @@ fn main() {
             .file_from(GRUB_AT, &grub)
             .file_from(GRUB13_AT, &grub13)
             .file_from(&at, &from);
+        s.icount = icount;
+        s.xen_args = std::env::var("BENCH_XEN_ARGS").unwrap_or_default();
         let r = xen_host::run(&format!("bench-layout-{name}"), &s, Duration::from_secs(1800));
         for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
             eprintln!("{l}");

@@ -191,6 +191,11 @@ pub struct Scenario {
     /// Nth interrupt Xen injects into a guest, the kick that made QEMU
     /// deliver it twice before its fix (`svm-vmrun-test-kick.patch`).
     pub svm_kick_every: u32,
+    /// QEMU's `-icount shift=N,sleep=off`: every guest instruction takes
+    /// 2^N ns of the host's virtual time, idle time none, so what dom0
+    /// and Xen measure is a count of instructions, not this machine's
+    /// speed or load (`BENCH_ICOUNT` in benches/disk.rs).
+    pub icount: Option<u32>,
 }
 
 /// Printed by dom0's /init before it runs `init-xenstore-domain`
@@ -504,6 +509,10 @@ fn qemu_args_with(h: &Host, initramfs: &Path, s: &Scenario, image: Option<&Path>
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if let Some(n) = s.icount {
+        a.push("-icount".into());
+        a.push(format!("shift={n},sleep=off"));
+    }
     a.push("-kernel".into());
     a.push(h.xen.display().to_string());
     a.push("-append".into());
