@@ -20,7 +20,7 @@ use core::time::Duration;
 use crate::dev::block::{check_request, BlockError};
 use crate::payload::disk::vdev_name;
 use crate::rt::{reactor, time};
-use crate::xen::blkfront::{BlkFront, Info, OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE, SLOT_BYTES};
+use crate::xen::blkfront::{BlkFront, Info, OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE};
 use crate::xen::xenbus;
 
 /// How long a request may wait for the backend.
@@ -179,7 +179,7 @@ impl Disk {
     }
 
     /// `len` bytes from 512-byte unit `unit`, as requests of at most
-    /// [`SLOT_BYTES`] all in flight together as slots allow. `data(at, n)`
+    /// [`BlkFront::slot_bytes`] all in flight together as slots allow. `data(at, n)`
     /// gives a write's bytes; `done(at, bytes)` takes a read's.
     async fn transfer<'b>(
         &self,
@@ -203,7 +203,10 @@ impl Disk {
             loop {
                 // Start what fits.
                 while sent < len || first {
-                    let n = (len - sent).min(SLOT_BYTES);
+                    let n = match d.with(|f| Ok(f.slot_bytes())) {
+                        Ok(max) => (len - sent).min(max),
+                        Err(e) => return Poll::Ready(Err(e)),
+                    };
                     let bytes = (op == OP_WRITE).then(|| data(sent, n));
                     match d.with(|f| f.try_start(op, unit + (sent / 512) as u64, n, bytes)) {
                         Ok(Some(id)) => {

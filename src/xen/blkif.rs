@@ -18,8 +18,16 @@ pub const OP_READ: u8 = 0;
 pub const OP_WRITE: u8 = 1;
 pub const OP_FLUSH_DISKCACHE: u8 = 3;
 
+/// `BLKIF_OP_INDIRECT`: a read or write whose segments are in granted
+/// pages the request names (backends that publish
+/// `feature-max-indirect-segments`).
+pub const OP_INDIRECT: u8 = 6;
 /// `BLKIF_MAX_SEGMENTS_PER_REQUEST`: pages one request can carry.
 pub const MAX_SEGMENTS: usize = 11;
+/// `BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST`
+pub const MAX_INDIRECT_PAGES: usize = 8;
+/// `struct blkif_request_segment`s (8 bytes each) in one indirect page.
+pub const SEGMENTS_PER_INDIRECT_PAGE: usize = 4096 / 8;
 /// `BLKIF_RSP_*`
 pub const RSP_OKAY: i16 = 0;
 pub const RSP_ERROR: i16 = -1;
@@ -79,6 +87,37 @@ pub fn encode_request(op: u8, handle: u16, id: u64, sector: u64, segs: &[Segment
         b[o + 5] = s.last;
     }
     b
+}
+
+/// `struct blkif_request_indirect` as bytes (x86_64: operation
+/// `BLKIF_OP_INDIRECT`, the real operation, `nseg` as u16, 4 bytes pad,
+/// id, sector_number, handle, 2 bytes pad, then the indirect pages'
+/// grants).
+pub fn encode_indirect(op: u8, handle: u16, id: u64, sector: u64, nseg: usize, pages: &[u32]) -> [u8; ENTRY_SIZE] {
+    assert!(pages.len() <= MAX_INDIRECT_PAGES && nseg <= pages.len() * SEGMENTS_PER_INDIRECT_PAGE && nseg > 0);
+    let mut b = [0u8; ENTRY_SIZE];
+    b[0] = OP_INDIRECT;
+    b[1] = op;
+    b[2..4].copy_from_slice(&(nseg as u16).to_le_bytes());
+    b[8..16].copy_from_slice(&id.to_le_bytes());
+    b[16..24].copy_from_slice(&sector.to_le_bytes());
+    b[24..26].copy_from_slice(&handle.to_le_bytes());
+    for (i, g) in pages.iter().enumerate() {
+        b[28 + i * 4..32 + i * 4].copy_from_slice(&g.to_le_bytes());
+    }
+    b
+}
+
+/// Segments as an indirect page holds them (`struct
+/// blkif_request_segment`: gref, first_sect, last_sect, 2 bytes pad).
+pub fn encode_segments(segs: &[Segment], page: &mut [u8]) {
+    for (s, b) in segs.iter().zip(page.chunks_exact_mut(8)) {
+        b[0..4].copy_from_slice(&s.gref.to_le_bytes());
+        b[4] = s.first;
+        b[5] = s.last;
+        b[6] = 0;
+        b[7] = 0;
+    }
 }
 
 /// `struct blkif_response`: id (8), operation (1), pad, status (i16 at 10).
@@ -263,22 +302,29 @@ impl<const N: usize> Outstanding<N> {
 /// `offset` and `len` are multiples of 512 and the run fits `MAX_SEGMENTS`
 /// pages.
 pub fn segments(offset: usize, len: usize, grefs: &[u32]) -> Result<([Segment; MAX_SEGMENTS], usize), &'static str> {
+    let mut out = [Segment { gref: 0, first: 0, last: 0 }; MAX_SEGMENTS];
+    let n = segments_into(offset, len, grefs, &mut out)?;
+    Ok((out, n))
+}
+
+/// [`segments`] into `out`, as many as it holds (an indirect request's):
+/// how many.
+pub fn segments_into(offset: usize, len: usize, grefs: &[u32], out: &mut [Segment]) -> Result<usize, &'static str> {
     if !offset.is_multiple_of(512) || !len.is_multiple_of(512) || len == 0 {
         return Err("transfer not in whole 512-byte sectors");
     }
     let end = offset.checked_add(len).ok_or("transfer too long")?;
     let pages = end.div_ceil(4096) - offset / 4096;
-    if pages > MAX_SEGMENTS || offset / 4096 + pages > grefs.len() {
+    if pages > out.len() || offset / 4096 + pages > grefs.len() {
         return Err("transfer needs more pages than a request carries");
     }
-    let mut out = [Segment { gref: 0, first: 0, last: 0 }; MAX_SEGMENTS];
     for (i, seg) in out.iter_mut().enumerate().take(pages) {
         let page = offset / 4096 + i;
         let lo = offset.max(page * 4096) - page * 4096;
         let hi = end.min((page + 1) * 4096) - page * 4096;
         *seg = Segment { gref: grefs[page], first: (lo / 512) as u8, last: (hi / 512 - 1) as u8 };
     }
-    Ok((out, pages))
+    Ok(pages)
 }
 
 #[cfg(test)]
@@ -308,6 +354,35 @@ mod tests {
         assert_eq!(&b[32..36], &9u32.to_le_bytes());
         let r = decode_response(&[8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0xfe, 0xff, 0, 0, 0, 0]);
         assert_eq!(r, Response { id: 8, op: 1, status: -2 });
+    }
+
+    #[test]
+    fn indirect_requests_have_the_abi_layout() {
+        // struct blkif_request_indirect on x86_64: operation, indirect_op,
+        // nr_segments (u16), pad to 8, id, sector_number, handle (24),
+        // pad, indirect_grefs from 28.
+        let b = encode_indirect(OP_READ, 0xca00, 0x0102030405060708, 0x1122334455667788, 300, &[0x51, 0x52]);
+        assert_eq!((b[0], b[1]), (OP_INDIRECT, OP_READ));
+        assert_eq!(&b[2..4], &300u16.to_le_bytes());
+        assert_eq!(&b[4..8], &[0; 4]);
+        assert_eq!(&b[8..16], &0x0102030405060708u64.to_le_bytes());
+        assert_eq!(&b[16..24], &0x1122334455667788u64.to_le_bytes());
+        assert_eq!(&b[24..26], &0xca00u16.to_le_bytes());
+        assert_eq!(&b[28..32], &0x51u32.to_le_bytes());
+        assert_eq!(&b[32..36], &0x52u32.to_le_bytes());
+        assert!(b[36..].iter().all(|&x| x == 0));
+        // struct blkif_request_segment: 8 bytes, gref then first and last.
+        let mut page = [0xffu8; 24];
+        encode_segments(&[Segment { gref: 0x1234, first: 1, last: 7 }, Segment { gref: 9, first: 0, last: 3 }], &mut page);
+        assert_eq!(&page[..16], &[0x34, 0x12, 0, 0, 1, 7, 0, 0, 9, 0, 0, 0, 0, 3, 0, 0]);
+        assert_eq!(&page[16..], &[0xff; 8], "past the segments: untouched");
+        // A run of 64 pages at an offset: segments_into splits it.
+        let grefs: Vec<u32> = (100..165).collect();
+        let mut out = [Segment { gref: 0, first: 0, last: 0 }; 64];
+        assert_eq!(segments_into(1024, 63 * 4096, &grefs, &mut out), Ok(64));
+        assert_eq!(out[0], Segment { gref: 100, first: 2, last: 7 });
+        assert_eq!(out[63], Segment { gref: 163, first: 0, last: 1 });
+        assert!(segments_into(0, 65 * 4096, &grefs, &mut out).is_err(), "more pages than the request holds");
     }
 
     /// The backend's side, for tests: answer every request in order.
