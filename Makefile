@@ -189,7 +189,8 @@ xen-host-shell: $(IMAGE) deps-qemu
 # the stock paths) and benches/disk.rs (the Xen host: `xl create` → /init
 # booting a disk through hvmlite and through GRUB's PVH image); each prints
 # the table docs/benchmarks.md keeps. BENCH_RUNS=N runs (rounds) of each way,
-# default 5; BENCHES="disk" runs only that one. benches/net.rs: the network
+# default 5; BENCHES="disk" runs only that one (BENCH_ICOUNT=0: its Xen
+# host counts instructions instead of this machine's time). benches/net.rs: the network
 # stubdomain against a Linux PVH domU on the Xen host (docs/network.md).
 # benches/xenstored.rs: the xenstore domain against xenstored and
 # oxenstored (docs/xenstored.md). benches/suspend.rs: the downtime a client

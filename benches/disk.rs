@@ -27,6 +27,12 @@
 //! run). After each boot dom0 puts the disk's grubenv back, as a booted
 //! distribution's boot-success service would.
 //!
+//! `BENCH_ICOUNT=N` runs the host under QEMU's `-icount shift=N,sleep=off`:
+//! its clocks count instructions (2^N ns each), so two boots of the same
+//! loader agree to a hundredth of a percent whatever the machine's speed
+//! and load; `BENCH_XEN_ARGS` adds Xen options (`console_timestamps=boot`
+//! puts Xen's clock on each of hvmlite's lines in the console log).
+//!
 //! Prints min/median/max, the ratios, the image sizes, hvmlite's read
 //! throughput, hvmlite's own part (the `tsc N since entry` of its
 //! `handoff` line over the TSC rate Xen detected) and an estimate of
@@ -432,6 +438,7 @@ fn main() {
             .file_from("/var/lib/hvmlite/bench.bundle", &bundle)
             .file_from("/scenario/disk.img.gz", &gz);
         s.icount = icount;
+        s.xen_args = std::env::var("BENCH_XEN_ARGS").unwrap_or_default();
         watchdog(Duration::from_secs(90));
         let r = xen_host::run("bench-disk", &s, Duration::from_secs(3600));
         for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
