@@ -394,6 +394,7 @@ fn main() {
     // BENCH_ICOUNT=N: the host runs under `-icount shift=N,sleep=off`, its
     // clocks counting instructions (see `Scenario::icount`).
     let icount: Option<u32> = std::env::var("BENCH_ICOUNT").ok().map(|s| s.parse().expect("BENCH_ICOUNT: a shift, 0 to 10"));
+    let xen_args = std::env::var("BENCH_XEN_ARGS").unwrap_or_default();
     let img = image();
     let grub = grub_image(None);
     let grub13 = grub_image(Some("trixie"));
@@ -438,7 +439,7 @@ fn main() {
             .file_from("/var/lib/hvmlite/bench.bundle", &bundle)
             .file_from("/scenario/disk.img.gz", &gz);
         s.icount = icount;
-        s.xen_args = std::env::var("BENCH_XEN_ARGS").unwrap_or_default();
+        s.xen_args = xen_args.clone();
         watchdog(Duration::from_secs(90));
         let r = xen_host::run("bench-disk", &s, Duration::from_secs(3600));
         for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
@@ -467,7 +468,7 @@ fn main() {
             .file_from(GRUB13_AT, &grub13)
             .file_from(&at, &from);
         s.icount = icount;
-        s.xen_args = std::env::var("BENCH_XEN_ARGS").unwrap_or_default();
+        s.xen_args = xen_args.clone();
         let r = xen_host::run(&format!("bench-layout-{name}"), &s, Duration::from_secs(1800));
         for l in r.scenario().into_iter().filter(|l| l.starts_with("bench")) {
             eprintln!("{l}");

@@ -143,6 +143,13 @@ struct Slot {
     req: (u8, u64),
 }
 
+impl Slot {
+    /// Every grant the slot holds: its pages', then its indirect page's.
+    fn grants(&self) -> impl Iterator<Item = u32> + '_ {
+        self.grefs.iter().copied().chain((self.indirect.0 != 0).then_some(self.indirect.1))
+    }
+}
+
 pub struct BlkFront {
     dev: Device,
     ring: FrontRing,
@@ -178,8 +185,7 @@ impl BlkFront {
         let ring = FrontRing::init(&ring_mem, blkif::ring_entries(pages));
         // The bounce pages, granted for the device's life: the grants are
         // persistent whether or not the backend keeps them mapped.
-        let (nslots, seg_max) =
-            if indirect >= 2 * MAX_SEGMENTS { (INDIRECT_SLOTS, indirect.min(INDIRECT_SEGMENTS)) } else { (SLOTS, MAX_SEGMENTS) };
+        let (nslots, seg_max) = if indirect >= 2 * MAX_SEGMENTS { (INDIRECT_SLOTS, indirect) } else { (SLOTS, MAX_SEGMENTS) };
         let mut slots = Vec::with_capacity(nslots);
         for _ in 0..nslots {
             let base = alloc_pages(seg_max).ok_or(BlkfrontError::NoMemory)?;
@@ -279,13 +285,8 @@ impl BlkFront {
         for g in self.ring_grefs.drain(..) {
             let _ = gnttab::revoke(g);
         }
-        for slot in &mut self.slots {
-            for &g in &slot.grefs {
-                let _ = gnttab::revoke(g);
-            }
-            if slot.indirect.0 != 0 {
-                let _ = gnttab::revoke(slot.indirect.1);
-            }
+        for g in self.slots.iter().flat_map(Slot::grants) {
+            let _ = gnttab::revoke(g);
         }
         self.dev = self.dev.again(xs)?;
         let (order, indirect) = backend_features(xs, &self.dev)?;
@@ -597,13 +598,8 @@ impl BlkFront {
             keys.push(format!("ring-ref{i}"));
             gnttab::revoke(*g)?;
         }
-        for s in &self.slots {
-            for &g in &s.grefs {
-                gnttab::revoke(g)?;
-            }
-            if s.indirect.0 != 0 {
-                gnttab::revoke(s.indirect.1)?;
-            }
+        for g in self.slots.iter().flat_map(Slot::grants) {
+            gnttab::revoke(g)?;
         }
         let _ = evtchn::close(self.port);
         let key_refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();

@@ -298,17 +298,10 @@ impl<const N: usize> Outstanding<N> {
 }
 
 /// The pieces of a transfer of `len` bytes at byte `offset` of a page-run
-/// buffer: for each page, the 512-byte sectors `first..=last` it covers.
-/// `offset` and `len` are multiples of 512 and the run fits `MAX_SEGMENTS`
-/// pages.
-pub fn segments(offset: usize, len: usize, grefs: &[u32]) -> Result<([Segment; MAX_SEGMENTS], usize), &'static str> {
-    let mut out = [Segment { gref: 0, first: 0, last: 0 }; MAX_SEGMENTS];
-    let n = segments_into(offset, len, grefs, &mut out)?;
-    Ok((out, n))
-}
-
-/// [`segments`] into `out`, as many as it holds (an indirect request's):
-/// how many.
+/// buffer, written to `out`: for each page, the 512-byte sectors
+/// `first..=last` it covers. `offset` and `len` are multiples of 512 and
+/// the run fits `out` (`MAX_SEGMENTS` for a plain request, more for an
+/// indirect one). How many.
 pub fn segments_into(offset: usize, len: usize, grefs: &[u32], out: &mut [Segment]) -> Result<usize, &'static str> {
     if !offset.is_multiple_of(512) || !len.is_multiple_of(512) || len == 0 {
         return Err("transfer not in whole 512-byte sectors");
@@ -452,6 +445,13 @@ mod tests {
         // A producer index past what was asked.
         m.store32(RSP_PROD, 0x4000_0000);
         assert!(matches!(ring.next_response(&m), Err(BlkifError::RingIndexes { .. })));
+    }
+
+    /// A plain request's segments.
+    fn segments(offset: usize, len: usize, grefs: &[u32]) -> Result<([Segment; MAX_SEGMENTS], usize), &'static str> {
+        let mut out = [Segment { gref: 0, first: 0, last: 0 }; MAX_SEGMENTS];
+        let n = segments_into(offset, len, grefs, &mut out)?;
+        Ok((out, n))
     }
 
     #[test]
