@@ -204,6 +204,8 @@ fn a_nudge_in_the_middle_of_a_line_is_taken_out() {
 
 /// How long Xen's console may stay quiet before [`qemu_xen`] nudges Xen.
 pub const IDLE_NUDGE: Duration = Duration::from_secs(5);
+/// How every line the harness itself adds to a run's lines begins.
+pub const HARNESS: &str = "[harness] ";
 /// The line [`qemu_xen`] records for each nudge.
 pub const NUDGED: &str = "[harness] console quiet:";
 

@@ -442,12 +442,14 @@ impl HostRun {
         self.run.lines.iter().filter_map(|l| l.split_once(p.as_str()).map(|(_, r)| r)).collect()
     }
     /// The scenario script's own output: the lines between the markers
-    /// (guest lines Xen printed meanwhile included).
+    /// (guest lines Xen printed meanwhile included; the harness's own
+    /// `[harness]` lines, such as a nudge's record, which land wherever
+    /// the console fell quiet, left out).
     pub fn scenario(&self) -> Vec<&str> {
         let l = &self.run.lines;
         let from = l.iter().position(|x| x.contains(READY)).map(|i| i + 1).unwrap_or(l.len());
         let to = l.iter().position(|x| x.contains(DONE)).unwrap_or(l.len());
-        l[from.min(to)..to].iter().map(|s| s.as_str()).collect()
+        l[from.min(to)..to].iter().map(|s| s.as_str()).filter(|s| !s.starts_with(super::HARNESS)).collect()
     }
     /// dom0's own output between `marker` and the next `=== ` marker (Xen's
     /// `(XEN)` and guests' `(dN)` lines share the serial console; left out).
@@ -591,4 +593,28 @@ pub fn rt_check(script: &str, cmdline: &str) -> Scenario {
     Scenario::new(&format!(". /usr/share/xen-host/lib.sh\n{script}"))
         .config("rt-check.cfg", &cfg)
         .file_from("/usr/lib/hvmlite/rt-check.elf", &super::example("rt-check"))
+}
+
+#[test]
+fn a_nudge_in_a_section_is_left_out() {
+    let lines = [
+        READY,
+        "=== cmp (ext4)",
+        "[harness] console quiet: nothing for 5.0 s; nudged Xen",
+        "(XEN) *** Serial input to DOM0",
+        "bytes changed: 3",
+        "=== end",
+        "=== scenario done rc=0",
+    ];
+    let n = lines.len();
+    let run = Run {
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+        status: None,
+        stopped_on: None,
+        timed_out: false,
+        elapsed: Duration::ZERO,
+        at: vec![Duration::ZERO; n],
+    };
+    let r = HostRun { run, at: vec![Duration::ZERO; n], rc: Some(0), shift: 0 };
+    assert_eq!(r.section("=== cmp (ext4)"), ["bytes changed: 3"]);
 }
