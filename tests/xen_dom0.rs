@@ -14,7 +14,7 @@ const STOP: &[&str] = &[XEN_DOM0_HALTED, XEN_DOM0_CRASHED, XEN_PANIC];
 #[test]
 fn dom0_boot_report_and_poweroff() {
     let cmdline = "hvmlite.test=dom0 quiet poweroff";
-    let run = qemu_xen(&xen_dom0_args(&xen_bin(), &image(), cmdline, ""), STOP, T);
+    let run = qemu_xen(&xen_dom0_args(&xen_bin(), &image(), cmdline, ""), STOP, T, None);
     let d = run.dump();
     let xen = format!("Xen version {}.", common::xen_host::XenHost::from_env().version());
     assert!(run.has(&xen), "{xen:?} missing: {d}");
@@ -49,7 +49,7 @@ fn dom0_boot_report_and_poweroff() {
 fn dom0_debug_port_console_and_crash() {
     // Port 0xe9 output is what Xen prints as "(d0) ..." with guest_loglvl=all.
     let cmdline = "hvmlite.console=e9 hvmlite.crash=panic";
-    let run = qemu_xen(&xen_dom0_args(&xen_bin(), &image(), cmdline, ""), STOP, T);
+    let run = qemu_xen(&xen_dom0_args(&xen_bin(), &image(), cmdline, ""), STOP, T, None);
     let d = run.dump();
     assert!(run.has("(d0) hvmlite: hypervisor: xen"), "{d}");
     assert!(run.has("(d0) hvmlite: ready"), "{d}");

@@ -196,9 +196,22 @@ const DOM0_LINUX: &str = "loglevel=7";
 /// or through hvmlite (`Dom0::PvhViaHvmlite`), with `extra` on Linux's
 /// command line, running `script`.
 fn pvh_dom0(name: &str, dom0: xen_host::Dom0, extra: &str, script: &str, timeout: Duration) -> xen_host::HostRun {
+    pvh_dom0_settling(name, dom0, extra, script, timeout, None)
+}
+
+/// [`pvh_dom0`], ended `settle` after a given line.
+fn pvh_dom0_settling(
+    name: &str,
+    dom0: xen_host::Dom0,
+    extra: &str,
+    script: &str,
+    timeout: Duration,
+    settle: Option<(&'static str, Duration)>,
+) -> xen_host::HostRun {
     let mut s = Scenario::new(script);
     s.dom0 = dom0;
     s.linux_args = format!("{DOM0_LINUX} {extra}").trim().to_string();
+    s.settle = settle;
     xen_host::run(name, &s, timeout)
 }
 
@@ -262,25 +275,49 @@ fn linux_pvh_dom0_through_hvmlite_matches_xen_direct() {
 
 /// The same with ACPI on: Xen's direct boot stops after `ACPI: Core
 /// revision` under TCG (docs/loader.md), and so does the boot through
-/// hvmlite, at the same line.
+/// hvmlite, at the same line. Each run ends [`ACPI_QUIET`] after that
+/// line, in which dom0 must print nothing more (a boot that goes on
+/// prints dozens of lines within a second of it, with `loglevel=7`).
 #[test]
 fn linux_pvh_dom0_with_acpi_stops_where_xen_direct_stops() {
-    let t = Duration::from_secs(75);
-    let a = pvh_dom0("pvh-dom0-acpi-direct", xen_host::Dom0::Pvh, "", DOM0_FACTS, t);
-    let b = pvh_dom0("pvh-dom0-acpi-hvmlite", xen_host::Dom0::PvhViaHvmlite, "", DOM0_FACTS, t);
+    let t = Duration::from_secs(120);
+    let settle = Some((ACPI_LAST, ACPI_QUIET));
+    let a = pvh_dom0_settling("pvh-dom0-acpi-direct", xen_host::Dom0::Pvh, "", DOM0_FACTS, t, settle);
+    let b = pvh_dom0_settling("pvh-dom0-acpi-hvmlite", xen_host::Dom0::PvhViaHvmlite, "", DOM0_FACTS, t, settle);
     let (da, db) = (a.dump(), b.dump());
     assert_hvmlite_went_pvh(&b, &db);
     let (ma, mb) = (milestones(&a), milestones(&b));
     assert_eq!(ma, mb, "direct:\n{da}\n\nthrough hvmlite:\n{db}");
     assert!(ma.iter().any(|m| m == "Booting kernel on Xen PVH"), "{da}");
     assert!(
-        ma.last().is_some_and(|m| m.starts_with("ACPI: Core revision ")),
+        ma.last().is_some_and(|m| m.starts_with(ACPI_LAST)),
         "how far a PVH dom0 gets with ACPI changed: update docs/loader.md: {ma:#?}\n{da}"
     );
     assert!(a.timed_out && b.timed_out, "{da}\n{db}");
-    let last = |r: &xen_host::HostRun| r.time_of("ACPI: Core revision ").unwrap_or_default();
-    eprintln!("pvh dom0 with ACPI: last milestone at {:.1?} (direct) / {:.1?} (hvmlite), nothing more until {t:.0?}", last(&a), last(&b));
+    for (r, d) in [(&a, &da), (&b, &db)] {
+        // Nothing but Xen's, the harness's and QEMU's own lines after it,
+        // for as long as the run waited.
+        let at = r.lines.iter().position(|l| l.contains(ACPI_LAST)).expect(d);
+        let after: Vec<&String> = r.lines[at + 1..]
+            .iter()
+            .filter(|l| !l.starts_with("(XEN)") && !l.starts_with(HARNESS) && !l.starts_with("[qemu stderr]"))
+            .collect();
+        assert!(after.is_empty(), "dom0 went on after {ACPI_LAST:?}: {after:#?}\n{d}");
+        let waited = r.elapsed.saturating_sub(r.at[at]);
+        assert!(waited >= ACPI_QUIET, "the run ended {waited:.1?} after {ACPI_LAST:?}, before {ACPI_QUIET:?}:\n{d}");
+    }
+    let last = |r: &xen_host::HostRun| r.time_of(ACPI_LAST).unwrap_or_default();
+    eprintln!(
+        "pvh dom0 with ACPI: last milestone at {:.1?} (direct) / {:.1?} (hvmlite), nothing more for {ACPI_QUIET:.0?}",
+        last(&a),
+        last(&b)
+    );
 }
+
+/// Where a PVH dom0 with ACPI stops under TCG.
+const ACPI_LAST: &str = "ACPI: Core revision ";
+/// How long after [`ACPI_LAST`] the runs wait for more.
+const ACPI_QUIET: Duration = Duration::from_secs(20);
 
 /// The whole host through hvmlite: Xen → hvmlite → Debian's Linux as PVH
 /// dom0 (the test host's own kernel and initramfs with xl, `acpi=off`) →
@@ -338,15 +375,20 @@ echo "dom0: domains left: $(left | grep -c .)"
     );
 }
 
-/// The bzImage hand-off under KASLR, 30 times in a row: Debian's kernel
-/// kept compressed in the bundle decompresses itself, and with KASLR its
-/// decompressor moves to a random address above its load address. When
-/// hvmlite's hand-off page tables lived in its heap at the top of RAM
-/// they could be overwritten under it, and about one run in six powered
-/// off in the decompressor before Linux printed a line. Each run here
-/// waits for Linux's first line on the PV console, then destroys the domain.
+/// The bzImage hand-off under KASLR, [`kaslr_runs`] times in a row:
+/// Debian's kernel kept compressed in the bundle decompresses itself, and
+/// with KASLR its decompressor moves to a random address above its load
+/// address. When hvmlite's hand-off page tables lived in its heap at the
+/// top of RAM, or Xen's shared info and grant frames were left mapped
+/// over RAM, about one run in six powered off in the decompressor before
+/// Linux printed a line. Both causes are now checked on every boot
+/// (hvmlite refuses hand-off state above the load address, and a frame
+/// Xen will not take back is FATAL); these runs are the
+/// end-to-end watch for a new one. Each waits for Linux's first line on
+/// the PV console, then destroys the domain.
 #[test]
-fn bzimage_handoff_survives_kaslr_30_times() {
+fn bzimage_handoff_survives_kaslr_runs_in_a_row() {
+    let n = kaslr_runs();
     let l = linux();
     let dir = scratch("xen-kaslr");
     let bundle = dir.join("bz.bundle");
@@ -355,35 +397,45 @@ fn bzimage_handoff_survives_kaslr_30_times() {
         &bundle,
     );
     let cfg = std::fs::read_to_string(root().join("xen/linux-via-hvmlite.cfg")).unwrap();
-    let s = Scenario::new(
+    let s = Scenario::new(&format!(
         r#". /usr/share/xen-host/lib.sh
 log=/var/log/xen/console/guest-linux-via-hvmlite.log
 ok=0
-for i in $(seq 1 30); do
+for i in $(seq 1 {n}); do
     rm -f $log
     xl create /etc/xen/linux-via-hvmlite.cfg || exit 10
     n=0; r=timeout
     while [ $n -lt 300 ]; do
         if grep -q "Linux version" $log 2>/dev/null; then r=ok; break; fi
-        xl domid linux-via-hvmlite >/dev/null 2>&1 || { r=gone; break; }
+        xl domid linux-via-hvmlite >/dev/null 2>&1 || {{ r=gone; break; }}
         n=$((n + 1)); sleep 0.1
     done
     xl destroy linux-via-hvmlite 2>/dev/null
     echo "kaslr run $i: $r $(grep -o 'handoff: zero page [^,]*' $log 2>/dev/null | head -n1)"
     [ $r = ok ] && ok=$((ok + 1))
 done
-echo "kaslr: $ok of 30"
+echo "kaslr: $ok of {n}"
 echo "=== end"
-"#,
-    )
+"#
+    ))
     .config("linux-via-hvmlite.cfg", &cfg)
     .file_from("/usr/lib/hvmlite/hvmlite.elf", &image())
     .file_from("/var/lib/hvmlite/linux.bundle", &bundle);
-    let r = xen_host::run("kaslr", &s, Duration::from_secs(900));
+    let r = xen_host::run("kaslr", &s, Duration::from_secs(60 + 30 * n as u64));
     let d = r.dump();
     assert_eq!(r.rc, Some(0), "{d}");
     let runs: Vec<&str> = r.scenario().into_iter().filter(|l| l.starts_with("kaslr run ")).collect();
-    assert_eq!(runs.len(), 30, "{d}");
+    assert_eq!(runs.len(), n, "{d}");
     assert!(runs.iter().all(|l| l.contains(": ok ")), "every run must reach Linux's first line: {runs:#?}");
-    assert!(r.has("kaslr: 30 of 30"), "{d}");
+    assert!(r.has(&format!("kaslr: {n} of {n}")), "{d}");
+}
+
+/// How many KASLR runs: 12 (a fault that kills one boot in six, as the
+/// old ones did, gets through 12 in a row one time in nine; each run
+/// costs 15-20 s of CI's time), or `HVMLITE_KASLR_RUNS`.
+fn kaslr_runs() -> usize {
+    match std::env::var("HVMLITE_KASLR_RUNS") {
+        Ok(v) => v.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| panic!("HVMLITE_KASLR_RUNS={v:?}: a count of runs, at least 1")),
+        Err(_) => 12,
+    }
 }

@@ -147,7 +147,7 @@ impl Run {
 /// at `timeout`; otherwise waits for QEMU to exit.
 pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
     require("qemu-system-x86_64");
-    qemu_run(Path::new("qemu-system-x86_64"), args, stop_on, timeout, false)
+    qemu_run(Path::new("qemu-system-x86_64"), args, stop_on, timeout, None, false)
 }
 
 /// [`qemu`] for Xen inside QEMU (`-serial stdio` is Xen's console), with a
@@ -163,8 +163,8 @@ pub fn qemu(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
 /// reaches a guest, so a nudge while Xen idles healthily costs nothing.
 /// Each nudge is recorded as a `[harness]` line. The QEMU is
 /// [`xen_host::qemu`], which has a fix for another fault of its SVM.
-pub fn qemu_xen(args: &[String], stop_on: &[&str], timeout: Duration) -> Run {
-    qemu_run(&xen_host::qemu(), args, stop_on, timeout, true)
+pub fn qemu_xen(args: &[String], stop_on: &[&str], timeout: Duration, settle: Option<(&str, Duration)>) -> Run {
+    qemu_run(&xen_host::qemu(), args, stop_on, timeout, settle, true)
 }
 
 /// What Xen prints when a nudge switches its console's input.
@@ -209,7 +209,9 @@ pub const HARNESS: &str = "[harness] ";
 /// The line [`qemu_xen`] records for each nudge.
 pub const NUDGED: &str = "[harness] console quiet:";
 
-fn qemu_run(bin: &Path, args: &[String], stop_on: &[&str], timeout: Duration, nudge: bool) -> Run {
+/// `settle`: `(text, d)` ends the run `d` after the first line containing
+/// `text`, if `timeout` has not come first; it counts as a timeout.
+fn qemu_run(bin: &Path, args: &[String], stop_on: &[&str], timeout: Duration, settle: Option<(&str, Duration)>, nudge: bool) -> Run {
     let start = Instant::now();
     let mut child = Command::new(bin)
         .args(args)
@@ -274,10 +276,14 @@ fn qemu_run(bin: &Path, args: &[String], stop_on: &[&str], timeout: Duration, nu
         s
     });
     let mut run = Run { lines: vec![], status: None, stopped_on: None, timed_out: false, elapsed: Duration::ZERO, at: vec![] };
+    let mut deadline = timeout;
     loop {
-        let left = timeout.saturating_sub(start.elapsed());
+        let left = deadline.saturating_sub(start.elapsed());
         match rx.recv_timeout(left) {
             Ok((l, t)) => {
+                if let Some((_, d)) = settle.filter(|(text, _)| l.contains(text)) {
+                    deadline = deadline.min(t + d);
+                }
                 let hit = stop_on.iter().find(|p| l.contains(*p)).map(|p| p.to_string());
                 run.lines.push(l);
                 run.at.push(t);

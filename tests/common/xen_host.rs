@@ -196,6 +196,9 @@ pub struct Scenario {
     /// and Xen measure is a count of instructions, not this machine's
     /// speed or load (`BENCH_ICOUNT` in benches/disk.rs).
     pub icount: Option<u32>,
+    /// `(text, d)`: the run ends `d` after the first console line holding
+    /// `text`, as at a timeout, for a boot expected to stop there.
+    pub settle: Option<(&'static str, Duration)>,
 }
 
 /// Printed by dom0's /init before it runs `init-xenstore-domain`
@@ -555,7 +558,7 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
     } else {
         qemu_args(&h, &initramfs, s)
     };
-    let run = super::qemu_xen(&args, STOP, timeout);
+    let run = super::qemu_xen(&args, STOP, timeout, s.settle);
     let at = run.at.clone();
     // A run that timed out has no status, whatever the dump of Xen's state
     // let through after the deadline.
