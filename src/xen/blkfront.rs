@@ -1,8 +1,9 @@
 //! The PV block frontend: a disk the toolstack gave this domain
 //! (`disk = [...]` in xl), as a [`BlockDevice`].
 //!
-//! Set-up follows xenbus ([`xenbus`]): the ring in granted pages (several,
-//! when the backend offers `max-ring-page-order`), an event channel, then
+//! Set-up follows xenbus ([`xenbus`]): the ring in granted pages (as many
+//! as hold a request for every slot, within the backend's
+//! `max-ring-page-order`: one for now), an event channel, then
 //! `Initialised` → the backend's `Connected` → its size and features. Data
 //! moves through bounce buffers granted once: [`SLOTS`] requests of up to
 //! [`MAX_SEGMENTS`] pages each, all in flight at once, so a long read
@@ -46,13 +47,6 @@ pub const SLOTS: usize = 32;
 /// cost is per page, in dom0, not per request.
 pub const INDIRECT_SLOTS: usize = 5;
 pub const INDIRECT_SEGMENTS: usize = 64;
-/// The largest ring we ask for: 2^2 = 4 pages (128 entries). Measured on
-/// the test host (five disk boots each, ms, median): 16 pages made reads
-/// faster (120 against 185; blkback keeps as many request structures as
-/// the ring has entries) but cost more in blkback, which reads and maps
-/// every `ring-refN` on connect and unmaps them on close (connect +61,
-/// close and reset +65), 110 ms more in all; 1 page read slowest (206).
-const MAX_RING_ORDER: u32 = 2;
 /// How long one wait for the backend may last, and how many waits without
 /// a single response end the device.
 const WAIT: core::time::Duration = core::time::Duration::from_secs(5);
@@ -177,7 +171,9 @@ impl BlkFront {
     /// Connect to `dev` (a `vbd` from [`crate::xen::xenbus::devices`]).
     pub fn open(xs: &mut Store, dev: Device) -> Result<BlkFront, BlkfrontError> {
         gnttab::init()?;
-        let (order, indirect) = backend_features(xs, &dev)?;
+        let (max_order, indirect) = backend_features(xs, &dev)?;
+        let (nslots, seg_max) = if indirect >= 2 * MAX_SEGMENTS { (INDIRECT_SLOTS, indirect) } else { (SLOTS, MAX_SEGMENTS) };
+        let order = blkif::ring_order(nslots, max_order);
         let pages = 1usize << order;
         let ring_base = alloc_pages(pages).ok_or(BlkfrontError::NoMemory)?;
         // SAFETY: fresh heap pages, identity-mapped, used only as this ring.
@@ -185,7 +181,6 @@ impl BlkFront {
         let ring = FrontRing::init(&ring_mem, blkif::ring_entries(pages));
         // The bounce pages, granted for the device's life: the grants are
         // persistent whether or not the backend keeps them mapped.
-        let (nslots, seg_max) = if indirect >= 2 * MAX_SEGMENTS { (INDIRECT_SLOTS, indirect) } else { (SLOTS, MAX_SEGMENTS) };
         let mut slots = Vec::with_capacity(nslots);
         for _ in 0..nslots {
             let base = alloc_pages(seg_max).ok_or(BlkfrontError::NoMemory)?;
@@ -289,7 +284,8 @@ impl BlkFront {
             let _ = gnttab::revoke(g);
         }
         self.dev = self.dev.again(xs)?;
-        let (order, indirect) = backend_features(xs, &self.dev)?;
+        let (max_order, indirect) = backend_features(xs, &self.dev)?;
+        let order = blkif::ring_order(self.slots.len(), max_order);
         // The new backend may take fewer pages a request; a request in
         // flight that it cannot take ends the device.
         let slot_pages = self.slots[0].grefs.len();
@@ -619,16 +615,18 @@ impl BlkFront {
     }
 }
 
-/// Wait for the backend to publish its features (`InitWait`): the ring
-/// order to use, and how many segments an indirect request may have (0:
+/// Wait for the backend to publish its features (`InitWait`): the largest
+/// ring order it takes, and how many segments an indirect request may have (0:
 /// none).
 fn backend_features(xs: &mut Store, dev: &Device) -> Result<(u32, usize), BlkfrontError> {
     const KEYS: [&str; 2] = ["max-ring-page-order", "feature-max-indirect-segments"];
     let seen = dev.step(xs, Step::new().follow().reads(&KEYS))?;
     let seen = dev.wait_backend(xs, seen, "InitWait", |s| s == State::InitWait, |s| s >= State::Closing, &KEYS)?;
-    let order = seen.parse::<u32>(KEYS[0])?.unwrap_or(0).min(MAX_RING_ORDER);
+    // More than 2^4 pages would be more entries than requests in flight
+    // many times over: the cap keeps a lying backend's number small.
+    let max_order = seen.parse::<u32>(KEYS[0])?.unwrap_or(0).min(4);
     let indirect = seen.parse::<u32>(KEYS[1])?.unwrap_or(0) as usize;
-    Ok((order, indirect.min(INDIRECT_SEGMENTS)))
+    Ok((max_order, indirect.min(INDIRECT_SEGMENTS)))
 }
 
 impl BlockDevice for BlkFront {
