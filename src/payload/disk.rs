@@ -42,8 +42,9 @@ macro_rules! fatal {
     ($($t:tt)*) => { platform::fatal(format_args!("disk: {}", format_args!($($t)*))) };
 }
 
-/// The filesystem reader's read-ahead: large enough that a kernel streams
-/// through every request slot of the frontend at once.
+/// The filesystem reader's largest read-ahead: large enough that a kernel
+/// streams through every request slot of the frontend at once. Fills
+/// start smaller and grow along a stream ([`crate::disk::fs::MIN_FILL`]).
 const READ_WINDOW: usize = 2 << 20;
 /// Kernel and initrd buffers stay below 4 GiB (an initrd's limit without
 /// `XLF_CAN_BE_LOADED_ABOVE_4G`) and above the first MiB.
