@@ -36,12 +36,18 @@ pvh_entry32:
     /* Keep the start_info pointer in %esi: nothing below touches it. */
     mov     %ebx, %esi
 
-    /* Clear .bss (stack, page tables, Rust statics); start_info is safe. */
+    /*
+     * Clear .bss (stack, page tables, Rust statics); start_info is safe.
+     * Both ends are page-aligned (linker.ld): four bytes a store, a
+     * quarter of the iterations `rep stosb` would take (for the loader's
+     * 576 KiB, about 440,000 fewer instructions counted under -icount).
+     */
     mov     $__bss_start, %edi
     mov     $__bss_end, %ecx
     sub     %edi, %ecx
+    shr     $2, %ecx
     xor     %eax, %eax
-    rep stosb
+    rep stosl
 
     mov     $boot_stack_top, %esp
 
