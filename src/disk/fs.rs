@@ -146,9 +146,7 @@ impl<D: BlockDevice> CachedReader<D> {
         st.requests += 1;
         self.stats.set(st);
         let ss = self.sector_size;
-        if offset.checked_add(dst.len() as u64).is_none_or(|end| end > self.size) {
-            return Err(BlockError::OutOfRange { sector: offset / ss, count: (dst.len() as u64).div_ceil(ss), sectors: self.size / ss });
-        }
+        self.check_range(offset, dst.len())?;
         let mut pos = offset;
         let mut out = dst;
         while !out.is_empty() {
@@ -204,9 +202,7 @@ impl<D: BlockDevice> CachedReader<D> {
         if dst.len() < MIN_FILL.min(self.window) {
             return self.read_at(offset, dst);
         }
-        if offset.checked_add(dst.len() as u64).is_none_or(|end| end > self.size) {
-            return Err(BlockError::OutOfRange { sector: offset / ss, count: (dst.len() as u64).div_ceil(ss), sectors: self.size / ss });
-        }
+        self.check_range(offset, dst.len())?;
         let head = (((ss - offset % ss) % ss) as usize).min(dst.len());
         let (h, rest) = dst.split_at_mut(head);
         if !h.is_empty() {
@@ -223,6 +219,16 @@ impl<D: BlockDevice> CachedReader<D> {
         }
         if !tail.is_empty() {
             self.read_at(at + body as u64, tail)?;
+        }
+        Ok(())
+    }
+
+    /// Refuse a read of `len` bytes from `offset` that does not lie inside
+    /// the device, before the device is asked.
+    fn check_range(&self, offset: u64, len: usize) -> Result<(), BlockError> {
+        let ss = self.sector_size;
+        if offset.checked_add(len as u64).is_none_or(|end| end > self.size) {
+            return Err(BlockError::OutOfRange { sector: offset / ss, count: (len as u64).div_ceil(ss), sectors: self.size / ss });
         }
         Ok(())
     }

@@ -96,8 +96,7 @@ impl BlockMap {
         // OK to unwrap: `num_blocks_yielded` is less than
         // `num_blocks_total` (checked at the beginning of `next_impl`),
         // so adding 1 cannot fail.
-        self.num_blocks_yielded =
-            self.num_blocks_yielded.checked_add(1).unwrap();
+        self.num_blocks_yielded = self.num_blocks_yielded.checked_add(1).unwrap();
     }
 
     fn next_impl(&mut self) -> Result<Option<FsBlockIndex>, Ext4Error> {
@@ -106,8 +105,7 @@ impl BlockMap {
             return Ok(None);
         }
 
-        let Some(block_0) = self.level_0.get(self.level_0_index).copied()
-        else {
+        let Some(block_0) = self.level_0.get(self.level_0_index).copied() else {
             self.is_done = true;
             return Ok(None);
         };
@@ -128,8 +126,7 @@ impl BlockMap {
                     return Ok(None);
                 }
             } else {
-                self.level_1 =
-                    Some(IndirectBlockIter::new(self.fs.clone(), block_0)?);
+                self.level_1 = Some(IndirectBlockIter::new(self.fs.clone(), block_0)?);
                 return Ok(None);
             }
         } else if self.level_0_index == 13 {
@@ -144,10 +141,7 @@ impl BlockMap {
                     return Ok(None);
                 }
             } else {
-                self.level_2 = Some(DoubleIndirectBlockIter::new(
-                    self.fs.clone(),
-                    block_0,
-                )?);
+                self.level_2 = Some(DoubleIndirectBlockIter::new(self.fs.clone(), block_0)?);
                 return Ok(None);
             }
         } else if self.level_0_index == 14 {
@@ -162,10 +156,7 @@ impl BlockMap {
                     return Ok(None);
                 }
             } else {
-                self.level_3 = Some(TripleIndirectBlockIter::new(
-                    self.fs.clone(),
-                    block_0,
-                )?);
+                self.level_3 = Some(TripleIndirectBlockIter::new(self.fs.clone(), block_0)?);
                 return Ok(None);
             }
         } else {
@@ -193,10 +184,7 @@ impl IndirectBlockIter {
         let mut block = vec![0u8; fs.0.superblock.block_size.to_usize()];
         fs.read_from_block(FsBlockIndex::from(block_index), 0, &mut block)?;
 
-        Ok(Self {
-            block,
-            index_within_block: 0,
-        })
+        Ok(Self { block, index_within_block: 0 })
     }
 }
 
@@ -215,10 +203,7 @@ impl Iterator for IndirectBlockIter {
         // (checked above). The index is always incremented by 4, and
         // the `BlockSize` is guaranteed to be an even multiple of 4, so
         // the index is at most `block.len() - 4` at this point.
-        self.index_within_block = self
-            .index_within_block
-            .checked_add(size_of::<u32>())
-            .unwrap();
+        self.index_within_block = self.index_within_block.checked_add(size_of::<u32>()).unwrap();
 
         Some(block_index)
     }
@@ -233,12 +218,7 @@ struct DoubleIndirectBlockIter {
 
 impl DoubleIndirectBlockIter {
     fn new(fs: Ext4, block_index: u32) -> Result<Self, Ext4Error> {
-        Ok(Self {
-            indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?,
-            indirect_1: None,
-            fs,
-            is_done: false,
-        })
+        Ok(Self { indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?, indirect_1: None, fs, is_done: false })
     }
 
     fn next_impl(&mut self) -> Result<Option<u32>, Ext4Error> {
@@ -250,8 +230,7 @@ impl DoubleIndirectBlockIter {
                 Ok(None)
             }
         } else if let Some(block_index) = self.indirect_0.next() {
-            self.indirect_1 =
-                Some(IndirectBlockIter::new(self.fs.clone(), block_index)?);
+            self.indirect_1 = Some(IndirectBlockIter::new(self.fs.clone(), block_index)?);
             Ok(None)
         } else {
             self.is_done = true;
@@ -271,12 +250,7 @@ struct TripleIndirectBlockIter {
 
 impl TripleIndirectBlockIter {
     fn new(fs: Ext4, block_index: u32) -> Result<Self, Ext4Error> {
-        Ok(Self {
-            indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?,
-            indirect_1: None,
-            fs,
-            is_done: false,
-        })
+        Ok(Self { indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?, indirect_1: None, fs, is_done: false })
     }
 
     fn next_impl(&mut self) -> Result<Option<u32>, Ext4Error> {
@@ -289,10 +263,7 @@ impl TripleIndirectBlockIter {
                 Ok(None)
             }
         } else if let Some(block_index) = self.indirect_0.next() {
-            self.indirect_1 = Some(DoubleIndirectBlockIter::new(
-                self.fs.clone(),
-                block_index,
-            )?);
+            self.indirect_1 = Some(DoubleIndirectBlockIter::new(self.fs.clone(), block_index)?);
             Ok(None)
         } else {
             self.is_done = true;
