@@ -494,7 +494,8 @@ pub fn xen_dom0_args(xen: &Path, image: &Path, cmdline: &str, xen_extra: &str) -
     a.push("-kernel".into());
     a.push(xen.display().to_string());
     a.push("-append".into());
-    a.push(format!("console=com1 loglvl=all guest_loglvl=all noreboot dom0=pvh dom0-iommu=none dom0_mem=64M {xen_extra}"));
+    // bootscrub=0: see xen_host::XEN_ARGS.
+    a.push(format!("console=com1 loglvl=all guest_loglvl=all noreboot bootscrub=0 dom0=pvh dom0-iommu=none dom0_mem=64M {xen_extra}"));
     // QEMU's multiboot loader passes "path args" as the module string; Xen
     // drops the path and gives dom0 the rest as its command line. Commas
     // separate modules, so the command line must not contain any.

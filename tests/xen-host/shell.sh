@@ -26,5 +26,5 @@ cp "$out/initramfs.gz" "$s/initramfs"
 ( cd "$s/root" && find usr etc | "$out/busybox" cpio -o -H newc -R 0:0 2>/dev/null ) >> "$s/initramfs"
 exec "$root/target/xen-qemu/qemu-system-x86_64" -accel tcg -M q35 -cpu qemu64,+npt -m 1024 -smp 1 -nographic -nodefaults \
     -no-reboot -serial mon:stdio -kernel "$out/xen.bin" \
-    -append "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=384M,max:384M dom0_max_vcpus=1" \
+    -append "console=com1 loglvl=all guest_loglvl=all noreboot bootscrub=0 dom0_mem=384M,max:384M dom0_max_vcpus=1" \
     -initrd "$out/vmlinux console=hvc0 earlyprintk=xen rdinit=/init quiet xenhost.shell,$s/initramfs"
