@@ -46,11 +46,13 @@ pub const STOP: &[&str] = &[DONE, FAILED, "Kernel panic", "Panic on CPU", "Hardw
 /// found at boot (here about 600 MiB) in its idle loop. On hardware that
 /// is a second or so, and it yields to pending softirqs often enough to
 /// go unnoticed; under TCG it took the whole first ~20 s of every host
-/// (QEMU's vCPU thread at 100 %, `clear_page_sse2` on every sample) and
-/// delayed each timer and wake-up of every domain by a scrub batch,
+/// (QEMU's vCPU thread at 100 %, `clear_page_sse2` on every sample), and
+/// while it ran every timer and wake-up of every domain came late, by
 /// about 10 ms: a `usleep 5000` in dom0 took 13.6 ms instead of 8.7, and
-/// rt-check's timers fired a median 9–17 ms late (tests/xen_timers.rs failed). Freed domain pages
-/// are still scrubbed as always.
+/// rt-check's timers fired a median 9–17 ms late (tests/xen_timers.rs
+/// failed). Pages a destroyed domain frees are still zeroed that way (a
+/// 256 MiB domain's for about 3 s after it is gone), so a test that times
+/// wake-ups runs in a host where no domain has ended yet.
 pub const XEN_ARGS: &str = "console=com1 loglvl=all guest_loglvl=all noreboot bootscrub=0 dom0_mem=384M,max:384M dom0_max_vcpus=1";
 /// dom0 Linux's command line.
 pub const LINUX_ARGS: &str = "console=hvc0 earlyprintk=xen rdinit=/init quiet";
