@@ -147,12 +147,12 @@ test-linux-6.12-short: $(IMAGE) apps examples tool deps-qemu deps-fs
 # The second Xen host (Debian 13: Xen 4.20, Linux 6.12 as dom0): the
 # boot, stubdomain, network and suspend scenarios; hvmlite as PVH dom0 and
 # Linux 6.12 as PVH dom0 through it; and the loader's Linux tests with
-# Linux 6.12 as the guest.
+# Linux 6.12 as the guest (of the disk kinds, two: tests/xen_disk.rs).
 test-xen-4.20: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
 	export $(TEST_ENV) HVMLITE_XEN_HOST=4.20; rc=0; \
 	    cargo test --no-fail-fast --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend --test xen_dom0 || rc=$$?; \
 	    cargo test --no-fail-fast --test xen_linux -- linux_pvh_dom0_through_hvmlite_matches_xen_direct xen_host_dom0_through_hvmlite_runs_a_stubdomain || rc=$$?; \
-	    export HVMLITE_GUEST_LINUX=6.12; $(LINUX612_DOMU) || rc=$$?; $(LINUX612_DISK) || rc=$$?; exit $$rc
+	    export HVMLITE_GUEST_LINUX=6.12 HVMLITE_DISK_KINDS=mbr-grub,esp-bls; $(LINUX612_DOMU) || rc=$$?; $(LINUX612_DISK) || rc=$$?; exit $$rc
 
 test-unit: deps-fs
 	cargo test --lib
