@@ -80,7 +80,10 @@ pub(crate) struct BlockCache {
 
 impl BlockCache {
     /// Create a block cache with sensible defaults.
-    pub(crate) fn new(block_size: BlockSize, num_fs_blocks: u64) -> Result<Self, Ext4Error> {
+    pub(crate) fn new(
+        block_size: BlockSize,
+        num_fs_blocks: u64,
+    ) -> Result<Self, Ext4Error> {
         Self::with_opts(CacheOpts::new(block_size), num_fs_blocks)
     }
 
@@ -90,12 +93,21 @@ impl BlockCache {
     /// # Preconditions
     ///
     /// `max_blocks_per_read` must be less than or equal to `num_entries`.
-    fn with_opts(opts: CacheOpts, num_fs_blocks: u64) -> Result<Self, Ext4Error> {
+    fn with_opts(
+        opts: CacheOpts,
+        num_fs_blocks: u64,
+    ) -> Result<Self, Ext4Error> {
         assert!(usize_from_u32(opts.max_blocks_per_read) <= opts.num_entries);
 
         let read_buf_len = opts.read_buf_size_in_bytes();
 
-        let entries = vec![CacheEntry { block_index: 0, data: vec![0; opts.block_size.to_usize()].into_boxed_slice() }; opts.num_entries];
+        let entries = vec![
+            CacheEntry {
+                block_index: 0,
+                data: vec![0; opts.block_size.to_usize()].into_boxed_slice(),
+            };
+            opts.num_entries
+        ];
         Ok(Self {
             entries: VecDeque::from(entries),
             max_blocks_per_read: opts.max_blocks_per_read,
@@ -118,7 +130,9 @@ impl BlockCache {
         assert!(block_index < self.num_fs_blocks);
 
         // Get the index of the block right after the last block to read.
-        let end_block = block_index.saturating_add(u64::from(self.max_blocks_per_read)).min(self.num_fs_blocks);
+        let end_block = block_index
+            .saturating_add(u64::from(self.max_blocks_per_read))
+            .min(self.num_fs_blocks);
 
         // OK to unwrap: `end_block` can't be less than `block_index`.
         let num_blocks = end_block.checked_sub(block_index).unwrap();
@@ -142,14 +156,22 @@ impl BlockCache {
     /// # Preconditions
     ///
     /// `block_index` must be less than `num_fs_blocks`.
-    pub(crate) fn get_or_insert_blocks<F>(&mut self, block_index: FsBlockIndex, f: F) -> Result<&[u8], Ext4Error>
+    pub(crate) fn get_or_insert_blocks<F>(
+        &mut self,
+        block_index: FsBlockIndex,
+        f: F,
+    ) -> Result<&[u8], Ext4Error>
     where
         F: FnOnce(&mut [u8]) -> Result<(), Ext4Error>,
     {
         assert!(block_index < self.num_fs_blocks);
 
         // Check if the block is already cached.
-        if let Some(index) = self.entries.iter().position(|entry| entry.block_index == block_index) {
+        if let Some(index) = self
+            .entries
+            .iter()
+            .position(|entry| entry.block_index == block_index)
+        {
             // Move the entry to the front of the cache if it's not
             // already there.
             if index != 0 {
@@ -165,7 +187,10 @@ impl BlockCache {
         let num_blocks = self.num_blocks_to_read(block_index);
         let num_bytes = usize_from_u32(num_blocks)
             .checked_mul(self.block_size.to_usize())
-            .ok_or(CorruptKind::BlockCacheReadTooLarge { num_blocks, block_size: self.block_size })?;
+            .ok_or(CorruptKind::BlockCacheReadTooLarge {
+                num_blocks,
+                block_size: self.block_size,
+            })?;
 
         // Read blocks into the read buffer.
         f(&mut self.read_buf[..num_bytes])?;
@@ -198,12 +223,18 @@ impl BlockCache {
     ///
     /// `block_within_read_buf` must be a valid block index within the
     /// read buf.
-    fn insert_block(&mut self, block_index: FsBlockIndex, block_within_read_buf: u32) {
+    fn insert_block(
+        &mut self,
+        block_index: FsBlockIndex,
+        block_within_read_buf: u32,
+    ) {
         assert!(block_within_read_buf < self.max_blocks_per_read);
 
         // OK to unwrap: precondition says that `block_within_read_buf`
         // is valid.
-        let start = usize_from_u32(block_within_read_buf).checked_mul(self.block_size.to_usize()).unwrap();
+        let start = usize_from_u32(block_within_read_buf)
+            .checked_mul(self.block_size.to_usize())
+            .unwrap();
         let end = start.checked_add(self.block_size.to_usize()).unwrap();
         let src = &self.read_buf[start..end];
 
@@ -235,7 +266,8 @@ impl CacheOpts {
         // time.
         let max_bytes_per_read = 8 * 4096;
         // Ensure that at least one block is read at a time.
-        let max_blocks_per_read = 1.max(max_bytes_per_read / block_size.to_nz_u32());
+        let max_blocks_per_read =
+            1.max(max_bytes_per_read / block_size.to_nz_u32());
 
         // OK to unwrap: the smallest block size is 1024, so
         // `max_blocks_per_read` cannot exceed
@@ -243,7 +275,11 @@ impl CacheOpts {
         // 32*8=256, which fits in `u32`.
         let num_entries: u32 = max_blocks_per_read.checked_mul(8).unwrap();
 
-        Self { block_size, max_blocks_per_read, num_entries: usize_from_u32(num_entries) }
+        Self {
+            block_size,
+            max_blocks_per_read,
+            num_entries: usize_from_u32(num_entries),
+        }
     }
 
     fn read_buf_size_in_bytes(&self) -> usize {
@@ -251,7 +287,9 @@ impl CacheOpts {
         // by the new method. For any large block size,
         // `max_blocks_per_read` is capped to 1, so the multiplication
         // cannot cause overflow.
-        usize_from_u32(self.max_blocks_per_read).checked_mul(self.block_size.to_usize()).unwrap()
+        usize_from_u32(self.max_blocks_per_read)
+            .checked_mul(self.block_size.to_usize())
+            .unwrap()
     }
 }
 
@@ -269,21 +307,48 @@ mod tests {
     #[test]
     fn test_cache_opts() {
         let block_size = get_block_size(1024);
-        assert_eq!(CacheOpts::new(block_size), CacheOpts { block_size, max_blocks_per_read: 32, num_entries: 256 });
+        assert_eq!(
+            CacheOpts::new(block_size),
+            CacheOpts {
+                block_size,
+                max_blocks_per_read: 32,
+                num_entries: 256,
+            }
+        );
 
         let block_size = get_block_size(4096);
-        assert_eq!(CacheOpts::new(block_size), CacheOpts { block_size, max_blocks_per_read: 8, num_entries: 64 });
+        assert_eq!(
+            CacheOpts::new(block_size),
+            CacheOpts {
+                block_size,
+                max_blocks_per_read: 8,
+                num_entries: 64,
+            }
+        );
 
         let block_size = get_block_size(65536);
-        assert_eq!(CacheOpts::new(block_size), CacheOpts { block_size, max_blocks_per_read: 1, num_entries: 8 });
+        assert_eq!(
+            CacheOpts::new(block_size),
+            CacheOpts {
+                block_size,
+                max_blocks_per_read: 1,
+                num_entries: 8,
+            }
+        );
     }
 
     #[test]
     fn test_num_blocks_to_read() {
         let num_fs_blocks = 8;
-        let cache =
-            BlockCache::with_opts(CacheOpts { block_size: get_block_size(1024), max_blocks_per_read: 4, num_entries: 4 }, num_fs_blocks)
-                .unwrap();
+        let cache = BlockCache::with_opts(
+            CacheOpts {
+                block_size: get_block_size(1024),
+                max_blocks_per_read: 4,
+                num_entries: 4,
+            },
+            num_fs_blocks,
+        )
+        .unwrap();
         assert_eq!(cache.num_blocks_to_read(0), 4);
         assert_eq!(cache.num_blocks_to_read(4), 4);
         assert_eq!(cache.num_blocks_to_read(5), 3);
@@ -293,9 +358,15 @@ mod tests {
     #[test]
     fn test_insert_block() {
         let num_fs_blocks = 8;
-        let mut cache =
-            BlockCache::with_opts(CacheOpts { block_size: get_block_size(1024), max_blocks_per_read: 4, num_entries: 4 }, num_fs_blocks)
-                .unwrap();
+        let mut cache = BlockCache::with_opts(
+            CacheOpts {
+                block_size: get_block_size(1024),
+                max_blocks_per_read: 4,
+                num_entries: 4,
+            },
+            num_fs_blocks,
+        )
+        .unwrap();
 
         cache.read_buf[0] = 6;
         cache.read_buf[1024] = 7;
@@ -322,13 +393,23 @@ mod tests {
     #[test]
     fn test_get_or_insert_blocks() {
         let num_fs_blocks = 8;
-        let mut cache =
-            BlockCache::with_opts(CacheOpts { block_size: get_block_size(1024), max_blocks_per_read: 2, num_entries: 4 }, num_fs_blocks)
-                .unwrap();
+        let mut cache = BlockCache::with_opts(
+            CacheOpts {
+                block_size: get_block_size(1024),
+                max_blocks_per_read: 2,
+                num_entries: 4,
+            },
+            num_fs_blocks,
+        )
+        .unwrap();
 
         // Test that an error in the closure is propagated.
         assert_eq!(
-            cache.get_or_insert_blocks(1, |_| { Err(CorruptKind::TooManyBlocksInFile.into()) }).unwrap_err(),
+            cache
+                .get_or_insert_blocks(1, |_| {
+                    Err(CorruptKind::TooManyBlocksInFile.into())
+                })
+                .unwrap_err(),
             CorruptKind::TooManyBlocksInFile
         );
 

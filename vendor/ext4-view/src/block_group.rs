@@ -34,40 +34,65 @@ impl BlockGroupDescriptor {
         let bg_checksum = read_u16le(bytes, Self::BG_CHECKSUM_OFFSET);
 
         // Get the high bits of the inode table block.
-        let bg_inode_table_hi = if superblock.incompatible_features.contains(IncompatibleFeatures::IS_64BIT) {
+        let bg_inode_table_hi = if superblock
+            .incompatible_features
+            .contains(IncompatibleFeatures::IS_64BIT)
+        {
             read_u32le(bytes, BG_INODE_TABLE_HI_OFFSET)
         } else {
             0
         };
 
-        let inode_table_first_block = u64_from_hilo(bg_inode_table_hi, bg_inode_table_lo);
+        let inode_table_first_block =
+            u64_from_hilo(bg_inode_table_hi, bg_inode_table_lo);
 
-        Self { inode_table_first_block, checksum: bg_checksum }
+        Self {
+            inode_table_first_block,
+            checksum: bg_checksum,
+        }
     }
 
     /// Map from a block group descriptor index to the absolute byte
     /// within the file where the descriptor starts.
-    fn get_start_byte(sb: &Superblock, bgd_index: BlockGroupIndex) -> Option<u64> {
+    fn get_start_byte(
+        sb: &Superblock,
+        bgd_index: BlockGroupIndex,
+    ) -> Option<u64> {
         let bgd_start_block: u32 = if sb.block_size == 1024 { 2 } else { 1 };
-        let bgd_per_block = sb.block_size.to_u32().checked_div(u32::from(sb.block_group_descriptor_size))?;
-        let block_index = bgd_start_block.checked_add(bgd_index.checked_div(bgd_per_block)?)?;
-        let offset_within_block = (bgd_index.checked_rem(bgd_per_block)?).checked_mul(u32::from(sb.block_group_descriptor_size))?;
+        let bgd_per_block = sb
+            .block_size
+            .to_u32()
+            .checked_div(u32::from(sb.block_group_descriptor_size))?;
+        let block_index = bgd_start_block
+            .checked_add(bgd_index.checked_div(bgd_per_block)?)?;
+        let offset_within_block = (bgd_index.checked_rem(bgd_per_block)?)
+            .checked_mul(u32::from(sb.block_group_descriptor_size))?;
 
-        u64::from(block_index).checked_mul(sb.block_size.to_u64())?.checked_add(u64::from(offset_within_block))
+        u64::from(block_index)
+            .checked_mul(sb.block_size.to_u64())?
+            .checked_add(u64::from(offset_within_block))
     }
 
     /// Read a block group descriptor.
-    fn read(sb: &Superblock, reader: &mut dyn Ext4Read, bgd_index: BlockGroupIndex) -> Result<Self, Ext4Error> {
+    fn read(
+        sb: &Superblock,
+        reader: &mut dyn Ext4Read,
+        bgd_index: BlockGroupIndex,
+    ) -> Result<Self, Ext4Error> {
         // Allocate a byte vec to read the raw data into.
-        let block_group_descriptor_size = usize::from(sb.block_group_descriptor_size);
+        let block_group_descriptor_size =
+            usize::from(sb.block_group_descriptor_size);
         let mut data = vec![0; block_group_descriptor_size];
 
-        let start = Self::get_start_byte(sb, bgd_index).ok_or(CorruptKind::BlockGroupDescriptor(bgd_index))?;
+        let start = Self::get_start_byte(sb, bgd_index)
+            .ok_or(CorruptKind::BlockGroupDescriptor(bgd_index))?;
         reader.read(start, &mut data).map_err(Ext4Error::Io)?;
 
         let block_group_descriptor = Self::from_bytes(sb, &data);
 
-        let has_metadata_checksums = sb.read_only_compatible_features.contains(ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS);
+        let has_metadata_checksums = sb
+            .read_only_compatible_features
+            .contains(ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS);
 
         // Verify the descriptor checksum.
         if has_metadata_checksums {
@@ -83,9 +108,15 @@ impl BlockGroupDescriptor {
             let checksum = u16::try_from(checksum.finalize() & 0xffff).unwrap();
 
             if checksum != block_group_descriptor.checksum {
-                return Err(CorruptKind::BlockGroupDescriptorChecksum(bgd_index).into());
+                return Err(CorruptKind::BlockGroupDescriptorChecksum(
+                    bgd_index,
+                )
+                .into());
             }
-        } else if sb.read_only_compatible_features.contains(ReadOnlyCompatibleFeatures::GROUP_DESCRIPTOR_CHECKSUMS) {
+        } else if sb
+            .read_only_compatible_features
+            .contains(ReadOnlyCompatibleFeatures::GROUP_DESCRIPTOR_CHECKSUMS)
+        {
             // TODO: prior to general checksum metadata being added,
             // there was a separate feature just for block group
             // descriptors. Add support for that here.
@@ -95,8 +126,12 @@ impl BlockGroupDescriptor {
     }
 
     /// Read all block group descriptors.
-    pub(crate) fn read_all(sb: &Superblock, reader: &mut dyn Ext4Read) -> Result<Vec<Self>, Ext4Error> {
-        let mut block_group_descriptors = Vec::with_capacity(usize_from_u32(sb.num_block_groups));
+    pub(crate) fn read_all(
+        sb: &Superblock,
+        reader: &mut dyn Ext4Read,
+    ) -> Result<Vec<Self>, Ext4Error> {
+        let mut block_group_descriptors =
+            Vec::with_capacity(usize_from_u32(sb.num_block_groups));
 
         for bgd_index in 0..sb.num_block_groups {
             let bgd = Self::read(sb, reader, bgd_index)?;

@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(BlockSize::from_superblock_value(0).unwrap().0.get(), 1024);
         assert_eq!(BlockSize::from_superblock_value(1).unwrap().0.get(), 2048);
         assert_eq!(BlockSize::from_superblock_value(2).unwrap().0.get(), 4096);
-        assert_eq!(BlockSize::from_superblock_value(21).unwrap().0.get(), 2_147_483_648);
+        assert_eq!(
+            BlockSize::from_superblock_value(21).unwrap().0.get(),
+            2_147_483_648
+        );
         assert!(BlockSize::from_superblock_value(22).is_none());
     }
 

@@ -41,9 +41,12 @@ impl Checksum {
 
     /// Create a `Checksum` with the given `seed`.
     pub(crate) fn with_seed(seed: u32) -> Self {
-        const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&Checksum::ALGORITHM);
+        const CRC32C: crc::Crc<u32> =
+            crc::Crc::<u32>::new(&Checksum::ALGORITHM);
 
-        Self { digest: CRC32C.digest_with_initial(seed.reverse_bits()) }
+        Self {
+            digest: CRC32C.digest_with_initial(seed.reverse_bits()),
+        }
     }
 
     /// Extend the digest with arbitrary data.

@@ -17,7 +17,11 @@ use crate::path::PathBuf;
 /// Search a directory inode for an entry with the given `name`. If
 /// found, return the entry's inode, otherwise return a `NotFound`
 /// error.
-pub(crate) fn get_dir_entry_inode_by_name(fs: &Ext4, dir_inode: &Inode, name: DirEntryName<'_>) -> Result<Inode, Ext4Error> {
+pub(crate) fn get_dir_entry_inode_by_name(
+    fs: &Ext4,
+    dir_inode: &Inode,
+    name: DirEntryName<'_>,
+) -> Result<Inode, Ext4Error> {
     assert!(dir_inode.metadata.is_dir());
 
     if dir_inode.flags.contains(InodeFlags::DIRECTORY_ENCRYPTED) {
@@ -54,7 +58,13 @@ mod tests {
         let fs = load_test_disk1();
         let root_inode = fs.read_root_inode().unwrap();
 
-        let lookup = |name| get_dir_entry_inode_by_name(&fs, &root_inode, DirEntryName::try_from(name).unwrap());
+        let lookup = |name| {
+            get_dir_entry_inode_by_name(
+                &fs,
+                &root_inode,
+                DirEntryName::try_from(name).unwrap(),
+            )
+        };
 
         // Check for a few expected entries.
         // '.' always links to self.

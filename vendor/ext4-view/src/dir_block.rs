@@ -65,10 +65,17 @@ impl DirBlock<'_> {
         let block_type = self.get_block_type(block);
 
         let expected_checksum = self.read_expected_checksum(block);
-        let actual_checksum =
-            if block_type == DirBlockType::Leaf { self.calc_leaf_checksum(block) } else { self.calc_internal_checksum(block, block_type) };
+        let actual_checksum = if block_type == DirBlockType::Leaf {
+            self.calc_leaf_checksum(block)
+        } else {
+            self.calc_internal_checksum(block, block_type)
+        };
 
-        if actual_checksum.finalize() == expected_checksum { Ok(()) } else { Err(CorruptKind::DirBlockChecksum(self.dir_inode).into()) }
+        if actual_checksum.finalize() == expected_checksum {
+            Ok(())
+        } else {
+            Err(CorruptKind::DirBlockChecksum(self.dir_inode).into())
+        }
     }
 
     /// Get the stored checksum from the last four bytes of the block.
@@ -84,7 +91,8 @@ impl DirBlock<'_> {
         let tail_entry_size = 12;
 
         // OK to unwrap: minimum block size is 1024.
-        let tail_entry_offset = block.len().checked_sub(tail_entry_size).unwrap();
+        let tail_entry_offset =
+            block.len().checked_sub(tail_entry_size).unwrap();
 
         let mut checksum = self.checksum_base.clone();
         checksum.update(&block[..tail_entry_offset]);
@@ -93,13 +101,22 @@ impl DirBlock<'_> {
     }
 
     /// Calculate the checksum of a non-leaf block.
-    fn calc_internal_checksum(&self, block: &[u8], block_type: DirBlockType) -> Checksum {
+    fn calc_internal_checksum(
+        &self,
+        block: &[u8],
+        block_type: DirBlockType,
+    ) -> Checksum {
         let tail_entry_size = 8;
 
         // OK to unwrap: minimum block size is 1024.
-        let tail_entry_offset = block.len().checked_sub(tail_entry_size).unwrap();
+        let tail_entry_offset =
+            block.len().checked_sub(tail_entry_size).unwrap();
 
-        let limit_offset: usize = if block_type == DirBlockType::Root { 0x20 } else { 0x8 };
+        let limit_offset: usize = if block_type == DirBlockType::Root {
+            0x20
+        } else {
+            0x8
+        };
 
         // OK to unwrap: `limit_offset` is at most 0x20.
         let count_offset = limit_offset.checked_add(2).unwrap();
@@ -109,7 +126,9 @@ impl DirBlock<'_> {
         // OK to unwrap: `count` is at most 2^16-1, `limit_offset` is
         // at most 0x20, so the maximum result is 524,312. This fits in
         // a `u32`, and we assume that `usize` is at least that large.
-        let num_bytes = limit_offset.checked_add(usize::from(count).checked_mul(8).unwrap()).unwrap();
+        let num_bytes = limit_offset
+            .checked_add(usize::from(count).checked_mul(8).unwrap())
+            .unwrap();
 
         let mut checksum = self.checksum_base.clone();
         checksum.update(&block[..num_bytes]);
@@ -133,6 +152,10 @@ impl DirBlock<'_> {
         // Other internal nodes are identified by the first record
         // having a length equal to the whole block.
         let first_rec_len = read_u16le(block, 4);
-        if first_rec_len == self.fs.0.superblock.block_size { DirBlockType::Internal } else { DirBlockType::Leaf }
+        if first_rec_len == self.fs.0.superblock.block_size {
+            DirBlockType::Internal
+        } else {
+            DirBlockType::Leaf
+        }
     }
 }

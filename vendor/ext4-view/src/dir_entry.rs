@@ -245,7 +245,9 @@ impl DirEntry {
         // Check size (the full entry will usually be larger than this),
         // but these header fields must be present.
         if bytes.len() < NAME_OFFSET {
-            return Err(CorruptKind::DirEntryMissingHeader(inode, bytes.len()).into());
+            return Err(
+                CorruptKind::DirEntryMissingHeader(inode, bytes.len()).into()
+            );
         }
 
         // Get the inode that this entry points to. If zero, this is a
@@ -262,7 +264,9 @@ impl DirEntry {
         // notably, a value of zero would cause an infinite loop when
         // iterating over entries.
         if rec_len < NAME_OFFSET {
-            return Err(CorruptKind::DirEntryRecordTooSmall(inode, rec_len).into());
+            return Err(
+                CorruptKind::DirEntryRecordTooSmall(inode, rec_len).into()
+            );
         }
         // OK to unwrap: above check ensures that `rec_len >= NAME_OFFSET`.
         let rec_len = NonZero::new(rec_len).unwrap();
@@ -285,7 +289,9 @@ impl DirEntry {
         let name_end: usize = NAME_OFFSET.checked_add(name_len_usize).unwrap();
 
         // Get the entry's name.
-        let name_slice = bytes.get(NAME_OFFSET..name_end).ok_or(CorruptKind::DirEntryNameTooLarge(inode, name_len))?;
+        let name_slice = bytes
+            .get(NAME_OFFSET..name_end)
+            .ok_or(CorruptKind::DirEntryNameTooLarge(inode, name_len))?;
 
         // Note: this value is only valid if `FILE_TYPE_IN_DIR_ENTRY` is
         // in the incompatible features set. That requirement is checked
@@ -294,10 +300,19 @@ impl DirEntry {
         // This requirement could be relaxed in the future by passing in
         // a filesystem reference and reading the pointed-to inode.
         let file_type = bytes[7];
-        let file_type = FileType::from_dir_entry(file_type).map_err(|_| CorruptKind::DirEntryInvalidFileType(inode, file_type))?;
+        let file_type = FileType::from_dir_entry(file_type).map_err(|_| {
+            CorruptKind::DirEntryInvalidFileType(inode, file_type)
+        })?;
 
-        let name = DirEntryNameBuf::try_from(name_slice).map_err(|e| CorruptKind::DirEntryInvalidName(inode, e))?;
-        let entry = Self { fs, inode: points_to_inode, name, path, file_type };
+        let name = DirEntryNameBuf::try_from(name_slice)
+            .map_err(|e| CorruptKind::DirEntryInvalidName(inode, e))?;
+        let entry = Self {
+            fs,
+            inode: points_to_inode,
+            name,
+            path,
+            file_type,
+        };
         Ok((Some(entry), rec_len))
     }
 
@@ -355,7 +370,16 @@ mod tests {
 
         let mut src_vec = src.to_vec();
         src_vec.resize(255, 0);
-        assert_eq!(format!("{:?}", DirEntryNameBuf { data: src_vec.try_into().unwrap(), len: src.len().try_into().unwrap() }), expected);
+        assert_eq!(
+            format!(
+                "{:?}",
+                DirEntryNameBuf {
+                    data: src_vec.try_into().unwrap(),
+                    len: src.len().try_into().unwrap(),
+                }
+            ),
+            expected
+        );
     }
 
     #[test]
@@ -369,7 +393,10 @@ mod tests {
         let expected_name = DirEntryName(b"abc");
         let mut v = b"abc".to_vec();
         v.resize(255, 0);
-        let expected_name_buf = DirEntryNameBuf { data: v.try_into().unwrap(), len: 3 };
+        let expected_name_buf = DirEntryNameBuf {
+            data: v.try_into().unwrap(),
+            len: 3,
+        };
 
         // Successful construction from a byte slice.
         let src: &[u8] = b"abc";
@@ -387,22 +414,43 @@ mod tests {
         // Error: empty.
         let src: &[u8] = b"";
         assert_eq!(DirEntryName::try_from(src), Err(DirEntryNameError::Empty));
-        assert_eq!(DirEntryNameBuf::try_from(src), Err(DirEntryNameError::Empty));
+        assert_eq!(
+            DirEntryNameBuf::try_from(src),
+            Err(DirEntryNameError::Empty)
+        );
 
         // Error: too long.
         let src: &[u8] = [1; 256].as_slice();
-        assert_eq!(DirEntryName::try_from(src), Err(DirEntryNameError::TooLong));
-        assert_eq!(DirEntryNameBuf::try_from(src), Err(DirEntryNameError::TooLong));
+        assert_eq!(
+            DirEntryName::try_from(src),
+            Err(DirEntryNameError::TooLong)
+        );
+        assert_eq!(
+            DirEntryNameBuf::try_from(src),
+            Err(DirEntryNameError::TooLong)
+        );
 
         // Error:: contains null.
         let src: &[u8] = b"\0".as_slice();
-        assert_eq!(DirEntryName::try_from(src), Err(DirEntryNameError::ContainsNull));
-        assert_eq!(DirEntryNameBuf::try_from(src), Err(DirEntryNameError::ContainsNull));
+        assert_eq!(
+            DirEntryName::try_from(src),
+            Err(DirEntryNameError::ContainsNull)
+        );
+        assert_eq!(
+            DirEntryNameBuf::try_from(src),
+            Err(DirEntryNameError::ContainsNull)
+        );
 
         // Error: contains separator.
         let src: &[u8] = b"/".as_slice();
-        assert_eq!(DirEntryName::try_from(src), Err(DirEntryNameError::ContainsSeparator));
-        assert_eq!(DirEntryNameBuf::try_from(src), Err(DirEntryNameError::ContainsSeparator));
+        assert_eq!(
+            DirEntryName::try_from(src),
+            Err(DirEntryNameError::ContainsSeparator)
+        );
+        assert_eq!(
+            DirEntryNameBuf::try_from(src),
+            Err(DirEntryNameError::ContainsSeparator)
+        );
     }
 
     #[test]
@@ -434,11 +482,16 @@ mod tests {
         bytes.push(1u8); // file type
         bytes.extend("abc".bytes()); // name
         bytes.resize(72, 0u8);
-        let (entry, len) = DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone()).unwrap();
+        let (entry, len) =
+            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone())
+                .unwrap();
         let entry = entry.unwrap();
         assert_eq!(len.get(), 72);
         assert_eq!(entry.inode, inode2);
-        assert_eq!(entry.name, DirEntryNameBuf::try_from("abc".as_bytes()).unwrap());
+        assert_eq!(
+            entry.name,
+            DirEntryNameBuf::try_from("abc".as_bytes()).unwrap()
+        );
         assert_eq!(entry.path, path);
         assert_eq!(entry.file_type, FileType::Regular);
         assert_eq!(entry.file_name(), "abc");
@@ -449,12 +502,18 @@ mod tests {
         bytes.extend(0u32.to_le_bytes()); // inode
         bytes.extend(72u16.to_le_bytes()); // record length
         bytes.resize(72, 0u8);
-        let (entry, len) = DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone()).unwrap();
+        let (entry, len) =
+            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone())
+                .unwrap();
         assert!(entry.is_none());
         assert_eq!(len.get(), 72);
 
         // Error: not enough data for the header.
-        assert_eq!(DirEntry::from_bytes(fs.clone(), &[], inode1, path.clone()).unwrap_err(), CorruptKind::DirEntryMissingHeader(inode1, 0));
+        assert_eq!(
+            DirEntry::from_bytes(fs.clone(), &[], inode1, path.clone())
+                .unwrap_err(),
+            CorruptKind::DirEntryMissingHeader(inode1, 0)
+        );
 
         // Error: not enough data for a full record.
         let mut bytes = Vec::new();
@@ -462,7 +521,8 @@ mod tests {
         bytes.extend(7u16.to_le_bytes()); // record length
         bytes.resize(72, 0u8);
         assert_eq!(
-            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone()).unwrap_err(),
+            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone())
+                .unwrap_err(),
             CorruptKind::DirEntryRecordTooSmall(inode1, 7)
         );
 
@@ -475,7 +535,8 @@ mod tests {
         bytes.extend("abc".bytes()); // name
         bytes.resize(72, 0u8);
         assert_eq!(
-            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone()).unwrap_err(),
+            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone())
+                .unwrap_err(),
             CorruptKind::DirEntryInvalidFileType(inode1, 123),
         );
 
@@ -487,7 +548,8 @@ mod tests {
         bytes.push(1u8); // file type
         bytes.extend("a".bytes()); // name
         assert_eq!(
-            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone()).unwrap_err(),
+            DirEntry::from_bytes(fs.clone(), &bytes, inode1, path.clone())
+                .unwrap_err(),
             CorruptKind::DirEntryNameTooLarge(inode1, 3),
         );
 
@@ -501,7 +563,10 @@ mod tests {
         bytes.resize(72, 0u8);
         assert_eq!(
             DirEntry::from_bytes(fs.clone(), &bytes, inode1, path).unwrap_err(),
-            CorruptKind::DirEntryInvalidName(inode1, DirEntryNameError::ContainsSeparator),
+            CorruptKind::DirEntryInvalidName(
+                inode1,
+                DirEntryNameError::ContainsSeparator
+            ),
         );
     }
 

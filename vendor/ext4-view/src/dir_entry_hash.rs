@@ -67,7 +67,11 @@ impl HashAlg {
     /// The `seed` value comes from the `s_hash_seed` field of the
     /// superblock. If the `seed` is all zeroes, it's replaced with a
     /// standard default seed.
-    pub(crate) fn hash(&self, name: DirEntryName<'_>, mut seed: &[u32; 4]) -> u32 {
+    pub(crate) fn hash(
+        &self,
+        name: DirEntryName<'_>,
+        mut seed: &[u32; 4],
+    ) -> u32 {
         // Replace all-zero seed with a standard default seed.
         if seed == &[0; 4] {
             seed = &[0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
@@ -83,7 +87,9 @@ impl HashAlg {
         let hash = match self {
             Self::HalfMd4 => {
                 // Hash the name in 32-byte chunks.
-                for chunk in name.as_ref().chunks(mem::size_of::<HashBlock<8>>()) {
+                for chunk in
+                    name.as_ref().chunks(mem::size_of::<HashBlock<8>>())
+                {
                     let inp = create_hash_block(chunk);
                     md4_half(&mut state, &inp);
                 }
@@ -92,7 +98,9 @@ impl HashAlg {
             }
             Self::Tea => {
                 // Hash the name in 16-byte chunks.
-                for chunk in name.as_ref().chunks(mem::size_of::<HashBlock<4>>()) {
+                for chunk in
+                    name.as_ref().chunks(mem::size_of::<HashBlock<4>>())
+                {
                     let inp = create_hash_block(chunk);
                     tea(&mut state, &inp);
                 }
@@ -247,7 +255,10 @@ mod tests {
     #[test]
     fn test_hash_alg_from_u8() {
         assert_eq!(HashAlg::from_u8(1).unwrap(), HashAlg::HalfMd4);
-        assert_eq!(HashAlg::from_u8(123).unwrap_err(), IncompatibleKind::DirectoryHash(123));
+        assert_eq!(
+            HashAlg::from_u8(123).unwrap_err(),
+            IncompatibleKind::DirectoryHash(123)
+        );
     }
 
     /// Check that `create_hash_block(src)` is equal to `expected`.
@@ -313,14 +324,24 @@ mod tests {
         assert_eq!(uuid.len(), 36);
         let uuid = uuid.replace('-', "");
 
-        let bytes: Vec<u32> =
-            uuid.as_bytes().chunks(8).map(|chunk| u32::from_str_radix(str::from_utf8(chunk).unwrap(), 16).unwrap().swap_bytes()).collect();
+        let bytes: Vec<u32> = uuid
+            .as_bytes()
+            .chunks(8)
+            .map(|chunk| {
+                u32::from_str_radix(str::from_utf8(chunk).unwrap(), 16)
+                    .unwrap()
+                    .swap_bytes()
+            })
+            .collect();
         bytes.try_into().unwrap()
     }
 
     #[test]
     fn test_seed_from_uuid() {
-        assert_eq!(seed_from_uuid("333fa1eb-588c-456e-b81c-d1d343cd0e01"), [0xeba13f33, 0x6e458c58, 0xd3d11cb8, 0x010ecd43]);
+        assert_eq!(
+            seed_from_uuid("333fa1eb-588c-456e-b81c-d1d343cd0e01"),
+            [0xeba13f33, 0x6e458c58, 0xd3d11cb8, 0x010ecd43]
+        );
     }
 
     #[test]
@@ -334,18 +355,33 @@ mod tests {
 
         // Test a short name.
         let name = DirEntryName::try_from(b"abc").unwrap();
-        assert_eq!(HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED1)), 0x25783134);
-        assert_eq!(HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED2)), 0x4599f742);
-        assert_eq!(HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED0)), 0xd196a868);
+        assert_eq!(
+            HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED1)),
+            0x25783134
+        );
+        assert_eq!(
+            HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED2)),
+            0x4599f742
+        );
+        assert_eq!(
+            HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED0)),
+            0xd196a868
+        );
 
         // Test a name with non-ASCII characters.
         let name = DirEntryName::try_from(NON_ASCII_NAME).unwrap();
-        assert_eq!(HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED1)), 0xb40a2038);
+        assert_eq!(
+            HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED1)),
+            0xb40a2038
+        );
 
         // Test a max-length name.
         assert_eq!(MAX_LEN_NAME.len(), 255);
         let name = DirEntryName::try_from(MAX_LEN_NAME).unwrap();
-        assert_eq!(HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED1)), 0xe40e82e0);
+        assert_eq!(
+            HashAlg::HalfMd4.hash(name, &seed_from_uuid(SEED1)),
+            0xe40e82e0
+        );
     }
 
     #[test]
@@ -395,7 +431,10 @@ mod tests {
 
         /// Generate a random UUID.
         fn gen_random_seed() -> String {
-            let mut s: String = read_random_bytes(16).iter().map(|b| format!("{b:02x}")).collect();
+            let mut s: String = read_random_bytes(16)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             for i in [8, 13, 18, 23] {
                 s.insert(i, '-');
             }
@@ -431,7 +470,11 @@ mod tests {
         /// Construct the debugfs command to get calculate a hash. The
         /// command looks like this:
         /// debugfs -R 'dx_hash -s <seed> -h <hash_alg> <to_hash>'
-        fn debugfs_cmd(hash_alg: HashAlg, to_hash: &[u8], seed: &str) -> Command {
+        fn debugfs_cmd(
+            hash_alg: HashAlg,
+            to_hash: &[u8],
+            seed: &str,
+        ) -> Command {
             let hash_alg = match hash_alg {
                 HashAlg::HalfMd4 => "half_md4",
                 HashAlg::Tea => "tea",
@@ -449,7 +492,11 @@ mod tests {
         }
 
         /// Use `debugfs` to get the correct hash value.
-        fn get_expected_hash(hash_alg: HashAlg, to_hash: &[u8], seed: &str) -> u32 {
+        fn get_expected_hash(
+            hash_alg: HashAlg,
+            to_hash: &[u8],
+            seed: &str,
+        ) -> u32 {
             let output = debugfs_cmd(hash_alg, to_hash, seed).output().unwrap();
             assert!(output.status.success());
 
@@ -473,7 +520,10 @@ mod tests {
 
             let expected_hash = get_expected_hash(hash_alg, &to_hash, &seed);
 
-            let actual_hash = hash_alg.hash(DirEntryName::try_from(to_hash.as_slice()).unwrap(), &seed_from_uuid(&seed));
+            let actual_hash = hash_alg.hash(
+                DirEntryName::try_from(to_hash.as_slice()).unwrap(),
+                &seed_from_uuid(&seed),
+            );
 
             if actual_hash != expected_hash {
                 // The data is random, so print everything out on

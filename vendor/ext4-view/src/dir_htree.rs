@@ -72,12 +72,18 @@ impl<'a> InternalNode<'a> {
     const ENTRY_SIZE: usize = 8;
 
     /// Create an `InternalNode` from a root directory block.
-    fn from_root_block(block: &'a [u8], inode: InodeIndex) -> Result<Self, Ext4Error> {
+    fn from_root_block(
+        block: &'a [u8],
+        inode: InodeIndex,
+    ) -> Result<Self, Ext4Error> {
         Self::new(&block[0x20..], inode)
     }
 
     /// Create an `InternalNode` from a non-root directory block.
-    fn from_non_root_block(block: &'a [u8], inode: InodeIndex) -> Result<Self, Ext4Error> {
+    fn from_non_root_block(
+        block: &'a [u8],
+        inode: InodeIndex,
+    ) -> Result<Self, Ext4Error> {
         Self::new(&block[0x8..], inode)
     }
 
@@ -86,7 +92,11 @@ impl<'a> InternalNode<'a> {
     fn new(mut bytes: &'a [u8], inode: InodeIndex) -> Result<Self, Ext4Error> {
         // At least the header entry must be present.
         if bytes.len() < Self::ENTRY_SIZE {
-            return Err(CorruptKind::HtreeInternalNodeMissingHeader { inode, num_bytes: bytes.len() }.into());
+            return Err(CorruptKind::HtreeInternalNodeMissingHeader {
+                inode,
+                num_bytes: bytes.len(),
+            }
+            .into());
         }
 
         // Get number of in-use entries from the header.
@@ -99,7 +109,13 @@ impl<'a> InternalNode<'a> {
 
         // Shrink raw data to exactly the valid length, or return an
         // error if not enough data.
-        bytes = bytes.get(..end_byte).ok_or(CorruptKind::HtreeInternalNodeCountTooLarge { inode, count, num_bytes: bytes.len() })?;
+        bytes = bytes.get(..end_byte).ok_or(
+            CorruptKind::HtreeInternalNodeCountTooLarge {
+                inode,
+                count,
+                num_bytes: bytes.len(),
+            },
+        )?;
 
         Ok(Self { entries: bytes })
     }
@@ -121,7 +137,11 @@ impl<'a> InternalNode<'a> {
 
         let block = read_u32le(self.entries, block_offset);
 
-        let hash = if index == 0 { 0 } else { read_u32le(self.entries, offset) };
+        let hash = if index == 0 {
+            0
+        } else {
+            read_u32le(self.entries, offset)
+        };
 
         (hash, block)
     }
@@ -134,7 +154,10 @@ impl<'a> InternalNode<'a> {
 
     /// Perform a binary search to find the child block index for the
     /// `lookup_hash`.
-    fn lookup_block_by_hash(&self, lookup_hash: DirHash) -> Option<FileBlockIndex> {
+    fn lookup_block_by_hash(
+        &self,
+        lookup_hash: DirHash,
+    ) -> Option<FileBlockIndex> {
         // Left/right entry index.
         let mut left = 0;
         let mut right = self.num_entries().checked_sub(1)?;
@@ -156,15 +179,27 @@ impl<'a> InternalNode<'a> {
 
 /// Read the block containing the root node of an htree into
 /// `block`. This is always the first block of the file.
-fn read_root_block(fs: &Ext4, inode: &Inode, block: &mut [u8]) -> Result<(), Ext4Error> {
+fn read_root_block(
+    fs: &Ext4,
+    inode: &Inode,
+    block: &mut [u8],
+) -> Result<(), Ext4Error> {
     let mut file_blocks = FileBlocks::new(fs.clone(), inode)?;
 
     // Get the first block.
-    let block_index = file_blocks.next().ok_or(CorruptKind::DirEntry(inode.index))??;
+    let block_index = file_blocks
+        .next()
+        .ok_or(CorruptKind::DirEntry(inode.index))??;
 
     // Read the first block of the extent.
-    let dir_block =
-        DirBlock { fs, dir_inode: inode.index, block_index, is_first: true, has_htree: true, checksum_base: inode.checksum_base.clone() };
+    let dir_block = DirBlock {
+        fs,
+        dir_inode: inode.index,
+        block_index,
+        is_first: true,
+        has_htree: true,
+        checksum_base: inode.checksum_base.clone(),
+    };
     dir_block.read(block)
 }
 
@@ -175,7 +210,12 @@ fn read_root_block(fs: &Ext4, inode: &Inode, block: &mut [u8]) -> Result<(), Ext
 /// `block` is the raw block data of the first directory block.
 ///
 /// If name is neither "." nor "..", returns `None`.
-fn read_dot_or_dotdot(fs: Ext4, inode: &Inode, name: DirEntryName<'_>, block: &[u8]) -> Result<Option<DirEntry>, Ext4Error> {
+fn read_dot_or_dotdot(
+    fs: Ext4,
+    inode: &Inode,
+    name: DirEntryName<'_>,
+    block: &[u8],
+) -> Result<Option<DirEntry>, Ext4Error> {
     let corrupt = || CorruptKind::DirEntry(inode.index).into();
 
     let offset = if name == "." {
@@ -186,18 +226,33 @@ fn read_dot_or_dotdot(fs: Ext4, inode: &Inode, name: DirEntryName<'_>, block: &[
         return Ok(None);
     };
 
-    let (entry, _size) = DirEntry::from_bytes(fs, &block[offset..], inode.index, Rc::new(PathBuf::empty()))?;
+    let (entry, _size) = DirEntry::from_bytes(
+        fs,
+        &block[offset..],
+        inode.index,
+        Rc::new(PathBuf::empty()),
+    )?;
     let entry = entry.ok_or_else(corrupt)?;
-    if entry.file_name() == name { Ok(Some(entry)) } else { Err(corrupt()) }
+    if entry.file_name() == name {
+        Ok(Some(entry))
+    } else {
+        Err(corrupt())
+    }
 }
 
 /// Find the extent within a file that includes the given child `block`.
-fn find_extent_for_block(fs: &Ext4, inode: &Inode, block: FileBlockIndex) -> Result<Extent, Ext4Error> {
+fn find_extent_for_block(
+    fs: &Ext4,
+    inode: &Inode,
+    block: FileBlockIndex,
+) -> Result<Extent, Ext4Error> {
     for extent in Extents::new(fs.clone(), inode)? {
         let extent = extent?;
 
         let start = extent.block_within_file;
-        let end = start.checked_add(u32::from(extent.num_blocks)).ok_or(CorruptKind::DirEntry(inode.index))?;
+        let end = start
+            .checked_add(u32::from(extent.num_blocks))
+            .ok_or(CorruptKind::DirEntry(inode.index))?;
         if block >= start && block < end {
             return Ok(extent);
         }
@@ -207,15 +262,26 @@ fn find_extent_for_block(fs: &Ext4, inode: &Inode, block: FileBlockIndex) -> Res
 }
 
 /// Convert from a block offset within a file to an absolute block index.
-fn block_from_file_block(fs: &Ext4, inode: &Inode, relative_block: FileBlockIndex) -> Result<FsBlockIndex, Ext4Error> {
+fn block_from_file_block(
+    fs: &Ext4,
+    inode: &Inode,
+    relative_block: FileBlockIndex,
+) -> Result<FsBlockIndex, Ext4Error> {
     if inode.flags.contains(InodeFlags::EXTENTS) {
         let extent = find_extent_for_block(fs, inode, relative_block)?;
-        let block_within_extent = relative_block.checked_sub(extent.block_within_file).ok_or(CorruptKind::DirEntry(inode.index))?;
-        let absolute_block = extent.start_block.checked_add(u64::from(block_within_extent)).ok_or(CorruptKind::DirEntry(inode.index))?;
+        let block_within_extent = relative_block
+            .checked_sub(extent.block_within_file)
+            .ok_or(CorruptKind::DirEntry(inode.index))?;
+        let absolute_block = extent
+            .start_block
+            .checked_add(u64::from(block_within_extent))
+            .ok_or(CorruptKind::DirEntry(inode.index))?;
         Ok(absolute_block)
     } else {
         let mut block_map = FileBlocks::new(fs.clone(), inode)?;
-        block_map.nth(usize_from_u32(relative_block)).ok_or(CorruptKind::DirEntry(inode.index))?
+        block_map
+            .nth(usize_from_u32(relative_block))
+            .ok_or(CorruptKind::DirEntry(inode.index))?
     }
 }
 
@@ -223,7 +289,12 @@ fn block_from_file_block(fs: &Ext4, inode: &Inode, relative_block: FileBlockInde
 ///
 /// On success, `block` will contain the leaf node's directory block
 /// data.
-fn find_leaf_node(fs: &Ext4, inode: &Inode, name: DirEntryName<'_>, block: &mut [u8]) -> Result<(), Ext4Error> {
+fn find_leaf_node(
+    fs: &Ext4,
+    inode: &Inode,
+    name: DirEntryName<'_>,
+    block: &mut [u8],
+) -> Result<(), Ext4Error> {
     // Read the htree's hash type from the root block.
     let hash_alg = HashAlg::from_u8(block[0x1c])?;
 
@@ -237,7 +308,9 @@ fn find_leaf_node(fs: &Ext4, inode: &Inode, name: DirEntryName<'_>, block: &mut 
     let root_node = InternalNode::from_root_block(block, inode.index)?;
 
     let hash = hash_alg.hash(name, &fs.0.superblock.htree_hash_seed);
-    let mut child_block_relative = root_node.lookup_block_by_hash(hash).ok_or(CorruptKind::DirEntry(inode.index))?;
+    let mut child_block_relative = root_node
+        .lookup_block_by_hash(hash)
+        .ok_or(CorruptKind::DirEntry(inode.index))?;
 
     // Descend through the tree one level at a time. The first iteration
     // of the loop goes from the root node to a child. The last
@@ -245,7 +318,8 @@ fn find_leaf_node(fs: &Ext4, inode: &Inode, name: DirEntryName<'_>, block: &mut 
     // leaf node data into `block`.
     for level in 0..=depth {
         // Get the absolute block index and read the block's data.
-        let block_index = block_from_file_block(fs, inode, child_block_relative)?;
+        let block_index =
+            block_from_file_block(fs, inode, child_block_relative)?;
         let dir_block = DirBlock {
             fs,
             dir_inode: inode.index,
@@ -260,8 +334,11 @@ fn find_leaf_node(fs: &Ext4, inode: &Inode, name: DirEntryName<'_>, block: &mut 
         // block. Otherwise, we've reached a leaf node and there's
         // nothing more to do.
         if level != depth {
-            let inner_node = InternalNode::from_non_root_block(block, inode.index)?;
-            child_block_relative = inner_node.lookup_block_by_hash(hash).ok_or(CorruptKind::DirEntry(inode.index))?;
+            let inner_node =
+                InternalNode::from_non_root_block(block, inode.index)?;
+            child_block_relative = inner_node
+                .lookup_block_by_hash(hash)
+                .ok_or(CorruptKind::DirEntry(inode.index))?;
         }
     }
 
@@ -277,7 +354,11 @@ fn find_leaf_node(fs: &Ext4, inode: &Inode, name: DirEntryName<'_>, block: &mut 
 /// Returns [`Ext4Error::NotFound`] if the entry doesn't exist.
 ///
 /// Panics if the directory doesn't have an htree.
-pub(crate) fn get_dir_entry_via_htree(fs: &Ext4, inode: &Inode, name: DirEntryName<'_>) -> Result<DirEntry, Ext4Error> {
+pub(crate) fn get_dir_entry_via_htree(
+    fs: &Ext4,
+    inode: &Inode,
+    name: DirEntryName<'_>,
+) -> Result<DirEntry, Ext4Error> {
     assert!(inode.flags.contains(InodeFlags::DIRECTORY_HTREE));
 
     let block_size = fs.0.superblock.block_size;
@@ -303,8 +384,15 @@ pub(crate) fn get_dir_entry_via_htree(fs: &Ext4, inode: &Inode, name: DirEntryNa
     // Do a linear search through the leaf block for the right entry.
     let mut offset_within_block = 0;
     while offset_within_block < block.len() {
-        let (dir_entry, entry_size) = DirEntry::from_bytes(fs.clone(), &block[offset_within_block..], inode.index, path.clone())?;
-        offset_within_block = offset_within_block.checked_add(entry_size.get()).ok_or(CorruptKind::DirEntry(inode.index))?;
+        let (dir_entry, entry_size) = DirEntry::from_bytes(
+            fs.clone(),
+            &block[offset_within_block..],
+            inode.index,
+            path.clone(),
+        )?;
+        offset_within_block = offset_within_block
+            .checked_add(entry_size.get())
+            .ok_or(CorruptKind::DirEntry(inode.index))?;
         let Some(dir_entry) = dir_entry else {
             continue;
         };
@@ -329,10 +417,11 @@ mod tests {
         let inode = InodeIndex::new(1).unwrap();
 
         let mut bytes = Vec::new();
-        let add_entry = |bytes: &mut Vec<u8>, hash: DirHash, block: FileBlockIndex| {
-            bytes.extend(hash.to_le_bytes());
-            bytes.extend(block.to_le_bytes());
-        };
+        let add_entry =
+            |bytes: &mut Vec<u8>, hash: DirHash, block: FileBlockIndex| {
+                bytes.extend(hash.to_le_bytes());
+                bytes.extend(block.to_le_bytes());
+            };
         bytes.extend(20u16.to_le_bytes()); // limit
         bytes.extend(11u16.to_le_bytes()); // count
         bytes.extend(100u32.to_le_bytes()); // block
@@ -381,7 +470,13 @@ mod tests {
     #[test]
     fn test_internal_node_errors() {
         let inode = InodeIndex::new(123).unwrap();
-        assert_eq!(InternalNode::new(&[0; 7], inode).unwrap_err(), CorruptKind::HtreeInternalNodeMissingHeader { inode, num_bytes: 7 });
+        assert_eq!(
+            InternalNode::new(&[0; 7], inode).unwrap_err(),
+            CorruptKind::HtreeInternalNodeMissingHeader {
+                inode,
+                num_bytes: 7,
+            }
+        );
 
         let mut bytes = Vec::new();
         bytes.extend(20u16.to_le_bytes()); // limit
@@ -389,7 +484,11 @@ mod tests {
         bytes.extend(456u32.to_le_bytes()); // zero block
         assert_eq!(
             InternalNode::new(&bytes, inode).unwrap_err(),
-            CorruptKind::HtreeInternalNodeCountTooLarge { inode, num_bytes: 8, count: 2 }
+            CorruptKind::HtreeInternalNodeCountTooLarge {
+                inode,
+                num_bytes: 8,
+                count: 2,
+            }
         );
     }
 
@@ -401,32 +500,69 @@ mod tests {
         let mut block = vec![0; fs.0.superblock.block_size.to_usize()];
 
         // Read the root block of an htree.
-        let inode = fs.path_to_inode("/big_dir".try_into().unwrap(), FollowSymlinks::All).unwrap();
+        let inode = fs
+            .path_to_inode("/big_dir".try_into().unwrap(), FollowSymlinks::All)
+            .unwrap();
         read_root_block(&fs, &inode, &mut block).unwrap();
 
         // Get the "." entry.
-        let entry = read_dot_or_dotdot(fs.clone(), &inode, ".".try_into().unwrap(), &block).unwrap().unwrap();
+        let entry = read_dot_or_dotdot(
+            fs.clone(),
+            &inode,
+            ".".try_into().unwrap(),
+            &block,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(entry.file_name(), ".");
 
         // Get the ".." entry.
-        let entry = read_dot_or_dotdot(fs.clone(), &inode, "..".try_into().unwrap(), &block).unwrap().unwrap();
+        let entry = read_dot_or_dotdot(
+            fs.clone(),
+            &inode,
+            "..".try_into().unwrap(),
+            &block,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(entry.file_name(), "..");
 
         // Check that an arbitrary name returns `None`.
-        assert!(read_dot_or_dotdot(fs.clone(), &inode, "somename".try_into().unwrap(), &block).unwrap().is_none());
+        assert!(
+            read_dot_or_dotdot(
+                fs.clone(),
+                &inode,
+                "somename".try_into().unwrap(),
+                &block
+            )
+            .unwrap()
+            .is_none()
+        );
 
         // Error: the first directory entry in the root node is not ".".
         assert_eq!(block[8], b'.');
         block[8] = b'x';
         assert_eq!(
-            read_dot_or_dotdot(fs.clone(), &inode, ".".try_into().unwrap(), &block,).unwrap_err(),
+            read_dot_or_dotdot(
+                fs.clone(),
+                &inode,
+                ".".try_into().unwrap(),
+                &block,
+            )
+            .unwrap_err(),
             CorruptKind::DirEntry(inode.index)
         );
 
         // Error: invalid directory block.
         block.fill(0);
         assert_eq!(
-            read_dot_or_dotdot(fs.clone(), &inode, ".".try_into().unwrap(), &block,).unwrap_err(),
+            read_dot_or_dotdot(
+                fs.clone(),
+                &inode,
+                ".".try_into().unwrap(),
+                &block,
+            )
+            .unwrap_err(),
             CorruptKind::DirEntryRecordTooSmall(inode.index, 0)
         );
     }
@@ -439,11 +575,14 @@ mod tests {
     #[track_caller]
     fn compare_all_entries(fs: &Ext4, dir: Path<'_>) -> usize {
         let dir_inode = fs.path_to_inode(dir, FollowSymlinks::All).unwrap();
-        let iter = ReadDir::new(fs.clone(), &dir_inode, PathBuf::from(dir)).unwrap();
+        let iter =
+            ReadDir::new(fs.clone(), &dir_inode, PathBuf::from(dir)).unwrap();
         let mut count = 0;
         for iter_entry in iter {
             let iter_entry = iter_entry.unwrap();
-            let htree_entry = get_dir_entry_via_htree(fs, &dir_inode, iter_entry.file_name()).unwrap();
+            let htree_entry =
+                get_dir_entry_via_htree(fs, &dir_inode, iter_entry.file_name())
+                    .unwrap();
             assert_eq!(htree_entry.file_name(), iter_entry.file_name());
             assert_eq!(htree_entry.inode, iter_entry.inode);
             count += 1;
@@ -514,16 +653,32 @@ mod tests {
 
         // Grab a convenient inode and overwrite its inline data with
         // the new extent tree.
-        let mut inode = fs.path_to_inode("/medium_dir".try_into().unwrap(), FollowSymlinks::All).unwrap();
+        let mut inode = fs
+            .path_to_inode(
+                "/medium_dir".try_into().unwrap(),
+                FollowSymlinks::All,
+            )
+            .unwrap();
         inode.inline_data.copy_from_slice(&extents);
 
         // Verify the extents.
-        let extents: Vec<_> = Extents::new(fs.clone(), &inode).unwrap().map(|e| e.unwrap()).collect();
+        let extents: Vec<_> = Extents::new(fs.clone(), &inode)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
         assert_eq!(
             extents,
             [
-                Extent { start_block: 2543, num_blocks: 23, block_within_file: 0 },
-                Extent { start_block: 11, num_blocks: 47, block_within_file: 23 }
+                Extent {
+                    start_block: 2543,
+                    num_blocks: 23,
+                    block_within_file: 0,
+                },
+                Extent {
+                    start_block: 11,
+                    num_blocks: 47,
+                    block_within_file: 23,
+                }
             ]
         );
 

@@ -102,7 +102,11 @@ impl Ext4Error {
     /// If the error type is [`Ext4Error::Io`], get the underlying error.
     #[must_use]
     pub fn as_io(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
-        if let Self::Io(err) = self { Some(&**err) } else { None }
+        if let Self::Io(err) = self {
+            Some(&**err)
+        } else {
+            None
+        }
     }
 }
 
@@ -143,9 +147,15 @@ impl From<Ext4Error> for std::io::Error {
 
         // TODO: Rust 1.87 adds InvalidFilename; use after bumping the MSRV.
         match e {
-            Ext4Error::IsASpecialFile | Ext4Error::MalformedPath | Ext4Error::NotASymlink | Ext4Error::NotAbsolute => InvalidInput.into(),
+            Ext4Error::IsASpecialFile
+            | Ext4Error::MalformedPath
+            | Ext4Error::NotASymlink
+            | Ext4Error::NotAbsolute => InvalidInput.into(),
 
-            Ext4Error::Corrupt(_) | Ext4Error::Incompatible(_) | Ext4Error::PathTooLong | Ext4Error::TooManySymlinks => Self::other(e),
+            Ext4Error::Corrupt(_)
+            | Ext4Error::Incompatible(_)
+            | Ext4Error::PathTooLong
+            | Ext4Error::TooManySymlinks => Self::other(e),
 
             Ext4Error::FileTooLarge => FileTooLarge.into(),
             Ext4Error::Io(inner) => Self::other(inner),
@@ -272,7 +282,11 @@ pub(crate) enum CorruptKind {
     InodeTruncated { inode: InodeIndex, size: usize },
 
     /// An inode's block group is invalid.
-    InodeBlockGroup { inode: InodeIndex, block_group: u32, num_block_groups: usize },
+    InodeBlockGroup {
+        inode: InodeIndex,
+        block_group: u32,
+        num_block_groups: usize,
+    },
 
     /// Failed to calculate an inode's location.
     ///
@@ -341,7 +355,11 @@ pub(crate) enum CorruptKind {
 
     /// An htree internal node specifies a count that is larger than the
     /// available data.
-    HtreeInternalNodeCountTooLarge { inode: InodeIndex, num_bytes: usize, count: usize },
+    HtreeInternalNodeCountTooLarge {
+        inode: InodeIndex,
+        num_bytes: usize,
+        count: usize,
+    },
 
     // TODO: consider breaking this down into more specific problems.
     /// A directory entry is invalid.
@@ -365,7 +383,10 @@ pub(crate) enum CorruptKind {
     },
 
     /// Attempting to read too much data in the block cache.
-    BlockCacheReadTooLarge { num_blocks: u32, block_size: BlockSize },
+    BlockCacheReadTooLarge {
+        num_blocks: u32,
+        block_size: BlockSize,
+    },
 }
 
 impl Display for CorruptKind {
@@ -394,9 +415,10 @@ impl Display for CorruptKind {
             Self::BlockGroupDescriptor(block_group_num) => {
                 write!(f, "block group descriptor {block_group_num} is invalid")
             }
-            Self::BlockGroupDescriptorChecksum(block_group_num) => {
-                write!(f, "invalid checksum for block group descriptor {block_group_num}")
-            }
+            Self::BlockGroupDescriptorChecksum(block_group_num) => write!(
+                f,
+                "invalid checksum for block group descriptor {block_group_num}"
+            ),
             Self::JournalSize => {
                 write!(f, "journal size is invalid")
             }
@@ -407,10 +429,16 @@ impl Display for CorruptKind {
                 write!(f, "journal superblock checksum is invalid")
             }
             Self::JournalBlockSize => {
-                write!(f, "journal block size does not match filesystem block size")
+                write!(
+                    f,
+                    "journal block size does not match filesystem block size"
+                )
             }
             Self::JournalTruncated => write!(f, "journal is truncated"),
-            Self::JournalSequence => write!(f, "journal's first commit doesn't match the expected sequence"),
+            Self::JournalSequence => write!(
+                f,
+                "journal's first commit doesn't match the expected sequence"
+            ),
             Self::JournalCommitBlockChecksum => {
                 write!(f, "journal commit block checksum is invalid")
             }
@@ -424,7 +452,10 @@ impl Display for CorruptKind {
                 write!(f, "journal revocation block checksum is invalid")
             }
             Self::JournalRevocationBlockInvalidTableSize(size) => {
-                write!(f, "journal revocation block table size is invalid: {size}")
+                write!(
+                    f,
+                    "journal revocation block table size is invalid: {size}"
+                )
             }
             Self::JournalSequenceOverflow => {
                 write!(f, "journal sequence number overflowed")
@@ -438,17 +469,35 @@ impl Display for CorruptKind {
             Self::InodeTruncated { inode, size } => {
                 write!(f, "inode {inode} is truncated: size={size}")
             }
-            Self::InodeBlockGroup { inode, block_group, num_block_groups } => {
-                write!(f, "inode {inode} has an invalid block group index: block_group={block_group}, num_block_groups={num_block_groups}")
+            Self::InodeBlockGroup {
+                inode,
+                block_group,
+                num_block_groups,
+            } => {
+                write!(
+                    f,
+                    "inode {inode} has an invalid block group index: block_group={block_group}, num_block_groups={num_block_groups}"
+                )
             }
-            Self::InodeLocation { inode, block_group, inodes_per_block_group, inode_size, block_size, inode_table_first_block } => {
+            Self::InodeLocation {
+                inode,
+                block_group,
+                inodes_per_block_group,
+                inode_size,
+                block_size,
+                inode_table_first_block,
+            } => {
                 write!(
                     f,
                     "inode {inode} has invalid location: block_group={block_group}, inodes_per_block_group={inodes_per_block_group}, inode_size={inode_size}, block_size={block_size}, inode_table_first_block={inode_table_first_block}"
                 )
             }
             Self::InodeFileType { inode, mode } => {
-                write!(f, "inode {inode} has invalid file type: mode=0x{mode:04x}", mode = mode.bits())
+                write!(
+                    f,
+                    "inode {inode} has invalid file type: mode=0x{mode:04x}",
+                    mode = mode.bits()
+                )
             }
             Self::InodeTimestamp { inode } => {
                 write!(f, "inode {inode} has invalid timestamp",)
@@ -473,49 +522,93 @@ impl Display for CorruptKind {
                 write!(f, "extent in inode {inode} points to an invalid block")
             }
             Self::ExtentNodeSize(inode) => {
-                write!(f, "extent in inode {inode} has a node with an invalid size")
+                write!(
+                    f,
+                    "extent in inode {inode} has a node with an invalid size"
+                )
             }
-            Self::DirBlockChecksum(inode) => write!(f, "directory block in inode {inode} has an invalid checksum"),
+            Self::DirBlockChecksum(inode) => write!(
+                f,
+                "directory block in inode {inode} has an invalid checksum"
+            ),
             Self::DirEntryMissingHeader(inode, num_bytes) => {
-                write!(f, "directory in inode {inode} is too small to contain header: {num_bytes}")
+                write!(
+                    f,
+                    "directory in inode {inode} is too small to contain header: {num_bytes}"
+                )
             }
             Self::DirEntryRecordTooSmall(inode, len) => {
-                write!(f, "directory entry in inode {inode} record length is too small: {len}")
+                write!(
+                    f,
+                    "directory entry in inode {inode} record length is too small: {len}"
+                )
             }
             Self::DirEntryNameTooLarge(inode, len) => {
-                write!(f, "name of directory entry in inode {inode} is too large: {len}")
+                write!(
+                    f,
+                    "name of directory entry in inode {inode} is too large: {len}"
+                )
             }
             Self::DirEntryInvalidFileType(inode, value) => {
-                write!(f, "directory entry in inode {inode} has invalid file type: {value}")
+                write!(
+                    f,
+                    "directory entry in inode {inode} has invalid file type: {value}"
+                )
             }
             Self::DirEntryInvalidName(inode, err) => {
-                write!(f, "directory entry in inode {inode} has invalid name: {err}")
+                write!(
+                    f,
+                    "directory entry in inode {inode} has invalid name: {err}"
+                )
             }
             Self::HtreeInternalNodeMissingHeader { inode, num_bytes } => {
-                write!(f, "htree internal node in inode {inode} is too small to contain header: {num_bytes}")
+                write!(
+                    f,
+                    "htree internal node in inode {inode} is too small to contain header: {num_bytes}"
+                )
             }
-            Self::HtreeInternalNodeCountTooLarge { inode, num_bytes, count } => {
-                write!(f, "htree internal node in inode {inode} has too large many entries: num_bytes={num_bytes}, count={count}")
+            Self::HtreeInternalNodeCountTooLarge {
+                inode,
+                num_bytes,
+                count,
+            } => {
+                write!(
+                    f,
+                    "htree internal node in inode {inode} has too large many entries: num_bytes={num_bytes}, count={count}"
+                )
             }
             Self::DirEntry(inode) => {
                 write!(f, "invalid directory entry in inode {inode}")
             }
-            Self::BlockRead { block_index, original_block_index, offset_within_block, read_len } => {
+            Self::BlockRead {
+                block_index,
+                original_block_index,
+                offset_within_block,
+                read_len,
+            } => {
                 write!(
                     f,
                     "invalid read of length {read_len} from block {block_index} (originally {original_block_index}) at offset {offset_within_block}"
                 )
             }
-            Self::BlockCacheReadTooLarge { num_blocks, block_size } => {
-                write!(f, "attempted to read {num_blocks} blocks with block_size {block_size}")
-            }
+            Self::BlockCacheReadTooLarge {
+                num_blocks,
+                block_size,
+            } => write!(
+                f,
+                "attempted to read {num_blocks} blocks with block_size {block_size}"
+            ),
         }
     }
 }
 
 impl PartialEq<CorruptKind> for Ext4Error {
     fn eq(&self, ck: &CorruptKind) -> bool {
-        if let Self::Corrupt(c) = self { c.0 == *ck } else { false }
+        if let Self::Corrupt(c) = self {
+            c.0 == *ck
+        } else {
+            false
+        }
     }
 }
 
@@ -635,7 +728,11 @@ impl Display for IncompatibleKind {
 
 impl PartialEq<IncompatibleKind> for Ext4Error {
     fn eq(&self, other: &IncompatibleKind) -> bool {
-        if let Self::Incompatible(Incompatible(i)) = self { i == other } else { false }
+        if let Self::Incompatible(Incompatible(i)) = self {
+            i == other
+        } else {
+            false
+        }
     }
 }
 
@@ -656,10 +753,18 @@ mod tests {
     /// `Ext4Error::Corrupt(Corrupt(CorruptKind))`
     #[test]
     fn test_corrupt_format() {
-        let err: Ext4Error =
-            CorruptKind::BlockRead { block_index: 123, original_block_index: 124, offset_within_block: 456, read_len: 789 }.into();
+        let err: Ext4Error = CorruptKind::BlockRead {
+            block_index: 123,
+            original_block_index: 124,
+            offset_within_block: 456,
+            read_len: 789,
+        }
+        .into();
 
-        assert_eq!(format!("{err}"), "corrupt filesystem: invalid read of length 789 from block 123 (originally 124) at offset 456");
+        assert_eq!(
+            format!("{err}"),
+            "corrupt filesystem: invalid read of length 789 from block 123 (originally 124) at offset 456"
+        );
 
         assert_eq!(
             format!("{err:?}"),
@@ -676,7 +781,10 @@ mod tests {
     fn test_incompatible_format() {
         let err: Ext4Error = IncompatibleKind::DirectoryHash(123).into();
 
-        assert_eq!(format!("{err}"), "incompatible filesystem: unsupported directory hash algorithm: 123");
+        assert_eq!(
+            format!("{err}"),
+            "incompatible filesystem: unsupported directory hash algorithm: 123"
+        );
 
         assert_eq!(format!("{err:?}"), "Incompatible(DirectoryHash(123))");
     }

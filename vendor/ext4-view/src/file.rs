@@ -55,8 +55,17 @@ impl File {
     /// Open `inode`. Note that unlike `File::open`, this allows any
     /// type of `inode` to be opened, including directories and
     /// symlinks. This is used by `Ext4::read_inode_file`.
-    pub(crate) fn open_inode(fs: &Ext4, inode: Inode) -> Result<Self, Ext4Error> {
-        Ok(Self { fs: fs.clone(), position: 0, file_blocks: FileBlocks::new(fs.clone(), &inode)?, inode, block_index: None })
+    pub(crate) fn open_inode(
+        fs: &Ext4,
+        inode: Inode,
+    ) -> Result<Self, Ext4Error> {
+        Ok(Self {
+            fs: fs.clone(),
+            position: 0,
+            file_blocks: FileBlocks::new(fs.clone(), &inode)?,
+            inode,
+            block_index: None,
+        })
     }
 
     /// Get the file metadata.
@@ -72,7 +81,9 @@ impl File {
     /// file's size covers; the caller stops at the size.
     ///
     /// hvmlite: added in the vendored copy (vendor/README.md).
-    pub fn blocks(&self) -> Result<impl Iterator<Item = Result<u64, Ext4Error>>, Ext4Error> {
+    pub fn blocks(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<u64, Ext4Error>>, Ext4Error> {
         FileBlocks::new(self.fs.clone(), &self.inode)
     }
 
@@ -85,7 +96,10 @@ impl File {
     /// entire file.
     ///
     /// Returns `Ok(0)` if the end of the file has been reached.
-    pub fn read_bytes(&mut self, mut buf: &mut [u8]) -> Result<usize, Ext4Error> {
+    pub fn read_bytes(
+        &mut self,
+        mut buf: &mut [u8],
+    ) -> Result<usize, Ext4Error> {
         // Nothing to do if output buffer is empty.
         if buf.is_empty() {
             return Ok(0);
@@ -101,7 +115,12 @@ impl File {
         //
         // OK to unwrap: just checked that `position` is less than the
         // file size.
-        let bytes_remaining = self.inode.metadata.size_in_bytes.checked_sub(self.position).unwrap();
+        let bytes_remaining = self
+            .inode
+            .metadata
+            .size_in_bytes
+            .checked_sub(self.position)
+            .unwrap();
 
         // If the the number of bytes remaining is less than the output
         // buffer length, shrink the buffer.
@@ -134,7 +153,8 @@ impl File {
         //
         // OK to unwrap: block size fits in a `u32`, so an offset within
         // the block will as well.
-        let offset_within_block: u32 = u32::try_from(self.position % block_size.to_nz_u64()).unwrap();
+        let offset_within_block: u32 =
+            u32::try_from(self.position % block_size.to_nz_u64()).unwrap();
 
         // OK to unwrap: `offset_within_block` is always less than or
         // equal to the block length.
@@ -144,7 +164,10 @@ impl File {
         // does not matter because the output buffer's length was
         // already capped earlier against the number of bytes remaining
         // in the file.
-        let bytes_remaining_in_block: u32 = block_size.to_u32().checked_sub(offset_within_block).unwrap();
+        let bytes_remaining_in_block: u32 = block_size
+            .to_u32()
+            .checked_sub(offset_within_block)
+            .unwrap();
 
         // If the output buffer is larger than the number of bytes
         // remaining in the block, shink the buffer.
@@ -161,12 +184,14 @@ impl File {
         if block_index == 0 {
             buf.fill(0);
         } else {
-            self.fs.read_from_block(block_index, offset_within_block, buf)?;
+            self.fs
+                .read_from_block(block_index, offset_within_block, buf)?;
         }
 
         // OK to unwrap: reads don't extend past a block, so this is at
         // most `block_size`, which always fits in a `u32`.
-        let new_offset_within_block: u32 = offset_within_block.checked_add(buf_len_u32).unwrap();
+        let new_offset_within_block: u32 =
+            offset_within_block.checked_add(buf_len_u32).unwrap();
 
         // If the end of this block has been reached, clear
         // `self.block_index` so that the next call fetches a new block
@@ -178,7 +203,8 @@ impl File {
         // OK to unwrap: the buffer length is capped such that this
         // calculation is at most the length of the file, which fits in
         // a `u64`.
-        self.position = self.position.checked_add(u64::from(buf_len_u32)).unwrap();
+        self.position =
+            self.position.checked_add(u64::from(buf_len_u32)).unwrap();
 
         Ok(buf.len())
     }

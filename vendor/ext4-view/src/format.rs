@@ -15,7 +15,10 @@ use core::str;
 /// This is used for string-like data (like a UNIX path) that isn't
 /// required to be ASCII, UTF-8, or any other particular encoding, but
 /// in practice it often is valid UTF-8.
-pub(crate) fn format_bytes_debug(bytes: &[u8], f: &mut Formatter<'_>) -> fmt::Result {
+pub(crate) fn format_bytes_debug(
+    bytes: &[u8],
+    f: &mut Formatter<'_>,
+) -> fmt::Result {
     if let Ok(s) = str::from_utf8(bytes) {
         // For valid UTF-8, print it unmodified except for escaping
         // special characters like newlines.

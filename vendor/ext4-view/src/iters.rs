@@ -81,7 +81,10 @@ mod tests {
     /// skips to the next element.
     #[test]
     fn test_iter_macro_none() {
-        let mut iter = I { items: vec![Ok(Some(1)), Ok(None), Ok(Some(2))], is_done: false };
+        let mut iter = I {
+            items: vec![Ok(Some(1)), Ok(None), Ok(Some(2))],
+            is_done: false,
+        };
         assert_eq!(iter.next().unwrap().unwrap(), 1);
         assert_eq!(iter.next().unwrap().unwrap(), 2);
     }
@@ -90,16 +93,29 @@ mod tests {
     /// stops after yielding that error.
     #[test]
     fn test_iter_macro_error() {
-        let mut iter = I { items: vec![Ok(Some(1)), Err(CorruptKind::SuperblockMagic.into()), Ok(Some(2))], is_done: false };
+        let mut iter = I {
+            items: vec![
+                Ok(Some(1)),
+                Err(CorruptKind::SuperblockMagic.into()),
+                Ok(Some(2)),
+            ],
+            is_done: false,
+        };
         assert_eq!(iter.next().unwrap().unwrap(), 1);
-        assert_eq!(iter.next().unwrap().unwrap_err(), CorruptKind::SuperblockMagic);
+        assert_eq!(
+            iter.next().unwrap().unwrap_err(),
+            CorruptKind::SuperblockMagic
+        );
         assert!(iter.next().is_none());
     }
 
     /// Test that if `is_done` is set to true, the iterator stops.
     #[test]
     fn test_iter_macro_is_done() {
-        let mut iter = I { items: vec![Ok(Some(1)), Ok(Some(2))], is_done: false };
+        let mut iter = I {
+            items: vec![Ok(Some(1)), Ok(Some(2))],
+            is_done: false,
+        };
         assert_eq!(iter.next().unwrap().unwrap(), 1);
         iter.is_done = true;
         assert!(iter.next().is_none());

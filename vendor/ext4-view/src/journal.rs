@@ -28,7 +28,9 @@ pub(crate) struct Journal {
 impl Journal {
     /// Create an empty journal.
     pub(crate) fn empty() -> Self {
-        Self { block_map: BlockMap::new() }
+        Self {
+            block_map: BlockMap::new(),
+        }
     }
 
     /// Load a journal from the filesystem.
@@ -55,7 +57,10 @@ impl Journal {
     ///
     /// If the journal does not contain a replacement for the input
     /// block, the input block is returned.
-    pub(crate) fn map_block_index(&self, block_index: FsBlockIndex) -> FsBlockIndex {
+    pub(crate) fn map_block_index(
+        &self,
+        block_index: FsBlockIndex,
+    ) -> FsBlockIndex {
         *self.block_map.get(&block_index).unwrap_or(&block_index)
     }
 }
@@ -67,7 +72,8 @@ mod tests {
 
     #[test]
     fn test_journal() {
-        let mut fs = load_compressed_filesystem("test_disk_4k_block_journal.bin.zst");
+        let mut fs =
+            load_compressed_filesystem("test_disk_4k_block_journal.bin.zst");
 
         let test_dir = "/dir500";
 

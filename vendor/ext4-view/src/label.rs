@@ -42,7 +42,11 @@ impl Label {
     /// is no null byte.
     #[must_use]
     fn as_bytes_up_to_first_null(&self) -> &[u8] {
-        if let Some(index) = self.0.iter().position(|c| *c == 0) { &self.0[..index] } else { &self.0 }
+        if let Some(index) = self.0.iter().position(|c| *c == 0) {
+            &self.0[..index]
+        } else {
+            &self.0
+        }
     }
 
     /// Get an object that implements [`Display`] to allow conveniently

@@ -96,7 +96,12 @@
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
-#![warn(clippy::arithmetic_side_effects, clippy::as_conversions, clippy::must_use_candidate, clippy::use_self)]
+#![warn(
+    clippy::arithmetic_side_effects,
+    clippy::as_conversions,
+    clippy::must_use_candidate,
+    clippy::use_self
+)]
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
@@ -203,13 +208,19 @@ impl Ext4 {
         // boot sectors.
         let superblock_start = 1024;
         let mut data = vec![0; Superblock::SIZE_IN_BYTES_ON_DISK];
-        reader.read(superblock_start, &mut data).map_err(Ext4Error::Io)?;
+        reader
+            .read(superblock_start, &mut data)
+            .map_err(Ext4Error::Io)?;
 
         let superblock = Superblock::from_bytes(&data)?;
-        let block_cache = BlockCache::new(superblock.block_size, superblock.blocks_count)?;
+        let block_cache =
+            BlockCache::new(superblock.block_size, superblock.blocks_count)?;
 
         let mut fs = Self(Rc::new(Ext4Inner {
-            block_group_descriptors: BlockGroupDescriptor::read_all(&superblock, &mut *reader)?,
+            block_group_descriptors: BlockGroupDescriptor::read_all(
+                &superblock,
+                &mut *reader,
+            )?,
             reader: RefCell::new(reader),
             superblock,
             // Initialize with an empty journal, because loading the
@@ -230,9 +241,12 @@ impl Ext4 {
     /// This reads and validates the superblock and block group
     /// descriptors. No other data is read.
     #[cfg(feature = "std")]
-    pub fn load_from_path<P: AsRef<std::path::Path>>(path: P) -> Result<Self, Ext4Error> {
+    pub fn load_from_path<P: AsRef<std::path::Path>>(
+        path: P,
+    ) -> Result<Self, Ext4Error> {
         fn inner(path: &std::path::Path) -> Result<Ext4, Ext4Error> {
-            let file = std::fs::File::open(path).map_err(|e| Ext4Error::Io(Box::new(e)))?;
+            let file = std::fs::File::open(path)
+                .map_err(|e| Ext4Error::Io(Box::new(e)))?;
             Ext4::load(Box::new(file))
         }
 
@@ -254,7 +268,10 @@ impl Ext4 {
     /// Return true if the filesystem has metadata checksums enabled,
     /// false otherwise.
     fn has_metadata_checksums(&self) -> bool {
-        self.0.superblock.read_only_compatible_features.contains(ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS)
+        self.0
+            .superblock
+            .read_only_compatible_features
+            .contains(ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS)
     }
 
     /// Read the inode of the root `/` directory.
@@ -282,11 +299,22 @@ impl Ext4 {
     ///
     /// If any of these conditions are violated, a `CorruptKind::BlockRead`
     /// error is returned.
-    fn read_from_block(&self, original_block_index: FsBlockIndex, offset_within_block: u32, dst: &mut [u8]) -> Result<(), Ext4Error> {
+    fn read_from_block(
+        &self,
+        original_block_index: FsBlockIndex,
+        offset_within_block: u32,
+        dst: &mut [u8],
+    ) -> Result<(), Ext4Error> {
         let block_index = self.0.journal.map_block_index(original_block_index);
 
-        let err =
-            || Ext4Error::from(CorruptKind::BlockRead { block_index, original_block_index, offset_within_block, read_len: dst.len() });
+        let err = || {
+            Ext4Error::from(CorruptKind::BlockRead {
+                block_index,
+                original_block_index,
+                offset_within_block,
+                read_len: dst.len(),
+            })
+        };
 
         // The first 1024 bytes are reserved for non-filesystem
         // data. This conveniently allows for something like a null
@@ -307,19 +335,32 @@ impl Ext4 {
         }
 
         // The end of the read must be less than or equal to the block size.
-        let read_end = usize_from_u32(offset_within_block).checked_add(dst.len()).ok_or_else(err)?;
+        let read_end = usize_from_u32(offset_within_block)
+            .checked_add(dst.len())
+            .ok_or_else(err)?;
         if read_end > block_size {
             return Err(err());
         }
 
         let mut block_cache = self.0.block_cache.borrow_mut();
-        let cached_block = block_cache.get_or_insert_blocks(block_index, |buf: &mut [u8]| {
-            // Get the absolute byte to start reading from.
-            let start_byte = block_index.checked_mul(block_size.to_u64()).ok_or_else(err)?;
-            self.0.reader.borrow_mut().read(start_byte, buf).map_err(Ext4Error::Io)
-        })?;
+        let cached_block = block_cache.get_or_insert_blocks(
+            block_index,
+            |buf: &mut [u8]| {
+                // Get the absolute byte to start reading from.
+                let start_byte = block_index
+                    .checked_mul(block_size.to_u64())
+                    .ok_or_else(err)?;
+                self.0
+                    .reader
+                    .borrow_mut()
+                    .read(start_byte, buf)
+                    .map_err(Ext4Error::Io)
+            },
+        )?;
 
-        dst.copy_from_slice(&cached_block[usize_from_u32(offset_within_block)..read_end]);
+        dst.copy_from_slice(
+            &cached_block[usize_from_u32(offset_within_block)..read_end],
+        );
 
         Ok(())
     }
@@ -332,7 +373,8 @@ impl Ext4 {
     /// to fit in a [`usize`].
     fn read_inode_file(&self, inode: &Inode) -> Result<Vec<u8>, Ext4Error> {
         // Get the file size and initialize the output vector.
-        let file_size_in_bytes = usize::try_from(inode.metadata.size_in_bytes).map_err(|_| Ext4Error::FileTooLarge)?;
+        let file_size_in_bytes = usize::try_from(inode.metadata.size_in_bytes)
+            .map_err(|_| Ext4Error::FileTooLarge)?;
         let mut dst = vec![0; file_size_in_bytes];
 
         // Use `File` to read the data in chunks.
@@ -349,7 +391,11 @@ impl Ext4 {
     }
 
     /// Follow a path to get an inode.
-    fn path_to_inode(&self, path: Path<'_>, follow: FollowSymlinks) -> Result<Inode, Ext4Error> {
+    fn path_to_inode(
+        &self,
+        path: Path<'_>,
+        follow: FollowSymlinks,
+    ) -> Result<Inode, Ext4Error> {
         resolve::resolve_path(self, path, follow).map(|v| v.0)
     }
 }
@@ -468,7 +514,8 @@ impl Ext4 {
         P: TryInto<Path<'p>>,
     {
         fn inner(fs: &Ext4, path: Path<'_>) -> Result<PathBuf, Ext4Error> {
-            let inode = fs.path_to_inode(path, FollowSymlinks::ExcludeFinalComponent)?;
+            let inode =
+                fs.path_to_inode(path, FollowSymlinks::ExcludeFinalComponent)?;
             inode.symlink_target(fs)
         }
 
@@ -567,12 +614,16 @@ impl Ext4 {
     ///
     /// This is not an exhaustive list of errors, see the
     /// [crate documentation](crate#errors).
-    pub fn symlink_metadata<'p, P>(&self, path: P) -> Result<Metadata, Ext4Error>
+    pub fn symlink_metadata<'p, P>(
+        &self,
+        path: P,
+    ) -> Result<Metadata, Ext4Error>
     where
         P: TryInto<Path<'p>>,
     {
         fn inner(fs: &Ext4, path: Path<'_>) -> Result<Metadata, Ext4Error> {
-            let inode = fs.path_to_inode(path, FollowSymlinks::ExcludeFinalComponent)?;
+            let inode =
+                fs.path_to_inode(path, FollowSymlinks::ExcludeFinalComponent)?;
             Ok(inode.metadata)
         }
 
@@ -601,19 +652,32 @@ mod tests {
     #[test]
     fn test_load_errors() {
         // Not enough data.
-        assert!(matches!(Ext4::load(Box::new(vec![])).unwrap_err(), Ext4Error::Io(_)));
+        assert!(matches!(
+            Ext4::load(Box::new(vec![])).unwrap_err(),
+            Ext4Error::Io(_)
+        ));
 
         // Invalid superblock.
-        assert_eq!(Ext4::load(Box::new(vec![0; 2048])).unwrap_err(), CorruptKind::SuperblockMagic);
+        assert_eq!(
+            Ext4::load(Box::new(vec![0; 2048])).unwrap_err(),
+            CorruptKind::SuperblockMagic
+        );
 
         // Not enough data to read the block group descriptors.
         let mut fs_data = vec![0; 2048];
-        fs_data[1024..2048].copy_from_slice(include_bytes!("../test_data/raw_superblock.bin"));
-        assert!(matches!(Ext4::load(Box::new(fs_data.clone())).unwrap_err(), Ext4Error::Io(_)));
+        fs_data[1024..2048]
+            .copy_from_slice(include_bytes!("../test_data/raw_superblock.bin"));
+        assert!(matches!(
+            Ext4::load(Box::new(fs_data.clone())).unwrap_err(),
+            Ext4Error::Io(_)
+        ));
 
         // Invalid block group descriptor checksum.
         fs_data.resize(3048usize, 0u8);
-        assert_eq!(Ext4::load(Box::new(fs_data.clone())).unwrap_err(), CorruptKind::BlockGroupDescriptorChecksum(0));
+        assert_eq!(
+            Ext4::load(Box::new(fs_data.clone())).unwrap_err(),
+            CorruptKind::BlockGroupDescriptorChecksum(0)
+        );
     }
 
     /// Test that loading the data from
@@ -625,11 +689,23 @@ mod tests {
         let mut data = vec![0; 1024];
         data.extend(include_bytes!("../test_data/not_ext4.bin"));
 
-        assert_eq!(Ext4::load(Box::new(data)).unwrap_err(), CorruptKind::InvalidBlockSize);
+        assert_eq!(
+            Ext4::load(Box::new(data)).unwrap_err(),
+            CorruptKind::InvalidBlockSize
+        );
     }
 
-    fn block_read_error(block_index: FsBlockIndex, offset_within_block: u32, read_len: usize) -> CorruptKind {
-        CorruptKind::BlockRead { block_index, original_block_index: block_index, offset_within_block, read_len }
+    fn block_read_error(
+        block_index: FsBlockIndex,
+        offset_within_block: u32,
+        read_len: usize,
+    ) -> CorruptKind {
+        CorruptKind::BlockRead {
+            block_index,
+            original_block_index: block_index,
+            offset_within_block,
+            read_len,
+        }
     }
 
     /// Test that reading from the first 1024 bytes of the file fails.
@@ -637,7 +713,10 @@ mod tests {
     fn test_read_from_block_first_1024() {
         let fs = load_test_disk1();
         let mut dst = vec![0; 1];
-        assert_eq!(fs.read_from_block(0, 1023, &mut dst).unwrap_err(), block_read_error(0, 1023, 1),);
+        assert_eq!(
+            fs.read_from_block(0, 1023, &mut dst).unwrap_err(),
+            block_read_error(0, 1023, 1),
+        );
     }
 
     /// Test that reading past the last block of the file fails.
@@ -645,7 +724,10 @@ mod tests {
     fn test_read_from_block_past_file_end() {
         let fs = load_test_disk1();
         let mut dst = vec![0; 1024];
-        assert_eq!(fs.read_from_block(999_999_999, 0, &mut dst).unwrap_err(), block_read_error(999_999_999, 0, 1024),);
+        assert_eq!(
+            fs.read_from_block(999_999_999, 0, &mut dst).unwrap_err(),
+            block_read_error(999_999_999, 0, 1024),
+        );
     }
 
     /// Test that reading at an offset >= the block size fails.
@@ -653,7 +735,10 @@ mod tests {
     fn test_read_from_block_invalid_offset() {
         let fs = load_test_disk1();
         let mut dst = vec![0; 1024];
-        assert_eq!(fs.read_from_block(1, 1024, &mut dst).unwrap_err(), block_read_error(1, 1024, 1024),);
+        assert_eq!(
+            fs.read_from_block(1, 1024, &mut dst).unwrap_err(),
+            block_read_error(1, 1024, 1024),
+        );
     }
 
     /// Test that reading past the end of the block fails.
@@ -661,7 +746,10 @@ mod tests {
     fn test_read_from_block_past_block_end() {
         let fs = load_test_disk1();
         let mut dst = vec![0; 25];
-        assert_eq!(fs.read_from_block(1, 1000, &mut dst).unwrap_err(), block_read_error(1, 1000, 25),);
+        assert_eq!(
+            fs.read_from_block(1, 1000, &mut dst).unwrap_err(),
+            block_read_error(1, 1000, 25),
+        );
     }
 
     #[test]
@@ -670,30 +758,58 @@ mod tests {
 
         let follow = FollowSymlinks::All;
 
-        let inode = fs.path_to_inode(Path::try_from("/").unwrap(), follow).unwrap();
+        let inode = fs
+            .path_to_inode(Path::try_from("/").unwrap(), follow)
+            .unwrap();
         assert_eq!(inode.index.get(), 2);
 
         // Successful lookup.
-        assert!(fs.path_to_inode(Path::try_from("/empty_file").unwrap(), follow).is_ok());
+        assert!(
+            fs.path_to_inode(Path::try_from("/empty_file").unwrap(), follow)
+                .is_ok()
+        );
 
         // Successful lookup with a "." component.
-        assert!(fs.path_to_inode(Path::try_from("/./empty_file").unwrap(), follow).is_ok());
+        assert!(
+            fs.path_to_inode(Path::try_from("/./empty_file").unwrap(), follow)
+                .is_ok()
+        );
 
         // Successful lookup with a ".." component.
-        let inode = fs.path_to_inode(Path::try_from("/empty_dir/..").unwrap(), follow).unwrap();
+        let inode = fs
+            .path_to_inode(Path::try_from("/empty_dir/..").unwrap(), follow)
+            .unwrap();
         assert_eq!(inode.index.get(), 2);
 
         // Successful lookup with symlink.
-        assert!(fs.path_to_inode(Path::try_from("/sym_simple").unwrap(), follow).is_ok());
+        assert!(
+            fs.path_to_inode(Path::try_from("/sym_simple").unwrap(), follow)
+                .is_ok()
+        );
 
         // Error: not an absolute path.
-        assert!(fs.path_to_inode(Path::try_from("empty_file").unwrap(), follow).is_err());
+        assert!(
+            fs.path_to_inode(Path::try_from("empty_file").unwrap(), follow)
+                .is_err()
+        );
 
         // Error: invalid child of a valid directory.
-        assert!(fs.path_to_inode(Path::try_from("/empty_dir/does_not_exist").unwrap(), follow).is_err());
+        assert!(
+            fs.path_to_inode(
+                Path::try_from("/empty_dir/does_not_exist").unwrap(),
+                follow
+            )
+            .is_err()
+        );
 
         // Error: attempted to lookup child of a regular file.
-        assert!(fs.path_to_inode(Path::try_from("/empty_file/does_not_exist").unwrap(), follow).is_err());
+        assert!(
+            fs.path_to_inode(
+                Path::try_from("/empty_file/does_not_exist").unwrap(),
+                follow
+            )
+            .is_err()
+        );
 
         // TODO: add deeper paths to the test disk and test here.
     }

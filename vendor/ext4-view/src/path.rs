@@ -93,7 +93,11 @@ impl<'a> Path<'a> {
     /// Get whether the path is absolute (starts with `/`).
     #[must_use]
     pub fn is_absolute(self) -> bool {
-        if self.0.is_empty() { false } else { self.0[0] == Self::SEPARATOR }
+        if self.0.is_empty() {
+            false
+        } else {
+            self.0[0] == Self::SEPARATOR
+        }
     }
 
     /// Get an object that implements [`Display`] to allow conveniently
@@ -121,7 +125,10 @@ impl<'a> Path<'a> {
     /// Get an iterator over each [`Component`] in the path.
     #[must_use]
     pub fn components(self) -> Components<'a> {
-        Components { path: self, offset: 0 }
+        Components {
+            path: self,
+            offset: 0,
+        }
     }
 
     /// Convert to a `&str` if the path is valid UTF-8.
@@ -317,7 +324,11 @@ impl PathBuf {
                 return;
             }
 
-            let add_sep = if let Some(last) = this.0.last() { *last != b'/' } else { false };
+            let add_sep = if let Some(last) = this.0.last() {
+                *last != b'/'
+            } else {
+                false
+            };
 
             if add_sep {
                 // OK to unwrap: docstring says panic is allowed for
@@ -497,7 +508,9 @@ pub enum Component<'a> {
 
 impl<'a> Component<'a> {
     /// Construct a [`Component::Normal`] from the given `name`.
-    pub fn normal<T: AsRef<[u8]> + ?Sized>(name: &'a T) -> Result<Self, DirEntryNameError> {
+    pub fn normal<T: AsRef<[u8]> + ?Sized>(
+        name: &'a T,
+    ) -> Result<Self, DirEntryNameError> {
         Ok(Component::Normal(DirEntryName::try_from(name.as_ref())?))
     }
 }
@@ -563,7 +576,13 @@ impl<'a> Iterator for Components<'a> {
             return None;
         }
 
-        let end: usize = if let Some(index) = self.path.0.iter().skip(self.offset).position(|b| *b == Path::SEPARATOR) {
+        let end: usize = if let Some(index) = self
+            .path
+            .0
+            .iter()
+            .skip(self.offset)
+            .position(|b| *b == Path::SEPARATOR)
+        {
             // OK to unwrap: this sum is a valid index within `path`,
             // so it must fit in a `usize`.
             self.offset.checked_add(index).unwrap()

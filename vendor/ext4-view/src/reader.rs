@@ -28,12 +28,20 @@ pub trait Ext4Read {
     /// Exactly `dst.len()` bytes will be read; an error will be
     /// returned if there is not enough data to fill `dst`, or if the
     /// data cannot be read for any reason.
-    fn read(&mut self, start_byte: u64, dst: &mut [u8]) -> Result<(), BoxedError>;
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> Result<(), BoxedError>;
 }
 
 #[cfg(feature = "std")]
 impl Ext4Read for File {
-    fn read(&mut self, start_byte: u64, dst: &mut [u8]) -> Result<(), BoxedError> {
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> Result<(), BoxedError> {
         use std::io::Read;
 
         self.seek(SeekFrom::Start(start_byte)).map_err(Box::new)?;
@@ -52,16 +60,30 @@ pub struct MemIoError {
 
 impl Display for MemIoError {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "failed to read {} bytes at offset {} from a slice of length {}", self.read_len, self.start, self.src_len)
+        write!(
+            f,
+            "failed to read {} bytes at offset {} from a slice of length {}",
+            self.read_len, self.start, self.src_len
+        )
     }
 }
 
 impl Error for MemIoError {}
 
 impl Ext4Read for Vec<u8> {
-    fn read(&mut self, start_byte: u64, dst: &mut [u8]) -> Result<(), BoxedError> {
-        read_from_bytes(self, start_byte, dst)
-            .ok_or_else(|| Box::new(MemIoError { start: start_byte, read_len: dst.len(), src_len: self.len() }).into())
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> Result<(), BoxedError> {
+        read_from_bytes(self, start_byte, dst).ok_or_else(|| {
+            Box::new(MemIoError {
+                start: start_byte,
+                read_len: dst.len(),
+                src_len: self.len(),
+            })
+            .into()
+        })
     }
 }
 
@@ -91,6 +113,11 @@ mod tests {
         assert_eq!(dst, [2, 3]);
 
         let err = src.read(4, &mut dst).unwrap_err();
-        assert_eq!(format!("{err}"), format!("failed to read 2 bytes at offset 4 from a slice of length 3"));
+        assert_eq!(
+            format!("{err}"),
+            format!(
+                "failed to read 2 bytes at offset 4 from a slice of length 3"
+            )
+        );
     }
 }

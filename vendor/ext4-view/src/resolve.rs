@@ -58,7 +58,11 @@ pub(crate) enum FollowSymlinks {
 /// This function panics if path resolution takes over 1000
 /// iterations. This should never occur in practice due to other
 /// restrictions, this is just a hedge against unforeseen bugs.
-pub(crate) fn resolve_path(fs: &Ext4, path: Path<'_>, follow: FollowSymlinks) -> Result<(Inode, PathBuf), Ext4Error> {
+pub(crate) fn resolve_path(
+    fs: &Ext4,
+    path: Path<'_>,
+    follow: FollowSymlinks,
+) -> Result<(Inode, PathBuf), Ext4Error> {
     // Maximum number of symlinks to resolve (for the whole path, not
     // individual components).
     const MAX_SYMLINKS: usize = 40;
@@ -136,7 +140,11 @@ pub(crate) fn resolve_path(fs: &Ext4, path: Path<'_>, follow: FollowSymlinks) ->
         }
 
         // Lookup the component's entry in the directory.
-        let child_inode = get_dir_entry_inode_by_name(fs, &inode, DirEntryName::try_from(comp).unwrap())?;
+        let child_inode = get_dir_entry_inode_by_name(
+            fs,
+            &inode,
+            DirEntryName::try_from(comp).unwrap(),
+        )?;
 
         if comp == b"." {
             // Remove this component and continue on from the same index.
@@ -149,7 +157,9 @@ pub(crate) fn resolve_path(fs: &Ext4, path: Path<'_>, follow: FollowSymlinks) ->
             path.drain(remove_start..comp_end_with_sep);
             index = remove_start;
             inode = child_inode;
-        } else if child_inode.metadata.is_symlink() && (follow == FollowSymlinks::All || !is_last_component) {
+        } else if child_inode.metadata.is_symlink()
+            && (follow == FollowSymlinks::All || !is_last_component)
+        {
             // Resolve symlink, unless this is the last component and `follow != All`.
 
             // OK to unwrap: never exceeds `MAX_SYMLINKS`, which is much
@@ -181,7 +191,10 @@ pub(crate) fn resolve_path(fs: &Ext4, path: Path<'_>, follow: FollowSymlinks) ->
             // Replace the specified range with the symlink's
             // target. The path length may have increased, so check the
             // length limit. Also deduplicate separators again.
-            path.splice(replace_start..comp_end, target.as_ref().iter().cloned());
+            path.splice(
+                replace_start..comp_end,
+                target.as_ref().iter().cloned(),
+            );
             if path.len() > MAX_PATH_LEN {
                 return Err(Ext4Error::PathTooLong);
             }
@@ -369,78 +382,132 @@ mod tests {
         }
 
         // Check directories.
-        let (dir_inode, path) = resolve_path(fs, mkp("/dir1/dir2"), follow).unwrap();
+        let (dir_inode, path) =
+            resolve_path(fs, mkp("/dir1/dir2"), follow).unwrap();
         assert_eq!(path, "/dir1/dir2");
         assert!(dir_inode.metadata.is_dir());
 
         // Check directory with trailing separator.
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/"), follow).unwrap();
+        let (inode, path) =
+            resolve_path(fs, mkp("/dir1/dir2/"), follow).unwrap();
         assert_eq!(path, "/dir1/dir2");
         assert_eq!(inode.index, dir_inode.index);
 
         // Check '.' with trailing separator.
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/./"), follow).unwrap();
+        let (inode, path) =
+            resolve_path(fs, mkp("/dir1/dir2/./"), follow).unwrap();
         assert_eq!(path, "/dir1/dir2");
         assert_eq!(inode.index, dir_inode.index);
 
         let small_file_path = PathBuf::new("/small_file");
 
         // Check absolute symlink.
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/sym_abs"), follow).unwrap();
+        let (inode, path) =
+            resolve_path(fs, mkp("/dir1/dir2/sym_abs"), follow).unwrap();
         assert_eq!(path, small_file_path);
         assert_eq!(fs.read_inode_file(&inode).unwrap(), b"hello, world!");
         let small_file_inode = inode.index;
 
         // Check relative symlink.
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/sym_rel"), follow).unwrap();
+        let (inode, path) =
+            resolve_path(fs, mkp("/dir1/dir2/sym_rel"), follow).unwrap();
         assert_eq!((inode.index, &path), (small_file_inode, &small_file_path));
 
         // Check absolute symlink followed by additional components.
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/sym_abs_dir/../small_file"), follow).unwrap();
+        let (inode, path) = resolve_path(
+            fs,
+            mkp("/dir1/dir2/sym_abs_dir/../small_file"),
+            follow,
+        )
+        .unwrap();
         assert_eq!((inode.index, &path), (small_file_inode, &small_file_path));
 
         // Check relative symlink followed by additional components.
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/sym_rel_dir/../small_file"), follow).unwrap();
+        let (inode, path) = resolve_path(
+            fs,
+            mkp("/dir1/dir2/sym_rel_dir/../small_file"),
+            follow,
+        )
+        .unwrap();
         assert_eq!((inode.index, &path), (small_file_inode, &small_file_path));
 
         // Check that the final symlink is not followed with
         // `ExcludeFinalComponent`.
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/sym_abs"), FollowSymlinks::ExcludeFinalComponent).unwrap();
+        let (inode, path) = resolve_path(
+            fs,
+            mkp("/dir1/dir2/sym_abs"),
+            FollowSymlinks::ExcludeFinalComponent,
+        )
+        .unwrap();
         assert_eq!(path, "/dir1/dir2/sym_abs");
         assert!(inode.metadata.is_symlink());
-        let (inode, path) = resolve_path(fs, mkp("/dir1/dir2/sym_rel"), FollowSymlinks::ExcludeFinalComponent).unwrap();
+        let (inode, path) = resolve_path(
+            fs,
+            mkp("/dir1/dir2/sym_rel"),
+            FollowSymlinks::ExcludeFinalComponent,
+        )
+        .unwrap();
         assert_eq!(path, "/dir1/dir2/sym_rel");
         assert!(inode.metadata.is_symlink());
 
         // Error: not absolute.
-        assert!(matches!(resolve_path(fs, mkp("a"), follow), Err(Ext4Error::NotAbsolute)));
+        assert!(matches!(
+            resolve_path(fs, mkp("a"), follow),
+            Err(Ext4Error::NotAbsolute)
+        ));
 
         // Error: initial path is too long.
         let long_path = "/a".repeat(2049);
-        assert!(matches!(resolve_path(fs, mkp(&long_path), follow), Err(Ext4Error::PathTooLong)));
+        assert!(matches!(
+            resolve_path(fs, mkp(&long_path), follow),
+            Err(Ext4Error::PathTooLong)
+        ));
 
         // Error: intermediate path is too long. (Same error as above,
         // but difference is visible in code coverage.)
         let long_path = "a/".repeat(2030);
-        assert!(matches!(resolve_path(fs, mkp("/sym_long").join(long_path).as_path(), follow), Err(Ext4Error::PathTooLong)));
+        assert!(matches!(
+            resolve_path(
+                fs,
+                mkp("/sym_long").join(long_path).as_path(),
+                follow
+            ),
+            Err(Ext4Error::PathTooLong)
+        ));
 
         // Error: symlink loop.
-        assert!(matches!(resolve_path(fs, mkp("/sym_loop_a"), follow), Err(Ext4Error::TooManySymlinks)));
+        assert!(matches!(
+            resolve_path(fs, mkp("/sym_loop_a"), follow),
+            Err(Ext4Error::TooManySymlinks)
+        ));
 
         // Error: tried to lookup a child of a regular file.
-        assert!(matches!(resolve_path(fs, mkp("/empty_file/path"), follow), Err(Ext4Error::NotADirectory)));
+        assert!(matches!(
+            resolve_path(fs, mkp("/empty_file/path"), follow),
+            Err(Ext4Error::NotADirectory)
+        ));
 
         // Error: separator after a regular file.
-        assert!(matches!(resolve_path(fs, mkp("/empty_file/"), follow), Err(Ext4Error::NotADirectory)));
+        assert!(matches!(
+            resolve_path(fs, mkp("/empty_file/"), follow),
+            Err(Ext4Error::NotADirectory)
+        ));
 
         // Error: separator after a trailing component with a symlink in
         // `ExcludeFinalComponent` mode.
         assert!(matches!(
-            resolve_path(fs, mkp("/dir1/dir2/sym_abs_dir/"), FollowSymlinks::ExcludeFinalComponent),
+            resolve_path(
+                fs,
+                mkp("/dir1/dir2/sym_abs_dir/"),
+                FollowSymlinks::ExcludeFinalComponent
+            ),
             Err(Ext4Error::NotADirectory)
         ));
 
         // Error: path does not exist.
-        assert!(matches!(resolve_path(fs, mkp("/empty_dir/does_not_exist"), follow), Err(Ext4Error::NotFound)));
+        assert!(matches!(
+            resolve_path(fs, mkp("/empty_dir/does_not_exist"), follow),
+            Err(Ext4Error::NotFound)
+        ));
     }
 }

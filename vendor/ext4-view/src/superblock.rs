@@ -9,7 +9,9 @@
 use crate::block_size::BlockSize;
 use crate::checksum::Checksum;
 use crate::error::{CorruptKind, Ext4Error, IncompatibleKind};
-use crate::features::{CompatibleFeatures, IncompatibleFeatures, ReadOnlyCompatibleFeatures};
+use crate::features::{
+    CompatibleFeatures, IncompatibleFeatures, ReadOnlyCompatibleFeatures,
+};
 use crate::inode::InodeIndex;
 use crate::util::{read_u16le, read_u32le, u64_from_hilo};
 use crate::{Label, Uuid};
@@ -59,7 +61,8 @@ impl Superblock {
         let s_inode_size = read_u16le(bytes, 0x58);
         let s_feature_compat = read_u32le(bytes, 0x5c);
         let s_feature_incompat = read_u32le(bytes, 0x60);
-        let s_feature_ro_compat = read_u32le(bytes, Self::S_FEATURE_RO_COMPAT_OFFSET);
+        let s_feature_ro_compat =
+            read_u32le(bytes, Self::S_FEATURE_RO_COMPAT_OFFSET);
         let s_uuid = &bytes[0x68..0x68 + 16];
         let s_volume_name = &bytes[0x78..0x78 + 16];
         let s_journal_inum = read_u32le(bytes, 0xe0);
@@ -78,61 +81,80 @@ impl Superblock {
 
         let blocks_count = u64_from_hilo(s_blocks_count_hi, s_blocks_count_lo);
 
-        let block_size = BlockSize::from_superblock_value(s_log_block_size).ok_or(CorruptKind::InvalidBlockSize)?;
+        let block_size = BlockSize::from_superblock_value(s_log_block_size)
+            .ok_or(CorruptKind::InvalidBlockSize)?;
 
         if s_magic != 0xef53 {
             return Err(CorruptKind::SuperblockMagic.into());
         }
 
-        let incompatible_features = check_incompat_features(s_feature_incompat)?;
-        let read_only_compatible_features = ReadOnlyCompatibleFeatures::from_bits_retain(s_feature_ro_compat);
-        let compatible_features = CompatibleFeatures::from_bits_retain(s_feature_compat);
+        let incompatible_features =
+            check_incompat_features(s_feature_incompat)?;
+        let read_only_compatible_features =
+            ReadOnlyCompatibleFeatures::from_bits_retain(s_feature_ro_compat);
+        let compatible_features =
+            CompatibleFeatures::from_bits_retain(s_feature_compat);
 
         // s_first_data_block is usually 1 if the block size is 1KiB,
         // and otherwise its usually 0.
-        let num_data_blocks =
-            blocks_count.checked_sub(u64::from(s_first_data_block)).ok_or(CorruptKind::FirstDataBlock(s_first_data_block))?;
+        let num_data_blocks = blocks_count
+            .checked_sub(u64::from(s_first_data_block))
+            .ok_or(CorruptKind::FirstDataBlock(s_first_data_block))?;
         // Use div_ceil to round up in case `num_data_blocks` isn't an
         // even multiple of `s_blocks_per_group`. (Consider for example
         // `num_data_blocks = 3` and `s_blocks_per_group = 4`; that is
         // one block group, but regular division would calculate zero
         // instead of one.)
-        let blocks_per_group = NonZero::new(s_blocks_per_group).ok_or(CorruptKind::BlocksPerGroup)?;
-        let num_block_groups =
-            u32::try_from(num_data_blocks.div_ceil(u64::from(blocks_per_group.get()))).map_err(|_| CorruptKind::TooManyBlockGroups)?;
+        let blocks_per_group = NonZero::new(s_blocks_per_group)
+            .ok_or(CorruptKind::BlocksPerGroup)?;
+        let num_block_groups = u32::try_from(
+            num_data_blocks.div_ceil(u64::from(blocks_per_group.get())),
+        )
+        .map_err(|_| CorruptKind::TooManyBlockGroups)?;
 
-        let inodes_per_block_group = NonZero::new(s_inodes_per_group).ok_or(CorruptKind::InodesPerBlockGroup)?;
+        let inodes_per_block_group = NonZero::new(s_inodes_per_group)
+            .ok_or(CorruptKind::InodesPerBlockGroup)?;
 
-        let block_group_descriptor_size = if incompatible_features.contains(IncompatibleFeatures::IS_64BIT) {
-            if s_desc_size < 64 {
-                return Err(CorruptKind::BlockGroupDescriptorSize.into());
-            }
-            s_desc_size
-        } else {
-            32
-        };
+        let block_group_descriptor_size =
+            if incompatible_features.contains(IncompatibleFeatures::IS_64BIT) {
+                if s_desc_size < 64 {
+                    return Err(CorruptKind::BlockGroupDescriptorSize.into());
+                }
+                s_desc_size
+            } else {
+                32
+            };
 
         // Inodes are not allowed to exceed the block size.
         if s_inode_size > block_size {
             return Err(CorruptKind::InodeSize.into());
         }
 
-        let journal_inode = if compatible_features.contains(CompatibleFeatures::HAS_JOURNAL)
+        let journal_inode = if compatible_features
+            .contains(CompatibleFeatures::HAS_JOURNAL)
             && incompatible_features.contains(IncompatibleFeatures::RECOVERY)
         {
             // For now a separate journal device is not supported, so
             // assert that feature is not present. This assert cannot
             // fail because of the call to `check_incompat_features`
             // above.
-            assert!(!incompatible_features.contains(IncompatibleFeatures::SEPARATE_JOURNAL_DEVICE));
+            assert!(
+                !incompatible_features
+                    .contains(IncompatibleFeatures::SEPARATE_JOURNAL_DEVICE)
+            );
 
-            Some(InodeIndex::new(s_journal_inum).ok_or(CorruptKind::JournalInode)?)
+            Some(
+                InodeIndex::new(s_journal_inum)
+                    .ok_or(CorruptKind::JournalInode)?,
+            )
         } else {
             None
         };
 
         // Validate the superblock checksum.
-        if read_only_compatible_features.contains(ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS) {
+        if read_only_compatible_features
+            .contains(ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS)
+        {
             let mut checksum = Checksum::new();
             checksum.update(&bytes[..S_CHECKSUM_OFFSET]);
             if s_checksum != checksum.finalize() {
@@ -140,7 +162,9 @@ impl Superblock {
             }
         }
 
-        let checksum_seed = if incompatible_features.contains(IncompatibleFeatures::CHECKSUM_SEED_IN_SUPERBLOCK) {
+        let checksum_seed = if incompatible_features
+            .contains(IncompatibleFeatures::CHECKSUM_SEED_IN_SUPERBLOCK)
+        {
             s_checksum_seed
         } else {
             let mut checksum = Checksum::new();
@@ -172,11 +196,16 @@ impl Superblock {
     }
 }
 
-fn check_incompat_features(s_feature_incompat: u32) -> Result<IncompatibleFeatures, IncompatibleKind> {
+fn check_incompat_features(
+    s_feature_incompat: u32,
+) -> Result<IncompatibleFeatures, IncompatibleKind> {
     let actual = IncompatibleFeatures::from_bits_retain(s_feature_incompat);
-    let actual_known = IncompatibleFeatures::from_bits_truncate(s_feature_incompat);
+    let actual_known =
+        IncompatibleFeatures::from_bits_truncate(s_feature_incompat);
     if actual != actual_known {
-        return Err(IncompatibleKind::UnsupportedFeatures(actual.difference(actual_known)));
+        return Err(IncompatibleKind::UnsupportedFeatures(
+            actual.difference(actual_known),
+        ));
     }
 
     // TODO: for now, be strict on many incompat features. May be able to
@@ -193,7 +222,9 @@ fn check_incompat_features(s_feature_incompat: u32) -> Result<IncompatibleFeatur
 
     let present_required = actual & required_features;
     if present_required != required_features {
-        return Err(IncompatibleKind::MissingRequiredFeatures(required_features.difference(present_required)));
+        return Err(IncompatibleKind::MissingRequiredFeatures(
+            required_features.difference(present_required),
+        ));
     }
 
     let present_disallowed = actual & disallowed_features;
@@ -221,22 +252,29 @@ mod tests {
                 inodes_per_block_group: NonZero::new(16).unwrap(),
                 block_group_descriptor_size: 64,
                 num_block_groups: 1,
-                incompatible_features: IncompatibleFeatures::FILE_TYPE_IN_DIR_ENTRY
-                    | IncompatibleFeatures::EXTENTS
-                    | IncompatibleFeatures::IS_64BIT
-                    | IncompatibleFeatures::FLEXIBLE_BLOCK_GROUPS
-                    | IncompatibleFeatures::CHECKSUM_SEED_IN_SUPERBLOCK,
-                read_only_compatible_features: ReadOnlyCompatibleFeatures::SPARSE_SUPERBLOCKS
-                    | ReadOnlyCompatibleFeatures::LARGE_FILES
-                    | ReadOnlyCompatibleFeatures::HUGE_FILES
-                    | ReadOnlyCompatibleFeatures::LARGE_DIRECTORIES
-                    | ReadOnlyCompatibleFeatures::LARGE_INODES
-                    | ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS,
+                incompatible_features:
+                    IncompatibleFeatures::FILE_TYPE_IN_DIR_ENTRY
+                        | IncompatibleFeatures::EXTENTS
+                        | IncompatibleFeatures::IS_64BIT
+                        | IncompatibleFeatures::FLEXIBLE_BLOCK_GROUPS
+                        | IncompatibleFeatures::CHECKSUM_SEED_IN_SUPERBLOCK,
+                read_only_compatible_features:
+                    ReadOnlyCompatibleFeatures::SPARSE_SUPERBLOCKS
+                        | ReadOnlyCompatibleFeatures::LARGE_FILES
+                        | ReadOnlyCompatibleFeatures::HUGE_FILES
+                        | ReadOnlyCompatibleFeatures::LARGE_DIRECTORIES
+                        | ReadOnlyCompatibleFeatures::LARGE_INODES
+                        | ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS,
                 checksum_seed: 0xfd3cc0be,
-                htree_hash_seed: [0xbb071441, 0x7746982f, 0x6007bb8f, 0xb61a9b7],
+                htree_hash_seed: [
+                    0xbb071441, 0x7746982f, 0x6007bb8f, 0xb61a9b7
+                ],
                 journal_inode: None,
                 label: Label::new([0; 16]),
-                uuid: Uuid([0xb6, 0x20, 0x21, 0xd2, 0x70, 0xe5, 0x4d, 0x2c, 0x8a, 0x2d, 0x50, 0x93, 0x4f, 0x1b, 0xaf, 0x77]),
+                uuid: Uuid([
+                    0xb6, 0x20, 0x21, 0xd2, 0x70, 0xe5, 0x4d, 0x2c, 0x8a, 0x2d,
+                    0x50, 0x93, 0x4f, 0x1b, 0xaf, 0x77
+                ]),
             }
         );
     }
@@ -246,14 +284,17 @@ mod tests {
     /// feature is not set.
     #[test]
     fn test_no_checksum_seed() {
-        let mut data = include_bytes!("../test_data/raw_superblock.bin").to_vec();
+        let mut data =
+            include_bytes!("../test_data/raw_superblock.bin").to_vec();
 
         // Byte range of `s_feature_incompat`.
         let ifeat_range = 0x60..0x64;
 
         // Get the current features value, remove `CHECKSUM_SEED_IN_SUPERBLOCK`,
         // and write it back out.
-        let mut ifeat = IncompatibleFeatures::from_bits_retain(u32::from_le_bytes(data[ifeat_range.clone()].try_into().unwrap()));
+        let mut ifeat = IncompatibleFeatures::from_bits_retain(
+            u32::from_le_bytes(data[ifeat_range.clone()].try_into().unwrap()),
+        );
         ifeat.remove(IncompatibleFeatures::CHECKSUM_SEED_IN_SUPERBLOCK);
         data[ifeat_range].copy_from_slice(&ifeat.bits().to_le_bytes());
 
@@ -261,7 +302,8 @@ mod tests {
         let seed_range = 0x270..0x274;
 
         // Get the current seed value, then clear those bytes.
-        let expected_seed = u32::from_le_bytes(data[seed_range.clone()].try_into().unwrap());
+        let expected_seed =
+            u32::from_le_bytes(data[seed_range.clone()].try_into().unwrap());
         let fill_seed = 0u32;
         data[seed_range].copy_from_slice(&fill_seed.to_le_bytes());
         // Ensure that the fill seed doesn't match the existing seed,
@@ -280,38 +322,53 @@ mod tests {
 
     #[test]
     fn test_too_many_block_groups() {
-        let mut data = include_bytes!("../test_data/raw_superblock.bin").to_vec();
+        let mut data =
+            include_bytes!("../test_data/raw_superblock.bin").to_vec();
         // Set `s_blocks_count_hi` to a very large value so that
         // `num_block_groups` no longer fits in a `u32`.
         data[0x150..0x154].copy_from_slice(&[0xff; 4]);
-        assert_eq!(Superblock::from_bytes(&data).unwrap_err(), CorruptKind::TooManyBlockGroups);
+        assert_eq!(
+            Superblock::from_bytes(&data).unwrap_err(),
+            CorruptKind::TooManyBlockGroups
+        );
     }
 
     #[test]
     fn test_invalid_inode_size() {
-        let mut data = include_bytes!("../test_data/raw_superblock.bin").to_vec();
+        let mut data =
+            include_bytes!("../test_data/raw_superblock.bin").to_vec();
         data[0x58..0x5a].copy_from_slice(&1025u16.to_le_bytes());
-        assert_eq!(Superblock::from_bytes(&data).unwrap_err(), CorruptKind::InodeSize);
+        assert_eq!(
+            Superblock::from_bytes(&data).unwrap_err(),
+            CorruptKind::InodeSize
+        );
     }
 
     #[test]
     fn test_bad_superblock_checksum() {
-        let mut data = include_bytes!("../test_data/raw_superblock.bin").to_vec();
+        let mut data =
+            include_bytes!("../test_data/raw_superblock.bin").to_vec();
         // Modify a reserved byte. Nothing currently uses this data, but
         // it is still part of the checksum.
         data[0x284] = 0xff;
-        assert_eq!(Superblock::from_bytes(&data).unwrap_err(), CorruptKind::SuperblockChecksum);
+        assert_eq!(
+            Superblock::from_bytes(&data).unwrap_err(),
+            CorruptKind::SuperblockChecksum
+        );
     }
 
     /// Test that an error is returned if an unknown incompatible
     /// feature bit is set.
     #[test]
     fn test_unknown_incompat_flags() {
-        let mut data = include_bytes!("../test_data/raw_superblock.bin").to_vec();
+        let mut data =
+            include_bytes!("../test_data/raw_superblock.bin").to_vec();
         data[0x62] |= 0x02;
         assert_eq!(
             Superblock::from_bytes(&data).unwrap_err(),
-            IncompatibleKind::UnsupportedFeatures(IncompatibleFeatures::from_bits_retain(0x2_0000))
+            IncompatibleKind::UnsupportedFeatures(
+                IncompatibleFeatures::from_bits_retain(0x2_0000)
+            )
         );
     }
 
@@ -319,13 +376,17 @@ mod tests {
     /// rather than panicking with a divide-by-zero in `div_ceil`.
     #[test]
     fn test_blocks_per_group_zero() {
-        let mut data = include_bytes!("../test_data/raw_superblock.bin").to_vec();
+        let mut data =
+            include_bytes!("../test_data/raw_superblock.bin").to_vec();
         // s_blocks_per_group is a 4-byte LE field at offset 0x20.
         data[0x20] = 0;
         data[0x21] = 0;
         data[0x22] = 0;
         data[0x23] = 0;
-        assert_eq!(Superblock::from_bytes(&data).unwrap_err(), CorruptKind::BlocksPerGroup);
+        assert_eq!(
+            Superblock::from_bytes(&data).unwrap_err(),
+            CorruptKind::BlocksPerGroup
+        );
     }
 
     #[test]
@@ -341,17 +402,30 @@ mod tests {
         // Unknown incompatible bit is an error.
         assert_eq!(
             check_incompat_features(required | 0x2_0000).unwrap_err(),
-            IncompatibleKind::UnsupportedFeatures(IncompatibleFeatures::from_bits_retain(0x2_0000))
+            IncompatibleKind::UnsupportedFeatures(
+                IncompatibleFeatures::from_bits_retain(0x2_0000)
+            )
         );
 
         assert_eq!(
-            check_incompat_features(required & (!IncompatibleFeatures::FILE_TYPE_IN_DIR_ENTRY.bits())).unwrap_err(),
-            IncompatibleKind::MissingRequiredFeatures(IncompatibleFeatures::FILE_TYPE_IN_DIR_ENTRY)
+            check_incompat_features(
+                required
+                    & (!IncompatibleFeatures::FILE_TYPE_IN_DIR_ENTRY.bits())
+            )
+            .unwrap_err(),
+            IncompatibleKind::MissingRequiredFeatures(
+                IncompatibleFeatures::FILE_TYPE_IN_DIR_ENTRY
+            )
         );
 
         assert_eq!(
-            check_incompat_features(required | IncompatibleFeatures::SEPARATE_JOURNAL_DEVICE.bits()).unwrap_err(),
-            IncompatibleKind::UnsupportedFeatures(IncompatibleFeatures::SEPARATE_JOURNAL_DEVICE)
+            check_incompat_features(
+                required | IncompatibleFeatures::SEPARATE_JOURNAL_DEVICE.bits()
+            )
+            .unwrap_err(),
+            IncompatibleKind::UnsupportedFeatures(
+                IncompatibleFeatures::SEPARATE_JOURNAL_DEVICE
+            )
         );
     }
 
@@ -360,18 +434,29 @@ mod tests {
     #[cfg(feature = "std")]
     #[test]
     fn test_invalid_s_desc_size() {
-        let mut data = crate::test_util::load_compressed_data("test_disk1.bin.zst");
+        let mut data =
+            crate::test_util::load_compressed_data("test_disk1.bin.zst");
         let superblock_start = 1024;
 
         // Turn off checksums to make the filesystem easier to modify.
-        let mut s_feature_ro_compat =
-            u32::from_le_bytes(data[superblock_start + Superblock::S_FEATURE_RO_COMPAT_OFFSET..][..4].try_into().unwrap());
-        s_feature_ro_compat &= !ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS.bits();
-        data[superblock_start + Superblock::S_FEATURE_RO_COMPAT_OFFSET..][..4].copy_from_slice(&s_feature_ro_compat.to_le_bytes());
+        let mut s_feature_ro_compat = u32::from_le_bytes(
+            data[superblock_start + Superblock::S_FEATURE_RO_COMPAT_OFFSET..]
+                [..4]
+                .try_into()
+                .unwrap(),
+        );
+        s_feature_ro_compat &=
+            !ReadOnlyCompatibleFeatures::METADATA_CHECKSUMS.bits();
+        data[superblock_start + Superblock::S_FEATURE_RO_COMPAT_OFFSET..][..4]
+            .copy_from_slice(&s_feature_ro_compat.to_le_bytes());
 
         // Set `s_desc_size`.
-        data[superblock_start + Superblock::S_DESC_SIZE_OFFSET..][..2].copy_from_slice(&1u16.to_le_bytes());
+        data[superblock_start + Superblock::S_DESC_SIZE_OFFSET..][..2]
+            .copy_from_slice(&1u16.to_le_bytes());
 
-        assert_eq!(crate::Ext4::load(Box::new(data)).unwrap_err(), CorruptKind::BlockGroupDescriptorSize);
+        assert_eq!(
+            crate::Ext4::load(Box::new(data)).unwrap_err(),
+            CorruptKind::BlockGroupDescriptorSize
+        );
     }
 }

@@ -31,14 +31,20 @@ impl Timestamp {
 
     /// Decode a timestamp from the base field in the classic 128-byte
     /// inode, plus the corresponding `*_extra` field if present.
-    pub(crate) fn from_raw(secs: u32, extra: Option<u32>) -> Result<Self, TimestampError> {
-        let mut seconds = i64::from(i32::try_from(secs).map_err(|_| TimestampError)?);
+    pub(crate) fn from_raw(
+        secs: u32,
+        extra: Option<u32>,
+    ) -> Result<Self, TimestampError> {
+        let mut seconds =
+            i64::from(i32::try_from(secs).map_err(|_| TimestampError)?);
         let mut nanoseconds = 0;
 
         if let Some(extra) = extra {
             // The lower two bits extend the seconds, the higher 30 bits hold
             // nanoseconds.
-            seconds = seconds.checked_add(i64::from(extra & 0x3) << 32).ok_or(TimestampError)?;
+            seconds = seconds
+                .checked_add(i64::from(extra & 0x3) << 32)
+                .ok_or(TimestampError)?;
             nanoseconds = extra >> 2;
 
             // Ensure nanoseconds are valid.
@@ -47,6 +53,9 @@ impl Timestamp {
             }
         }
 
-        Ok(Self { seconds, nanoseconds })
+        Ok(Self {
+            seconds,
+            nanoseconds,
+        })
     }
 }

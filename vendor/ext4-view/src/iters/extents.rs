@@ -89,7 +89,11 @@ impl NodeHeader {
             return Err(CorruptKind::ExtentDepth(inode).into());
         }
 
-        Ok(Self { depth: eh_depth, num_entries: eh_entries, max_entries: eh_max })
+        Ok(Self {
+            depth: eh_depth,
+            num_entries: eh_entries,
+            max_entries: eh_max,
+        })
     }
 }
 
@@ -121,7 +125,11 @@ impl ToVisitItem {
         // Remove unused data at the end (e.g. checksum data).
         node.truncate(header.node_size_in_bytes());
 
-        Ok(Self { node, entry: 0, depth: header.depth })
+        Ok(Self {
+            node,
+            entry: 0,
+            depth: header.depth,
+        })
     }
 
     fn entry(&self) -> Option<&[u8]> {
@@ -129,7 +137,9 @@ impl ToVisitItem {
         // `ENTRY_SIZE_IN_BYTES` is `12`, so the maximum value of this
         // product is `(2^16-1)*12 = 786420`, which fits in a `u32. We
         // assume `usize` is at least as big as a `u32`.
-        let start = usize_from_u32(self.entry).checked_mul(ENTRY_SIZE_IN_BYTES).unwrap();
+        let start = usize_from_u32(self.entry)
+            .checked_mul(ENTRY_SIZE_IN_BYTES)
+            .unwrap();
         // OK to unwrap: `start` is at most 786420, so this sum is at
         // most `786420+12 = 786432`, which fits in a `u32`. We assume
         // `usize` is at least as big as a `u32`.
@@ -152,7 +162,10 @@ impl Extents {
         Ok(Self {
             ext4,
             inode: inode.index,
-            to_visit: vec![ToVisitItem::new(inode.inline_data.to_vec(), inode.index)?],
+            to_visit: vec![ToVisitItem::new(
+                inode.inline_data.to_vec(),
+                inode.index,
+            )?],
             checksum_base: inode.checksum_base.clone(),
             is_done: false,
         })
@@ -200,9 +213,14 @@ impl Extents {
             let ee_start_hi = read_u16le(entry, 6);
             let ee_start_low = read_u32le(entry, 8);
 
-            let start_block = u64_from_hilo(u32::from(ee_start_hi), ee_start_low);
+            let start_block =
+                u64_from_hilo(u32::from(ee_start_hi), ee_start_low);
 
-            return Ok(Some(Extent { block_within_file: ee_block, start_block, num_blocks: ee_len }));
+            return Ok(Some(Extent {
+                block_within_file: ee_block,
+                start_block,
+                num_blocks: ee_len,
+            }));
         } else {
             let ei_leaf_lo = read_u32le(entry, 4);
             let ei_leaf_hi = read_u16le(entry, 8);
@@ -211,8 +229,10 @@ impl Extents {
             // Read just the header of the child node. This is needed to
             // find out how much data is in the full child node.
             let mut child_header = [0; ENTRY_SIZE_IN_BYTES];
-            self.ext4.read_from_block(child_block, 0, &mut child_header)?;
-            let child_header = NodeHeader::from_bytes(&child_header, self.inode)?;
+            self.ext4
+                .read_from_block(child_block, 0, &mut child_header)?;
+            let child_header =
+                NodeHeader::from_bytes(&child_header, self.inode)?;
 
             // OK to unwrap: item.depth is greater than zero in this branch.
             let expected_child_depth = item.depth.checked_sub(1).unwrap();
@@ -227,13 +247,18 @@ impl Extents {
             // The checksum is written in the four bytes directly after
             // the node.
             let checksum_offset = child_header.checksum_offset();
-            let checksum_size = if self.ext4.has_metadata_checksums() { 4 } else { 0 };
+            let checksum_size = if self.ext4.has_metadata_checksums() {
+                4
+            } else {
+                0
+            };
 
             // OK to unwrap: per `checksum_offset()` the maximum offset
             // is 786432, so the maximum sum here is 786436, which fits
             // in a `u32`. We assume `usize` is at least as big as a
             // `u32`.
-            let child_node_size: usize = checksum_offset.checked_add(checksum_size).unwrap();
+            let child_node_size: usize =
+                checksum_offset.checked_add(checksum_size).unwrap();
             // Extent nodes are not allowed to exceed the block size.
             if child_node_size > self.ext4.0.superblock.block_size {
                 return Err(CorruptKind::ExtentNodeSize(self.inode).into());
@@ -245,7 +270,8 @@ impl Extents {
             // root node. The root node is embedded within the inode,
             // which has its own checksum.
             if self.ext4.has_metadata_checksums() {
-                let expected_checksum = read_u32le(&child_node, checksum_offset);
+                let expected_checksum =
+                    read_u32le(&child_node, checksum_offset);
 
                 let mut checksum = self.checksum_base.clone();
                 checksum.update(&child_node[..checksum_offset]);
@@ -255,7 +281,8 @@ impl Extents {
                 }
             }
 
-            self.to_visit.push(ToVisitItem::new(child_node, self.inode)?);
+            self.to_visit
+                .push(ToVisitItem::new(child_node, self.inode)?);
         }
 
         // This does not indicate end of iteration, we just haven't

@@ -33,7 +33,9 @@ pub(crate) struct FileBlocks(FileBlocksInner);
 impl FileBlocks {
     pub(crate) fn new(fs: Ext4, inode: &Inode) -> Result<Self, Ext4Error> {
         if inode.flags.contains(InodeFlags::EXTENTS) {
-            Ok(Self(FileBlocksInner::ExtentsBlocks(ExtentsBlocks::new(fs, inode)?)))
+            Ok(Self(FileBlocksInner::ExtentsBlocks(ExtentsBlocks::new(
+                fs, inode,
+            )?)))
         } else {
             Ok(Self(FileBlocksInner::BlockMap(BlockMap::new(fs, inode))))
         }

@@ -65,7 +65,11 @@ pub struct ReadDir {
 }
 
 impl ReadDir {
-    pub(crate) fn new(fs: Ext4, inode: &Inode, path: PathBuf) -> Result<Self, Ext4Error> {
+    pub(crate) fn new(
+        fs: Ext4,
+        inode: &Inode,
+        path: PathBuf,
+    ) -> Result<Self, Ext4Error> {
         let has_htree = inode.flags.contains(InodeFlags::DIRECTORY_HTREE);
 
         if inode.flags.contains(InodeFlags::DIRECTORY_ENCRYPTED) {
@@ -129,10 +133,17 @@ impl ReadDir {
             .read(&mut self.block)?;
         }
 
-        let (entry, entry_size) =
-            DirEntry::from_bytes(self.fs.clone(), &self.block[self.offset_within_block..], self.inode, self.path.clone())?;
+        let (entry, entry_size) = DirEntry::from_bytes(
+            self.fs.clone(),
+            &self.block[self.offset_within_block..],
+            self.inode,
+            self.path.clone(),
+        )?;
 
-        self.offset_within_block = self.offset_within_block.checked_add(entry_size.get()).ok_or(CorruptKind::DirEntry(self.inode))?;
+        self.offset_within_block = self
+            .offset_within_block
+            .checked_add(entry_size.get())
+            .ok_or(CorruptKind::DirEntry(self.inode))?;
 
         Ok(entry)
     }
@@ -169,7 +180,10 @@ mod tests {
         let root_path = crate::PathBuf::new("/");
 
         // Use the iterator to get all DirEntries in the root directory.
-        let entries: Vec<_> = ReadDir::new(fs, &root_inode, root_path).unwrap().map(|e| e.unwrap()).collect();
+        let entries: Vec<_> = ReadDir::new(fs, &root_inode, root_path)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
 
         // Check for a few expected entries.
         assert!(entries.iter().any(|e| e.file_name() == "."));

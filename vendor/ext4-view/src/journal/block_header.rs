@@ -39,7 +39,10 @@ impl JournalBlockHeader {
         let h_blocktype = read_u32be(bytes, 0x4);
         let h_sequence = read_u32be(bytes, 0x8);
 
-        Some(Self { block_type: JournalBlockType(h_blocktype), sequence: h_sequence })
+        Some(Self {
+            block_type: JournalBlockType(h_blocktype),
+            sequence: h_sequence,
+        })
     }
 }
 
@@ -79,7 +82,10 @@ mod tests {
         bytes[8..12].copy_from_slice(&456u32.to_be_bytes());
         assert_eq!(
             JournalBlockHeader::read_bytes(&bytes).unwrap(),
-            JournalBlockHeader { block_type: JournalBlockType(123), sequence: 456 }
+            JournalBlockHeader {
+                block_type: JournalBlockType(123),
+                sequence: 456,
+            }
         );
     }
 }

@@ -14,8 +14,12 @@ use crate::inode::Inode;
 use crate::iters::file_blocks::FileBlocks;
 use crate::journal::block_header::{JournalBlockHeader, JournalBlockType};
 use crate::journal::commit_block::validate_commit_block_checksum;
-use crate::journal::descriptor_block::{DescriptorBlockTagIter, validate_descriptor_block_checksum};
-use crate::journal::revocation_block::{read_revocation_block_table, validate_revocation_block_checksum};
+use crate::journal::descriptor_block::{
+    DescriptorBlockTagIter, validate_descriptor_block_checksum,
+};
+use crate::journal::revocation_block::{
+    read_revocation_block_table, validate_revocation_block_checksum,
+};
 use crate::journal::superblock::JournalSuperblock;
 use crate::util::usize_from_u32;
 use alloc::collections::BTreeMap;
@@ -28,7 +32,11 @@ use core::iter::Skip;
 pub(super) type BlockMap = BTreeMap<FsBlockIndex, FsBlockIndex>;
 
 /// Read the block map from the journal.
-pub(super) fn load_block_map(fs: &Ext4, superblock: &JournalSuperblock, journal_inode: &Inode) -> Result<BlockMap, Ext4Error> {
+pub(super) fn load_block_map(
+    fs: &Ext4,
+    superblock: &JournalSuperblock,
+    journal_inode: &Inode,
+) -> Result<BlockMap, Ext4Error> {
     let mut loader = BlockMapLoader::new(fs, superblock, journal_inode)?;
 
     while let Some(block_index) = loader.journal_block_iter.next() {
@@ -106,12 +114,17 @@ struct BlockMapLoader<'a> {
 }
 
 impl<'a> BlockMapLoader<'a> {
-    fn new(fs: &'a Ext4, superblock: &'a JournalSuperblock, journal_inode: &Inode) -> Result<Self, Ext4Error> {
+    fn new(
+        fs: &'a Ext4,
+        superblock: &'a JournalSuperblock,
+        journal_inode: &Inode,
+    ) -> Result<Self, Ext4Error> {
         // Get an iterator over the journal's block indices.
         let journal_block_iter = FileBlocks::new(fs.clone(), journal_inode)?;
 
         // Skip forward to the start block.
-        let journal_block_iter = journal_block_iter.skip(usize_from_u32(superblock.start_block));
+        let journal_block_iter =
+            journal_block_iter.skip(usize_from_u32(superblock.start_block));
 
         Ok(Self {
             fs,
@@ -133,7 +146,8 @@ impl<'a> BlockMapLoader<'a> {
     /// Note that depending on the block type, multiple blocks may be
     /// processed.
     fn process_next(&mut self) -> Result<(), Ext4Error> {
-        self.fs.read_from_block(self.block_index, 0, &mut self.block)?;
+        self.fs
+            .read_from_block(self.block_index, 0, &mut self.block)?;
 
         let Some(header) = JournalBlockHeader::read_bytes(&self.block) else {
             // Journal block magic is not present, so we've reached
@@ -153,7 +167,10 @@ impl<'a> BlockMapLoader<'a> {
         } else if header.block_type == JournalBlockType::COMMIT {
             self.process_commit_block()?;
         } else {
-            return Err(IncompatibleKind::JournalBlockType(header.block_type.0).into());
+            return Err(IncompatibleKind::JournalBlockType(
+                header.block_type.0,
+            )
+            .into());
         }
         Ok(())
     }
@@ -169,24 +186,31 @@ impl<'a> BlockMapLoader<'a> {
     fn process_descriptor_block(&mut self) -> Result<(), Ext4Error> {
         validate_descriptor_block_checksum(self.superblock, &self.block)?;
 
-        let tags = DescriptorBlockTagIter::new(&self.block[JournalBlockHeader::SIZE..]);
+        let tags = DescriptorBlockTagIter::new(
+            &self.block[JournalBlockHeader::SIZE..],
+        );
 
         for tag in tags {
             let tag = tag?;
 
-            let block_index = self.journal_block_iter.next().ok_or(CorruptKind::JournalTruncated)??;
+            let block_index = self
+                .journal_block_iter
+                .next()
+                .ok_or(CorruptKind::JournalTruncated)??;
 
             // Check the data block checksum.
             let mut checksum = Checksum::new();
             checksum.update(self.superblock.uuid.as_bytes());
             checksum.update_u32_be(self.sequence);
-            self.fs.read_from_block(block_index, 0, &mut self.data_block)?;
+            self.fs
+                .read_from_block(block_index, 0, &mut self.data_block)?;
             checksum.update(&self.data_block);
             if checksum.finalize() != tag.checksum {
                 return Err(CorruptKind::JournalDescriptorTagChecksum.into());
             }
 
-            self.uncommitted_block_map.insert(tag.block_index, block_index);
+            self.uncommitted_block_map
+                .insert(tag.block_index, block_index);
         }
 
         Ok(())
@@ -218,7 +242,10 @@ impl<'a> BlockMapLoader<'a> {
         self.block_map.extend(self.uncommitted_block_map.iter());
         self.uncommitted_block_map.clear();
 
-        self.sequence = self.sequence.checked_add(1).ok_or(CorruptKind::JournalSequenceOverflow)?;
+        self.sequence = self
+            .sequence
+            .checked_add(1)
+            .ok_or(CorruptKind::JournalSequenceOverflow)?;
 
         Ok(())
     }

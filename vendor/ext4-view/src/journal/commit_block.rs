@@ -15,7 +15,10 @@ use crate::util::read_u32be;
 ///
 /// The checksum covers the entire block. The checksum field is treated
 /// as zero for the checksum calculation.
-pub(super) fn validate_commit_block_checksum(superblock: &JournalSuperblock, block: &[u8]) -> Result<(), Ext4Error> {
+pub(super) fn validate_commit_block_checksum(
+    superblock: &JournalSuperblock,
+    block: &[u8],
+) -> Result<(), Ext4Error> {
     // The kernel documentation says that fields 0xc and 0xd contain the
     // checksum type and size, but this is not correct. If the
     // superblock features include `CHECKSUM_V3`, the type/size fields
@@ -32,7 +35,11 @@ pub(super) fn validate_commit_block_checksum(superblock: &JournalSuperblock, blo
     checksum.update(&[0; CHECKSUM_SIZE]);
     checksum.update(&block[CHECKSUM_OFFSET + CHECKSUM_SIZE..]);
 
-    if checksum.finalize() == expected_checksum { Ok(()) } else { Err(CorruptKind::JournalCommitBlockChecksum.into()) }
+    if checksum.finalize() == expected_checksum {
+        Ok(())
+    } else {
+        Err(CorruptKind::JournalCommitBlockChecksum.into())
+    }
 }
 
 #[cfg(test)]
@@ -43,7 +50,12 @@ mod tests {
     /// Test success and failure cases of `validate_commit_block_checksum`.
     #[test]
     fn test_validate_commit_block_checksum() {
-        let superblock = JournalSuperblock { block_size: 1024, sequence: 0, start_block: 0, uuid: Uuid([0; 16]) };
+        let superblock = JournalSuperblock {
+            block_size: 1024,
+            sequence: 0,
+            start_block: 0,
+            uuid: Uuid([0; 16]),
+        };
 
         // Valid checksum.
         let mut block = vec![0xab; 1024];
@@ -52,6 +64,9 @@ mod tests {
 
         // Change a single byte at the end, verify checksum becomes invalid.
         block[1023] = 1;
-        assert_eq!(validate_commit_block_checksum(&superblock, &block).unwrap_err(), CorruptKind::JournalCommitBlockChecksum);
+        assert_eq!(
+            validate_commit_block_checksum(&superblock, &block).unwrap_err(),
+            CorruptKind::JournalCommitBlockChecksum
+        );
     }
 }

@@ -16,7 +16,10 @@ use bitflags::bitflags;
 /// Ensure a descriptor block's checksum is valid.
 ///
 /// The checksum is stored in the last four bytes of the block.
-pub(super) fn validate_descriptor_block_checksum(superblock: &JournalSuperblock, block: &[u8]) -> Result<(), Ext4Error> {
+pub(super) fn validate_descriptor_block_checksum(
+    superblock: &JournalSuperblock,
+    block: &[u8],
+) -> Result<(), Ext4Error> {
     // OK to unwrap: minimum block length is 1024.
     let checksum_offset = block.len().checked_sub(4).unwrap();
     let expected_checksum = read_u32be(block, checksum_offset);
@@ -25,7 +28,11 @@ pub(super) fn validate_descriptor_block_checksum(superblock: &JournalSuperblock,
     checksum.update(&block[..checksum_offset]);
     checksum.update_u32_be(0);
 
-    if checksum.finalize() == expected_checksum { Ok(()) } else { Err(CorruptKind::JournalDescriptorBlockChecksum.into()) }
+    if checksum.finalize() == expected_checksum {
+        Ok(())
+    } else {
+        Err(CorruptKind::JournalDescriptorBlockChecksum.into())
+    }
 }
 
 /// Data block tag within a descriptor block.
@@ -57,7 +64,11 @@ impl DescriptorBlockTag {
 
     /// Size (in bytes) of the tag when encoded in a block.
     fn encoded_size(&self) -> usize {
-        if self.flags.contains(DescriptorBlockTagFlags::UUID_OMITTED) { Self::SIZE_WITHOUT_UUID } else { Self::SIZE_WITH_UUID }
+        if self.flags.contains(DescriptorBlockTagFlags::UUID_OMITTED) {
+            Self::SIZE_WITHOUT_UUID
+        } else {
+            Self::SIZE_WITH_UUID
+        }
     }
 
     /// Read a tag from `bytes`.
@@ -80,11 +91,17 @@ impl DescriptorBlockTag {
 
         let flags = DescriptorBlockTagFlags::from_bits_retain(t_flags);
 
-        if !flags.contains(DescriptorBlockTagFlags::UUID_OMITTED) && bytes.len() < Self::SIZE_WITH_UUID {
+        if !flags.contains(DescriptorBlockTagFlags::UUID_OMITTED)
+            && bytes.len() < Self::SIZE_WITH_UUID
+        {
             return None;
         }
 
-        Some(Self { block_index: u64_from_hilo(t_blocknr_high, t_blocknr), flags, checksum: t_checksum })
+        Some(Self {
+            block_index: u64_from_hilo(t_blocknr_high, t_blocknr),
+            flags,
+            checksum: t_checksum,
+        })
     }
 }
 
@@ -101,7 +118,10 @@ pub(super) struct DescriptorBlockTagIter<'a> {
 impl<'a> DescriptorBlockTagIter<'a> {
     /// Create a tag iterator from the raw bytes of a descriptor block.
     pub(super) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, is_done: false }
+        Self {
+            bytes,
+            is_done: false,
+        }
     }
 }
 
@@ -113,7 +133,8 @@ impl Iterator for DescriptorBlockTagIter<'_> {
             return None;
         }
 
-        let tag = if let Some(tag) = DescriptorBlockTag::read_bytes(self.bytes) {
+        let tag = if let Some(tag) = DescriptorBlockTag::read_bytes(self.bytes)
+        {
             tag
         } else {
             // If there were not enough bytes left to read the next tag,
@@ -121,7 +142,9 @@ impl Iterator for DescriptorBlockTagIter<'_> {
             // or the final tag does have that flag set but there are
             // not enough bytes to read the full tag.
             self.is_done = true;
-            return Some(Err(CorruptKind::JournalDescriptorBlockTruncated.into()));
+            return Some(Err(
+                CorruptKind::JournalDescriptorBlockTruncated.into()
+            ));
         };
 
         // Escaped data blocks are not yet supported.
@@ -161,12 +184,23 @@ mod tests {
     /// Test success and failure cases of `validate_descriptor_block_checksum`.
     #[test]
     fn test_validate_descriptor_block_checksum() {
-        let superblock = JournalSuperblock { block_size: 1024, sequence: 0, start_block: 0, uuid: Uuid([0; 16]) };
+        let superblock = JournalSuperblock {
+            block_size: 1024,
+            sequence: 0,
+            start_block: 0,
+            uuid: Uuid([0; 16]),
+        };
         let mut block = vec![0; 1024];
-        assert_eq!(validate_descriptor_block_checksum(&superblock, &block).unwrap_err(), CorruptKind::JournalDescriptorBlockChecksum);
+        assert_eq!(
+            validate_descriptor_block_checksum(&superblock, &block)
+                .unwrap_err(),
+            CorruptKind::JournalDescriptorBlockChecksum
+        );
 
         block[1020..].copy_from_slice(&[0x74, 0xef, 0x0e, 0xf6]);
-        assert!(validate_descriptor_block_checksum(&superblock, &block).is_ok());
+        assert!(
+            validate_descriptor_block_checksum(&superblock, &block).is_ok()
+        );
     }
 
     fn push_u32be(bytes: &mut Vec<u8>, value: u32) {
@@ -200,10 +234,20 @@ mod tests {
         bytes.extend([0; 16]);
 
         assert_eq!(
-            DescriptorBlockTagIter::new(&bytes).map(Result::unwrap).collect::<Vec<_>>(),
+            DescriptorBlockTagIter::new(&bytes)
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
             [
-                DescriptorBlockTag { block_index: 0xa000_0000_1000, flags: DescriptorBlockTagFlags::UUID_OMITTED, checksum: 0x123 },
-                DescriptorBlockTag { block_index: 0xb000_0000_2000, flags: DescriptorBlockTagFlags::LAST_TAG, checksum: 0x456 }
+                DescriptorBlockTag {
+                    block_index: 0xa000_0000_1000,
+                    flags: DescriptorBlockTagFlags::UUID_OMITTED,
+                    checksum: 0x123,
+                },
+                DescriptorBlockTag {
+                    block_index: 0xb000_0000_2000,
+                    flags: DescriptorBlockTagFlags::LAST_TAG,
+                    checksum: 0x456,
+                }
             ]
         );
     }
@@ -212,7 +256,13 @@ mod tests {
     #[test]
     fn test_descriptor_block_tag_iter_empty() {
         let bytes = vec![];
-        assert_eq!(DescriptorBlockTagIter::new(&bytes).next().unwrap().unwrap_err(), CorruptKind::JournalDescriptorBlockTruncated);
+        assert_eq!(
+            DescriptorBlockTagIter::new(&bytes)
+                .next()
+                .unwrap()
+                .unwrap_err(),
+            CorruptKind::JournalDescriptorBlockTruncated
+        );
     }
 
     /// Test that `DescriptorBlockTagIter` correctly returns an error on
@@ -232,7 +282,13 @@ mod tests {
 
         // Intentionally leave out the UUID bytes to produce an error.
 
-        assert_eq!(DescriptorBlockTagIter::new(&bytes).next().unwrap().unwrap_err(), CorruptKind::JournalDescriptorBlockTruncated);
+        assert_eq!(
+            DescriptorBlockTagIter::new(&bytes)
+                .next()
+                .unwrap()
+                .unwrap_err(),
+            CorruptKind::JournalDescriptorBlockTruncated
+        );
     }
 
     /// Test that `DescriptorBlockTagIter` correctly returns an error if
@@ -246,13 +302,22 @@ mod tests {
         // Flags.
         push_u32be(
             &mut bytes,
-            (DescriptorBlockTagFlags::ESCAPED | DescriptorBlockTagFlags::UUID_OMITTED | DescriptorBlockTagFlags::LAST_TAG).bits(),
+            (DescriptorBlockTagFlags::ESCAPED
+                | DescriptorBlockTagFlags::UUID_OMITTED
+                | DescriptorBlockTagFlags::LAST_TAG)
+                .bits(),
         );
         // Block number high.
         push_u32be(&mut bytes, 0xb000);
         // Checksum.
         push_u32be(&mut bytes, 0x456);
 
-        assert_eq!(DescriptorBlockTagIter::new(&bytes).next().unwrap().unwrap_err(), IncompatibleKind::JournalBlockEscaped);
+        assert_eq!(
+            DescriptorBlockTagIter::new(&bytes)
+                .next()
+                .unwrap()
+                .unwrap_err(),
+            IncompatibleKind::JournalBlockEscaped
+        );
     }
 }

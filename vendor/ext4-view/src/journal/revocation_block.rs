@@ -18,7 +18,10 @@ use alloc::vec::Vec;
 /// Ensure a revocation block's checksum is valid.
 ///
 /// The checksum is stored in the last four bytes of the block.
-pub(super) fn validate_revocation_block_checksum(superblock: &JournalSuperblock, block: &[u8]) -> Result<(), Ext4Error> {
+pub(super) fn validate_revocation_block_checksum(
+    superblock: &JournalSuperblock,
+    block: &[u8],
+) -> Result<(), Ext4Error> {
     // OK to unwrap: minimum block length is 1024.
     let checksum_offset = block.len().checked_sub(4).unwrap();
     let expected_checksum = read_u32be(block, checksum_offset);
@@ -27,13 +30,20 @@ pub(super) fn validate_revocation_block_checksum(superblock: &JournalSuperblock,
     checksum.update(&block[..checksum_offset]);
     checksum.update_u32_be(0);
 
-    if checksum.finalize() == expected_checksum { Ok(()) } else { Err(CorruptKind::JournalRevocationBlockChecksum.into()) }
+    if checksum.finalize() == expected_checksum {
+        Ok(())
+    } else {
+        Err(CorruptKind::JournalRevocationBlockChecksum.into())
+    }
 }
 
 /// Read the revoked block indices from a revocation block.
 ///
 /// The entries are appended to the end of `table`.
-pub(super) fn read_revocation_block_table(block: &[u8], table: &mut Vec<FsBlockIndex>) -> Result<(), Ext4Error> {
+pub(super) fn read_revocation_block_table(
+    block: &[u8],
+    table: &mut Vec<FsBlockIndex>,
+) -> Result<(), Ext4Error> {
     // Note: if this library adds support for 32-bit journals, this
     // size will need to be conditionally set to either 4 or 8.
     const BLOCK_INDEX_SIZE_IN_BYTES: usize = 8;
@@ -49,14 +59,19 @@ pub(super) fn read_revocation_block_table(block: &[u8], table: &mut Vec<FsBlockI
 
     // Ensure that the table size is an even multiple of the index size.
     if num_bytes % BLOCK_INDEX_SIZE_IN_BYTES != 0 {
-        return Err(CorruptKind::JournalRevocationBlockInvalidTableSize(num_bytes).into());
+        return Err(CorruptKind::JournalRevocationBlockInvalidTableSize(
+            num_bytes,
+        )
+        .into());
     }
 
     // Skip past the size field.
     let data = &data[size_of::<u32>()..];
 
     // Ensure that the table size fits within the block.
-    let mut data = data.get(..num_bytes).ok_or(CorruptKind::JournalRevocationBlockInvalidTableSize(num_bytes))?;
+    let mut data = data.get(..num_bytes).ok_or(
+        CorruptKind::JournalRevocationBlockInvalidTableSize(num_bytes),
+    )?;
 
     // Read each entry and append to `table`.
     while !data.is_empty() {
@@ -82,12 +97,23 @@ mod tests {
     /// Test success and failure cases of `validate_revocation_block_checksum`.
     #[test]
     fn test_validate_revocation_block_checksum() {
-        let superblock = JournalSuperblock { block_size: 1024, sequence: 0, start_block: 0, uuid: Uuid([0; 16]) };
+        let superblock = JournalSuperblock {
+            block_size: 1024,
+            sequence: 0,
+            start_block: 0,
+            uuid: Uuid([0; 16]),
+        };
         let mut block = vec![0; 1024];
-        assert_eq!(validate_revocation_block_checksum(&superblock, &block).unwrap_err(), CorruptKind::JournalRevocationBlockChecksum);
+        assert_eq!(
+            validate_revocation_block_checksum(&superblock, &block)
+                .unwrap_err(),
+            CorruptKind::JournalRevocationBlockChecksum
+        );
 
         block[1020..].copy_from_slice(&[0x74, 0xef, 0x0e, 0xf6]);
-        assert!(validate_revocation_block_checksum(&superblock, &block).is_ok());
+        assert!(
+            validate_revocation_block_checksum(&superblock, &block).is_ok()
+        );
     }
 
     fn create_test_revocation_block() -> Vec<u8> {
@@ -127,9 +153,14 @@ mod tests {
     #[test]
     fn test_read_revocation_block_table_uneven_size() {
         let mut block = create_test_revocation_block();
-        block[JournalBlockHeader::SIZE..JournalBlockHeader::SIZE + size_of::<u32>()].copy_from_slice(&7u32.to_be_bytes());
+        block[JournalBlockHeader::SIZE
+            ..JournalBlockHeader::SIZE + size_of::<u32>()]
+            .copy_from_slice(&7u32.to_be_bytes());
         let mut table = Vec::new();
-        assert_eq!(read_revocation_block_table(&block, &mut table).unwrap_err(), CorruptKind::JournalRevocationBlockInvalidTableSize(7));
+        assert_eq!(
+            read_revocation_block_table(&block, &mut table).unwrap_err(),
+            CorruptKind::JournalRevocationBlockInvalidTableSize(7)
+        );
     }
 
     /// Test that `read_revocation_block_table` rejects a table size
@@ -137,8 +168,13 @@ mod tests {
     #[test]
     fn test_read_revocation_block_table_size_too_large() {
         let mut block = create_test_revocation_block();
-        block[JournalBlockHeader::SIZE..JournalBlockHeader::SIZE + size_of::<u32>()].copy_from_slice(&1008u32.to_be_bytes());
+        block[JournalBlockHeader::SIZE
+            ..JournalBlockHeader::SIZE + size_of::<u32>()]
+            .copy_from_slice(&1008u32.to_be_bytes());
         let mut table = Vec::new();
-        assert_eq!(read_revocation_block_table(&block, &mut table).unwrap_err(), CorruptKind::JournalRevocationBlockInvalidTableSize(1008));
+        assert_eq!(
+            read_revocation_block_table(&block, &mut table).unwrap_err(),
+            CorruptKind::JournalRevocationBlockInvalidTableSize(1008)
+        );
     }
 }

@@ -34,10 +34,12 @@ const SUPERBLOCK_CHECKSUM_OFFSET: usize = 0xfc;
 
 /// Features that must be present for this library to read the journal.
 const REQUIRED_FEATURES: JournalIncompatibleFeatures =
-    JournalIncompatibleFeatures::IS_64BIT.union(JournalIncompatibleFeatures::CHECKSUM_V3);
+    JournalIncompatibleFeatures::IS_64BIT
+        .union(JournalIncompatibleFeatures::CHECKSUM_V3);
 
 /// Features that may be present, but are not required.
-const ALLOWED_FEATURES: JournalIncompatibleFeatures = JournalIncompatibleFeatures::BLOCK_REVOCATIONS;
+const ALLOWED_FEATURES: JournalIncompatibleFeatures =
+    JournalIncompatibleFeatures::BLOCK_REVOCATIONS;
 
 #[derive(Debug, Eq, PartialEq)]
 pub(super) struct JournalSuperblock {
@@ -63,13 +65,19 @@ impl JournalSuperblock {
     /// * The superblock cannot be read from the filesystem.
     /// * `JournalSuperblock::read_bytes` fails.
     /// * The journal's block size does not match the filesystem block size.
-    pub(super) fn load(fs: &Ext4, journal_inode: &Inode) -> Result<Self, Ext4Error> {
+    pub(super) fn load(
+        fs: &Ext4,
+        journal_inode: &Inode,
+    ) -> Result<Self, Ext4Error> {
         // Get an iterator over the journal's block indices.
-        let mut journal_block_iter = FileBlocks::new(fs.clone(), journal_inode)?;
+        let mut journal_block_iter =
+            FileBlocks::new(fs.clone(), journal_inode)?;
 
         // Read the first 1024 bytes of the first block. This is the
         // journal's superblock.
-        let block_index = journal_block_iter.next().ok_or(CorruptKind::JournalSize)??;
+        let block_index = journal_block_iter
+            .next()
+            .ok_or(CorruptKind::JournalSize)??;
         let mut block = vec![0; SUPERBLOCK_SIZE];
         fs.read_from_block(block_index, 0, &mut block)?;
 
@@ -94,18 +102,24 @@ impl JournalSuperblock {
     fn read_bytes(bytes: &[u8]) -> Result<Self, Ext4Error> {
         assert_eq!(bytes.len(), SUPERBLOCK_SIZE);
 
-        let header = JournalBlockHeader::read_bytes(bytes).ok_or(CorruptKind::JournalMagic)?;
+        let header = JournalBlockHeader::read_bytes(bytes)
+            .ok_or(CorruptKind::JournalMagic)?;
 
         // For now only superblock v2 is supported.
         if header.block_type != JournalBlockType::SUPERBLOCK_V2 {
-            return Err(IncompatibleKind::JournalSuperblockType(header.block_type.0).into());
+            return Err(IncompatibleKind::JournalSuperblockType(
+                header.block_type.0,
+            )
+            .into());
         }
 
         let s_blocksize = read_u32be(bytes, SUPERBLOCK_BLOCKSIZE_OFFSET);
         let s_sequence = read_u32be(bytes, SUPERBLOCK_SEQUENCE_OFFSET);
         let s_start = read_u32be(bytes, SUPERBLOCK_START_OFFSET);
-        let s_feature_incompat = read_u32be(bytes, SUPERBLOCK_FEATURE_INCOMPAT_OFFSET);
-        let s_uuid = &bytes[SUPERBLOCK_UUID_OFFSET..SUPERBLOCK_UUID_OFFSET + 16];
+        let s_feature_incompat =
+            read_u32be(bytes, SUPERBLOCK_FEATURE_INCOMPAT_OFFSET);
+        let s_uuid =
+            &bytes[SUPERBLOCK_UUID_OFFSET..SUPERBLOCK_UUID_OFFSET + 16];
         let s_checksum_type = bytes[SUPERBLOCK_CHECKSUM_TYPE_OFFSET];
         let s_checksum = read_u32be(bytes, SUPERBLOCK_CHECKSUM_OFFSET);
 
@@ -113,14 +127,17 @@ impl JournalSuperblock {
 
         // For now only one checksum type is supported.
         if s_checksum_type != CHECKSUM_TYPE_CRC32C {
-            return Err(IncompatibleKind::JournalChecksumType(s_checksum_type).into());
+            return Err(
+                IncompatibleKind::JournalChecksumType(s_checksum_type).into()
+            );
         }
 
         // Validate the superblock checksum.
         let mut checksum = Checksum::new();
         checksum.update(&bytes[..SUPERBLOCK_CHECKSUM_OFFSET]);
         checksum.update_u32_le(0);
-        checksum.update(&bytes[SUPERBLOCK_CHECKSUM_OFFSET + 4..SUPERBLOCK_SIZE]);
+        checksum
+            .update(&bytes[SUPERBLOCK_CHECKSUM_OFFSET + 4..SUPERBLOCK_SIZE]);
         if checksum.finalize() != s_checksum {
             return Err(CorruptKind::JournalSuperblockChecksum.into());
         }
@@ -128,7 +145,12 @@ impl JournalSuperblock {
         // OK to unwrap: `s_uuid` is always 16 bytes.
         let uuid = Uuid(s_uuid.try_into().unwrap());
 
-        Ok(Self { block_size: s_blocksize, sequence: s_sequence, start_block: s_start, uuid })
+        Ok(Self {
+            block_size: s_blocksize,
+            sequence: s_sequence,
+            start_block: s_start,
+            uuid,
+        })
     }
 }
 
@@ -146,12 +168,17 @@ bitflags! {
 
 /// Check that journal features required by this library are present,
 /// and that no unsupported features are present.
-fn check_incompat_features(s_feature_incompat: u32) -> Result<(), IncompatibleKind> {
-    let present = JournalIncompatibleFeatures::from_bits_retain(s_feature_incompat);
+fn check_incompat_features(
+    s_feature_incompat: u32,
+) -> Result<(), IncompatibleKind> {
+    let present =
+        JournalIncompatibleFeatures::from_bits_retain(s_feature_incompat);
 
     let present_required = present & REQUIRED_FEATURES;
     if present_required != REQUIRED_FEATURES {
-        return Err(IncompatibleKind::MissingRequiredJournalFeatures(REQUIRED_FEATURES.difference(present).bits()));
+        return Err(IncompatibleKind::MissingRequiredJournalFeatures(
+            REQUIRED_FEATURES.difference(present).bits(),
+        ));
     }
 
     // Note: the `bits` conversion is needed because otherwise the `!`
@@ -161,7 +188,9 @@ fn check_incompat_features(s_feature_incompat: u32) -> Result<(), IncompatibleKi
 
     let present_unsupported = present.bits() & unsupported;
     if present_unsupported != 0 {
-        return Err(IncompatibleKind::UnsupportedJournalFeatures(present_unsupported));
+        return Err(IncompatibleKind::UnsupportedJournalFeatures(
+            present_unsupported,
+        ));
     }
 
     Ok(())
@@ -174,8 +203,10 @@ mod tests {
 
     #[test]
     fn test_load_journal_superblock() {
-        let fs = load_compressed_filesystem("test_disk_4k_block_journal.bin.zst");
-        let journal_inode = Inode::read(&fs, fs.0.superblock.journal_inode.unwrap()).unwrap();
+        let fs =
+            load_compressed_filesystem("test_disk_4k_block_journal.bin.zst");
+        let journal_inode =
+            Inode::read(&fs, fs.0.superblock.journal_inode.unwrap()).unwrap();
         let superblock = JournalSuperblock::load(&fs, &journal_inode).unwrap();
         assert_eq!(
             superblock,
@@ -183,7 +214,10 @@ mod tests {
                 block_size: 4096,
                 sequence: 3,
                 start_block: 289,
-                uuid: Uuid([0xd2, 0x28, 0xa8, 0x78, 0xb9, 0xa7, 0x49, 0xe4, 0x9e, 0x3d, 0xbb, 0xee, 0xd5, 0x60, 0x1c, 0xd3]),
+                uuid: Uuid([
+                    0xd2, 0x28, 0xa8, 0x78, 0xb9, 0xa7, 0x49, 0xe4, 0x9e, 0x3d,
+                    0xbb, 0xee, 0xd5, 0x60, 0x1c, 0xd3
+                ]),
             }
         );
     }
@@ -207,7 +241,8 @@ mod tests {
         // Set features.
         write_u32be(&mut block, SUPERBLOCK_FEATURE_INCOMPAT_OFFSET, 0x12);
         // Set UUID.
-        block[SUPERBLOCK_UUID_OFFSET..SUPERBLOCK_UUID_OFFSET + 16].copy_from_slice(&[0xab; 16]);
+        block[SUPERBLOCK_UUID_OFFSET..SUPERBLOCK_UUID_OFFSET + 16]
+            .copy_from_slice(&[0xab; 16]);
         // Set checksum type.
         block[SUPERBLOCK_CHECKSUM_TYPE_OFFSET] = CHECKSUM_TYPE_CRC32C;
         // Set checksum.
@@ -220,7 +255,12 @@ mod tests {
         let block = create_test_superblock();
         assert_eq!(
             JournalSuperblock::read_bytes(&block).unwrap(),
-            JournalSuperblock { block_size: 4096, sequence: 123, start_block: 456, uuid: Uuid([0xab; 16]) }
+            JournalSuperblock {
+                block_size: 4096,
+                sequence: 123,
+                start_block: 456,
+                uuid: Uuid([0xab; 16]),
+            }
         );
     }
 
@@ -229,7 +269,10 @@ mod tests {
         let mut block = create_test_superblock();
         // Override magic in the block header.
         write_u32be(&mut block, 0, 0);
-        assert_eq!(JournalSuperblock::read_bytes(&block).unwrap_err(), CorruptKind::JournalMagic);
+        assert_eq!(
+            JournalSuperblock::read_bytes(&block).unwrap_err(),
+            CorruptKind::JournalMagic
+        );
     }
 
     #[test]
@@ -237,7 +280,10 @@ mod tests {
         let mut block = create_test_superblock();
         // Override type in the block header.
         write_u32be(&mut block, 4, 0);
-        assert_eq!(JournalSuperblock::read_bytes(&block).unwrap_err(), IncompatibleKind::JournalSuperblockType(0));
+        assert_eq!(
+            JournalSuperblock::read_bytes(&block).unwrap_err(),
+            IncompatibleKind::JournalSuperblockType(0)
+        );
     }
 
     #[test]
@@ -247,7 +293,9 @@ mod tests {
         assert_eq!(
             JournalSuperblock::read_bytes(&block).unwrap_err(),
             IncompatibleKind::MissingRequiredJournalFeatures(
-                (JournalIncompatibleFeatures::IS_64BIT | JournalIncompatibleFeatures::CHECKSUM_V3).bits()
+                (JournalIncompatibleFeatures::IS_64BIT
+                    | JournalIncompatibleFeatures::CHECKSUM_V3)
+                    .bits()
             ),
         );
     }
@@ -269,7 +317,10 @@ mod tests {
         assert_eq!(
             JournalSuperblock::read_bytes(&block).unwrap_err(),
             IncompatibleKind::UnsupportedJournalFeatures(
-                (JournalIncompatibleFeatures::FAST_COMMITS | JournalIncompatibleFeatures::ASYNC_COMMITS).bits() | 0x10_000
+                (JournalIncompatibleFeatures::FAST_COMMITS
+                    | JournalIncompatibleFeatures::ASYNC_COMMITS)
+                    .bits()
+                    | 0x10_000
             ),
         );
     }
@@ -278,13 +329,19 @@ mod tests {
     fn test_journal_superblock_unsupported_checksum_type() {
         let mut block = create_test_superblock();
         block[SUPERBLOCK_CHECKSUM_TYPE_OFFSET] = 0;
-        assert_eq!(JournalSuperblock::read_bytes(&block).unwrap_err(), IncompatibleKind::JournalChecksumType(0));
+        assert_eq!(
+            JournalSuperblock::read_bytes(&block).unwrap_err(),
+            IncompatibleKind::JournalChecksumType(0)
+        );
     }
 
     #[test]
     fn test_journal_superblock_incorrect_checksum() {
         let mut block = create_test_superblock();
         write_u32be(&mut block, SUPERBLOCK_CHECKSUM_OFFSET, 0);
-        assert_eq!(JournalSuperblock::read_bytes(&block).unwrap_err(), CorruptKind::JournalSuperblockChecksum,);
+        assert_eq!(
+            JournalSuperblock::read_bytes(&block).unwrap_err(),
+            CorruptKind::JournalSuperblockChecksum,
+        );
     }
 }

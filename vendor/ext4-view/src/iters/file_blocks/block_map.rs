@@ -96,7 +96,8 @@ impl BlockMap {
         // OK to unwrap: `num_blocks_yielded` is less than
         // `num_blocks_total` (checked at the beginning of `next_impl`),
         // so adding 1 cannot fail.
-        self.num_blocks_yielded = self.num_blocks_yielded.checked_add(1).unwrap();
+        self.num_blocks_yielded =
+            self.num_blocks_yielded.checked_add(1).unwrap();
     }
 
     fn next_impl(&mut self) -> Result<Option<FsBlockIndex>, Ext4Error> {
@@ -105,7 +106,8 @@ impl BlockMap {
             return Ok(None);
         }
 
-        let Some(block_0) = self.level_0.get(self.level_0_index).copied() else {
+        let Some(block_0) = self.level_0.get(self.level_0_index).copied()
+        else {
             self.is_done = true;
             return Ok(None);
         };
@@ -126,7 +128,8 @@ impl BlockMap {
                     return Ok(None);
                 }
             } else {
-                self.level_1 = Some(IndirectBlockIter::new(self.fs.clone(), block_0)?);
+                self.level_1 =
+                    Some(IndirectBlockIter::new(self.fs.clone(), block_0)?);
                 return Ok(None);
             }
         } else if self.level_0_index == 13 {
@@ -141,7 +144,10 @@ impl BlockMap {
                     return Ok(None);
                 }
             } else {
-                self.level_2 = Some(DoubleIndirectBlockIter::new(self.fs.clone(), block_0)?);
+                self.level_2 = Some(DoubleIndirectBlockIter::new(
+                    self.fs.clone(),
+                    block_0,
+                )?);
                 return Ok(None);
             }
         } else if self.level_0_index == 14 {
@@ -156,7 +162,10 @@ impl BlockMap {
                     return Ok(None);
                 }
             } else {
-                self.level_3 = Some(TripleIndirectBlockIter::new(self.fs.clone(), block_0)?);
+                self.level_3 = Some(TripleIndirectBlockIter::new(
+                    self.fs.clone(),
+                    block_0,
+                )?);
                 return Ok(None);
             }
         } else {
@@ -184,7 +193,10 @@ impl IndirectBlockIter {
         let mut block = vec![0u8; fs.0.superblock.block_size.to_usize()];
         fs.read_from_block(FsBlockIndex::from(block_index), 0, &mut block)?;
 
-        Ok(Self { block, index_within_block: 0 })
+        Ok(Self {
+            block,
+            index_within_block: 0,
+        })
     }
 }
 
@@ -203,7 +215,10 @@ impl Iterator for IndirectBlockIter {
         // (checked above). The index is always incremented by 4, and
         // the `BlockSize` is guaranteed to be an even multiple of 4, so
         // the index is at most `block.len() - 4` at this point.
-        self.index_within_block = self.index_within_block.checked_add(size_of::<u32>()).unwrap();
+        self.index_within_block = self
+            .index_within_block
+            .checked_add(size_of::<u32>())
+            .unwrap();
 
         Some(block_index)
     }
@@ -218,7 +233,12 @@ struct DoubleIndirectBlockIter {
 
 impl DoubleIndirectBlockIter {
     fn new(fs: Ext4, block_index: u32) -> Result<Self, Ext4Error> {
-        Ok(Self { indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?, indirect_1: None, fs, is_done: false })
+        Ok(Self {
+            indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?,
+            indirect_1: None,
+            fs,
+            is_done: false,
+        })
     }
 
     fn next_impl(&mut self) -> Result<Option<u32>, Ext4Error> {
@@ -230,7 +250,8 @@ impl DoubleIndirectBlockIter {
                 Ok(None)
             }
         } else if let Some(block_index) = self.indirect_0.next() {
-            self.indirect_1 = Some(IndirectBlockIter::new(self.fs.clone(), block_index)?);
+            self.indirect_1 =
+                Some(IndirectBlockIter::new(self.fs.clone(), block_index)?);
             Ok(None)
         } else {
             self.is_done = true;
@@ -250,7 +271,12 @@ struct TripleIndirectBlockIter {
 
 impl TripleIndirectBlockIter {
     fn new(fs: Ext4, block_index: u32) -> Result<Self, Ext4Error> {
-        Ok(Self { indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?, indirect_1: None, fs, is_done: false })
+        Ok(Self {
+            indirect_0: IndirectBlockIter::new(fs.clone(), block_index)?,
+            indirect_1: None,
+            fs,
+            is_done: false,
+        })
     }
 
     fn next_impl(&mut self) -> Result<Option<u32>, Ext4Error> {
@@ -263,7 +289,10 @@ impl TripleIndirectBlockIter {
                 Ok(None)
             }
         } else if let Some(block_index) = self.indirect_0.next() {
-            self.indirect_1 = Some(DoubleIndirectBlockIter::new(self.fs.clone(), block_index)?);
+            self.indirect_1 = Some(DoubleIndirectBlockIter::new(
+                self.fs.clone(),
+                block_index,
+            )?);
             Ok(None)
         } else {
             self.is_done = true;

@@ -72,11 +72,13 @@ impl ExtentsBlocks {
         if self.blocks_remaining_in_hole > 0 {
             // OK to unwrap: just checked that
             // `blocks_remaining_in_hole` is greater than zero.
-            self.blocks_remaining_in_hole = self.blocks_remaining_in_hole.checked_sub(1).unwrap();
+            self.blocks_remaining_in_hole =
+                self.blocks_remaining_in_hole.checked_sub(1).unwrap();
             // OK to unwrap: `block_within_file` is less than
             // `num_blocks_total` (checked at the beginning of this
             // function), so adding 1 cannot fail.
-            self.block_within_file = self.block_within_file.checked_add(1).unwrap();
+            self.block_within_file =
+                self.block_within_file.checked_add(1).unwrap();
             return Ok(Some(0));
         }
 
@@ -93,7 +95,10 @@ impl ExtentsBlocks {
                         // OK to unwrap: just checked that
                         // `block_within_file` is greater than
                         // `block_within_file`.
-                        self.blocks_remaining_in_hole = extent.block_within_file.checked_sub(self.block_within_file).unwrap();
+                        self.blocks_remaining_in_hole = extent
+                            .block_within_file
+                            .checked_sub(self.block_within_file)
+                            .unwrap();
                     }
 
                     self.extent = Some(extent);
@@ -115,7 +120,10 @@ impl ExtentsBlocks {
                     // OK to unwrap: `block_within_file` is less than
                     // `num_blocks_total` (checked at the beginning of
                     // this function).
-                    let blocks_remaining = self.num_blocks_total.checked_sub(self.block_within_file).unwrap();
+                    let blocks_remaining = self
+                        .num_blocks_total
+                        .checked_sub(self.block_within_file)
+                        .unwrap();
 
                     // If the final extent does not cover the end of the
                     // file, then the file ends in a hole. Return early
@@ -138,11 +146,15 @@ impl ExtentsBlocks {
             return Ok(None);
         }
 
-        let block = extent.start_block.checked_add(u64::from(self.block_within_extent)).ok_or(CorruptKind::ExtentBlock(self.inode))?;
+        let block = extent
+            .start_block
+            .checked_add(u64::from(self.block_within_extent))
+            .ok_or(CorruptKind::ExtentBlock(self.inode))?;
 
         // OK to unwrap: `block_within_extent` is less than `num_blocks`
         // (checked above) so adding `1` cannot fail.
-        self.block_within_extent = self.block_within_extent.checked_add(1).unwrap();
+        self.block_within_extent =
+            self.block_within_extent.checked_add(1).unwrap();
 
         // OK to unwrap: `block_within_file` is less than
         // `num_blocks_total` (checked at the beginning of this
@@ -189,7 +201,9 @@ mod tests {
     fn test_extents_blocks_with_hole() {
         let fs = load_test_disk1();
 
-        let inode = fs.path_to_inode(Path::new("/holes"), FollowSymlinks::All).unwrap();
+        let inode = fs
+            .path_to_inode(Path::new("/holes"), FollowSymlinks::All)
+            .unwrap();
 
         // This vec contains one boolean (hole vs not-hole) for each
         // block in the file.
@@ -201,7 +215,9 @@ mod tests {
             })
             .collect();
 
-        let expected_is_hole = [true, true, false, false, true, true, false, false, true, true];
+        let expected_is_hole = [
+            true, true, false, false, true, true, false, false, true, true,
+        ];
 
         assert_eq!(is_hole, expected_is_hole);
     }
