@@ -14,8 +14,8 @@ const T: Duration = Duration::from_secs(300);
 
 #[test]
 fn twenty_timers_fire_in_order_within_a_millisecond() {
-    // dom0 stays idle while the domain measures (its `xl` polling would
-    // take the one CPU from it).
+    // dom0 stays idle while the domain measures (each `xl` run takes the
+    // host's one CPU from it for about 0.15 s).
     let s = xen_host::rt_check(
         r#"xl create /etc/xen/rt-check.cfg || exit 10
 sleep 6
