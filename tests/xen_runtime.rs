@@ -23,12 +23,9 @@ const T: Duration = Duration::from_secs(300);
 fn rt_check(cmdline: &str) -> Scenario {
     xen_host::rt_check(
         r#"xl create /etc/xen/rt-check.cfg || exit 10
-i=0
-while xl domid rt-check >/dev/null 2>&1; do
-    case "$(xl_state rt-check)" in *c*) echo "rt-check crashed"; exit 12 ;; esac
-    i=$((i + 1)); [ $i -le 1200 ] || exit 11
-    sleep 0.1
-done
+over() { domain_gone rt-check || domain_in_state rt-check c; }
+until_released 120 over || exit 11
+domain_in_state rt-check c && { echo "rt-check crashed"; exit 12; }
 echo "=== end"
 "#,
         cmdline,

@@ -39,12 +39,14 @@ until_released() {
     return $_rc
 }
 
-_gone() { ! xl domid "$1" >/dev/null 2>&1; }
-_in_state() { case "$(xl_state "$1")" in *"$2"*) return 0 ;; esac; return 1; }
+# domain_gone NAME: NAME is not in `xl list`. domain_in_state NAME
+# LETTER: its State column holds LETTER.
+domain_gone() { ! xl domid "$1" >/dev/null 2>&1; }
+domain_in_state() { case "$(xl_state "$1")" in *"$2"*) return 0 ;; esac; return 1; }
 
 # wait_gone NAME [SECONDS]: wait until domain NAME has left `xl list`.
 wait_gone() {
-    until_released ${2:-30} _gone "$1" && return 0
+    until_released ${2:-30} domain_gone "$1" && return 0
     echo "wait_gone: $1 still there after ${2:-30}s"
     return 1
 }
@@ -53,7 +55,7 @@ wait_gone() {
 # holds LETTER (r running, b blocked, p paused, s shutdown, c crashed,
 # d dying).
 wait_state() {
-    until_released ${3:-30} _in_state "$1" "$2" && return 0
+    until_released ${3:-30} domain_in_state "$1" "$2" && return 0
     echo "wait_state: $1 not '$2' after ${3:-30}s: $(xl_state "$1")"
     return 1
 }
