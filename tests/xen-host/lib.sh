@@ -8,7 +8,7 @@ xl_state() {
 
 # until_released SECONDS CMD...: run CMD until it succeeds, again each
 # time xenstored fires @releaseDomain (a domain shut down, crashed or
-# died) and at least every 2 s; 1 if it has not succeeded after SECONDS.
+# died) and at least every 3 s; 1 if it has not succeeded after SECONDS.
 # It sleeps on the watch instead of polling: the host has one CPU, and
 # each `xl` run takes about 0.15 s of it from the domain under test
 # (polling every 0.1 s made a Linux disk boot take 48 s instead of 27).
@@ -17,21 +17,22 @@ xl_state() {
 until_released() {
     _end=$(( $(date +%s) + $1 ))
     shift
-    _f=/tmp/until_released.$$
-    rm -f "$_f"
-    mkfifo "$_f" || return 1
-    xenstore-watch @releaseDomain >"$_f" 2>/dev/null &
+    # A directory of its own: two waits at once (in background jobs,
+    # which share $$) must not share the FIFO.
+    _d=$(mktemp -d /tmp/until_released.XXXXXX) || return 1
+    mkfifo "$_d/w" || { rm -rf "$_d"; return 1; }
+    xenstore-watch @releaseDomain >"$_d/w" 2>/dev/null &
     _w=$!
-    exec 9<"$_f"
-    rm -f "$_f"
+    exec 9<"$_d/w"
+    rm -rf "$_d"
     read -t 2 _ <&9
     _rc=1
     while :; do
         if "$@"; then _rc=0; break; fi
         [ "$(date +%s)" -lt $_end ] || break
-        # A watch that has gone (EOF) must not turn this into a busy loop.
-        kill -0 $_w 2>/dev/null || { sleep 1; continue; }
-        read -t 2 _ <&9
+        # Woken by an event, or after 2 s; a watch that has gone (EOF at
+        # once) must not turn this into a busy loop.
+        read -t 2 _ <&9 || sleep 1
     done
     kill $_w 2>/dev/null
     wait $_w 2>/dev/null
