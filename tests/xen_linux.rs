@@ -344,7 +344,8 @@ xl shutdown -w hvmlite-stubdom || exit 14
 # `shutdown -w` returns when the domain has shut down; it is listed (as a
 # dying "(null)") until dom0 has let go of its pages: give that 10 s.
 left() {{ xl list | grep -v '^Name\|^Domain-0 \|^Xenstore '; }}
-i=0; while [ -n "$(left)" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
+none_left() {{ [ -z "$(left)" ]; }}
+until_released 10 none_left
 left
 echo "dom0: domains left: $(left | grep -c .)"
 "#

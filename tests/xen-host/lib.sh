@@ -30,8 +30,8 @@ until_released() {
     while :; do
         if "$@"; then _rc=0; break; fi
         [ "$(date +%s)" -lt $_end ] || break
-        # Woken by an event, or after 2 s; a watch that has gone (EOF at
-        # once) must not turn this into a busy loop.
+        # Woken by an event; otherwise (2 s passed, or the watch has gone
+        # and EOF comes at once) a second more, so it can never spin.
         read -t 2 _ <&9 || sleep 1
     done
     kill $_w 2>/dev/null
