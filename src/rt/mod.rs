@@ -31,6 +31,7 @@
 
 pub mod executor;
 pub mod time;
+pub mod wake_margin;
 pub mod xs;
 
 mod context;

@@ -23,6 +23,7 @@ use core::task::{Context, Poll, Waker};
 use crate::arch::hypervisor::Hypervisor;
 use crate::boot::traps::{self, XEN_CALLBACK_VECTOR};
 use crate::platform;
+use crate::rt::wake_margin::WakeMargin;
 use crate::xen::evtchn::{self, MAX_PORTS};
 use crate::xen::{self, events, time};
 
@@ -267,23 +268,24 @@ fn spin_until(d: u64) -> u64 {
     }
 }
 
-/// How late Xen has woken the vCPU after the one-shot timer's time,
-/// averaged (ns): the idle loop arms the timer that much early and reads
-/// the clock for the rest. On hardware Xen wakes within microseconds; on
-/// the TCG test host it is about 0.2 ms, the better part of a timer's
-/// lateness. One sample moves it by an eighth; a sample counts at most
-/// [`MAX_SLACK`], so a wake-up the host delayed cannot make the loop spin
-/// for long.
-static SLACK: AtomicU64 = AtomicU64::new(0);
-const MAX_SLACK: u64 = 500_000;
+/// How late Xen has been waking the vCPU after the one-shot timer's time
+/// ([`WakeMargin`]): the idle loop arms the timer that much early and
+/// reads the clock for the rest.
+static MARGIN: AtomicU64 = AtomicU64::new(0);
+static MARGIN_DEV: AtomicU64 = AtomicU64::new(0);
+
+fn margin() -> WakeMargin {
+    WakeMargin { mean: MARGIN.load(Ordering::Relaxed), dev: MARGIN_DEV.load(Ordering::Relaxed) }
+}
 
 fn slack() -> u64 {
-    SLACK.load(Ordering::Relaxed)
+    margin().ns()
 }
 
 fn learn(late: u64) {
-    let s = slack();
-    SLACK.store((s * 7 + late.min(MAX_SLACK)) / 8, Ordering::Relaxed);
+    let m = margin().learn(late);
+    MARGIN.store(m.mean, Ordering::Relaxed);
+    MARGIN_DEV.store(m.dev, Ordering::Relaxed);
 }
 
 /// The idle loop's current early margin for timers (ns), for reports.
