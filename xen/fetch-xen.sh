@@ -16,6 +16,6 @@ case $xv in
 esac
 pkg=xen-hypervisor-$xv-amd64
 "$here/tests/support/fetch-debs.sh" "$dir/unpacked" "$pkg"
-zcat "$dir/unpacked/$pkg/boot/xen-$xv-amd64.gz" > "$dir/xen.bin.tmp"
-mv "$dir/xen.bin.tmp" "$dir/xen.bin"
+zcat "$dir/unpacked/$pkg/boot/xen-$xv-amd64.gz" > "$dir/xen.bin.$$"
+mv "$dir/xen.bin.$$" "$dir/xen.bin"
 echo "$dir/xen.bin"

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::{require, scratch};
+use super::common::{private_path, rename_into, require, scratch};
 use super::linux_support::{busybox, cpio, kernel_module};
 
 pub const SECTOR: u64 = 512;
@@ -27,7 +27,9 @@ pub fn ext4(name: &str, mib: u64, items: &[Item]) -> Vec<u8> {
 /// --fs-uuid` names), else a random one.
 pub fn ext4_uuid(name: &str, mib: u64, items: &[Item], uuid: Option<&str>) -> Vec<u8> {
     require("mkfs.ext4");
-    let dir = scratch("disks").join(name);
+    // A directory of this call's own: two tests may make a disk of the
+    // same name at once.
+    let dir = private_path(&scratch("disks").join(name));
     let _ = std::fs::remove_dir_all(&dir);
     let tree = dir.join("tree");
     std::fs::create_dir_all(&tree).unwrap();
@@ -153,12 +155,14 @@ fn put(d: &mut [u8], lba: u64, data: &[u8]) {
 pub fn save_gz(name: &str, data: &[u8]) -> PathBuf {
     let dir = scratch("disks");
     std::fs::create_dir_all(&dir).unwrap();
-    let raw = dir.join(format!("{name}.img"));
-    std::fs::write(&raw, data).unwrap();
     let gz = dir.join(format!("{name}.img.gz"));
-    let _ = std::fs::remove_file(&gz);
+    // gzip of a private copy, renamed into place: two tests may save a disk
+    // of the same name at once.
+    let raw = private_path(&dir.join(format!("{name}.img")));
+    std::fs::write(&raw, data).unwrap();
     let st = Command::new("gzip").args(["-1", "-f"]).arg(&raw).status().expect("gzip");
     assert!(st.success());
+    rename_into(&raw.with_file_name(format!("{}.gz", raw.file_name().unwrap().to_string_lossy())), &gz);
     gz
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::common::{parse_hex, qemu_pvh, root, scratch, tool};
+use super::common::{parse_hex, private_path, qemu_pvh, rename_into, root, scratch, tool, write_atomic};
 
 /// What `/init` prints last, before it powers off.
 pub const MARKER: &str = "hvmlite-linux-test: done";
@@ -98,6 +98,7 @@ pub fn linux() -> &'static Linux {
             };
             c
         };
+        // fetch-debs.sh serialises its own runs (a lock file in its cache).
         run(fetch_cmd().args(["linux-image-amd64", "busybox-static"]));
         // linux-image-amd64 is a metapackage: its Depends names the kernel.
         let meta = std::fs::read_dir(which.debs())
@@ -118,9 +119,9 @@ pub fn linux() -> &'static Linux {
             .expect("vmlinuz in the kernel package");
         let busybox = busybox_in(&dir);
         let initrd = scratch("linux").join("initramfs.cpio");
-        std::fs::write(
+        write_atomic(
             &initrd,
-            cpio(&[
+            &cpio(&[
                 ("bin", 0o40755, &[][..]),
                 ("proc", 0o40755, &[]),
                 ("sys", 0o40755, &[]),
@@ -128,8 +129,7 @@ pub fn linux() -> &'static Linux {
                 ("bin/busybox", 0o100755, &busybox),
                 ("init", 0o100755, INIT_SCRIPT.as_bytes()),
             ]),
-        )
-        .unwrap();
+        );
         eprintln!("guest Linux: {}", vmlinuz.display());
         Linux { vmlinuz, initrd }
     })
@@ -158,9 +158,10 @@ pub fn guest_pvh_entry() -> u64 {
             [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd",
             _ => panic!("the guest kernel's payload is neither xz nor zstd"),
         };
-        let path = scratch("linux").join("payload");
+        let path = private_path(&scratch("linux").join("payload"));
         std::fs::write(&path, payload).unwrap();
         let out = Command::new(tool).arg("-dc").arg(&path).output().unwrap_or_else(|e| panic!("run {tool}: {e}"));
+        let _ = std::fs::remove_file(&path);
         // zstd's frame ends before the payload's 4-byte size trailer: it
         // may complain about the trailing bytes after writing the output.
         assert!(!out.stdout.is_empty(), "{tool} -dc of the guest kernel's payload");
@@ -232,17 +233,20 @@ pub fn cpio(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// Run `hvmlite pack ARGS -o OUT` with the host tool.
+/// Run `hvmlite pack ARGS -o OUT` with the host tool (into a private file,
+/// then renamed to OUT: another test may be reading the last one).
 pub fn pack(args: &[&str], out: &Path) {
+    let tmp = private_path(out);
     let st = Command::new(tool())
         .arg("pack")
         .args(args)
         .arg("-o")
-        .arg(out)
+        .arg(&tmp)
         .stdout(std::process::Stdio::null())
         .status()
         .expect("run hvmlite pack");
     assert!(st.success(), "hvmlite pack {args:?} failed");
+    rename_into(&tmp, out);
 }
 
 /// Which way the kernel travels.

@@ -405,6 +405,47 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+// Tests run in threads of one process (`cargo test`) and in processes of
+// their own side by side (`cargo nextest`, what `make test` uses), so what
+// several of them make or fetch under `target/` is written to a path of
+// the writer's own and renamed into place (a reader sees the old file or
+// the new one, never half of one), and what must happen once is done
+// under a lock file.
+
+/// A path beside `p` that no other test, thread or process, writes: made
+/// there, then renamed over `p` ([`write_atomic`], [`rename_into`]).
+pub fn private_path(p: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = p.file_name().expect("a file name").to_string_lossy();
+    p.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+/// Move `tmp` (a [`private_path`]) over `p` in one step.
+pub fn rename_into(tmp: &Path, p: &Path) {
+    std::fs::rename(tmp, p).unwrap_or_else(|e| panic!("rename {} to {}: {e}", tmp.display(), p.display()));
+}
+
+/// Write `data` to `p` in one step, as far as any reader can tell.
+pub fn write_atomic(p: &Path, data: &[u8]) {
+    let tmp = private_path(p);
+    std::fs::write(&tmp, data).unwrap_or_else(|e| panic!("{}: {e}", tmp.display()));
+    rename_into(&tmp, p);
+}
+
+/// Run `f` holding `target/test-scratch/NAME.lock` exclusively: one test
+/// at a time, in this process and in any other.
+pub fn locked<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let path = root().join("target/test-scratch").join(format!("{name}.lock"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // A thread of this process waits on the file lock like any other.
+    file.lock().unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    let out = f();
+    drop(file);
+    out
+}
+
 /// Deterministic bytes (no RNG crate needed): a garbage module.
 pub fn garbage(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -443,6 +484,7 @@ pub fn elf_loads(b: &[u8]) -> (u64, Vec<Load>) {
 pub fn shim(mode: u32) -> PathBuf {
     require("cc");
     let out = scratch("shim").join(format!("shim-{mode}.elf"));
+    let tmp = private_path(&out);
     // hvmlite's entry, and where its lowest segment lies.
     let (entry, loads) = elf_loads(&std::fs::read(image()).unwrap());
     let start = loads.iter().map(|l| l.paddr).min().expect("a PT_LOAD");
@@ -454,10 +496,11 @@ pub fn shim(mode: u32) -> PathBuf {
         .arg(format!("-DMODE={mode}"))
         .arg(root().join("tests/shim/shim.S"))
         .arg("-o")
-        .arg(&out)
+        .arg(&tmp)
         .status()
         .expect("run cc");
     assert!(status.success(), "building the shim failed");
+    rename_into(&tmp, &out);
     out
 }
 
@@ -465,21 +508,20 @@ pub fn shim(mode: u32) -> PathBuf {
 /// as a multiboot ELF QEMU can boot, fetched with `apt-get download` once
 /// and cached in `target/xen/` (`target/xen-4.20/`).
 pub fn xen_bin() -> PathBuf {
-    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
-    let _g = LOCK.get_or_init(|| Mutex::new(())).lock().unwrap_or_else(|e| e.into_inner());
     let which = xen_host::XenHost::from_env();
     let dir = which.hypervisor_dir();
     let bin = dir.join("xen.bin");
-    if bin.exists() {
-        return bin;
-    }
-    let st = Command::new("sh")
-        .arg(root().join("xen/fetch-xen.sh"))
-        .arg(&dir)
-        .env("XEN_HOST", which.version())
-        .status()
-        .expect("run xen/fetch-xen.sh");
-    assert!(st.success() && bin.exists(), "could not fetch Xen (xen/fetch-xen.sh)");
+    locked(&format!("fetch-xen-{}", which.version()), || {
+        if !bin.exists() {
+            let st = Command::new("sh")
+                .arg(root().join("xen/fetch-xen.sh"))
+                .arg(&dir)
+                .env("XEN_HOST", which.version())
+                .status()
+                .expect("run xen/fetch-xen.sh");
+            assert!(st.success() && bin.exists(), "could not fetch Xen (xen/fetch-xen.sh)");
+        }
+    });
     bin
 }
 

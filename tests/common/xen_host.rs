@@ -587,14 +587,15 @@ pub fn run(name: &str, s: &Scenario, timeout: Duration) -> HostRun {
 pub fn dom0_tool(name: &str) -> PathBuf {
     super::require("cc");
     let out = super::scratch("dom0-tools").join(name);
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let tmp = super::private_path(&out);
     let st = std::process::Command::new("cc")
         .args(["-static", "-O2", "-o"])
-        .arg(&out)
+        .arg(&tmp)
         .arg(super::root().join(format!("tests/xen-host/{name}.c")))
         .status()
         .expect("run cc");
     assert!(st.success(), "building {name} failed");
+    super::rename_into(&tmp, &out);
     out
 }
 

@@ -13,8 +13,15 @@ shift
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cache="$here/target/debs"
 apt() { apt-get "$@"; }
+[ -z "${SUITE:-}" ] || cache="$here/target/debs-$SUITE"
+mkdir -p "$cache"
+# One fetch at a time per cache: tests run side by side in processes of
+# their own, and two of them may want the same package.
+if command -v flock >/dev/null; then
+    exec 9>"$cache/.lock"
+    flock 9
+fi
 if [ -n "${SUITE:-}" ]; then
-    cache="$here/target/debs-$SUITE"
     state="$here/target/apt-$SUITE"
     mkdir -p "$state/lists/partial"
     . "$here/tests/support/apt-private.sh"
