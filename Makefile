@@ -121,10 +121,36 @@ run: $(IMAGE) deps-qemu
 	    if [ $$rc -eq 1 ]; then echo "[hvmlite powered off]"; else echo "[QEMU exit $$rc: hvmlite crashed]"; exit $$rc; fi
 
 # Host unit tests, then the end-to-end tests on QEMU and on real Xen.
+#
+# The test runner: cargo-nextest where it is installed (each test a process
+# of its own, the tests of every binary scheduled together on all cores;
+# .config/nextest.toml), else cargo test (one binary after another, its
+# tests in threads). The same tests either way; with nextest, each of the
+# three parts below is one run.
+ifneq ($(shell command -v cargo-nextest 2>/dev/null),)
+TEST_RUN := cargo nextest run --no-fail-fast
+XEN420_OWN = $(TEST_RUN) --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend --test xen_dom0 --test xen_linux \
+	-E 'not binary(xen_linux) | test(=$(XEN420_LINUX_A)) | test(=$(XEN420_LINUX_B))'
+LINUX612_ALL = $(TEST_RUN) --test linux --test xen_linux --test xen_disk \
+	-E 'binary(linux) | test(=linux_domu_through_hvmlite) | test(=boots_the_kernel_on_each_kind_of_disk)'
+else
+TEST_RUN := cargo test --no-fail-fast
+XEN420_OWN = ( rc=0; $(TEST_RUN) --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend --test xen_dom0 || rc=1; \
+	$(TEST_RUN) --test xen_linux -- $(XEN420_LINUX_A) $(XEN420_LINUX_B) || rc=1; exit $$rc )
+LINUX612_ALL = ( rc=0; $(TEST_RUN) --test linux || rc=1; $(LINUX612_DOMU) || rc=1; $(LINUX612_DISK) || rc=1; exit $$rc )
+endif
+XEN420_LINUX_A = linux_pvh_dom0_through_hvmlite_matches_xen_direct
+XEN420_LINUX_B = xen_host_dom0_through_hvmlite_runs_a_stubdomain
+
+# Everything on the Xen 4.17 host with Linux 6.1 as the guest; then the
+# second Xen host's own tests (test-xen-4.20's, less its Linux 6.12
+# guest); then Linux 6.12 as the guest: QEMU's PVH path
+# (test-linux-6.12-short) and its domU and two kinds of disk on the 4.20
+# host.
 test: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
-	rc=0; $(TEST_ENV) cargo test --no-fail-fast || rc=$$?; \
-	    $(MAKE) --no-print-directory test-linux-6.12-short || rc=$$?; \
-	    $(MAKE) --no-print-directory test-xen-4.20 || rc=$$?; exit $$rc
+	rc=0; $(TEST_ENV) $(TEST_RUN) || rc=$$?; \
+	    ( export $(TEST_ENV) HVMLITE_XEN_HOST=4.20; $(XEN420_OWN) ) || rc=$$?; \
+	    ( export $(TEST_ENV) HVMLITE_XEN_HOST=4.20 $(LINUX612_ON_420); $(LINUX612_ALL) ) || rc=$$?; exit $$rc
 
 TEST_ENV = HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) HVMLITE_EXAMPLES=$(abspath target/examples) HVMLITE_TOOL=$(abspath $(TOOL))
 
@@ -132,36 +158,34 @@ TEST_ENV = HVMLITE_ELF=$(abspath $(IMAGE)) HVMLITE_APPS=$(abspath target/apps) H
 # (HVMLITE_GUEST_LINUX=6.12): on QEMU's PVH path (tests/linux.rs), and on
 # the Xen 4.17 host the bzImage, vmlinux and one-file ELF domains and the
 # disk boot.
-LINUX612_DOMU = cargo test --no-fail-fast --test xen_linux linux_domu_through_hvmlite
-LINUX612_DISK = cargo test --no-fail-fast --test xen_disk boots_the_kernel_on_each_kind_of_disk
+LINUX612_DOMU = $(TEST_RUN) --test xen_linux linux_domu_through_hvmlite
+LINUX612_DISK = $(TEST_RUN) --test xen_disk boots_the_kernel_on_each_kind_of_disk
 LINUX612_SHORT = export $(TEST_ENV) HVMLITE_GUEST_LINUX=6.12; rc=0; \
-	cargo test --no-fail-fast --test linux || rc=$$?; $(LINUX612_DOMU) || rc=$$?
+	$(TEST_RUN) --test linux || rc=$$?; $(LINUX612_DOMU) || rc=$$?
 test-linux-6.12: $(IMAGE) apps examples tool deps-qemu deps-fs
 	$(LINUX612_SHORT); $(LINUX612_DISK) || rc=$$?; exit $$rc
 
-# What `make test` runs of it, to stay within CI's time: QEMU's PVH path;
-# the domU and disk boots with Linux 6.12 are test-xen-4.20's.
+# QEMU's PVH path with Linux 6.12 (part of `make test`).
 test-linux-6.12-short: $(IMAGE) apps examples tool deps-qemu deps-fs
-	export $(TEST_ENV) HVMLITE_GUEST_LINUX=6.12; cargo test --no-fail-fast --test linux
+	export $(TEST_ENV) HVMLITE_GUEST_LINUX=6.12; $(TEST_RUN) --test linux
 
 # The second Xen host (Debian 13: Xen 4.20, Linux 6.12 as dom0): the
 # boot, stubdomain, network and suspend scenarios; hvmlite as PVH dom0 and
 # Linux 6.12 as PVH dom0 through it; and the loader's Linux tests with
 # Linux 6.12 as the guest (of the disk kinds, two: tests/xen_disk.rs).
+LINUX612_ON_420 = HVMLITE_GUEST_LINUX=6.12 HVMLITE_DISK_KINDS=mbr-grub,esp-bls
 test-xen-4.20: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
-	export $(TEST_ENV) HVMLITE_XEN_HOST=4.20; rc=0; \
-	    cargo test --no-fail-fast --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend --test xen_dom0 || rc=$$?; \
-	    cargo test --no-fail-fast --test xen_linux -- linux_pvh_dom0_through_hvmlite_matches_xen_direct xen_host_dom0_through_hvmlite_runs_a_stubdomain || rc=$$?; \
-	    export HVMLITE_GUEST_LINUX=6.12 HVMLITE_DISK_KINDS=mbr-grub,esp-bls; $(LINUX612_DOMU) || rc=$$?; $(LINUX612_DISK) || rc=$$?; exit $$rc
+	export $(TEST_ENV) HVMLITE_XEN_HOST=4.20; rc=0; $(XEN420_OWN) || rc=$$?; \
+	    export $(LINUX612_ON_420); $(LINUX612_DOMU) || rc=$$?; $(LINUX612_DISK) || rc=$$?; exit $$rc
 
 test-unit: deps-fs
 	cargo test --lib
 
 test-xen: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-fs
-	$(TEST_ENV) cargo test --no-fail-fast --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored --test xen_suspend
+	$(TEST_ENV) $(TEST_RUN) --test xen_dom0 --test xen_host --test xen_stubdom --test xen_linux --test xen_disk --test apps --test xen_net --test xen_runtime --test xen_timers --test xen_xsdomain --test xen_xenstored --test xen_suspend
 
 # Fuzz every parser of outside bytes (fuzz/README.md): each target runs
-# FUZZ_TIME seconds, one process at a time; `make fuzz-ci` is the short pass.
+# FUZZ_TIME seconds, one per core at a time; `make fuzz-ci` is the short pass.
 # Stable Rust works: fuzz/run.sh sets RUSTC_BOOTSTRAP=1 for AddressSanitizer.
 FUZZ_TARGETS ?= start_info e820 zero_page ring xenstore kernel bundle partitions ext4 fat bootcfg blkif netif time_info acpi http xenstored menu xfs btrfs
 FUZZ_TIME    ?= 60
