@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
@@ -438,7 +438,12 @@ pub fn write_atomic(p: &Path, data: &[u8]) {
 pub fn locked<T>(name: &str, f: impl FnOnce() -> T) -> T {
     let path = root().join("target/test-scratch").join(format!("{name}.lock"));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // A thread of this process waits on the file lock like any other.
     file.lock().unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
     let out = f();
