@@ -1,10 +1,11 @@
 //! The task runtime's timers on a real Xen 4.17 host: 20 tasks, each on
 //! an interval of its own period, in one app (`tests/rt-check`); they fire
 //! in deadline order, none early, and within 1 ms of their deadlines on
-//! Xen's clock (median and 95th percentile). A test binary of its own, so
-//! that no other Xen host runs beside it: the domain's wake-ups wait for
-//! the host's QEMU to be scheduled, and a second QEMU on the same cores
-//! shows up as lateness.
+//! Xen's clock (median and 95th percentile). No other Xen host may run
+//! beside it: the domain's wake-ups wait for the host's QEMU to be
+//! scheduled, and a second QEMU on the same cores shows up as lateness. A
+//! test binary of its own for cargo test; under nextest it takes every
+//! test thread (`.config/nextest.toml`).
 
 mod common;
 use common::xen_host;
