@@ -271,11 +271,11 @@ fn spin_until(d: u64) -> u64 {
 /// How late Xen has been waking the vCPU after the one-shot timer's time
 /// ([`WakeMargin`]): the idle loop arms the timer that much early and
 /// reads the clock for the rest.
-static MARGIN: AtomicU64 = AtomicU64::new(0);
-static MARGIN_DEV: AtomicU64 = AtomicU64::new(0);
+static LATE_MEAN: AtomicU64 = AtomicU64::new(0);
+static LATE_DEV: AtomicU64 = AtomicU64::new(0);
 
 fn margin() -> WakeMargin {
-    WakeMargin { mean: MARGIN.load(Ordering::Relaxed), dev: MARGIN_DEV.load(Ordering::Relaxed) }
+    WakeMargin { mean: LATE_MEAN.load(Ordering::Relaxed), dev: LATE_DEV.load(Ordering::Relaxed) }
 }
 
 fn slack() -> u64 {
@@ -284,8 +284,8 @@ fn slack() -> u64 {
 
 fn learn(late: u64) {
     let m = margin().learn(late);
-    MARGIN.store(m.mean, Ordering::Relaxed);
-    MARGIN_DEV.store(m.dev, Ordering::Relaxed);
+    LATE_MEAN.store(m.mean, Ordering::Relaxed);
+    LATE_DEV.store(m.dev, Ordering::Relaxed);
 }
 
 /// The idle loop's current early margin for timers (ns), for reports.

@@ -30,7 +30,6 @@ pub fn ext4_uuid(name: &str, mib: u64, items: &[Item], uuid: Option<&str>) -> Ve
     // A directory of this call's own: two tests may make a disk of the
     // same name at once.
     let dir = private_path(&scratch("disks").join(name));
-    let _ = std::fs::remove_dir_all(&dir);
     let tree = dir.join("tree");
     std::fs::create_dir_all(&tree).unwrap();
     for it in items {
@@ -154,7 +153,6 @@ fn put(d: &mut [u8], lba: u64, data: &[u8]) {
 /// images are mostly zeros.
 pub fn save_gz(name: &str, data: &[u8]) -> PathBuf {
     let dir = scratch("disks");
-    std::fs::create_dir_all(&dir).unwrap();
     let gz = dir.join(format!("{name}.img.gz"));
     // gzip of a private copy, renamed into place: two tests may save a disk
     // of the same name at once.
