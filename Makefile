@@ -129,12 +129,14 @@ run: $(IMAGE) deps-qemu
 # three parts below is one run.
 ifneq ($(shell command -v cargo-nextest 2>/dev/null),)
 TEST_RUN := cargo nextest run --no-fail-fast
+TEST_BUILD := cargo nextest run --no-run
 XEN420_OWN = $(TEST_RUN) --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend --test xen_dom0 --test xen_linux \
 	-E 'not binary(xen_linux) | test(=$(XEN420_LINUX_A)) | test(=$(XEN420_LINUX_B))'
 LINUX612_ALL = $(TEST_RUN) --test linux --test xen_linux --test xen_disk \
 	-E 'binary(linux) | test(=linux_domu_through_hvmlite) | test(=boots_the_kernel_on_each_kind_of_disk)'
 else
 TEST_RUN := cargo test --no-fail-fast
+TEST_BUILD := cargo test --no-run
 XEN420_OWN = ( rc=0; $(TEST_RUN) --test xen_host --test apps --test xen_stubdom --test xen_net --test xen_suspend --test xen_dom0 || rc=1; \
 	$(TEST_RUN) --test xen_linux -- $(XEN420_LINUX_A) $(XEN420_LINUX_B) || rc=1; exit $$rc )
 LINUX612_ALL = ( rc=0; $(TEST_RUN) --test linux || rc=1; $(LINUX612_DOMU) || rc=1; $(LINUX612_DISK) || rc=1; exit $$rc )
@@ -146,9 +148,13 @@ XEN420_LINUX_B = xen_host_dom0_through_hvmlite_runs_a_stubdomain
 # second Xen host's own tests (test-xen-4.20's, less its Linux 6.12
 # guest); then Linux 6.12 as the guest: QEMU's PVH path
 # (test-linux-6.12-short) and its domU and two kinds of disk on the 4.20
-# host.
+# host. First, side by side, the test binaries compile while
+# tests/xen-host/prepare.sh makes the Xen hosts and their QEMU (on a fresh
+# clone; a no-op after).
 test: $(IMAGE) apps examples $(TEST_APP_ELFS) tool deps-qemu deps-cc deps-fs
-	rc=0; $(TEST_ENV) $(TEST_RUN) || rc=$$?; \
+	rc=0; sh tests/xen-host/prepare.sh & prep=$$!; \
+	    $(TEST_ENV) $(TEST_BUILD) || rc=$$?; wait $$prep || rc=$$?; \
+	    $(TEST_ENV) $(TEST_RUN) || rc=$$?; \
 	    ( export $(TEST_ENV) HVMLITE_XEN_HOST=4.20; $(XEN420_OWN) ) || rc=$$?; \
 	    ( export $(TEST_ENV) HVMLITE_XEN_HOST=4.20 $(LINUX612_ON_420); $(LINUX612_ALL) ) || rc=$$?; exit $$rc
 

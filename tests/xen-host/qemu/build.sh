@@ -16,8 +16,9 @@
 # and seabios under /usr/share) and OUTDIR/stamp (hash of the source
 # package and the patches; with it equal, nothing is rebuilt). The source
 # package is cached in target/debs-src/.
-# Needs apt-get and root (it installs the build tools when missing: meson,
-# ninja, glib, pixman, libfdt headers, dpkg-dev); about 3 minutes on 2 cores.
+# Needs apt-get and root (tools.sh installs the build tools when missing:
+# meson, ninja, glib, pixman, libfdt headers, dpkg-dev); about 3 minutes
+# on 2 cores.
 set -eu
 out=${1:?usage: $0 OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,20 +52,7 @@ if [ -x "$out/qemu-system-x86_64" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$s
 fi
 
 # Build tools, installed once (as the other deps-* are).
-missing=
-command -v meson >/dev/null || missing="$missing meson"
-command -v ninja >/dev/null || missing="$missing ninja-build"
-command -v dpkg-source >/dev/null || missing="$missing dpkg-dev"
-command -v patch >/dev/null || missing="$missing patch"
-command -v pkg-config >/dev/null || missing="$missing pkg-config"
-pkg-config --exists glib-2.0 2>/dev/null || missing="$missing libglib2.0-dev"
-pkg-config --exists pixman-1 2>/dev/null || missing="$missing libpixman-1-dev"
-[ -e /usr/include/libfdt.h ] || missing="$missing libfdt-dev"
-if [ -n "$missing" ]; then
-    echo "qemu/build.sh: installing$missing" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-fi
+sh "$here/tools.sh"
 
 t0=$(date +%s)
 src="$out/src"
