@@ -299,4 +299,26 @@ mod tests {
         let e = XfsFs::open_with_window(Box::new(MemDisk::new(bad, 512).unwrap()), 4096).err().unwrap();
         assert!(matches!(e, FsError::Corrupt(_)), "{e:?}");
     }
+
+    /// The geometry the grubenv write reads from the superblock itself
+    /// (no CRC checked there): a log start or a shift that does not fit
+    /// is refused, never computed with overflow (the fuzz target's seed
+    /// `regress-log-start-overflows`: a log start near 2^64).
+    #[test]
+    fn write_geometry_refuses_a_log_or_shift_that_does_not_fit() {
+        use crate::disk::blocklist::xfs::Geometry;
+        let img = mkfs_xfs(32, &[("/a", vec![1])], &[]);
+        let g = Geometry::read(&mut MemDisk::new(img.clone(), 512).unwrap()).unwrap();
+        assert!(g.log.0 > 0 && g.log.0 + g.log.1 <= img.len() as u64, "{:?}", g.log);
+        let with = |at: usize, bytes: &[u8]| {
+            let mut bad = img.clone();
+            bad[at..at + bytes.len()].copy_from_slice(bytes);
+            Geometry::read(&mut MemDisk::new(bad, 512).unwrap()).err().unwrap()
+        };
+        assert!(with(48, &[0xff; 8]).starts_with("its log (block 18446744073709551615,"), "sb_logstart");
+        assert_eq!(with(48, &[0; 8]), "it has no internal log");
+        assert_eq!(with(96, &[0; 4]), "it has no internal log");
+        assert!(with(96, &[0xff; 4]).ends_with("lies outside the filesystem"), "sb_logblocks");
+        assert_eq!(with(123, &[200]), "its superblock's geometry does not add up", "sb_inopblog");
+    }
 }

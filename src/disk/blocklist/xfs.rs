@@ -62,11 +62,13 @@ impl Geometry {
         let (inode_size, inode_log) = (u64::from(be16(&sb, 104)), u32::from(sb[122]));
         let (inop_block, inop_log) = (u64::from(be16(&sb, 106)), u32::from(sb[123]));
         let (ag_blocks, ag_count, ag_blk_log) = (u64::from(be32(&sb, 84)), u64::from(be32(&sb, 88)), u32::from(sb[124]));
+        // A shift of 64 or more is no power of two here (and would panic).
+        let pow2 = |log: u32| 1u64.checked_shl(log).unwrap_or(0);
         let sane = (9..=16).contains(&block_log)
-            && block == 1 << block_log
+            && block == pow2(block_log)
             && (8..=11).contains(&inode_log)
-            && inode_size == 1 << inode_log
-            && inop_block == 1 << inop_log
+            && inode_size == pow2(inode_log)
+            && inop_block == pow2(inop_log)
             && inop_block * inode_size == block
             && ag_count > 0
             && ag_blk_log < 32
@@ -75,19 +77,31 @@ impl Geometry {
         if !sane {
             return Err("its superblock's geometry does not add up".into());
         }
-        let fsblock = |b: u64| -> u64 { ((b >> ag_blk_log) * ag_blocks + (b & ((1 << ag_blk_log) - 1))) * block };
-        let log = (fsblock(be64(&sb, 48)), u64::from(be32(&sb, 96)) * block);
-        Ok(Geometry { block, ag_blocks, ag_count, ag_blk_log, inode_size, inop_log, v5: be16(&sb, 100) & 0xf == 5, log })
+        let mut g = Geometry { block, ag_blocks, ag_count, ag_blk_log, inode_size, inop_log, v5: be16(&sb, 100) & 0xf == 5, log: (0, 0) };
+        // The internal log: inside one allocation group, as XFS keeps it
+        // (start 0 is an external log's, which lamxfs refuses too).
+        let (start, blocks) = (be64(&sb, 48), u64::from(be32(&sb, 96)));
+        if start == 0 || blocks == 0 {
+            return Err("it has no internal log".into());
+        }
+        let at = g.byte_of(start, blocks).map_err(|_| format!("its log (block {start}, {blocks} blocks) lies outside the filesystem"))?;
+        g.log = (at, blocks * block);
+        Ok(g)
     }
 
     /// The device byte of filesystem block `b` (AG number, block in it),
     /// checked against the geometry.
     fn byte_of(&self, b: u64, count: u64) -> Result<u64, String> {
         let (ag, bno) = (b >> self.ag_blk_log, b & ((1 << self.ag_blk_log) - 1));
+        let outside = || format!("its block {b} (+{count}) lies outside the filesystem");
         if ag >= self.ag_count || bno.checked_add(count).is_none_or(|end| end > self.ag_blocks) {
-            return Err(format!("its block {b} (+{count}) lies outside the filesystem"));
+            return Err(outside());
         }
-        Ok((ag * self.ag_blocks + bno) * self.block)
+        // In blocks, the end is at most 2^32 AGs of 2^31 blocks; in bytes
+        // it may not fit, and then neither does the filesystem.
+        let first = ag * self.ag_blocks + bno;
+        (first + count).checked_mul(self.block).ok_or_else(outside)?;
+        Ok(first * self.block)
     }
 }
 
