@@ -157,6 +157,28 @@ pub fn looks_like_fat(sector: &[u8]) -> bool {
     matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096) && per_cluster.is_power_of_two() && sector[16] >= 1
 }
 
+/// Whether the boot sector's reserved sectors, FATs and root directory
+/// end before its last sector, counted in 64 bits. lamfat counts them in
+/// 32 (`fats * sectors_per_fat` and the sums after it), which wraps in the
+/// PVH build for a forged boot sector and would place the data region
+/// anywhere: refused here first (found by the `fat` fuzz target, seed
+/// `regress-fat-sectors-overflow`).
+fn layout_fits(b: &[u8]) -> bool {
+    let le16 = |at: usize| u64::from(u16::from_le_bytes([b[at], b[at + 1]]));
+    let le32 = |at: usize| u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+    let per_fat = match le16(22) {
+        0 => le32(36),
+        n => n,
+    };
+    let total = match le16(19) {
+        0 => le32(32),
+        n => n,
+    };
+    // looks_like_fat has made the sector size 512 to 4096.
+    let root = (le16(17) * 32).div_ceil(le16(11));
+    le16(14) + u64::from(b[16]) * per_fat + root < total
+}
+
 /// An opened FAT filesystem on device `D`. Paths are absolute
 /// (`/loader/entries`); names match as FAT matches them, without regard
 /// to ASCII case.
@@ -185,6 +207,9 @@ impl<D: BlockDevice> FatFs<D> {
         }
         if !looks_like_fat(&boot) {
             return Err(FsError::NotFat);
+        }
+        if !layout_fits(&boot) {
+            return Err(FsError::Corrupt("FAT: its reserved sectors, FATs and root directory end past its last sector".into()));
         }
         let (stats, size) = (reader.shared_stats(), reader.size());
         let budget = Rc::new(Cell::new(META_BUDGET));
@@ -464,6 +489,29 @@ mod tests {
     fn fat(files: &[(&str, &[u8])]) -> FatFs<MemDisk> {
         let img = image::make(8 << 20, b"ESP        ", files);
         FatFs::open_with_window(MemDisk::new(img, 512).unwrap(), 64 << 10).unwrap()
+    }
+
+    /// A boot sector whose FATs (two of 2^31 sectors: 2^32, past 32
+    /// bits) or root directory end past its last sector is refused before
+    /// lamfat computes where its data begins.
+    #[test]
+    fn a_layout_past_the_last_sector_is_refused() {
+        let img = image::make(8 << 20, b"ESP        ", &[("/a", b"x")]);
+        assert!(layout_fits(&img[..512]));
+        let refused = |at: usize, bytes: &[u8]| {
+            let mut bad = img.clone();
+            bad[at..at + bytes.len()].copy_from_slice(bytes);
+            let e = FatFs::open_with_window(MemDisk::new(bad, 512).unwrap(), 4096).err().unwrap();
+            assert!(matches!(&e, FsError::Corrupt(m) if m.contains("end past its last sector")), "{e:?}");
+        };
+        // No 16-bit count: FAT32's sectors per FAT, at 36.
+        let mut fat32_huge = img.clone();
+        fat32_huge[22..24].copy_from_slice(&[0, 0]);
+        fat32_huge[36..40].copy_from_slice(&(1u32 << 31).to_le_bytes());
+        let e = FatFs::open_with_window(MemDisk::new(fat32_huge, 512).unwrap(), 4096).err().unwrap();
+        assert!(matches!(&e, FsError::Corrupt(m) if m.contains("end past its last sector")), "{e:?}");
+        refused(19, &40u16.to_le_bytes()); // 40 sectors in all: the FATs alone are more
+        refused(14, &[0xff, 0xff]); // 65535 reserved sectors of 16384
     }
 
     #[test]
