@@ -164,8 +164,8 @@ pub fn looks_like_fat(sector: &[u8]) -> bool {
 /// anywhere: refused here first (found by the `fat` fuzz target, seed
 /// `regress-fat-sectors-overflow`).
 fn layout_fits(b: &[u8]) -> bool {
-    let le16 = |at: usize| u64::from(u16::from_le_bytes([b[at], b[at + 1]]));
-    let le32 = |at: usize| u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+    let le16 = |at: usize| u64::from(super::le16(b, at));
+    let le32 = |at: usize| u64::from(super::le32(b, at));
     let per_fat = match le16(22) {
         0 => le32(36),
         n => n,
@@ -498,20 +498,18 @@ mod tests {
     fn a_layout_past_the_last_sector_is_refused() {
         let img = image::make(8 << 20, b"ESP        ", &[("/a", b"x")]);
         assert!(layout_fits(&img[..512]));
-        let refused = |at: usize, bytes: &[u8]| {
+        let refused = |edits: &[(usize, &[u8])]| {
             let mut bad = img.clone();
-            bad[at..at + bytes.len()].copy_from_slice(bytes);
+            for &(at, bytes) in edits {
+                bad[at..at + bytes.len()].copy_from_slice(bytes);
+            }
             let e = FatFs::open_with_window(MemDisk::new(bad, 512).unwrap(), 4096).err().unwrap();
             assert!(matches!(&e, FsError::Corrupt(m) if m.contains("end past its last sector")), "{e:?}");
         };
         // No 16-bit count: FAT32's sectors per FAT, at 36.
-        let mut fat32_huge = img.clone();
-        fat32_huge[22..24].copy_from_slice(&[0, 0]);
-        fat32_huge[36..40].copy_from_slice(&(1u32 << 31).to_le_bytes());
-        let e = FatFs::open_with_window(MemDisk::new(fat32_huge, 512).unwrap(), 4096).err().unwrap();
-        assert!(matches!(&e, FsError::Corrupt(m) if m.contains("end past its last sector")), "{e:?}");
-        refused(19, &40u16.to_le_bytes()); // 40 sectors in all: the FATs alone are more
-        refused(14, &[0xff, 0xff]); // 65535 reserved sectors of 16384
+        refused(&[(22, &[0, 0]), (36, &(1u32 << 31).to_le_bytes())]);
+        refused(&[(19, &40u16.to_le_bytes())]); // 40 sectors in all: the FATs alone are more
+        refused(&[(14, &[0xff, 0xff])]); // 65535 reserved sectors of 16384
     }
 
     #[test]

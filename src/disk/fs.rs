@@ -37,6 +37,7 @@ use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
 
 use super::Files;
 use crate::dev::block::{valid_sector_size, BlockDevice, BlockError};
+use crate::disk::le32;
 
 /// Bytes per read-ahead window. 256 KiB is six full blkfront requests
 /// (11 segments of 4 KiB each) and small next to a kernel.
@@ -410,10 +411,6 @@ impl From<&Metadata> for Stat {
         };
         Stat { kind, size: m.len(), mode: m.mode() }
     }
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// What ext4-view sizes its allocations by, checked against the device

@@ -27,6 +27,17 @@ pub mod xfs;
 #[cfg(test)]
 mod testimg;
 
+/// The little-endian `u16` at byte `at` of an on-disk structure (the
+/// caller has checked that `b` holds it).
+pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+/// The little-endian `u32` at byte `at` (as [`le16`]).
+pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
 /// Reading files by absolute path, for code that only needs that much
 /// (the boot-config parsers): a filesystem, or a fake in tests.
 ///

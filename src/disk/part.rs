@@ -29,6 +29,7 @@ use gpt_disk_types::{
 };
 
 use crate::dev::block::{check_request, valid_sector_size, BlockDevice, BlockError, Partition};
+use crate::disk::le32;
 
 /// The most logical partitions an EBR chain may hold (Linux stops at a
 /// few more; no real disk comes near).
@@ -289,10 +290,6 @@ fn read_sectors<D: BlockDevice + ?Sized>(dev: &mut D, lba: u64, count: usize) ->
     let mut buf = vec![0u8; len];
     dev.read(lba, &mut buf)?;
     Ok(buf)
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(arr(b, at))
 }
 
 fn arr<const N: usize>(b: &[u8], at: usize) -> [u8; N] {

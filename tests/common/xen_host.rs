@@ -100,7 +100,8 @@ impl XenHost {
             XenHost::Xen420 => root().join("target/xen-4.20"),
         }
     }
-    /// Where build.sh keeps this host.
+    /// Where build.sh keeps this host (tests/xen-host/prepare.sh names the
+    /// same directories, and `qemu()`'s, to build them before the tests).
     pub fn dir(self) -> PathBuf {
         match self {
             XenHost::Xen417 => root().join("target/xen-host"),

@@ -22,6 +22,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::dev::block::BlockDevice;
+use crate::disk::{le16, le32};
 
 pub mod xfs;
 
@@ -50,14 +51,6 @@ const S_IFMT: u16 = 0xf000;
 const S_IFDIR: u16 = 0x4000;
 const S_IFREG: u16 = 0x8000;
 const S_IFLNK: u16 = 0xa000;
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
 
 /// `len` bytes at byte `offset` of `dev`, through whole-sector reads.
 pub fn read_bytes(dev: &mut dyn BlockDevice, offset: u64, len: usize) -> Result<Vec<u8>, String> {
